@@ -1,0 +1,303 @@
+//! virtflow's results as plain data: what the analyses write and every sink reads.
+//!
+//! Principal types:
+//!
+//! - [`Model`]: one analysis run over one or several traces: the [`Host`]s seen, the [`Vm`]s
+//!   found on them, and what the readers counted ([`virtflow_trace::ReadStats`]).
+//! - [`Vm`]: a VMM process (QEMU or other) with its [`Vcpu`]s, its helper threads, its
+//!   exit-reason table ([`ExitStat`]) and injected interrupts ([`VectorStat`]).
+//! - [`Vcpu`]: per-state totals ([`StateTimes`], the `time_ns` of `analyze --json`) and,
+//!   when asked for, the state timeline as [`Interval`]s of [`VcpuState`].
+//! - [`VcpuState`] and [`WaitCause`]: the state vocabulary of the W2A analysis.
+//!
+//! The JSON produced by `serde` from these types *is* the documented schema of
+//! `virtflow analyze --json` and of the simulator's `truth.json`; change them together.
+
+use serde::{Deserialize, Serialize};
+use virtflow_trace::ReadStats;
+
+/// Why a blocked vCPU waited, known when it is woken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitCause {
+    Timer,
+    Disk,
+    Network,
+    /// Another vCPU of the same VM (IPI).
+    Task,
+    Other,
+}
+
+impl WaitCause {
+    pub const ALL: [WaitCause; 5] = [
+        WaitCause::Timer,
+        WaitCause::Disk,
+        WaitCause::Network,
+        WaitCause::Task,
+        WaitCause::Other,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            WaitCause::Timer => "timer",
+            WaitCause::Disk => "disk",
+            WaitCause::Network => "network",
+            WaitCause::Task => "task",
+            WaitCause::Other => "other",
+        }
+    }
+}
+
+/// Who ran on the pCPU while a vCPU was preempted.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Preemptor {
+    /// Another vCPU of the same VM.
+    SameVm { tid: u32 },
+    /// A vCPU or helper thread of another VM (by its VMM pid).
+    OtherVm { pid: u32, tid: u32 },
+    /// A host process (user space).
+    HostProcess { tid: u32, comm: String },
+    /// A kernel thread (pid 2's children, `kworker`…).
+    KernelThread { tid: u32, comm: String },
+    /// Unknown: the pCPU's next task was not seen.
+    Unknown,
+}
+
+/// The state of a vCPU at one instant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum VcpuState {
+    /// Running guest code (VMX non-root / SVM guest mode).
+    Guest,
+    /// In the host kernel handling an exit: the exit reason's ISA and code.
+    Hypervisor { isa: Isa, code: u64 },
+    /// In the VMM's user space after `kvm_userspace_exit` (`reason` as KVM numbers it).
+    UserSpace { reason: u32 },
+    /// Switched out while runnable.
+    Preempted { by: Preemptor },
+    /// Woken, not yet running.
+    Ready,
+    /// Blocked (after HLT), by cause.
+    Waiting { cause: WaitCause },
+    /// Before the first event that reveals the state, or across lost events.
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isa {
+    Vmx,
+    Svm,
+}
+
+/// Nanoseconds spent waiting, per cause.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitTimes {
+    pub timer: u64,
+    pub disk: u64,
+    pub network: u64,
+    pub task: u64,
+    pub other: u64,
+}
+
+impl WaitTimes {
+    pub fn get(&self, cause: WaitCause) -> u64 {
+        match cause {
+            WaitCause::Timer => self.timer,
+            WaitCause::Disk => self.disk,
+            WaitCause::Network => self.network,
+            WaitCause::Task => self.task,
+            WaitCause::Other => self.other,
+        }
+    }
+    pub fn get_mut(&mut self, cause: WaitCause) -> &mut u64 {
+        match cause {
+            WaitCause::Timer => &mut self.timer,
+            WaitCause::Disk => &mut self.disk,
+            WaitCause::Network => &mut self.network,
+            WaitCause::Task => &mut self.task,
+            WaitCause::Other => &mut self.other,
+        }
+    }
+    pub fn total(&self) -> u64 {
+        self.timer + self.disk + self.network + self.task + self.other
+    }
+}
+
+/// Nanoseconds a vCPU spent in each state (the `time_ns` object of `analyze --json`).
+/// `hypervisor` includes the time in the VMM's user space, also given alone as `userspace`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateTimes {
+    pub guest: u64,
+    pub hypervisor: u64,
+    #[serde(default)]
+    pub userspace: u64,
+    pub preempted: u64,
+    pub ready: u64,
+    pub waiting: WaitTimes,
+    pub unknown: u64,
+}
+
+impl StateTimes {
+    pub fn total(&self) -> u64 {
+        self.guest
+            + self.hypervisor
+            + self.preempted
+            + self.ready
+            + self.waiting.total()
+            + self.unknown
+    }
+
+    /// Adds `ns` to the bucket of `state`.
+    pub fn add(&mut self, state: &VcpuState, ns: u64) {
+        match state {
+            VcpuState::Guest => self.guest += ns,
+            VcpuState::Hypervisor { .. } => self.hypervisor += ns,
+            VcpuState::UserSpace { .. } => {
+                self.hypervisor += ns;
+                self.userspace += ns;
+            }
+            VcpuState::Preempted { .. } => self.preempted += ns,
+            VcpuState::Ready => self.ready += ns,
+            VcpuState::Waiting { cause } => *self.waiting.get_mut(*cause) += ns,
+            VcpuState::Unknown => self.unknown += ns,
+        }
+    }
+}
+
+/// A half-open interval `[start, end)` of one state, timestamps in trace nanoseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interval {
+    pub start: i64,
+    pub end: i64,
+    #[serde(flatten)]
+    pub state: VcpuState,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Vcpu {
+    /// The vCPU number (KVM's `vcpu_id`).
+    pub vcpu: u32,
+    /// The host thread that runs it.
+    pub tid: u32,
+    pub time_ns: StateTimes,
+    /// The state timeline, when the run asked for it (`--intervals`, the viewer, exports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Interval>,
+}
+
+/// What a helper thread of a VMM does, recognised from its behaviour (and name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadRole {
+    MainLoop,
+    IoThread,
+    Worker,
+    Vhost,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelperThread {
+    pub tid: u32,
+    pub comm: String,
+    pub role: ThreadRole,
+}
+
+/// One row of the exit-reason table (like `perf kvm stat report`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExitStat {
+    /// Name in the ISA's vocabulary (`HLT`, `hlt`, `EPT_VIOLATION`, `npf`…).
+    pub reason: String,
+    pub isa: Option<Isa>,
+    pub code: u64,
+    pub count: u64,
+    pub total_ns: u64,
+    pub min_ns: u64,
+    pub mean_ns: u64,
+    pub max_ns: u64,
+}
+
+/// Interrupts injected into a VM on one vector.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VectorStat {
+    pub vector: u32,
+    /// What the vector was found to serve: `timer`, `disk`, `network`, `task`, `other`.
+    pub class: WaitCause,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Vm {
+    pub pid: u32,
+    /// Process name and pid, or the `-name` given to QEMU when the trace shows it.
+    pub name: String,
+    pub host: String,
+    /// The workload class, when known (the simulator's truth; a clustering's verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    pub vcpus: Vec<Vcpu>,
+    #[serde(default)]
+    pub threads: Vec<HelperThread>,
+    #[serde(default)]
+    pub exits: Vec<ExitStat>,
+    #[serde(default)]
+    pub injections: Vec<VectorStat>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    pub cpus: u32,
+    /// First and last timestamps seen.
+    pub start_ns: i64,
+    pub end_ns: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// The traces read, as given on the command line.
+    pub traces: Vec<String>,
+    pub hosts: Vec<Host>,
+    pub vms: Vec<Vm>,
+    pub read: ReadStats,
+    /// Plain sentences for the reader of the report ("no KVM events in this trace").
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_times_add_and_total() {
+        let mut t = StateTimes::default();
+        t.add(&VcpuState::Guest, 10);
+        t.add(&VcpuState::UserSpace { reason: 2 }, 5);
+        t.add(
+            &VcpuState::Waiting {
+                cause: WaitCause::Disk,
+            },
+            7,
+        );
+        assert_eq!(t.hypervisor, 5);
+        assert_eq!(t.userspace, 5);
+        assert_eq!(t.waiting.disk, 7);
+        assert_eq!(t.total(), 22);
+    }
+
+    #[test]
+    fn interval_json_is_flat() {
+        let i = Interval {
+            start: 1,
+            end: 2,
+            state: VcpuState::Waiting {
+                cause: WaitCause::Timer,
+            },
+        };
+        let s = serde_json::to_string(&i).unwrap();
+        assert!(s.contains("\"state\":\"waiting\""), "{s}");
+        assert!(s.contains("\"cause\":\"timer\""), "{s}");
+    }
+}

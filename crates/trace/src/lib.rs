@@ -1,0 +1,387 @@
+//! The raw-event interface every trace reader offers and every analysis consumes.
+//!
+//! Principal types:
+//!
+//! - [`EventSource`]: a cursor over one trace (or several merged), in time order. It is opened
+//!   once; [`EventSource::classes`] lists the [`EventClass`]es it can produce, and an analysis
+//!   resolves the fields it needs to [`FieldId`]s once, with [`EventSource::field`]. Then it
+//!   calls [`EventSource::advance`] in a loop: each call yields a [`Step`] — an event's
+//!   [`EventHeader`] (timestamp, CPU, class), a [`LostEvents`] notice, or the end — and the
+//!   current event's fields are read through the typed accessors (`u64`, `i64`, `str`…)
+//!   without allocating. [`EventSource::value`] gives the full [`Value`] tree, for `dump`.
+//! - [`TraceError`]: every reader error names the file and the byte offset where it happened.
+//! - [`ReadStats`]: what a reader had to count rather than drop silently: lost events,
+//!   truncated packets, events of unknown classes, warnings.
+//! - [`Merge`]: merges several sources (several traces, or several hosts) into one, in
+//!   timestamp order, remapping class ids.
+//! - [`VecSource`]: an in-memory source built from literal events, for tests of analyses.
+//!
+//! Readers (`virtflow-ctf`, `virtflow-ftrace`) implement [`EventSource`]; the analyses only
+//! ever see this trait, so every analysis works on every format.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+mod merge;
+mod vec_source;
+
+pub use merge::Merge;
+pub use vec_source::{VecEvent, VecSource};
+
+/// Nanoseconds on the trace's clock, with the clock's offset applied (for most traces: since
+/// the Unix epoch, or since boot when the tracer recorded no offset).
+pub type Timestamp = i64;
+
+/// Index of an event class in [`EventSource::classes`]; dense, starting at 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClassId(pub u32);
+
+/// Index of a field in its class's [`EventClass::fields`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldId(pub u32);
+
+/// Where a field lives in the event. `dump` prints every scope but the event header; layouts
+/// look a field up by name whatever its scope (a `tid` may be a context or a payload field).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// CTF packet context (e.g. `cpu_id`), repeated in every event of the packet.
+    PacketContext,
+    /// CTF stream event context, or ftrace/perf common fields (`common_pid`…).
+    Common,
+    /// CTF event-specific context.
+    Context,
+    /// The event's own payload.
+    Payload,
+}
+
+/// What kind of value a field holds, as declared by the trace's metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldKind {
+    Bool,
+    UInt,
+    Int,
+    Float,
+    Str,
+    Bytes,
+    Enum,
+    /// Structures, arrays, sequences, variants, optionals.
+    Compound,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldDesc {
+    pub name: String,
+    pub scope: Scope,
+    pub kind: FieldKind,
+}
+
+/// One kind of event a source can produce, e.g. `sched_switch` of one CTF stream class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventClass {
+    pub name: String,
+    /// The tracer's system or provider when it has one (`sched`, `kvm`…), else empty.
+    pub system: String,
+    pub fields: Vec<FieldDesc>,
+}
+
+impl EventClass {
+    pub fn field(&self, name: &str) -> Option<FieldId> {
+        self.fields
+            .iter()
+            .position(|f| f.name == name)
+            .map(|i| FieldId(i as u32))
+    }
+}
+
+/// The fixed part of an event: everything but its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventHeader {
+    pub ts: Timestamp,
+    /// The CPU that recorded the event, or [`EventHeader::NO_CPU`].
+    pub cpu: u32,
+    /// Index of the stream (per-CPU buffer, CTF data stream file…) in the source, for `dump`.
+    pub stream: u32,
+    pub class: ClassId,
+}
+
+impl EventHeader {
+    pub const NO_CPU: u32 = u32::MAX;
+}
+
+/// Events the tracer could not record: a ring buffer overrun, CTF `events_discarded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LostEvents {
+    /// Where the loss is known to have happened: the loss lies in `[begin, end]`.
+    pub begin: Timestamp,
+    pub end: Timestamp,
+    pub cpu: u32,
+    pub stream: u32,
+    /// How many events were lost; `None` when the tracer only says "some".
+    pub count: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Event(EventHeader),
+    Lost(LostEvents),
+    End,
+}
+
+/// A field value, for `dump` and for the rare analysis that needs a compound field.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Bool(bool),
+    UInt(u64),
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Bytes(Cow<'a, [u8]>),
+    /// An enumeration: its integer value and the labels whose ranges contain it (possibly none).
+    Enum(Box<Value<'a>>, Vec<Cow<'a, str>>),
+    Array(Vec<Value<'a>>),
+    Struct(Vec<(Cow<'a, str>, Value<'a>)>),
+    /// A variant: the selected option's name and its value.
+    Variant(Cow<'a, str>, Box<Value<'a>>),
+    /// An absent optional.
+    None,
+}
+
+impl Value<'_> {
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::UInt(v) => Some(*v),
+            Value::Int(v) => Some(*v as u64),
+            Value::Bool(b) => Some(*b as u64),
+            Value::Enum(v, _) => v.as_u64(),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::UInt(v) => Some(*v as i64),
+            Value::Int(v) => Some(*v),
+            Value::Bool(b) => Some(*b as i64),
+            Value::Enum(v, _) => v.as_i64(),
+            _ => None,
+        }
+    }
+
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Bool(b) => Value::Bool(b),
+            Value::UInt(v) => Value::UInt(v),
+            Value::Int(v) => Value::Int(v),
+            Value::Float(v) => Value::Float(v),
+            Value::Str(s) => Value::Str(Cow::Owned(s.into_owned())),
+            Value::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
+            Value::Enum(v, l) => Value::Enum(
+                Box::new(v.into_owned()),
+                l.into_iter().map(|s| Cow::Owned(s.into_owned())).collect(),
+            ),
+            Value::Array(a) => Value::Array(a.into_iter().map(Value::into_owned).collect()),
+            Value::Struct(s) => Value::Struct(
+                s.into_iter()
+                    .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                    .collect(),
+            ),
+            Value::Variant(n, v) => {
+                Value::Variant(Cow::Owned(n.into_owned()), Box::new(v.into_owned()))
+            }
+            Value::None => Value::None,
+        }
+    }
+}
+
+impl fmt::Display for Value<'_> {
+    /// The `dump` text form: integers in decimal, strings quoted, compounds in braces.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::UInt(v) => write!(f, "{v}"),
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => {
+                f.write_str("0x")?;
+                for x in b.iter() {
+                    write!(f, "{x:02x}")?;
+                }
+                Ok(())
+            }
+            Value::Enum(v, labels) => {
+                write!(f, "{v}")?;
+                if !labels.is_empty() {
+                    f.write_str("(")?;
+                    for (i, l) in labels.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str("|")?;
+                        }
+                        f.write_str(l)?;
+                    }
+                    f.write_str(")")?;
+                }
+                Ok(())
+            }
+            Value::Array(a) => {
+                f.write_str("[")?;
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Struct(s) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in s.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, " {k}={v}")?;
+                }
+                f.write_str(" }")
+            }
+            Value::Variant(n, v) => write!(f, "<{n}>{v}"),
+            Value::None => f.write_str("none"),
+        }
+    }
+}
+
+/// A reader error: which file, where in it, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceError {
+    pub path: PathBuf,
+    /// Byte offset in `path` where the problem was found (0 when it concerns the whole file).
+    pub offset: u64,
+    pub message: String,
+}
+
+impl TraceError {
+    pub fn new(path: impl Into<PathBuf>, offset: u64, message: impl Into<String>) -> Self {
+        TraceError {
+            path: path.into(),
+            offset,
+            message: message.into(),
+        }
+    }
+
+    pub fn io(path: &Path, err: std::io::Error) -> Self {
+        TraceError::new(path, 0, err.to_string())
+    }
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: at byte {}: {}",
+            self.path.display(),
+            self.offset,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// What a reader counted instead of dropping: shown by `dump` and by every report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReadStats {
+    pub events: u64,
+    /// Events the tracer reported lost (sum of known counts).
+    pub lost_events: u64,
+    /// Loss notices, including those without a count.
+    pub lost_notices: u64,
+    pub truncated_packets: u64,
+    /// Events whose class the metadata does not describe (skipped, counted).
+    pub unknown_events: u64,
+    /// Other things worth telling the user, already phrased for them.
+    pub warnings: Vec<String>,
+}
+
+/// A cursor over the events of a trace, in time order. See the crate documentation.
+///
+/// Field accessors read the *current* event, the one the last [`Step::Event`] announced; they
+/// return `None` when the field is absent from this event or does not convert.
+pub trait EventSource {
+    /// Every class this source can produce; a [`ClassId`] indexes this slice.
+    fn classes(&self) -> &[EventClass];
+
+    /// Moves to the next event or loss notice. After an error, the source is finished: the
+    /// events before it have been delivered, and further calls return [`Step::End`].
+    fn advance(&mut self) -> Result<Step, TraceError>;
+
+    /// Integer, boolean or enumeration field as `u64` (signed values are reinterpreted).
+    fn u64(&self, field: FieldId) -> Option<u64>;
+
+    /// Integer, boolean or enumeration field as `i64` (unsigned values are reinterpreted).
+    fn i64(&self, field: FieldId) -> Option<i64>;
+
+    /// String field; byte strings that are not UTF-8 are returned lossily converted by
+    /// [`EventSource::value`] but `None` here.
+    fn str(&self, field: FieldId) -> Option<&str>;
+
+    /// The field's full value (allocates for compound values).
+    fn value(&self, field: FieldId) -> Option<Value<'_>>;
+
+    /// What the reader counted so far.
+    fn stats(&self) -> ReadStats;
+
+    /// Resolve a field of a class by name (do it once per class, not per event).
+    fn field(&self, class: ClassId, name: &str) -> Option<FieldId> {
+        self.classes().get(class.0 as usize)?.field(name)
+    }
+
+    /// Find classes by name (a name may occur in several CTF stream classes).
+    fn classes_named(&self, name: &str) -> Vec<ClassId> {
+        self.classes()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name == name)
+            .map(|(i, _)| ClassId(i as u32))
+            .collect()
+    }
+
+    /// Approximate progress, for progress bars: (bytes consumed, total bytes), when known.
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
+
+    /// Host or trace name, when the trace records one (CTF `env.hostname`, …).
+    fn hostname(&self) -> Option<String> {
+        None
+    }
+}
+
+impl<S: EventSource + ?Sized> EventSource for Box<S> {
+    fn classes(&self) -> &[EventClass] {
+        (**self).classes()
+    }
+    fn advance(&mut self) -> Result<Step, TraceError> {
+        (**self).advance()
+    }
+    fn u64(&self, field: FieldId) -> Option<u64> {
+        (**self).u64(field)
+    }
+    fn i64(&self, field: FieldId) -> Option<i64> {
+        (**self).i64(field)
+    }
+    fn str(&self, field: FieldId) -> Option<&str> {
+        (**self).str(field)
+    }
+    fn value(&self, field: FieldId) -> Option<Value<'_>> {
+        (**self).value(field)
+    }
+    fn stats(&self) -> ReadStats {
+        (**self).stats()
+    }
+    fn progress(&self) -> Option<(u64, u64)> {
+        (**self).progress()
+    }
+    fn hostname(&self) -> Option<String> {
+        (**self).hostname()
+    }
+}

@@ -1,0 +1,14 @@
+//! The `virtflow` command: CLI, trace-format detection, and the glue between readers,
+//! analyses and sinks.
+//!
+//! Principal parts:
+//!
+//! - [`input`]: detects each TRACE argument's format (CTF folder, trace-cmd `.dat`,
+//!   `perf.data`, ftrace text) and opens it as one [`virtflow_trace::EventSource`]; several
+//!   arguments are merged in time order.
+//! - [`cmd`]: one module per subcommand, each with its `clap` arguments and a `run` function.
+//!
+//! The binary (`main.rs`) only parses the command line and dispatches to [`cmd`].
+
+pub mod cmd;
+pub mod input;
