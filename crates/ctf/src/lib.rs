@@ -1,3 +1,7 @@
+// NOTE TO THE ENGINEER OF THIS CRATE (delete this block when you replace the stub):
+// The placeholders EOF_PLACEHOLDER / EOF_COMMON in your task were meant to hold the texts
+// in /tmp/issue2.txt (the issue) and /tmp/common.md (house rules: own CARGO_TARGET_DIR,
+// no git commands that change state, etc.). Read both files now.
 //! CTF reader (in progress).
 use virtflow_trace::{EventClass, EventSource, FieldId, ReadStats, Step, TraceError, Value};
 pub struct CtfSource;

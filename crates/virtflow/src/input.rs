@@ -81,3 +81,19 @@ pub fn open_all(paths: &[PathBuf]) -> anyhow::Result<Box<dyn EventSource>> {
         Ok(Box::new(Merge::new(sources)))
     }
 }
+
+/// Opens the TRACE arguments, or — when none is given — the demo trace built into the binary
+/// (written to a temporary folder). Returns the source and the names to show for it.
+pub fn open_or_demo(paths: &[PathBuf]) -> anyhow::Result<(Box<dyn EventSource>, Vec<String>)> {
+    if !paths.is_empty() {
+        let names = paths.iter().map(|p| p.display().to_string()).collect();
+        return Ok((open_all(paths)?, names));
+    }
+    let dir = std::env::temp_dir().join(format!("virtflow-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+    let path = virtflow_sim::write_demo(&dir).context("writing the built-in demo trace")?;
+    let source = open_one(&path)?;
+    // The reader has mapped or read what it needs; the folder can go.
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((source, vec!["(built-in demo trace)".to_string()]))
+}

@@ -48,7 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-enum DumpError {
+pub enum DumpError {
     Trace(virtflow_trace::TraceError),
     Output(std::io::Error),
 }
@@ -60,7 +60,7 @@ impl From<std::io::Error> for DumpError {
 }
 
 /// Writes every event of `source` to `out`; exposed for tests and benchmarks.
-fn dump(
+pub fn dump(
     source: &mut dyn EventSource,
     out: &mut impl Write,
     json: bool,

@@ -1,0 +1,441 @@
+//! k-means (Lloyd's iterations) with k-means++ seeding and restarts, the silhouette
+//! coefficient, and the choice of k by silhouette.
+//!
+//! Hand-written rather than taken from `linfa-clustering`: the tables here have tens to
+//! thousands of rows and a few dozen columns, the algorithm is ~150 lines, and the crate
+//! would bring `ndarray` and `linfa` into the build for it. Determinism comes from
+//! [`SplitMix64`], seeded by the caller: the same table and seed give the same clusters on
+//! every platform.
+
+/// A small, well-known PRNG (Steele, Lea & Flood's SplitMix64): deterministic, portable,
+/// and good enough to draw k-means++ seeds.
+#[derive(Clone, Debug)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`, from the top 53 bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+pub fn distance(a: &[f64], b: &[f64]) -> f64 {
+    squared_distance(a, b).sqrt()
+}
+
+/// Parameters of one k-means run.
+#[derive(Clone, Debug)]
+pub struct KMeans {
+    pub k: usize,
+    /// Independent k-means++ seedings; the run with the lowest inertia wins.
+    pub restarts: usize,
+    pub max_iterations: usize,
+    pub seed: u64,
+}
+
+/// The result of [`KMeans::fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clustering {
+    /// Cluster index of each row, in `0..k`. Clusters are numbered by their first member, so
+    /// equal partitions have equal labels.
+    pub labels: Vec<usize>,
+    pub centroids: Vec<Vec<f64>>,
+    /// Sum of squared distances of the rows to their centroid.
+    pub inertia: f64,
+}
+
+impl KMeans {
+    pub fn new(k: usize, seed: u64) -> Self {
+        KMeans {
+            k,
+            restarts: 10,
+            max_iterations: 300,
+            seed,
+        }
+    }
+
+    /// Clusters `rows` (all of the same length). `k` is clamped to `1..=rows.len()`.
+    pub fn fit(&self, rows: &[Vec<f64>]) -> Clustering {
+        if rows.is_empty() {
+            return Clustering {
+                labels: Vec::new(),
+                centroids: Vec::new(),
+                inertia: 0.0,
+            };
+        }
+        let k = self.k.clamp(1, rows.len());
+        let mut rng = SplitMix64::new(self.seed);
+        let mut best: Option<Clustering> = None;
+        for _ in 0..self.restarts.max(1) {
+            let seeds = kmeans_plus_plus(rows, k, &mut rng);
+            let run = lloyd(rows, seeds, self.max_iterations);
+            // Strictly lower only: ties keep the earlier restart, for determinism.
+            if best.as_ref().is_none_or(|b| run.inertia < b.inertia - 1e-12) {
+                best = Some(run);
+            }
+        }
+        canonical(best.expect("at least one restart"))
+    }
+}
+
+/// k-means++ (Arthur & Vassilvitskii 2007): the first centre uniformly, each next one with
+/// probability proportional to its squared distance to the nearest centre chosen so far.
+pub fn kmeans_plus_plus(rows: &[Vec<f64>], k: usize, rng: &mut SplitMix64) -> Vec<Vec<f64>> {
+    let n = rows.len();
+    let mut centres: Vec<Vec<f64>> = Vec::with_capacity(k);
+    let first = (rng.next_u64() % n as u64) as usize;
+    centres.push(rows[first].clone());
+    let mut nearest: Vec<f64> = rows
+        .iter()
+        .map(|r| squared_distance(r, &centres[0]))
+        .collect();
+    while centres.len() < k {
+        let total: f64 = nearest.iter().sum();
+        let pick = if total <= 0.0 {
+            // Every row coincides with a centre: any row will do; take the first unused.
+            (0..n).find(|&i| nearest[i] == 0.0).unwrap_or(0)
+        } else {
+            let mut target = rng.next_f64() * total;
+            let mut chosen = n - 1;
+            for (i, d) in nearest.iter().enumerate() {
+                if *d <= 0.0 {
+                    continue;
+                }
+                if target < *d {
+                    chosen = i;
+                    break;
+                }
+                target -= d;
+            }
+            chosen
+        };
+        centres.push(rows[pick].clone());
+        let c = centres.last().unwrap();
+        for (i, r) in rows.iter().enumerate() {
+            nearest[i] = nearest[i].min(squared_distance(r, c));
+        }
+    }
+    centres
+}
+
+fn nearest_centre(row: &[f64], centres: &[Vec<f64>]) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (j, c) in centres.iter().enumerate() {
+        let d = squared_distance(row, c);
+        if d < best.1 {
+            best = (j, d);
+        }
+    }
+    best
+}
+
+/// Lloyd's iterations from given centres, until no row changes cluster.
+fn lloyd(rows: &[Vec<f64>], mut centres: Vec<Vec<f64>>, max_iterations: usize) -> Clustering {
+    let n = rows.len();
+    let dim = rows[0].len();
+    let k = centres.len();
+    let mut labels = vec![usize::MAX; n];
+    for _ in 0..max_iterations.max(1) {
+        let mut changed = false;
+        for (i, r) in rows.iter().enumerate() {
+            let (j, _) = nearest_centre(r, &centres);
+            if labels[i] != j {
+                labels[i] = j;
+                changed = true;
+            }
+        }
+        // New centres: member means. An emptied cluster takes the row farthest from its
+        // centre, so that k clusters stay k clusters.
+        let mut sums = vec![vec![0.0; dim]; k];
+        let mut counts = vec![0usize; k];
+        for (i, r) in rows.iter().enumerate() {
+            counts[labels[i]] += 1;
+            for (s, x) in sums[labels[i]].iter_mut().zip(r) {
+                *s += x;
+            }
+        }
+        for j in 0..k {
+            if counts[j] > 0 {
+                centres[j] = sums[j].iter().map(|s| s / counts[j] as f64).collect();
+            } else {
+                let far = (0..n)
+                    .filter(|&i| counts[labels[i]] > 1)
+                    .max_by(|&a, &b| {
+                        squared_distance(&rows[a], &centres[labels[a]])
+                            .total_cmp(&squared_distance(&rows[b], &centres[labels[b]]))
+                    });
+                if let Some(i) = far {
+                    counts[labels[i]] -= 1;
+                    labels[i] = j;
+                    counts[j] = 1;
+                    centres[j] = rows[i].clone();
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let inertia = rows
+        .iter()
+        .zip(&labels)
+        .map(|(r, &l)| squared_distance(r, &centres[l]))
+        .sum();
+    Clustering {
+        labels,
+        centroids: centres,
+        inertia,
+    }
+}
+
+/// Renumbers clusters in order of their first member, and drops empty ones.
+fn canonical(c: Clustering) -> Clustering {
+    let mut map: Vec<Option<usize>> = vec![None; c.centroids.len()];
+    let mut next = 0;
+    let mut labels = Vec::with_capacity(c.labels.len());
+    for &l in &c.labels {
+        let m = *map[l].get_or_insert_with(|| {
+            next += 1;
+            next - 1
+        });
+        labels.push(m);
+    }
+    let mut centroids = vec![Vec::new(); next];
+    for (old, new) in map.iter().enumerate() {
+        if let Some(new) = new {
+            centroids[*new] = c.centroids[old].clone();
+        }
+    }
+    Clustering {
+        labels,
+        centroids,
+        inertia: c.inertia,
+    }
+}
+
+/// Silhouette of every row (Rousseeuw 1987): `(b - a) / max(a, b)`, where `a` is the mean
+/// distance to the other members of its cluster and `b` the lowest mean distance to the
+/// members of another cluster. A row alone in its cluster scores 0, as does every row when
+/// there is a single cluster.
+pub fn silhouettes(rows: &[Vec<f64>], labels: &[usize]) -> Vec<f64> {
+    let n = rows.len();
+    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let mut sizes = vec![0usize; k];
+    for &l in labels {
+        sizes[l] += 1;
+    }
+    (0..n)
+        .map(|i| {
+            let own = labels[i];
+            if k < 2 || sizes[own] < 2 {
+                return 0.0;
+            }
+            let mut sums = vec![0.0; k];
+            for j in 0..n {
+                if j != i {
+                    sums[labels[j]] += distance(&rows[i], &rows[j]);
+                }
+            }
+            let a = sums[own] / (sizes[own] - 1) as f64;
+            let b = (0..k)
+                .filter(|&c| c != own && sizes[c] > 0)
+                .map(|c| sums[c] / sizes[c] as f64)
+                .fold(f64::INFINITY, f64::min);
+            let m = a.max(b);
+            if m <= 0.0 || !b.is_finite() {
+                0.0
+            } else {
+                (b - a) / m
+            }
+        })
+        .collect()
+}
+
+pub fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+/// A silhouette below this is "no substantial structure" (Kaufman & Rousseeuw's reading
+/// of the coefficient): automatic k then answers a single cluster.
+pub const MIN_STRUCTURE_SILHOUETTE: f64 = 0.25;
+
+/// What [`choose_k`] tried: each k with its mean silhouette.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KChoice {
+    pub k: usize,
+    pub clustering: Clustering,
+    pub tried: Vec<(usize, f64)>,
+}
+
+/// Automatic k: fits k = 2..=`max_k` (and at most n − 1) and keeps the k with the highest
+/// mean silhouette; ties keep the smaller k. One cluster when there are fewer than three
+/// rows or when even the best silhouette shows no structure.
+pub fn choose_k(rows: &[Vec<f64>], max_k: usize, seed: u64) -> KChoice {
+    let n = rows.len();
+    let upper = max_k.min(n.saturating_sub(1));
+    let mut tried = Vec::new();
+    let mut best: Option<(usize, f64, Clustering)> = None;
+    for k in 2..=upper {
+        let c = KMeans::new(k, seed).fit(rows);
+        // Duplicate rows can leave fewer distinct clusters than asked for.
+        let s = mean(&silhouettes(rows, &c.labels));
+        tried.push((k, s));
+        if best.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
+            best = Some((k, s, c));
+        }
+    }
+    match best {
+        Some((k, s, c)) if s >= MIN_STRUCTURE_SILHOUETTE => KChoice {
+            k,
+            clustering: c,
+            tried,
+        },
+        _ => KChoice {
+            k: 1.min(n),
+            clustering: KMeans::new(1, seed).fit(rows),
+            tried,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three well-separated blobs of 10 points each, drawn with the crate's own PRNG.
+    fn blobs(seed: u64) -> (Vec<Vec<f64>>, Vec<usize>) {
+        let centres = [[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]];
+        let mut rng = SplitMix64::new(seed);
+        let mut rows = Vec::new();
+        let mut truth = Vec::new();
+        for (c, centre) in centres.iter().enumerate() {
+            for _ in 0..10 {
+                rows.push(vec![
+                    centre[0] + rng.next_f64() - 0.5,
+                    centre[1] + rng.next_f64() - 0.5,
+                ]);
+                truth.push(c);
+            }
+        }
+        (rows, truth)
+    }
+
+    /// True when two labelings describe the same partition.
+    fn same_partition(a: &[usize], b: &[usize]) -> bool {
+        (0..a.len()).all(|i| (0..a.len()).all(|j| (a[i] == a[j]) == (b[i] == b[j])))
+    }
+
+    #[test]
+    fn splitmix_reference_values() {
+        // First outputs for seed 1234567 published with the reference implementation.
+        let mut r = SplitMix64::new(1234567);
+        assert_eq!(r.next_u64(), 6457827717110365317);
+        assert_eq!(r.next_u64(), 3203168211198807973);
+    }
+
+    #[test]
+    fn finds_known_groups() {
+        let (rows, truth) = blobs(7);
+        let c = KMeans::new(3, 1).fit(&rows);
+        assert!(same_partition(&c.labels, &truth), "{:?}", c.labels);
+        assert_eq!(c.centroids.len(), 3);
+    }
+
+    #[test]
+    fn same_seed_same_result_other_seed_same_partition() {
+        let (rows, truth) = blobs(3);
+        let a = KMeans::new(3, 42).fit(&rows);
+        let b = KMeans::new(3, 42).fit(&rows);
+        assert_eq!(a, b);
+        let c = KMeans::new(3, 43).fit(&rows);
+        assert!(same_partition(&a.labels, &c.labels));
+        assert!(same_partition(&a.labels, &truth));
+    }
+
+    #[test]
+    fn plus_plus_seeds_are_distinct_rows() {
+        let (rows, _) = blobs(5);
+        let mut rng = SplitMix64::new(9);
+        let seeds = kmeans_plus_plus(&rows, 3, &mut rng);
+        assert_eq!(seeds.len(), 3);
+        for s in &seeds {
+            assert!(rows.contains(s));
+        }
+        assert!(seeds[0] != seeds[1] && seeds[1] != seeds[2] && seeds[0] != seeds[2]);
+    }
+
+    #[test]
+    fn k_larger_than_rows_is_clamped_and_duplicates_survive() {
+        let rows = vec![vec![1.0], vec![1.0], vec![1.0]];
+        let c = KMeans::new(5, 0).fit(&rows);
+        assert_eq!(c.labels.len(), 3);
+        assert!(c.inertia.abs() < 1e-12);
+    }
+
+    #[test]
+    fn silhouette_hand_computed() {
+        // Points on a line: 0, 1 | 4. For 0: a = 1, b = 4 → 0.75. For 1: a = 1, b = 3 →
+        // 2/3. The singleton scores 0.
+        let rows = vec![vec![0.0], vec![1.0], vec![4.0]];
+        let s = silhouettes(&rows, &[0, 0, 1]);
+        assert!((s[0] - 0.75).abs() < 1e-12, "{s:?}");
+        assert!((s[1] - 2.0 / 3.0).abs() < 1e-12, "{s:?}");
+        assert_eq!(s[2], 0.0);
+        // Four points 0, 2 | 10, 13: for 10, a = 3, b = mean(10, 8) = 9 → 6/9.
+        let rows = vec![vec![0.0], vec![2.0], vec![10.0], vec![13.0]];
+        let s = silhouettes(&rows, &[0, 0, 1, 1]);
+        assert!((s[2] - 6.0 / 9.0).abs() < 1e-12, "{s:?}");
+        // 0: a = 2, b = 11.5 → 9.5/11.5.
+        assert!((s[0] - 9.5 / 11.5).abs() < 1e-12, "{s:?}");
+        // A bad assignment gives negative values.
+        let s = silhouettes(&rows, &[0, 1, 0, 1]);
+        assert!(s.iter().all(|v| *v < 0.0), "{s:?}");
+    }
+
+    #[test]
+    fn auto_k_finds_the_true_k() {
+        for seed in 0..5 {
+            let (rows, truth) = blobs(seed);
+            let choice = choose_k(&rows, 8, seed);
+            assert_eq!(choice.k, 3, "seed {seed}: {:?}", choice.tried);
+            assert!(same_partition(&choice.clustering.labels, &truth));
+        }
+        // Two groups.
+        let (rows, _) = blobs(11);
+        let two: Vec<Vec<f64>> = rows[..20].to_vec();
+        assert_eq!(choose_k(&two, 8, 0).k, 2);
+    }
+
+    #[test]
+    fn auto_k_answers_one_without_structure() {
+        // Points evenly spread on a line have no cluster structure.
+        let rows: Vec<Vec<f64>> = (0..12).map(|i| vec![i as f64]).collect();
+        let c = choose_k(&rows, 6, 0);
+        let best = c.tried.iter().map(|t| t.1).fold(f64::MIN, f64::max);
+        assert!(c.k == 1 || best >= MIN_STRUCTURE_SILHOUETTE, "{c:?}");
+        assert_eq!(choose_k(&[vec![1.0], vec![2.0]], 6, 0).k, 1);
+    }
+}
