@@ -350,10 +350,10 @@ mod tests {
 
     #[test]
     fn splitmix_reference_values() {
-        // First outputs for seed 1234567 published with the reference implementation.
-        let mut r = SplitMix64::new(1234567);
-        assert_eq!(r.next_u64(), 6457827717110365317);
-        assert_eq!(r.next_u64(), 3203168211198807973);
+        // The widely published first outputs of SplitMix64 seeded with 0.
+        let mut r = SplitMix64::new(0);
+        assert_eq!(r.next_u64(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(r.next_u64(), 0x6e78_9e6a_a1b9_65f4);
     }
 
     #[test]
@@ -431,11 +431,11 @@ mod tests {
 
     #[test]
     fn auto_k_answers_one_without_structure() {
-        // Points evenly spread on a line have no cluster structure.
-        let rows: Vec<Vec<f64>> = (0..12).map(|i| vec![i as f64]).collect();
+        // Identical rows have no structure at all.
+        let rows: Vec<Vec<f64>> = (0..12).map(|_| vec![3.0, 1.0]).collect();
         let c = choose_k(&rows, 6, 0);
-        let best = c.tried.iter().map(|t| t.1).fold(f64::MIN, f64::max);
-        assert!(c.k == 1 || best >= MIN_STRUCTURE_SILHOUETTE, "{c:?}");
+        assert_eq!(c.k, 1, "{c:?}");
+        assert!(c.clustering.labels.iter().all(|&l| l == 0));
         assert_eq!(choose_k(&[vec![1.0], vec![2.0]], 6, 0).k, 1);
     }
 }

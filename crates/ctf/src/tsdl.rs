@@ -67,26 +67,46 @@ pub fn lex(text: &str) -> Result<Vec<(Tok, usize)>, (usize, String)> {
             out.push((Tok::Int(v), start));
             continue;
         }
-        if c == b'"' {
+        if c == b'"' || c == b'\'' {
+            let quote = c;
             i += 1;
             let mut s = Vec::new();
             loop {
                 match b.get(i) {
                     None => return Err((start, "unterminated string".into())),
-                    Some(b'"') => {
+                    Some(&q) if q == quote => {
                         i += 1;
                         break;
                     }
                     Some(b'\\') => {
                         let e = *b.get(i + 1).ok_or((i, "bad escape".to_string()))?;
-                        s.push(match e {
-                            b'n' => b'\n',
-                            b't' => b'\t',
-                            b'r' => b'\r',
-                            b'0' => 0,
-                            other => other,
-                        });
                         i += 2;
+                        match e {
+                            b'n' => s.push(b'\n'),
+                            b't' => s.push(b'\t'),
+                            b'r' => s.push(b'\r'),
+                            b'a' => s.push(7),
+                            b'b' => s.push(8),
+                            b'f' => s.push(12),
+                            b'v' => s.push(11),
+                            b'x' => {
+                                let st = i;
+                                while i < b.len() && i < st + 2 && b[i].is_ascii_hexdigit() {
+                                    i += 1;
+                                }
+                                let v = u8::from_str_radix(&text[st..i], 16).map_err(|_| (st, "bad \\x escape".to_string()))?;
+                                s.push(v);
+                            }
+                            b'0'..=b'7' => {
+                                let st = i - 1;
+                                while i < b.len() && i < st + 3 && (b'0'..=b'7').contains(&b[i]) {
+                                    i += 1;
+                                }
+                                let v = u32::from_str_radix(&text[st..i], 8).map_err(|_| (st, "bad octal escape".to_string()))?;
+                                s.push(v as u8);
+                            }
+                            other => s.push(other),
+                        }
                     }
                     Some(&ch) => {
                         s.push(ch);
@@ -94,17 +114,14 @@ pub fn lex(text: &str) -> Result<Vec<(Tok, usize)>, (usize, String)> {
                     }
                 }
             }
-            out.push((Tok::Str(String::from_utf8_lossy(&s).into_owned()), start));
-            continue;
-        }
-        if c == b'\'' {
-            // Character literal.
-            let ch = *b.get(i + 1).ok_or((i, "bad char literal".to_string()))?;
-            if b.get(i + 2) != Some(&b'\'') {
-                return Err((i, "bad char literal".into()));
+            if quote == b'\'' {
+                if s.len() != 1 {
+                    return Err((start, "bad character literal".into()));
+                }
+                out.push((Tok::Int(s[0] as i128), start));
+            } else {
+                out.push((Tok::Str(String::from_utf8_lossy(&s).into_owned()), start));
             }
-            i += 3;
-            out.push((Tok::Int(ch as i128), start));
             continue;
         }
         let rest = &text[i..];
@@ -169,6 +186,7 @@ struct Parser<'a> {
     file: &'a Path,
     scopes: Vec<Names>,
     depth: u32,
+    in_variant: bool,
 }
 
 type PResult<T> = Result<T, TraceError>;
@@ -462,13 +480,16 @@ impl<'a> Parser<'a> {
                 };
                 if self.is_p("{") {
                     self.next();
-                    let fields = self.parse_struct_body()?;
+                    let saved = std::mem::replace(&mut self.in_variant, false);
+                    let fields = self.parse_struct_body();
+                    self.in_variant = saved;
+                    let fields = fields?;
                     let mut min_align = 1;
                     if self.is_ident("align") && matches!(self.peek_at(1), Tok::P("(")) {
                         self.next();
                         self.next();
                         match self.next() {
-                            Tok::Int(n) if n > 0 && n < 1 << 20 => min_align = n as u32 * 8,
+                            Tok::Int(n) if n > 0 && n < 1 << 20 && (n & (n - 1)) == 0 => min_align = n as u32,
                             _ => return self.err("bad align()"),
                         }
                         self.expect_p(")")?;
@@ -509,7 +530,10 @@ impl<'a> Parser<'a> {
                 };
                 let mut ty = if self.is_p("{") {
                     self.next();
-                    let options = self.parse_struct_body()?;
+                    let saved = std::mem::replace(&mut self.in_variant, true);
+                    let options = self.parse_struct_body();
+                    self.in_variant = saved;
+                    let options = options?;
                     let t = Ty::Variant(Box::new(VariantTy {
                         tag: Loc::Path(FieldPath { root: None, parts: vec![] }),
                         options,
@@ -734,6 +758,12 @@ impl<'a> Parser<'a> {
                     loop {
                         let name = self.ident()?;
                         let t = self.parse_dims(ty.clone())?;
+                        // TSDL: a leading underscore escapes a name; it is not part of it
+                        // (variant options keep theirs: they are matched to enum labels).
+                        let name = match (self.in_variant, name.strip_prefix('_')) {
+                            (false, Some(n)) if !n.is_empty() => n.to_string(),
+                            _ => name,
+                        };
                         if fields.iter().any(|(n, _)| *n == name) {
                             return self.err(format!("duplicate field {name}"));
                         }
@@ -937,7 +967,7 @@ fn path_of(parts: Vec<String>) -> FieldPath {
 /// Parses TSDL text into a trace class. `file` names the metadata file in errors.
 pub fn parse(text: &str, file: &Path) -> Result<TraceClass, TraceError> {
     let toks = lex(text).map_err(|(off, m)| TraceError::new(file, off as u64, format!("TSDL: {m}")))?;
-    let mut p = Parser { toks, i: 0, file, scopes: vec![Names::default()], depth: 0 };
+    let mut p = Parser { toks, i: 0, file, scopes: vec![Names::default()], depth: 0, in_variant: false };
     let mut c = Collected::default();
     p.parse_top(&mut c)?;
     let end = text.len() as u64;

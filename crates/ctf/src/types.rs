@@ -179,7 +179,7 @@ impl Ty {
         match self {
             Ty::Int(i) => (i.kind != IntKind::Var).then_some(i.size as u64),
             Ty::Float { size, .. } => Some(*size as u64),
-            Ty::Str(Len::Static(n), _) | Ty::Blob(Len::Static(n)) => Some(n * 8),
+            Ty::Str(Len::Static(n), false) | Ty::Blob(Len::Static(n)) => n.checked_mul(8),
             Ty::Struct(s) => {
                 let mut off = 0u64;
                 for (_, t) in &s.fields {

@@ -18,7 +18,8 @@
 //! Field layouts are derived from the declaration the same way the kernel and libtraceevent
 //! do: `__data_loc T[] name` is a 32-bit (length << 16 | offset) reference to dynamic data in
 //! the record; `__rel_loc` is the same with the offset counted from the end of the field;
-//! `T name[N]` is a fixed array whose element size is `size / N`; `char` arrays are strings;
+//! `T name[N]` is a fixed array whose element size is `size / N` (a zero-size `T name[]` runs
+//! to the end of the record); `char` arrays are strings;
 //! anything else of 1, 2, 4 or 8 bytes is an integer (pointers included); other sizes are
 //! opaque bytes.
 

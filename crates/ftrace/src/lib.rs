@@ -9,79 +9,15 @@
 //!   ([`record::read_u64`], [`record::read_str`]…), and the [`virtflow_trace::EventClass`] of
 //!   a format ([`record::event_class`]).
 //! - [`DatSource`] (module [`dat`]): trace-cmd `.dat` v6/v7 reader.
+//! - [`PerfSource`]: perf.data tracepoint samples, decoded with the formats the file carries.
+//! - [`TextSource`] (module [`text`]): ftrace text — tracefs `trace`/`trace_pipe` and
+//!   `trace-cmd report` output — parsed into the kernel's field names.
 pub mod dat;
 pub mod format;
+mod perf;
 pub mod record;
+pub mod text;
 
 pub use dat::DatSource;
-use virtflow_trace::{EventClass, EventSource, FieldId, ReadStats, Step, TraceError, Value};
-pub struct PerfSource;
-
-impl PerfSource {
-    pub fn open(path: &std::path::Path) -> Result<Self, TraceError> {
-        Err(TraceError::new(
-            path,
-            0,
-            "perf.data reader not implemented yet",
-        ))
-    }
-}
-
-impl EventSource for PerfSource {
-    fn classes(&self) -> &[EventClass] {
-        &[]
-    }
-    fn advance(&mut self) -> Result<Step, TraceError> {
-        Ok(Step::End)
-    }
-    fn u64(&self, _: FieldId) -> Option<u64> {
-        None
-    }
-    fn i64(&self, _: FieldId) -> Option<i64> {
-        None
-    }
-    fn str(&self, _: FieldId) -> Option<&str> {
-        None
-    }
-    fn value(&self, _: FieldId) -> Option<Value<'_>> {
-        None
-    }
-    fn stats(&self) -> ReadStats {
-        ReadStats::default()
-    }
-}
-pub struct TextSource;
-
-impl TextSource {
-    pub fn open(path: &std::path::Path) -> Result<Self, TraceError> {
-        Err(TraceError::new(
-            path,
-            0,
-            "ftrace text reader not implemented yet",
-        ))
-    }
-}
-
-impl EventSource for TextSource {
-    fn classes(&self) -> &[EventClass] {
-        &[]
-    }
-    fn advance(&mut self) -> Result<Step, TraceError> {
-        Ok(Step::End)
-    }
-    fn u64(&self, _: FieldId) -> Option<u64> {
-        None
-    }
-    fn i64(&self, _: FieldId) -> Option<i64> {
-        None
-    }
-    fn str(&self, _: FieldId) -> Option<&str> {
-        None
-    }
-    fn value(&self, _: FieldId) -> Option<Value<'_>> {
-        None
-    }
-    fn stats(&self) -> ReadStats {
-        ReadStats::default()
-    }
-}
+pub use perf::PerfSource;
+pub use text::TextSource;

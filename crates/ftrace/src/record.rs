@@ -133,13 +133,21 @@ pub fn dynamic_bytes<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Opti
     rec.get(start..start.checked_add(len)?)
 }
 
+/// The bytes of a fixed-place field. A zero-size array (`char buf[]`, the last field of
+/// ftrace's `print` event) runs to the end of the record.
+#[inline]
+fn fixed_bytes<'a>(f: &FormatField, rec: &'a [u8]) -> Option<&'a [u8]> {
+    let start = f.offset as usize;
+    if f.size == 0 {
+        return rec.get(start..);
+    }
+    rec.get(start..start.checked_add(f.size as usize)?)
+}
+
 /// The bytes of a string field, up to its first NUL.
 fn string_bytes<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Option<&'a [u8]> {
     let raw = match f.layout {
-        FieldLayout::CharArray => {
-            let start = f.offset as usize;
-            rec.get(start..start.checked_add(f.size as usize)?)?
-        }
+        FieldLayout::CharArray => fixed_bytes(f, rec)?,
         FieldLayout::Dynamic {
             is_string: true, ..
         } => dynamic_bytes(f, rec, endian)?,
@@ -200,18 +208,12 @@ pub fn read_value<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Option<
             f, rec, endian,
         )?))),
         FieldLayout::Array { elem_size } => {
-            let start = f.offset as usize;
-            let bytes = rec.get(start..start.checked_add(f.size as usize)?)?;
-            array_value(bytes, elem_size, f.signed, endian)
+            array_value(fixed_bytes(f, rec)?, elem_size, f.signed, endian)
         }
         FieldLayout::Dynamic { elem_size, .. } => {
             array_value(dynamic_bytes(f, rec, endian)?, elem_size, f.signed, endian)
         }
-        FieldLayout::Bytes => {
-            let start = f.offset as usize;
-            let bytes = rec.get(start..start.checked_add(f.size as usize)?)?;
-            Some(Value::Bytes(Cow::Borrowed(bytes)))
-        }
+        FieldLayout::Bytes => Some(Value::Bytes(Cow::Borrowed(fixed_bytes(f, rec)?))),
     }
 }
 

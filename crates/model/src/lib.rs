@@ -181,6 +181,9 @@ pub struct Vcpu {
     /// The host thread that runs it.
     pub tid: u32,
     pub time_ns: StateTimes,
+    /// How many waits ended, per cause (same keys as `time_ns.waiting`).
+    #[serde(default)]
+    pub waits: WaitTimes,
     /// The state timeline, when the run asked for it (`--intervals`, the viewer, exports).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<Interval>,
@@ -243,6 +246,51 @@ pub struct Vm {
     pub exits: Vec<ExitStat>,
     #[serde(default)]
     pub injections: Vec<VectorStat>,
+    /// Who ran while this VM's vCPUs were preempted, longest total first.
+    #[serde(default)]
+    pub preemptions: Vec<PreemptionStat>,
+    /// Wake-up latency of the vCPUs: time in the `ready` state, woken to running.
+    #[serde(default)]
+    pub wakeup_latency: LatencyStats,
+    /// How the two signals of a wait's cause (waker, injected vector) agreed.
+    #[serde(default)]
+    pub wait_signals: WaitSignals,
+}
+
+/// Time a VM's vCPUs spent preempted by one task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreemptionStat {
+    pub by: Preemptor,
+    pub count: u64,
+    pub total_ns: u64,
+}
+
+/// A duration distribution (nanoseconds); percentiles are exact to within 1%.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub mean_ns: u64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub max_ns: u64,
+}
+
+/// Agreement of the two signals that tell why a vCPU waited: the thread that woke it, and the
+/// vector injected at its next entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitSignals {
+    /// Waits whose cause was decided.
+    pub waits: u64,
+    /// Both signals known and naming the same cause.
+    pub agree: u64,
+    /// Both known, naming different causes (the waker's is kept).
+    pub disagree: u64,
+    /// Only the waker told.
+    pub waker_only: u64,
+    /// Only the injected vector told.
+    pub vector_only: u64,
+    /// Neither told: the cause is `other`.
+    pub neither: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -252,6 +300,17 @@ pub struct Host {
     /// First and last timestamps seen.
     pub start_ns: i64,
     pub end_ns: i64,
+    /// The threads that ran longest on the host's CPUs, longest first.
+    #[serde(default)]
+    pub busiest: Vec<TaskTime>,
+}
+
+/// Time one host thread spent running on a CPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskTime {
+    pub tid: u32,
+    pub comm: String,
+    pub cpu_ns: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,38 +1,418 @@
-//! trace-cmd `.dat` reader (in progress).
-use virtflow_trace::{EventClass, EventSource, FieldId, ReadStats, Step, TraceError, Value};
+//! trace-cmd `.dat` reader (file versions 6 and 7).
+//!
+//! [`DatSource::open`] maps the file, reads its metadata ([`meta`]: header, formats,
+//! command lines, options, buffers) and sets up one [`stream::CpuStream`] per CPU of every
+//! buffer. Events are then produced lazily: each stream decodes its next page header and
+//! record header only when it has to ([`page`]), compressed streams decompress one chunk at a
+//! time, and a binary heap merges the streams in time order (ties go to the lower stream,
+//! as `trace-cmd report` does). Field accessors read the current record's bytes in place
+//! through the shared [`crate::record`] decoder, without allocating.
+//!
+//! Each tracepoint format is one event class (common fields with `Scope::Common`, then the
+//! payload); every buffer (instance) shares the classes, and `EventHeader::stream` tells
+//! buffers and CPUs apart ([`DatSource::stream_info`]). Timestamps are converted to
+//! nanoseconds as trace-cmd does: guest time shift, TSC-to-ns multiplier and shift, OFFSET.
+//!
+//! A damaged page or truncated data ends its stream with an error naming the file and
+//! offset; the other streams' events are still delivered, then the error is returned.
 
-pub struct DatSource;
+mod bytes;
+mod compress;
+pub mod meta;
+pub mod page;
+mod stream;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use virtflow_trace::{
+    EventClass, EventHeader, EventSource, FieldId, LostEvents, ReadStats, Step, TraceError, Value,
+};
+
+use self::bytes::DatError;
+use self::meta::{DatMeta, GuestInfo, TextLoc};
+use self::page::{Missed, PageLayout};
+use self::stream::{CpuStream, TypeLookup};
+use crate::format::EventFormat;
+use crate::record::{self, Endian};
+
+pub use self::compress::Codec;
+
+/// The file's bytes: mapped, or read when mapping is not possible (an empty file).
+enum FileBytes {
+    Mapped(Mmap),
+    Empty,
+}
+
+impl FileBytes {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Empty => &[],
+        }
+    }
+}
+
+/// What the current event is: which stream, and where its record is in the stream's page.
+#[derive(Clone, Copy)]
+struct Current {
+    stream: u32,
+    class: u32,
+    start: u32,
+    len: u32,
+}
+
+/// A trace-cmd `.dat` file as an [`EventSource`].
+pub struct DatSource {
+    path: PathBuf,
+    file: FileBytes,
+    meta: DatMeta,
+    classes: Vec<EventClass>,
+    types: TypeLookup,
+    streams: Vec<CpuStream>,
+    /// (timestamp in ns, stream index) of every stream with a pending record.
+    heap: BinaryHeap<Reverse<(i64, u32)>>,
+    /// The stream whose record is current: it moves on at the next `advance`, so that the
+    /// current record's bytes stay valid until then.
+    refill: Option<u32>,
+    /// Last timestamp delivered per stream, for the start of a loss interval.
+    last_ts: Vec<i64>,
+    current: Option<Current>,
+    stats: ReadStats,
+    /// The first stream error, returned once every other stream is drained.
+    error: Option<TraceError>,
+    finished: bool,
+    endian: Endian,
+}
 
 impl DatSource {
-    pub fn open(path: &std::path::Path) -> Result<Self, TraceError> {
-        Err(TraceError::new(
-            path,
-            0,
-            "trace-cmd reader not implemented yet",
-        ))
+    /// Opens a `.dat` file: reads its metadata and prepares its streams (no page is decoded
+    /// yet).
+    pub fn open(path: &Path) -> Result<DatSource, TraceError> {
+        let f = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
+        let len = f.metadata().map_err(|e| TraceError::io(path, e))?.len();
+        let file = if len == 0 {
+            FileBytes::Empty
+        } else {
+            // SAFETY: the map is read-only and trace files are not modified while they are
+            // read; should another process truncate the file, accesses could fault, as with
+            // any reader mapping its input — an accepted risk for the speed of reading pages
+            // in place.
+            FileBytes::Mapped(unsafe { Mmap::map(&f) }.map_err(|e| TraceError::io(path, e))?)
+        };
+        let err = |e: DatError| TraceError::new(path, e.offset, e.message);
+        let meta = meta::parse(file.bytes()).map_err(err)?;
+        let classes: Vec<EventClass> = meta.formats.iter().map(record::event_class).collect();
+        let types = type_lookup(&meta.formats);
+        let layout = PageLayout::new(&meta.header_page, meta.endian);
+        let mut streams = Vec::new();
+        for (bi, b) in meta.buffers.iter().enumerate() {
+            let page_size = if b.page_size == 0 {
+                meta.page_size
+            } else {
+                b.page_size
+            } as usize;
+            if page_size <= layout.data_offset {
+                return Err(TraceError::new(
+                    path,
+                    b.section_offset,
+                    format!("buffer page size {page_size} smaller than the page header"),
+                ));
+            }
+            let codec = if b.compressed { meta.codec } else { None };
+            if b.compressed && codec.is_none() {
+                return Err(TraceError::new(
+                    path,
+                    b.section_offset,
+                    "compressed buffer in a file that names no compression",
+                ));
+            }
+            for c in &b.cpus {
+                streams.push(
+                    CpuStream::new(
+                        file.bytes(),
+                        c.cpu,
+                        bi as u32,
+                        c.offset,
+                        c.size,
+                        codec,
+                        page_size,
+                        layout,
+                    )
+                    .map_err(err)?,
+                );
+            }
+        }
+        let mut stats = ReadStats::default();
+        stats.warnings.extend(meta.warnings.iter().cloned());
+        let n = streams.len();
+        let mut source = DatSource {
+            path: path.to_path_buf(),
+            file,
+            endian: meta.endian,
+            meta,
+            classes,
+            types,
+            streams,
+            heap: BinaryHeap::with_capacity(n),
+            refill: None,
+            last_ts: vec![i64::MIN; n],
+            current: None,
+            stats,
+            error: None,
+            finished: false,
+        };
+        for i in 0..n {
+            source.fill(i as u32);
+        }
+        Ok(source)
+    }
+
+    /// Moves stream `i` to its next record and queues it.
+    fn fill(&mut self, i: u32) {
+        let s = &mut self.streams[i as usize];
+        match s.fill(self.file.bytes(), &self.types) {
+            Ok(()) => {
+                if let Some(p) = s.pending {
+                    let ts = self.meta.clock_conversion.to_ns(p.raw_ts, s.cpu as usize);
+                    self.heap.push(Reverse((ts, i)));
+                }
+            }
+            Err(e) => {
+                self.stats.truncated_packets += 1;
+                if self.error.is_none() {
+                    self.error = Some(TraceError::new(&self.path, e.offset, e.message));
+                }
+            }
+        }
+    }
+
+    /// The metadata read from the file: formats, options, buffers, guests…
+    pub fn meta(&self) -> &DatMeta {
+        &self.meta
+    }
+
+    /// The tracepoint format of a class.
+    pub fn format(&self, class: virtflow_trace::ClassId) -> Option<&EventFormat> {
+        self.meta.formats.get(class.0 as usize)
+    }
+
+    /// (buffer name, CPU) of a stream index (`""` is the top buffer).
+    pub fn stream_info(&self, stream: u32) -> Option<(&str, u32)> {
+        let s = self.streams.get(stream as usize)?;
+        Some((self.meta.buffers[s.buffer as usize].name.as_str(), s.cpu))
+    }
+
+    /// The command name the trace saved for a pid (`saved_cmdlines`).
+    pub fn comm(&self, pid: i32) -> Option<&str> {
+        self.meta.cmdlines.get(&pid).map(String::as_str)
+    }
+
+    /// Guests recorded along with the host (`trace-cmd record -A`).
+    pub fn guests(&self) -> &[GuestInfo] {
+        &self.meta.guests
+    }
+
+    /// The kernel symbols (`/proc/kallsyms`) the file carries, sorted by address:
+    /// (address, type letter, name). Read on demand: most analyses need none.
+    pub fn kallsyms(&self) -> Result<Vec<(u64, char, String)>, TraceError> {
+        let Some(loc) = self.meta.kallsyms else {
+            return Ok(Vec::new());
+        };
+        let text = self.text_at(loc)?;
+        let mut syms: Vec<(u64, char, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                let addr = u64::from_str_radix(it.next()?, 16).ok()?;
+                let kind = it.next()?.chars().next()?;
+                let name = it.next()?;
+                Some((addr, kind, name.to_string()))
+            })
+            .collect();
+        syms.sort_by_key(|s| s.0);
+        Ok(syms)
+    }
+
+    /// The `trace_printk` format strings by address.
+    pub fn printk_formats(&self) -> Result<Vec<(u64, String)>, TraceError> {
+        let Some(loc) = self.meta.printk else {
+            return Ok(Vec::new());
+        };
+        let text = self.text_at(loc)?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (addr, fmt) = l.split_once(':')?;
+                let addr = addr.trim().trim_start_matches("0x");
+                let addr = u64::from_str_radix(addr, 16).ok()?;
+                let fmt = fmt.trim().trim_matches('"');
+                Some((addr, fmt.to_string()))
+            })
+            .collect())
+    }
+
+    fn text_at(&self, loc: TextLoc) -> Result<String, TraceError> {
+        let err = |e: DatError| TraceError::new(&self.path, e.offset, e.message);
+        let data = self.file.bytes();
+        match loc {
+            TextLoc::Plain { offset, len } => {
+                let start = offset as usize;
+                let end = start.saturating_add(len as usize);
+                let b = data.get(start..end).ok_or_else(|| {
+                    TraceError::new(&self.path, offset, "text lies beyond the end of the file")
+                })?;
+                Ok(String::from_utf8_lossy(b).into_owned())
+            }
+            TextLoc::Section { offset } => {
+                let (_, body) =
+                    meta::read_section(data, offset, self.meta.endian, self.meta.codec)
+                        .map_err(err)?;
+                let mut r = bytes::Reader::section(&body, offset, self.meta.endian, "text section");
+                let size = r.u32().map_err(err)?;
+                r.text(size as u64).map_err(err)
+            }
+        }
+    }
+
+    /// The current record's bytes.
+    #[inline]
+    fn record(&self) -> Option<(&EventFormat, &[u8])> {
+        let c = self.current?;
+        let page = self.streams[c.stream as usize].page(self.file.bytes());
+        let rec = page.get(c.start as usize..(c.start + c.len) as usize)?;
+        Some((&self.meta.formats[c.class as usize], rec))
+    }
+}
+
+/// Where `common_type` is (from any format: the common fields are the same in all) and the
+/// class of every event id.
+fn type_lookup(formats: &[EventFormat]) -> TypeLookup {
+    let (offset, size) = formats
+        .iter()
+        .find_map(|f| f.field("common_type"))
+        .map_or((0, 2), |f| (f.offset as usize, f.size as usize));
+    let max_id = formats
+        .iter()
+        .map(|f| f.id)
+        .filter(|&id| id < 1 << 20)
+        .max()
+        .unwrap_or(0);
+    let mut class_of_id = vec![u32::MAX; max_id as usize + 1];
+    for (i, f) in formats.iter().enumerate() {
+        if let Some(slot) = class_of_id.get_mut(f.id as usize) {
+            *slot = i as u32;
+        }
+    }
+    TypeLookup {
+        offset,
+        size,
+        class_of_id,
     }
 }
 
 impl EventSource for DatSource {
     fn classes(&self) -> &[EventClass] {
-        &[]
+        &self.classes
     }
+
     fn advance(&mut self) -> Result<Step, TraceError> {
-        Ok(Step::End)
+        self.current = None;
+        if self.finished {
+            return Ok(Step::End);
+        }
+        if let Some(i) = self.refill.take() {
+            self.fill(i);
+        }
+        let Some(Reverse((ts, i))) = self.heap.pop() else {
+            self.finished = true;
+            self.stats.unknown_events = self.streams.iter().map(|s| s.unknown_events).sum();
+            return match self.error.take() {
+                Some(e) => Err(e),
+                None => Ok(Step::End),
+            };
+        };
+        let s = &mut self.streams[i as usize];
+        let p = s.pending.expect("a queued stream has a pending record");
+        if let Some(missed) = s.lost_before_pending.take() {
+            // Report the loss first; the record stays pending and queued.
+            self.heap.push(Reverse((ts, i)));
+            let count = match missed {
+                Missed::Count(n) => Some(n),
+                _ => None,
+            };
+            self.stats.lost_notices += 1;
+            self.stats.lost_events += count.unwrap_or(0);
+            let begin = match self.last_ts[i as usize] {
+                i64::MIN => ts,
+                t => t,
+            };
+            return Ok(Step::Lost(LostEvents {
+                begin,
+                end: ts,
+                cpu: s.cpu,
+                stream: i,
+                count,
+            }));
+        }
+        self.last_ts[i as usize] = ts;
+        self.refill = Some(i);
+        self.stats.events += 1;
+        self.current = Some(Current {
+            stream: i,
+            class: p.class,
+            start: p.record.start as u32,
+            len: p.record.len as u32,
+        });
+        Ok(Step::Event(EventHeader {
+            ts,
+            cpu: s.cpu,
+            stream: i,
+            class: virtflow_trace::ClassId(p.class),
+        }))
     }
-    fn u64(&self, _: FieldId) -> Option<u64> {
-        None
+
+    #[inline]
+    fn u64(&self, field: FieldId) -> Option<u64> {
+        let (fmt, rec) = self.record()?;
+        record::read_u64(fmt.fields.get(field.0 as usize)?, rec, self.endian)
     }
-    fn i64(&self, _: FieldId) -> Option<i64> {
-        None
+
+    #[inline]
+    fn i64(&self, field: FieldId) -> Option<i64> {
+        let (fmt, rec) = self.record()?;
+        record::read_i64(fmt.fields.get(field.0 as usize)?, rec, self.endian)
     }
-    fn str(&self, _: FieldId) -> Option<&str> {
-        None
+
+    #[inline]
+    fn str(&self, field: FieldId) -> Option<&str> {
+        let (fmt, rec) = self.record()?;
+        record::read_str(fmt.fields.get(field.0 as usize)?, rec, self.endian)
     }
-    fn value(&self, _: FieldId) -> Option<Value<'_>> {
-        None
+
+    fn value(&self, field: FieldId) -> Option<Value<'_>> {
+        let (fmt, rec) = self.record()?;
+        record::read_value(fmt.fields.get(field.0 as usize)?, rec, self.endian)
     }
+
     fn stats(&self) -> ReadStats {
-        ReadStats::default()
+        let mut s = self.stats.clone();
+        s.unknown_events = self.streams.iter().map(|s| s.unknown_events).sum();
+        s
+    }
+
+    fn progress(&self) -> Option<(u64, u64)> {
+        let done = self.streams.iter().map(|s| s.consumed).sum();
+        let total = self.streams.iter().map(|s| s.total).sum();
+        Some((done, total))
+    }
+
+    fn hostname(&self) -> Option<String> {
+        // UNAME is `sysname nodename release machine`.
+        let node = self.meta.uname.as_deref()?.split_whitespace().nth(1)?;
+        (node != "(none)").then(|| node.to_string())
     }
 }

@@ -307,7 +307,6 @@ fn convert(
             None => None,
         },
         Conv::Map(table) => match table.iter().find(|(name, _)| name.as_bytes() == s) {
-            Some((_, v)) if *v == symbols::NO_VALUE => Some(Slot::None),
             Some((_, v)) => Some(if *v < 0 { Slot::I(*v) } else { Slot::U(*v as u64) }),
             None => parse_num(s),
         },

@@ -1,11 +1,350 @@
-//! `virtflow analyze` (not yet implemented).
+//! `virtflow analyze [TRACE…]`: what every VM and vCPU on the host did, and why it waited.
+//!
+//! Opens the traces (or the built-in demo), runs [`virtflow_analysis::analyze`] once over
+//! them, and prints the [`virtflow_model::Model`] either as a terminal report that reads well
+//! at 100 columns, or with `--json` as the model's JSON (schema: `docs/analyze-json.md`).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use virtflow_analysis::{analyze, Options};
+use virtflow_model::{Model, Preemptor, ThreadRole, Vm, WaitCause};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// Trace files or folders (CTF, trace-cmd .dat, perf.data, ftrace text); none: the
+    /// built-in demo trace.
+    pub traces: Vec<PathBuf>,
+    /// Print the model as JSON (schema in docs/analyze-json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// With --json, include every vCPU's state timeline (`intervals`).
+    #[arg(long)]
+    pub intervals: bool,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`virtflow analyze` is not implemented yet")
+/// Traces smaller than this finish too fast for a progress bar to help.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (mut source, names) = crate::input::open_or_demo(&args.traces)?;
+    let bar = ProgressSlot::default();
+    let options = Options {
+        intervals: args.intervals,
+        progress: std::io::stderr().is_terminal().then(|| bar.callback()),
+        traces: names,
+    };
+    let model = analyze(&mut *source, &options).context("reading the trace")?;
+    bar.finish();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &model)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(out))
+    } else {
+        render(&model, &mut out)
+    };
+    match written.and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// A progress bar made on the first report that shows a large trace.
+#[derive(Clone, Default)]
+struct ProgressSlot(Arc<Mutex<Option<indicatif::ProgressBar>>>);
+
+impl ProgressSlot {
+    fn callback(&self) -> Arc<virtflow_analysis::Progress> {
+        let slot = self.clone();
+        Arc::new(move |done, total| {
+            if total < PROGRESS_MIN_BYTES {
+                return;
+            }
+            let mut bar = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+            let bar = bar.get_or_insert_with(|| {
+                let b = indicatif::ProgressBar::new(total);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} analysing {bar:40} {bytes}/{total_bytes} ({eta})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b
+            });
+            bar.set_position(done.min(total));
+        })
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Writes the terminal report.
+pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "virtflow analyze: {}", model.traces.join(", "))?;
+    for host in &model.hosts {
+        let span = (host.end_ns - host.start_ns).max(0) as u64;
+        let name = if host.name.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", host.name)
+        };
+        writeln!(
+            out,
+            "host {name}: {} CPUs, {} traced, {} events",
+            host.cpus,
+            ns(span),
+            thousands(model.read.events)
+        )?;
+    }
+    for note in model.notes.iter().filter(|n| n.starts_with("no KVM")) {
+        writeln!(out, "\n{note}.")?;
+    }
+    for vm in &model.vms {
+        writeln!(out)?;
+        render_vm(vm, out)?;
+    }
+    if model.vms.is_empty() {
+        if let Some(host) = model.hosts.first() {
+            let span = (host.end_ns - host.start_ns).max(1) as f64;
+            writeln!(out, "\nbusiest threads on the host:")?;
+            writeln!(out, "  {:>8}  {:<20} {:>10} {:>7}", "tid", "comm", "on CPU", "share")?;
+            for t in &host.busiest {
+                writeln!(
+                    out,
+                    "  {:>8}  {:<20} {:>10} {:>6.1}%",
+                    t.tid,
+                    clip(&t.comm, 20),
+                    ns(t.cpu_ns),
+                    100.0 * t.cpu_ns as f64 / span
+                )?;
+            }
+        }
+    }
+    let rest: Vec<_> = model
+        .notes
+        .iter()
+        .filter(|n| !n.starts_with("no KVM"))
+        .collect();
+    let r = &model.read;
+    if !rest.is_empty() || r.truncated_packets > 0 || r.unknown_events > 0 || !r.warnings.is_empty()
+    {
+        writeln!(out, "\nnotes:")?;
+        for n in rest {
+            writeln!(out, "  - {n}")?;
+        }
+        if r.truncated_packets > 0 {
+            writeln!(out, "  - {} truncated packets", r.truncated_packets)?;
+        }
+        if r.unknown_events > 0 {
+            writeln!(out, "  - {} events of unknown classes skipped", r.unknown_events)?;
+        }
+        for w in &r.warnings {
+            writeln!(out, "  - {w}")?;
+        }
+    }
+    Ok(())
+}
+
+fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
+    let isa = vm
+        .exits
+        .first()
+        .and_then(|e| e.isa)
+        .map(|i| match i {
+            virtflow_model::Isa::Vmx => ", Intel VMX",
+            virtflow_model::Isa::Svm => ", AMD SVM",
+        })
+        .unwrap_or("");
+    writeln!(
+        out,
+        "VM {} (pid {}): {} vCPU{}{isa}",
+        vm.name,
+        vm.pid,
+        vm.vcpus.len(),
+        if vm.vcpus.len() == 1 { "" } else { "s" }
+    )?;
+    // The vCPU table: shares of the traced time, in percent.
+    writeln!(
+        out,
+        "  {:>4} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6}",
+        "vCPU", "tid", "guest", "hyp", "user", "preem", "ready", "timer", "disk", "net", "task",
+        "other", "unkn"
+    )?;
+    for v in &vm.vcpus {
+        let t = &v.time_ns;
+        let total = t.total().max(1) as f64;
+        let p = |x: u64| format!("{:.1}", 100.0 * x as f64 / total);
+        writeln!(
+            out,
+            "  {:>4} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6}",
+            v.vcpu,
+            v.tid,
+            p(t.guest),
+            p(t.hypervisor),
+            p(t.userspace),
+            p(t.preempted),
+            p(t.ready),
+            p(t.waiting.timer),
+            p(t.waiting.disk),
+            p(t.waiting.network),
+            p(t.waiting.task),
+            p(t.waiting.other),
+            p(t.unknown)
+        )?;
+    }
+    writeln!(out, "  (% of traced time; hyp includes user = in the VMM's user space; waiting by cause)")?;
+    // Wait causes: how many, how long on average.
+    let mut causes = Vec::new();
+    for c in WaitCause::ALL {
+        let n: u64 = vm.vcpus.iter().map(|v| v.waits.get(c)).sum();
+        let t: u64 = vm.vcpus.iter().map(|v| v.time_ns.waiting.get(c)).sum();
+        if n > 0 {
+            causes.push(format!("{} {} (mean {})", c.name(), n, ns(t / n)));
+        }
+    }
+    if !causes.is_empty() {
+        writeln!(out, "  waits: {}", causes.join(", "))?;
+        let s = &vm.wait_signals;
+        writeln!(
+            out,
+            "         signals: {} agree, {} disagree, waker only {}, vector only {}, neither {}",
+            s.agree, s.disagree, s.waker_only, s.vector_only, s.neither
+        )?;
+    }
+    let l = &vm.wakeup_latency;
+    if l.count > 0 {
+        writeln!(
+            out,
+            "  wake-up latency: {} wake-ups, mean {}, p50 {}, p99 {}, max {}",
+            l.count,
+            ns(l.mean_ns),
+            ns(l.p50_ns),
+            ns(l.p99_ns),
+            ns(l.max_ns)
+        )?;
+    }
+    if !vm.exits.is_empty() {
+        let all: u64 = vm.exits.iter().map(|e| e.count).sum();
+        writeln!(
+            out,
+            "  exits ({} in all):  {:<22} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
+            thousands(all),
+            "reason",
+            "count",
+            "share",
+            "total",
+            "min",
+            "mean",
+            "max"
+        )?;
+        let pad = format!("  exits ({} in all):  ", thousands(all)).len();
+        for e in vm.exits.iter().take(8) {
+            writeln!(
+                out,
+                "{:pad$}{:<22} {:>9} {:>5.1}% {:>10} {:>9} {:>9} {:>9}",
+                "",
+                clip(&e.reason, 22),
+                thousands(e.count),
+                100.0 * e.count as f64 / all.max(1) as f64,
+                ns(e.total_ns),
+                ns(e.min_ns),
+                ns(e.mean_ns),
+                ns(e.max_ns)
+            )?;
+        }
+        if vm.exits.len() > 8 {
+            writeln!(out, "{:pad$}… {} more reasons (--json has all)", "", vm.exits.len() - 8)?;
+        }
+    }
+    if !vm.injections.is_empty() {
+        let list: Vec<String> = vm
+            .injections
+            .iter()
+            .take(8)
+            .map(|i| format!("{:#04x} {} {}", i.vector, i.class.name(), thousands(i.count)))
+            .collect();
+        writeln!(out, "  injected: {}", list.join(", "))?;
+    }
+    if !vm.preemptions.is_empty() {
+        let list: Vec<String> = vm
+            .preemptions
+            .iter()
+            .take(5)
+            .map(|p| format!("{} {}× {}", preemptor(&p.by), p.count, ns(p.total_ns)))
+            .collect();
+        writeln!(out, "  preempted by: {}", list.join(", "))?;
+    }
+    if !vm.threads.is_empty() {
+        let list: Vec<String> = vm
+            .threads
+            .iter()
+            .map(|t| format!("{} {} ({})", t.tid, t.comm, role(t.role)))
+            .collect();
+        writeln!(out, "  helper threads: {}", list.join(", "))?;
+    }
+    Ok(())
+}
+
+fn preemptor(p: &Preemptor) -> String {
+    match p {
+        Preemptor::SameVm { tid } => format!("same VM tid {tid}"),
+        Preemptor::OtherVm { pid, tid } => format!("VM {pid} tid {tid}"),
+        Preemptor::HostProcess { tid, comm } => format!("{comm} ({tid})"),
+        Preemptor::KernelThread { tid, comm } => format!("kernel {comm} ({tid})"),
+        Preemptor::Unknown => "unknown".into(),
+    }
+}
+
+fn role(r: ThreadRole) -> &'static str {
+    match r {
+        ThreadRole::MainLoop => "main loop",
+        ThreadRole::IoThread => "I/O thread",
+        ThreadRole::Worker => "worker",
+        ThreadRole::Vhost => "vhost",
+        ThreadRole::Other => "other",
+    }
+}
+
+/// A duration with a unit that keeps three significant digits.
+fn ns(ns: u64) -> String {
+    let f = ns as f64;
+    if ns >= 1_000_000_000 {
+        format!("{:.2} s", f / 1e9)
+    } else if ns >= 1_000_000 {
+        format!("{:.2} ms", f / 1e6)
+    } else if ns >= 1_000 {
+        format!("{:.1} µs", f / 1e3)
+    } else {
+        format!("{ns} ns")
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(n - 1).collect();
+        c.push('…');
+        c
+    }
 }

@@ -1,11 +1,89 @@
-//! `virtflow record` (not yet implemented).
+//! `virtflow record [-o OUT] [--backend …] [--duration D] [--level basic|full] [-- COMMAND…]`:
+//! records a host trace with exactly the events the analyses use (crate `virtflow-record`),
+//! then runs `virtflow analyze` on it.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::Context;
+use virtflow_record::{session::parse_duration, BackendChoice, Host, Level, RecordOptions};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Recording stops when COMMAND exits, else after --duration, else on Ctrl-C \
+(which always stops cleanly and leaves a readable trace). `virtflow doctor` tells what this host \
+can record.")]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// The trace to write [default: virtflow-lttng/, perf.data or trace.dat, after the backend].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// auto (LTTng, else perf, else tracefs), lttng, perf or tracefs.
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<BackendChoice>())]
+    pub backend: BackendChoice,
+    /// Stop after this long: 10, 2.5s, 500ms, 3m.
+    #[arg(short, long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// basic (scheduler, KVM, interrupts, timers) or full (adds block, network, page
+    /// allocation).
+    #[arg(long, default_value = "basic", value_parser = |s: &str| s.parse::<Level>())]
+    pub level: Level,
+    /// Per-CPU buffer size in KiB [default: sized for the backend, level and duration].
+    #[arg(long)]
+    pub buffer_kb: Option<u64>,
+    /// Do not run `virtflow analyze` on the trace afterwards.
+    #[arg(long)]
+    pub no_analyze: bool,
+    /// The command to trace; recording stops when it exits.
+    #[arg(last = true)]
+    pub command: Vec<OsString>,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`virtflow record` is not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let stop = virtflow_record::stop_on_ctrl_c().map_err(anyhow::Error::msg)?;
+    if args.command.is_empty() && args.duration.is_none() {
+        eprintln!("virtflow record: recording until Ctrl-C");
+    }
+    let options = RecordOptions {
+        out: args.output,
+        backend: args.backend,
+        duration: args.duration,
+        level: args.level,
+        buffer_kb: args.buffer_kb,
+        command: args.command,
+        progress: true,
+    };
+    let rec = virtflow_record::record(Host::probe(), &options, &stop)?;
+    for w in &rec.warnings {
+        eprintln!("virtflow record: note: {w}");
+    }
+    eprintln!(
+        "virtflow record: wrote {} ({} bytes, {} events enabled, {:.1} s{}{})",
+        rec.out.display(),
+        rec.bytes,
+        rec.events.len(),
+        rec.elapsed.as_secs_f64(),
+        rec.lost_events
+            .map_or(String::new(), |l| format!(", {l} events lost")),
+        if rec.interrupted { ", stopped by Ctrl-C" } else { "" }
+    );
+    if let Some(status) = rec.command_status.filter(|s| !s.success()) {
+        eprintln!("virtflow record: note: the traced command exited with {status}");
+    }
+    if args.no_analyze {
+        return Ok(());
+    }
+    // `analyze` runs as its own process so that its options and output stay its own.
+    let exe = std::env::current_exe().context("finding the virtflow executable")?;
+    let status = Command::new(exe)
+        .arg("analyze")
+        .arg(&rec.out)
+        .status()
+        .context("running virtflow analyze")?;
+    if !status.success() {
+        anyhow::bail!(
+            "`virtflow analyze {}` failed ({status}); the trace is kept",
+            rec.out.display()
+        );
+    }
+    Ok(())
 }

@@ -1,11 +1,75 @@
-//! `virtflow view` (not yet implemented).
+//! `virtflow view [TRACE…]`: the interactive timeline in the browser, served on loopback by
+//! this process (see `virtflow_view::server`).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use virtflow_analysis::{analyze, Options};
+use virtflow_model::Model;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    rest: Vec<String>,
+    /// Trace files or folders; none: the built-in demo trace.
+    pub traces: Vec<PathBuf>,
+    /// Read the model from this JSON file (`virtflow analyze --json --intervals`) instead
+    /// of analysing traces.
+    #[arg(long, value_name = "FILE", conflicts_with = "traces")]
+    pub model: Option<PathBuf>,
+    /// Port to listen on (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Address to listen on. Only loopback addresses unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Allow listening on a non-loopback address (the viewer has no authentication).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Open the viewer in the desktop's browser.
+    #[arg(long)]
+    pub open: bool,
 }
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`virtflow view` is not implemented yet")
+/// The model with its state timelines: from `--model`, else by analysing the traces (or
+/// the demo trace). Shared by `view`, `report` and `export`.
+pub(crate) fn load_model(traces: &[PathBuf], model: Option<&Path>) -> anyhow::Result<Model> {
+    if let Some(path) = model {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+        return serde_json::from_reader(std::io::BufReader::new(file))
+            .with_context(|| format!("{}: not a virtflow model (analyze --json)", path.display()));
+    }
+    let (mut source, names) = crate::input::open_or_demo(traces)?;
+    let options = Options {
+        intervals: true,
+        traces: names,
+        ..Options::default()
+    };
+    analyze(&mut *source, &options).context("reading the trace")
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    // Bind first: a refused address should not wait for the analysis.
+    let listener = virtflow_view::server::bind(args.bind, args.port, args.allow_remote)
+        .map_err(|e| anyhow!(e))?;
+    let addr = listener.local_addr()?;
+    let model = load_model(&args.traces, args.model.as_deref())?;
+    let data = virtflow_view::ViewData::new(model);
+    let host = match addr.ip() {
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let url = format!("http://{host}:{}/", addr.port());
+    println!(
+        "virtflow view: {} VMs, {} intervals; serving {url} (Ctrl-C to stop)",
+        data.summary.vms.len(),
+        data.index.interval_count()
+    );
+    if args.open {
+        if let Err(e) = std::process::Command::new("xdg-open").arg(&url).spawn() {
+            eprintln!("virtflow: could not open a browser ({e}); open {url} yourself");
+        }
+    }
+    virtflow_view::server::serve_blocking(listener, data, !args.allow_remote)
+        .context("serving the viewer")
 }

@@ -1,0 +1,907 @@
+//! The W2A state machine: every host thread's state (running in guest or hypervisor,
+//! preempted, ready, waiting, unknown), fed typed events in time order.
+//!
+//! Every thread gets the same small machine, because a thread is known to be a vCPU only at
+//! its first KVM event, and its states before that (a wait, a wake-up…) count too. Memory is
+//! O(threads): per thread, its current state, the wait whose cause is not yet decided, and
+//! per-thread tables (exits, injected vectors, preemptors) bounded by the vocabulary.
+//!
+//! Helper threads and VM membership are learned from behaviour, in a union-find over threads
+//! and processes ([`Groups`]): a thread group id (LTTng `pid`, perf `perf_pid`) links a thread
+//! to its process; `vhost-<pid>` names its process; a thread that raises a guest interrupt and
+//! then wakes a vCPU thread belongs to that vCPU's VM; a vCPU that sends an IPI and wakes
+//! another vCPU shares its VM. Each group learns which device vectors its helpers raise.
+
+use rustc_hash::FxHashMap;
+use virtflow_model::{Isa, WaitCause, WaitSignals, WaitTimes, StateTimes};
+use virtflow_trace::{LostEvents, Timestamp};
+
+use crate::histogram::Durations;
+use crate::layout::{EventContext, IrqKind, TaskState, TypedEvent};
+
+/// What a running thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Guest,
+    /// In the host kernel after an exit (`None`: the exit came before the trace began).
+    Hypervisor(Option<(Isa, u64)>),
+    UserSpace(u32),
+}
+
+/// A thread's scheduling state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sched {
+    Unknown,
+    Running,
+    Preempted { by: u32 },
+    Blocked,
+    Ready,
+}
+
+/// A state interval as recorded during the pass; preemptors become [`virtflow_model::Preemptor`]
+/// once VMs are known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RawState {
+    Run(Mode),
+    Preempted(u32),
+    Ready,
+    Waiting(WaitCause),
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawInterval {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub state: RawState,
+}
+
+/// A wait whose end is known but whose cause waits for the vector injected at the next entry.
+#[derive(Clone, Copy, Debug)]
+struct PendingWait {
+    start: Timestamp,
+    end: Timestamp,
+    waker: Option<WaitCause>,
+    /// The class of the first vector injected after the wake-up, when known.
+    vector: Option<WaitCause>,
+    /// Index of its placeholder in the thread's intervals, when intervals are kept.
+    interval: Option<usize>,
+}
+
+/// Exit-reason accumulator of one thread.
+#[derive(Clone, Debug)]
+pub(crate) struct ExitAcc {
+    pub isa: Isa,
+    pub code: u64,
+    pub name: Option<String>,
+    pub count: u64,
+    pub timed: u64,
+    pub total_ns: u64,
+    pub min_ns: u64,
+    pub max_ns: u64,
+}
+
+/// Intervals a thread keeps before it is known to be a vCPU: enough to cover the few state
+/// changes between its first appearance and its first KVM event.
+const PRE_VCPU_INTERVALS: usize = 64;
+
+pub(crate) struct Thread {
+    pub tid: u32,
+    pub tgid: Option<u32>,
+    pub comm: String,
+    pub sched: Sched,
+    pub mode: Mode,
+    pub since: Timestamp,
+    /// The CPU it last ran on (or was moved to).
+    pub cpu: u32,
+    pub is_vcpu: bool,
+    pub vcpu_id: Option<u32>,
+    pub isa: Option<Isa>,
+    pending_exit: Option<(Timestamp, usize)>,
+    pub exits: Vec<ExitAcc>,
+    pub injections: Vec<(u32, u64)>,
+    pending_wait: Option<PendingWait>,
+    /// Set by a wake-up, cleared by the next entry: the first injected vector decides.
+    awaiting_vector: bool,
+    pub times: StateTimes,
+    pub waits: WaitTimes,
+    pub signals: WaitSignals,
+    pub intervals: Vec<RawInterval>,
+    pub intervals_dropped: bool,
+    pub preempted_by: Vec<(u32, u64, u64)>,
+    pub ready: Option<Box<Durations>>,
+    /// Raised a guest interrupt since it last started running (behaviour of a helper thread).
+    raised_irq: bool,
+    pub raised_ever: bool,
+    /// Sent an IPI since its last exit (a vCPU waking a sibling).
+    ipi_since_exit: bool,
+    run_start: Option<Timestamp>,
+    pub cpu_ns: u64,
+}
+
+impl Thread {
+    fn new(tid: u32, start: Timestamp) -> Thread {
+        Thread {
+            tid,
+            tgid: None,
+            comm: String::new(),
+            sched: Sched::Unknown,
+            mode: Mode::Hypervisor(None),
+            since: start,
+            cpu: u32::MAX,
+            is_vcpu: false,
+            vcpu_id: None,
+            isa: None,
+            pending_exit: None,
+            exits: Vec::new(),
+            injections: Vec::new(),
+            pending_wait: None,
+            awaiting_vector: false,
+            times: StateTimes::default(),
+            waits: WaitTimes::default(),
+            signals: WaitSignals::default(),
+            intervals: Vec::new(),
+            intervals_dropped: false,
+            preempted_by: Vec::new(),
+            ready: None,
+            raised_irq: false,
+            raised_ever: false,
+            ipi_since_exit: false,
+            run_start: None,
+            cpu_ns: 0,
+        }
+    }
+
+    fn raw_state(&self) -> RawState {
+        match self.sched {
+            Sched::Unknown => RawState::Unknown,
+            Sched::Running => RawState::Run(self.mode),
+            Sched::Preempted { by } => RawState::Preempted(by),
+            Sched::Ready => RawState::Ready,
+            // Blocked intervals are written when the wait's cause is decided.
+            Sched::Blocked => RawState::Waiting(WaitCause::Other),
+        }
+    }
+
+    fn push_interval(&mut self, keep: bool, iv: RawInterval) -> Option<usize> {
+        if !keep || iv.end <= iv.start {
+            return None;
+        }
+        if !self.is_vcpu && self.intervals.len() >= PRE_VCPU_INTERVALS {
+            self.intervals.drain(..PRE_VCPU_INTERVALS / 2);
+            self.intervals_dropped = true;
+        }
+        if let Some(last) = self.intervals.last_mut() {
+            if last.end == iv.start && same_state(last.state, iv.state) {
+                last.end = iv.end;
+                return Some(self.intervals.len() - 1);
+            }
+        }
+        self.intervals.push(iv);
+        Some(self.intervals.len() - 1)
+    }
+
+    /// Ends the current state at `ts` (accounting its time) without choosing the next.
+    fn close(&mut self, keep: bool, ts: Timestamp) {
+        let ts = ts.max(self.since);
+        let ns = (ts - self.since) as u64;
+        match self.sched {
+            Sched::Blocked => {
+                // The previous undecided wait, if any, gets no vector: decide it now.
+                self.resolve_wait(keep);
+                let interval = self.push_interval(
+                    keep,
+                    RawInterval {
+                        start: self.since,
+                        end: ts,
+                        state: RawState::Waiting(WaitCause::Other),
+                    },
+                );
+                self.pending_wait = Some(PendingWait {
+                    start: self.since,
+                    end: ts,
+                    waker: None,
+                    vector: None,
+                    interval,
+                });
+                self.awaiting_vector = true;
+            }
+            Sched::Running => {
+                self.times.add(&raw_to_accounting(RawState::Run(self.mode)), ns);
+                let state = RawState::Run(self.mode);
+                self.push_interval(
+                    keep,
+                    RawInterval {
+                        start: self.since,
+                        end: ts,
+                        state,
+                    },
+                );
+            }
+            _ => {
+                let state = self.raw_state();
+                self.times.add(&raw_to_accounting(state), ns);
+                self.push_interval(
+                    keep,
+                    RawInterval {
+                        start: self.since,
+                        end: ts,
+                        state,
+                    },
+                );
+            }
+        }
+        self.since = ts;
+    }
+
+    fn set(&mut self, keep: bool, ts: Timestamp, sched: Sched) {
+        self.close(keep, ts);
+        self.sched = sched;
+    }
+
+    /// Switches the running mode (guest ↔ hypervisor ↔ user space); a thread not known to be
+    /// running is running now.
+    fn set_mode(&mut self, keep: bool, ts: Timestamp, mode: Mode) {
+        if self.sched != Sched::Running || self.mode != mode {
+            self.close(keep, ts);
+        }
+        self.sched = Sched::Running;
+        self.mode = mode;
+    }
+
+    /// Decides the cause of the pending wait from what is known now, and accounts it.
+    fn resolve_wait(&mut self, keep: bool) {
+        let Some(w) = self.pending_wait.take() else {
+            return;
+        };
+        self.awaiting_vector = false;
+        self.signals.waits += 1;
+        let cause = match (w.waker, w.vector) {
+            (Some(a), Some(b)) => {
+                if a == b {
+                    self.signals.agree += 1;
+                } else {
+                    self.signals.disagree += 1;
+                }
+                a
+            }
+            (Some(a), None) => {
+                self.signals.waker_only += 1;
+                a
+            }
+            (None, Some(b)) => {
+                self.signals.vector_only += 1;
+                b
+            }
+            (None, None) => {
+                self.signals.neither += 1;
+                WaitCause::Other
+            }
+        };
+        *self.times.waiting.get_mut(cause) += (w.end - w.start) as u64;
+        *self.waits.get_mut(cause) += 1;
+        if keep {
+            if let Some(iv) = w.interval.and_then(|i| self.intervals.get_mut(i)) {
+                if iv.start == w.start {
+                    iv.state = RawState::Waiting(cause);
+                }
+            }
+        }
+    }
+}
+
+/// Whether two recorded states read the same in the model (waits are never merged: each
+/// gets its own cause).
+fn same_state(a: RawState, b: RawState) -> bool {
+    let unknown = |s| matches!(s, RawState::Unknown | RawState::Run(Mode::Hypervisor(None)));
+    match (a, b) {
+        (RawState::Waiting(_), _) | (_, RawState::Waiting(_)) => false,
+        _ if unknown(a) && unknown(b) => true,
+        _ => a == b,
+    }
+}
+
+fn raw_to_accounting(state: RawState) -> virtflow_model::VcpuState {
+    use virtflow_model::VcpuState as V;
+    match state {
+        RawState::Run(Mode::Guest) => V::Guest,
+        RawState::Run(Mode::Hypervisor(Some((isa, code)))) => V::Hypervisor { isa, code },
+        // Running, but since before the trace began or a loss: in guest or in the host?
+        RawState::Run(Mode::Hypervisor(None)) => V::Unknown,
+        RawState::Run(Mode::UserSpace(reason)) => V::UserSpace { reason },
+        RawState::Preempted(_) => V::Preempted {
+            by: virtflow_model::Preemptor::Unknown,
+        },
+        RawState::Ready => V::Ready,
+        RawState::Waiting(cause) => V::Waiting { cause },
+        RawState::Unknown => V::Unknown,
+    }
+}
+
+/// Linux guests' fixed vectors.
+pub fn fixed_vector_class(vector: u32) -> Option<WaitCause> {
+    match vector {
+        0xec | 0xef => Some(WaitCause::Timer),
+        0xfb..=0xfd => Some(WaitCause::Task),
+        _ => None,
+    }
+}
+
+/// Key of a thread in [`Groups`].
+pub fn thread_key(tid: u32) -> u64 {
+    u64::from(tid)
+}
+
+/// Key of a process (thread group) in [`Groups`].
+pub fn process_key(pid: u32) -> u64 {
+    (1 << 32) | u64::from(pid)
+}
+
+/// The pid a vhost worker serves, from its name `vhost-<pid>`.
+pub fn vhost_pid(comm: &str) -> Option<u32> {
+    comm.strip_prefix("vhost-")?.parse().ok()
+}
+
+/// Union-find over threads and processes; each group knows the device vectors its helper
+/// threads raise, with how often each was raised for which cause.
+#[derive(Default)]
+pub(crate) struct Groups {
+    parent: FxHashMap<u64, u64>,
+    vectors: FxHashMap<u64, Vec<(u32, WaitCause, u64)>>,
+}
+
+impl Groups {
+    pub fn find(&mut self, key: u64) -> u64 {
+        let mut root = key;
+        while let Some(&p) = self.parent.get(&root) {
+            if p == root {
+                break;
+            }
+            root = p;
+        }
+        // Path compression keeps later look-ups short.
+        let mut k = key;
+        while k != root {
+            let next = *self.parent.get(&k).unwrap_or(&root);
+            self.parent.insert(k, root);
+            k = next;
+        }
+        root
+    }
+
+    pub fn union(&mut self, a: u64, b: u64) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return;
+        }
+        self.parent.insert(ra, ra);
+        self.parent.insert(rb, ra);
+        if let Some(moved) = self.vectors.remove(&rb) {
+            for (v, c, n) in moved {
+                self.add_vector(ra, v, c, n);
+            }
+        }
+    }
+
+    pub fn same(&mut self, a: u64, b: u64) -> bool {
+        self.find(a) == self.find(b)
+    }
+
+    fn add_vector(&mut self, root: u64, vector: u32, cause: WaitCause, n: u64) {
+        let list = self.vectors.entry(root).or_default();
+        match list.iter_mut().find(|(v, c, _)| *v == vector && *c == cause) {
+            Some(e) => e.2 += n,
+            None => list.push((vector, cause, n)),
+        }
+    }
+
+    pub fn learn(&mut self, key: u64, vector: u32, cause: WaitCause) {
+        let root = self.find(key);
+        self.add_vector(root, vector, cause, 1);
+    }
+
+    /// What a vector injected into `key`'s VM serves: fixed Linux vectors, then the device
+    /// vectors learned from the VM's helper threads (the cause raised most often wins).
+    pub fn vector_class(&mut self, key: u64, vector: u32) -> Option<WaitCause> {
+        if let Some(c) = fixed_vector_class(vector) {
+            return Some(c);
+        }
+        let root = self.find(key);
+        self.vectors
+            .get(&root)?
+            .iter()
+            .filter(|(v, _, _)| *v == vector)
+            .max_by_key(|(_, _, n)| *n)
+            .map(|(_, c, _)| *c)
+    }
+
+    /// Every key in the same group as some key, as `(key, root)` pairs.
+    pub fn all(&mut self) -> Vec<(u64, u64)> {
+        let keys: Vec<u64> = self.parent.keys().copied().collect();
+        keys.into_iter().map(|k| (k, self.find(k))).collect()
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    /// The thread running (0: idle), when known.
+    current: Option<u32>,
+    timer_depth: u16,
+    irq_depth: u16,
+}
+
+/// The whole pass's state. Fed with [`Analyzer::event`] and [`Analyzer::lost`] in time order,
+/// closed with [`Analyzer::finish`].
+pub(crate) struct Analyzer {
+    keep: bool,
+    pub start: Option<Timestamp>,
+    pub end: Timestamp,
+    cpus: Vec<Cpu>,
+    pub threads: Vec<Thread>,
+    index: FxHashMap<u32, usize>,
+    pub groups: Groups,
+    pub kvm_events: u64,
+    /// KVM events whose thread could not be told (no context field, no switch seen yet).
+    pub unattributed: u64,
+    pub lost_notices: u64,
+    pub cpu_count: u32,
+}
+
+impl Analyzer {
+    pub fn new(keep_intervals: bool) -> Analyzer {
+        Analyzer {
+            keep: keep_intervals,
+            start: None,
+            end: 0,
+            cpus: Vec::new(),
+            threads: Vec::new(),
+            index: FxHashMap::default(),
+            groups: Groups::default(),
+            kvm_events: 0,
+            unattributed: 0,
+            lost_notices: 0,
+            cpu_count: 0,
+        }
+    }
+
+    fn thread(&mut self, tid: u32) -> usize {
+        if let Some(&i) = self.index.get(&tid) {
+            return i;
+        }
+        let i = self.threads.len();
+        self.threads
+            .push(Thread::new(tid, self.start.unwrap_or(self.end)));
+        self.index.insert(tid, i);
+        i
+    }
+
+    pub fn thread_index(&self, tid: u32) -> Option<usize> {
+        self.index.get(&tid).copied()
+    }
+
+    fn cpu(&mut self, cpu: u32) -> Option<&mut Cpu> {
+        if cpu == virtflow_trace::EventHeader::NO_CPU {
+            return None;
+        }
+        let c = cpu as usize;
+        if c >= self.cpus.len() {
+            if c > 1 << 16 {
+                return None;
+            }
+            self.cpus.resize(c + 1, Cpu::default());
+            self.cpu_count = self.cpu_count.max(cpu + 1);
+        }
+        Some(&mut self.cpus[c])
+    }
+
+    fn set_comm(&mut self, i: usize, comm: &str) {
+        let t = &mut self.threads[i];
+        if t.comm != comm {
+            t.comm.clear();
+            t.comm.push_str(comm);
+            if let Some(pid) = vhost_pid(comm) {
+                let tid = t.tid;
+                self.groups.union(thread_key(tid), process_key(pid));
+            }
+        }
+    }
+
+    fn set_tgid(&mut self, i: usize, tgid: u32) {
+        let t = &mut self.threads[i];
+        if t.tgid != Some(tgid) {
+            t.tgid = Some(tgid);
+            // A vhost worker is a kernel thread: its thread group is itself, not its VM.
+            if vhost_pid(&t.comm).is_none() {
+                let tid = t.tid;
+                self.groups.union(thread_key(tid), process_key(tgid));
+            }
+        }
+    }
+
+    /// The thread an event of this context belongs to: its context field, else the CPU's
+    /// current thread.
+    fn current(&self, ctx: &EventContext) -> Option<u32> {
+        ctx.tid.or_else(|| {
+            self.cpus
+                .get(ctx.cpu as usize)
+                .and_then(|c| c.current)
+        })
+    }
+
+    /// An event no analysis decodes still extends the trace's span and names a CPU.
+    pub fn tick(&mut self, ts: Timestamp, cpu: u32) {
+        if self.start.is_none() {
+            self.start = Some(ts);
+        }
+        self.end = self.end.max(ts);
+        self.cpu(cpu);
+    }
+
+    pub fn event(&mut self, ctx: &EventContext, ev: &TypedEvent) {
+        self.cpu(ctx.cpu);
+        let ts = ctx.ts;
+        if self.start.is_none() {
+            self.start = Some(ts);
+        }
+        self.end = self.end.max(ts);
+        let keep = self.keep;
+        // A thread named by the event's context is running on its CPU now.
+        if let Some(tid) = ctx.tid.filter(|t| *t != 0) {
+            let i = self.thread(tid);
+            if let Some(comm) = ctx.comm {
+                self.set_comm(i, comm);
+            }
+            if let Some(tgid) = ctx.tgid {
+                self.set_tgid(i, tgid);
+            }
+            if !matches!(ev, TypedEvent::SchedSwitch { .. }) {
+                let t = &mut self.threads[i];
+                if t.sched != Sched::Running {
+                    let mode = t.mode;
+                    t.set_mode(keep, ts, mode);
+                    t.run_start.get_or_insert(ts);
+                }
+                t.cpu = ctx.cpu;
+                if let Some(c) = self.cpu(ctx.cpu) {
+                    c.current = Some(tid);
+                }
+            }
+        }
+        match *ev {
+            TypedEvent::SchedSwitch {
+                prev_tid,
+                prev_comm,
+                prev_state,
+                next_tid,
+                next_comm,
+            } => self.switch(ctx, prev_tid, prev_comm, prev_state, next_tid, next_comm),
+            TypedEvent::SchedWakeup { tid, comm } => self.wakeup(ctx, tid, comm),
+            TypedEvent::SchedMigrate { tid, dest_cpu } => {
+                if tid != 0 {
+                    let i = self.thread(tid);
+                    self.threads[i].cpu = dest_cpu;
+                }
+            }
+            TypedEvent::ProcessFork {
+                child_tid,
+                child_tgid,
+                child_comm,
+                ..
+            } => {
+                if child_tid != 0 {
+                    let i = self.thread(child_tid);
+                    if let Some(comm) = child_comm {
+                        self.set_comm(i, comm);
+                    }
+                    if let Some(tgid) = child_tgid {
+                        self.set_tgid(i, tgid);
+                    }
+                }
+            }
+            TypedEvent::IrqEnter(kind) | TypedEvent::IrqExit(kind) => {
+                let enter = matches!(ev, TypedEvent::IrqEnter(_));
+                if let Some(c) = self.cpu(ctx.cpu) {
+                    let depth = match kind {
+                        IrqKind::Timer => &mut c.timer_depth,
+                        IrqKind::Other => &mut c.irq_depth,
+                    };
+                    *depth = if enter {
+                        depth.saturating_add(1)
+                    } else {
+                        depth.saturating_sub(1)
+                    };
+                }
+            }
+            _ => self.kvm(ctx, ev),
+        }
+    }
+
+    fn switch(
+        &mut self,
+        ctx: &EventContext,
+        prev: u32,
+        prev_comm: Option<&str>,
+        prev_state: TaskState,
+        next: u32,
+        next_comm: Option<&str>,
+    ) {
+        let (ts, keep) = (ctx.ts, self.keep);
+        if let Some(c) = self.cpu(ctx.cpu) {
+            // No interrupt context spans a context switch: heal from any lost exit event.
+            c.timer_depth = 0;
+            c.irq_depth = 0;
+            c.current = Some(next);
+        }
+        if prev != 0 {
+            let i = self.thread(prev);
+            if let Some(comm) = prev_comm {
+                self.set_comm(i, comm);
+            }
+            let t = &mut self.threads[i];
+            if let Some(start) = t.run_start.take() {
+                t.cpu_ns += (ts - start).max(0) as u64;
+            }
+            t.cpu = ctx.cpu;
+            let sched = match prev_state {
+                TaskState::Runnable => Sched::Preempted { by: next },
+                TaskState::Sleeping => Sched::Blocked,
+            };
+            t.set(keep, ts, sched);
+        }
+        if next != 0 {
+            let i = self.thread(next);
+            if let Some(comm) = next_comm {
+                self.set_comm(i, comm);
+            }
+            let t = &mut self.threads[i];
+            t.run_start = Some(ts);
+            t.cpu = ctx.cpu;
+            t.raised_irq = false;
+            let waited = (ts - t.since).max(0) as u64;
+            match t.sched {
+                Sched::Ready if t.is_vcpu => {
+                    t.ready.get_or_insert_with(|| Box::new(Durations::new())).record(waited);
+                }
+                Sched::Preempted { by } => {
+                    match t.preempted_by.iter_mut().find(|(b, _, _)| *b == by) {
+                        Some(e) => {
+                            e.1 += 1;
+                            e.2 += waited;
+                        }
+                        None => t.preempted_by.push((by, 1, waited)),
+                    }
+                }
+                _ => {}
+            }
+            let mode = t.mode;
+            t.set_mode(keep, ts, mode);
+        }
+    }
+
+    fn wakeup(&mut self, ctx: &EventContext, tid: u32, comm: Option<&str>) {
+        if tid == 0 {
+            return;
+        }
+        let i = self.thread(tid);
+        if let Some(comm) = comm {
+            self.set_comm(i, comm);
+        }
+        match self.threads[i].sched {
+            Sched::Blocked => {
+                let waker = self.waker_cause(ctx, i);
+                let keep = self.keep;
+                let t = &mut self.threads[i];
+                t.close(keep, ctx.ts);
+                t.sched = Sched::Ready;
+                if let Some(w) = t.pending_wait.as_mut() {
+                    w.waker = waker;
+                }
+            }
+            Sched::Unknown => {
+                let keep = self.keep;
+                self.threads[i].set(keep, ctx.ts, Sched::Ready);
+            }
+            _ => {}
+        }
+    }
+
+    /// The first signal of a wait's cause: who woke the thread, and from which context.
+    fn waker_cause(&mut self, ctx: &EventContext, target: usize) -> Option<WaitCause> {
+        let cpu = self.cpus.get(ctx.cpu as usize).copied().unwrap_or_default();
+        if cpu.timer_depth > 0 {
+            return Some(WaitCause::Timer);
+        }
+        if cpu.irq_depth > 0 {
+            return None;
+        }
+        let waker = self.current(ctx)?;
+        if waker == 0 {
+            // The idle task wakes a vCPU from interrupt context: its timer fired.
+            return Some(WaitCause::Timer);
+        }
+        let target_tid = self.threads[target].tid;
+        if waker == target_tid {
+            return None;
+        }
+        let target_is_vcpu = self.threads[target].is_vcpu;
+        let target_tgid = self.threads[target].tgid;
+        let w = self.thread(waker);
+        let (wt, wk) = (thread_key(waker), thread_key(target_tid));
+        let wt_thread = &self.threads[w];
+        if wt_thread.is_vcpu {
+            if wt_thread.ipi_since_exit && target_is_vcpu {
+                self.groups.union(wt, wk);
+                return Some(WaitCause::Task);
+            }
+            return self.groups.same(wt, wk).then_some(WaitCause::Task);
+        }
+        if !wt_thread.raised_irq {
+            return None;
+        }
+        let vhost = vhost_pid(&wt_thread.comm).is_some();
+        if !vhost {
+            if let (Some(a), Some(b)) = (wt_thread.tgid, target_tgid) {
+                if a != b {
+                    return None;
+                }
+            }
+        }
+        if target_is_vcpu {
+            self.groups.union(wt, wk);
+        }
+        Some(if vhost {
+            WaitCause::Network
+        } else {
+            WaitCause::Disk
+        })
+    }
+
+    fn kvm(&mut self, ctx: &EventContext, ev: &TypedEvent) {
+        let Some(tid) = self.current(ctx).filter(|t| *t != 0) else {
+            if matches!(ev, TypedEvent::KvmEntry { .. } | TypedEvent::KvmExit { .. }) {
+                self.kvm_events += 1;
+                self.unattributed += 1;
+            }
+            return;
+        };
+        let (ts, keep) = (ctx.ts, self.keep);
+        let in_irq = self
+            .cpus
+            .get(ctx.cpu as usize)
+            .is_some_and(|c| c.timer_depth > 0 || c.irq_depth > 0);
+        let i = self.thread(tid);
+        match *ev {
+            TypedEvent::KvmEntry { vcpu_id } => {
+                self.kvm_events += 1;
+                let t = &mut self.threads[i];
+                t.is_vcpu = true;
+                if vcpu_id.is_some() {
+                    t.vcpu_id = vcpu_id;
+                }
+                t.set_mode(keep, ts, Mode::Guest);
+                t.resolve_wait(keep);
+                if let Some((at, idx)) = t.pending_exit.take() {
+                    let ns = (ts - at).max(0) as u64;
+                    let e = &mut t.exits[idx];
+                    e.timed += 1;
+                    e.total_ns += ns;
+                    e.min_ns = if e.timed == 1 { ns } else { e.min_ns.min(ns) };
+                    e.max_ns = e.max_ns.max(ns);
+                }
+            }
+            TypedEvent::KvmExit {
+                isa,
+                code,
+                name,
+                vcpu_id,
+            } => {
+                self.kvm_events += 1;
+                let t = &mut self.threads[i];
+                t.is_vcpu = true;
+                t.isa = Some(isa);
+                if vcpu_id.is_some() {
+                    t.vcpu_id = vcpu_id;
+                }
+                t.ipi_since_exit = false;
+                let idx = match t
+                    .exits
+                    .iter()
+                    .position(|e| e.isa == isa && e.code == code)
+                {
+                    Some(idx) => idx,
+                    None => {
+                        t.exits.push(ExitAcc {
+                            isa,
+                            code,
+                            name: name.map(str::to_string),
+                            count: 0,
+                            timed: 0,
+                            total_ns: 0,
+                            min_ns: 0,
+                            max_ns: 0,
+                        });
+                        t.exits.len() - 1
+                    }
+                };
+                t.exits[idx].count += 1;
+                t.pending_exit = Some((ts, idx));
+                t.set_mode(keep, ts, Mode::Hypervisor(Some((isa, code))));
+            }
+            TypedEvent::KvmUserspaceExit { reason } => {
+                self.threads[i].set_mode(keep, ts, Mode::UserSpace(reason));
+            }
+            TypedEvent::KvmInjVirq { vector } => {
+                let t = &mut self.threads[i];
+                match t.injections.iter_mut().find(|(v, _)| *v == vector) {
+                    Some(e) => e.1 += 1,
+                    None => t.injections.push((vector, 1)),
+                }
+                if t.awaiting_vector {
+                    t.awaiting_vector = false;
+                    if t.pending_wait.is_some() {
+                        let class = self.groups.vector_class(thread_key(tid), vector);
+                        if let Some(w) = self.threads[i].pending_wait.as_mut() {
+                            w.vector = class;
+                        }
+                    }
+                }
+            }
+            TypedEvent::IrqRaise { vector } => {
+                let t = &mut self.threads[i];
+                if in_irq || t.is_vcpu {
+                    // A timer accepted in interrupt context, or an IPI: not a device.
+                    return;
+                }
+                t.raised_irq = true;
+                t.raised_ever = true;
+                if let Some(v) = vector.filter(|v| fixed_vector_class(*v).is_none()) {
+                    let cause = if vhost_pid(&t.comm).is_some() {
+                        WaitCause::Network
+                    } else {
+                        WaitCause::Disk
+                    };
+                    self.groups.learn(thread_key(tid), v, cause);
+                }
+            }
+            TypedEvent::KvmApicIpi { .. } => {
+                if !in_irq {
+                    self.threads[i].ipi_since_exit = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn lost(&mut self, l: &LostEvents) {
+        self.lost_notices += 1;
+        let keep = self.keep;
+        let all = l.cpu == virtflow_trace::EventHeader::NO_CPU;
+        for t in &mut self.threads {
+            if (all || t.cpu == l.cpu) && t.sched != Sched::Unknown {
+                if let Some(start) = t.run_start.take() {
+                    t.cpu_ns += (l.begin - start).max(0) as u64;
+                }
+                t.set(keep, l.begin, Sched::Unknown);
+                t.resolve_wait(keep);
+                t.pending_exit = None;
+            }
+        }
+        if all {
+            self.cpus.iter_mut().for_each(|c| *c = Cpu::default());
+        } else if let Some(c) = self.cpu(l.cpu) {
+            *c = Cpu::default();
+        }
+    }
+
+    /// Extends every state to the last event of the trace and decides pending waits.
+    pub fn finish(&mut self) {
+        let (end, keep) = (self.end, self.keep);
+        for t in &mut self.threads {
+            t.close(keep, end);
+            t.resolve_wait(keep);
+            if let Some(start) = t.run_start.take() {
+                t.cpu_ns += (end - start).max(0) as u64;
+            }
+        }
+    }
+}

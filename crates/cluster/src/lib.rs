@@ -1,0 +1,344 @@
+//! Workload characterisation: feature vectors of VMs, vCPUs and guest processes, clustered
+//! with k-means into named groups (cpu-intensive, disk-intensive, network-intensive, idle,
+//! mixed), each with the evidence behind its name.
+//!
+//! Principal types and how they connect:
+//!
+//! - [`observe::observe`] reads an [`virtflow_trace::EventSource`] once and returns
+//!   [`observe::Observations`]: per host thread, what the features need beyond the
+//!   [`virtflow_model::Model`] (wait episodes with the vector injected after them, disk
+//!   request latency, I/O exit → submission, vhost packets, guest time per CR3).
+//! - [`features::build`] joins a Model with its Observations into a [`FeatureTable`] at one
+//!   [`Level`] (vm, vcpu, process); [`features::catalogue`] names every feature with its unit
+//!   (`docs/features.md` documents them). Tables of several traces are concatenated: one
+//!   table, one clustering.
+//! - [`cluster`] normalises the table ([`Normalization`]), runs [`kmeans::KMeans`]
+//!   (k-means++ seeding, restarts, seeded [`kmeans::SplitMix64`]) with a given k or the k
+//!   of best silhouette ([`kmeans::choose_k`]), and names each cluster
+//!   ([`naming::name_cluster`]): the result is a [`ClusterReport`], serialisable as the
+//!   `--json` of `virtflow cluster`.
+//! - [`pipeline::trace_features`] runs all of the above on one trace (analysis, observer,
+//!   join); [`pipeline::known_workloads`] finds the true workloads beside a trace.
+//! - Sinks: [`lami`] (Trace Compass's LAMI 1.0 JSON), [`plot`] (2-D PCA projection as SVG),
+//!   CSV ([`FeatureTable::to_csv`]) and Parquet ([`parquet_out`]).
+
+pub mod features;
+pub mod kmeans;
+pub mod lami;
+pub mod naming;
+pub mod observe;
+pub mod parquet_out;
+pub mod pipeline;
+pub mod plot;
+pub mod table;
+
+use serde::Serialize;
+
+pub use naming::{Evidence, WorkloadClass};
+pub use table::{FeatureDef, FeatureTable, Level, Normalization, Row, RowKey};
+
+/// How many clusters to make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KSelection {
+    Fixed(usize),
+    /// The k in 2..=max with the best mean silhouette (or 1 when nothing stands out).
+    Auto { max: usize },
+}
+
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    pub k: KSelection,
+    pub normalization: Normalization,
+    pub seed: u64,
+    pub restarts: usize,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            k: KSelection::Auto { max: 8 },
+            normalization: Normalization::ZScore,
+            seed: 1,
+            restarts: 10,
+        }
+    }
+}
+
+/// A member of a cluster, as `--json` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Member {
+    #[serde(flatten)]
+    pub key: RowKey,
+    pub silhouette: f64,
+    /// The known workload (simulator truth, lab manifest), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Cluster {
+    pub id: usize,
+    pub name: WorkloadClass,
+    /// Centroid in raw feature units (the members' mean), keyed by feature name.
+    pub centroid: serde_json::Map<String, serde_json::Value>,
+    /// Mean silhouette of the members.
+    pub silhouette: f64,
+    pub evidence: Vec<Evidence>,
+    pub members: Vec<Member>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterReport {
+    pub level: Level,
+    pub normalization: &'static str,
+    pub seed: u64,
+    pub k: usize,
+    /// Mean silhouette of every row.
+    pub silhouette: f64,
+    /// For automatic k: each k tried with its mean silhouette.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub k_tried: Vec<(usize, f64)>,
+    pub features: Vec<FeatureDef>,
+    pub clusters: Vec<Cluster>,
+    /// Cluster index of each row of the table.
+    #[serde(skip)]
+    pub labels: Vec<usize>,
+    pub notes: Vec<String>,
+}
+
+/// Clusters the rows of `table`. An empty table gives an empty report.
+pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport {
+    let raw: Vec<Vec<f64>> = table.rows.iter().map(|r| r.values.clone()).collect();
+    let data = table::normalize(&raw, options.normalization);
+    let (clustering, k_tried) = match options.k {
+        KSelection::Fixed(k) => {
+            let mut km = kmeans::KMeans::new(k, options.seed);
+            km.restarts = options.restarts;
+            (km.fit(&data), Vec::new())
+        }
+        KSelection::Auto { max } => {
+            let c = kmeans::choose_k(&data, max, options.seed);
+            (c.clustering, c.tried)
+        }
+    };
+    let sil = kmeans::silhouettes(&data, &clustering.labels);
+    let k = clustering.centroids.len();
+    let mut clusters = Vec::with_capacity(k);
+    for c in 0..k {
+        let members: Vec<usize> = (0..table.rows.len())
+            .filter(|&i| clustering.labels[i] == c)
+            .collect();
+        let naming = naming::name_cluster(table, &members);
+        let mut centroid = serde_json::Map::new();
+        for (j, f) in table.features.iter().enumerate() {
+            let mean = members
+                .iter()
+                .map(|&i| table.rows[i].values[j])
+                .sum::<f64>()
+                / members.len().max(1) as f64;
+            centroid.insert(f.name.clone(), json_number(mean));
+        }
+        let member_sil: Vec<f64> = members.iter().map(|&i| sil[i]).collect();
+        clusters.push(Cluster {
+            id: c,
+            name: naming.class,
+            centroid,
+            silhouette: kmeans::mean(&member_sil),
+            evidence: naming.evidence,
+            members: members
+                .iter()
+                .map(|&i| Member {
+                    key: table.rows[i].key.clone(),
+                    silhouette: sil[i],
+                    truth: table.rows[i].truth.clone(),
+                })
+                .collect(),
+        });
+    }
+    ClusterReport {
+        level: table.level,
+        normalization: match options.normalization {
+            Normalization::L2 => "l2",
+            Normalization::ZScore => "zscore",
+        },
+        seed: options.seed,
+        k,
+        silhouette: kmeans::mean(&sil),
+        k_tried,
+        features: table.features.clone(),
+        clusters,
+        labels: clustering.labels,
+        notes: Vec::new(),
+    }
+}
+
+/// A JSON number, or null for values JSON cannot hold (NaN, infinities).
+pub fn json_number(v: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+impl ClusterReport {
+    /// The terminal form: one block per cluster with its name, evidence, silhouette,
+    /// members, and the centroid's most telling features.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} clusters of {} rows at {} level (normalisation {}, seed {}), mean silhouette {:.3}",
+            self.k,
+            self.labels.len(),
+            self.level.name(),
+            self.normalization,
+            self.seed,
+            self.silhouette
+        );
+        if !self.k_tried.is_empty() {
+            let tried: Vec<String> = self
+                .k_tried
+                .iter()
+                .map(|(k, s)| format!("k={k}: {s:.3}"))
+                .collect();
+            let _ = writeln!(s, "automatic k by silhouette: {}", tried.join(", "));
+        }
+        for c in &self.clusters {
+            let _ = writeln!(
+                s,
+                "\ncluster {} — {} ({} members, silhouette {:.3})",
+                c.id,
+                c.name,
+                c.members.len(),
+                c.silhouette
+            );
+            for e in &c.evidence {
+                let _ = writeln!(s, "  because: {}", e.text);
+            }
+            let _ = writeln!(s, "  members:");
+            for m in &c.members {
+                let truth = m
+                    .truth
+                    .as_ref()
+                    .map(|t| format!("  [known: {t}]"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "    {:<28} pid {:<7} {}  silhouette {:.3}{}",
+                    m.key.label(),
+                    m.key.pid,
+                    m.key.trace,
+                    m.silhouette,
+                    truth
+                );
+            }
+            let _ = writeln!(s, "  centroid:");
+            for f in &self.features {
+                let v = c.centroid.get(&f.name).and_then(|v| v.as_f64()).unwrap_or(0.0);
+                if v != 0.0 {
+                    let _ = writeln!(s, "    {:<24} {:>14.4} {}", f.name, v, f.unit);
+                }
+            }
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "note: {n}");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four synthetic VM profiles (cpu, disk, network, idle), three noisy copies each.
+    fn synthetic() -> FeatureTable {
+        let mut t = FeatureTable::new(Level::Vm, features::vm_features());
+        let mut rng = kmeans::SplitMix64::new(99);
+        let profiles: [(&str, &[(&str, f64)]); 4] = [
+            ("cpu", &[("irq_timer_rate", 500.0), ("cpu_use", 0.97), ("guest_share", 0.95)]),
+            (
+                "disk",
+                &[
+                    ("irq_timer_rate", 60.0),
+                    ("irq_disk_rate", 800.0),
+                    ("irq_task_rate", 200.0),
+                    ("cpu_use", 0.3),
+                    ("disk_rq_rate", 800.0),
+                ],
+            ),
+            (
+                "net",
+                &[
+                    ("irq_timer_rate", 80.0),
+                    ("irq_network_rate", 1500.0),
+                    ("cpu_use", 0.6),
+                    ("net_pkt_rate", 3000.0),
+                ],
+            ),
+            ("idle", &[("irq_timer_rate", 5.0), ("cpu_use", 0.01), ("wait_share", 0.99)]),
+        ];
+        for (p, (truth, values)) in profiles.iter().enumerate() {
+            for copy in 0..3 {
+                let mut row = vec![0.0; t.features.len()];
+                for (name, v) in values.iter() {
+                    let noise = 1.0 + 0.1 * (rng.next_f64() - 0.5);
+                    row[t.column(name).unwrap()] = v * noise;
+                }
+                t.rows.push(Row {
+                    key: RowKey {
+                        trace: "synthetic".into(),
+                        vm: format!("{truth}{copy}"),
+                        pid: (100 * p + copy) as u32,
+                        ..Default::default()
+                    },
+                    values: row,
+                    truth: Some(truth.to_string()),
+                });
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn synthetic_profiles_cluster_and_are_named_after_their_truth() {
+        let t = synthetic();
+        for normalization in [Normalization::ZScore, Normalization::L2] {
+            let r = cluster(
+                &t,
+                &ClusterOptions {
+                    normalization,
+                    ..Default::default()
+                },
+            );
+            assert_eq!(r.k, 4, "{normalization:?}: {:?}", r.k_tried);
+            for c in &r.clusters {
+                for m in &c.members {
+                    let truth = WorkloadClass::from_workload(m.truth.as_deref().unwrap());
+                    assert_eq!(Some(c.name), truth, "{}", r.to_text());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn report_json_has_the_documented_shape() {
+        let r = cluster(&synthetic(), &ClusterOptions::default());
+        let v = serde_json::to_value(&r).unwrap();
+        let c = &v["clusters"][0];
+        assert!(c["name"].is_string());
+        assert!(c["centroid"]["irq_timer_rate"].is_number());
+        let m = &c["members"][0];
+        assert_eq!(m["trace"], "synthetic");
+        assert!(m["vm"].is_string() && m["pid"].is_number());
+        assert!(m.get("vcpu").is_none());
+    }
+
+    #[test]
+    fn same_seed_same_report() {
+        let t = synthetic();
+        let o = ClusterOptions {
+            k: KSelection::Fixed(3),
+            ..Default::default()
+        };
+        assert_eq!(cluster(&t, &o), cluster(&t, &o));
+    }
+}

@@ -1,0 +1,316 @@
+//! Names for clusters, from their dominant features, with the evidence.
+//!
+//! The rules follow the seed research's reading of its clusters: CPU-intensive VMs have a
+//! high timer-interrupt rate and CPU use; disk-intensive ones high disk (and task)
+//! interrupts; network-intensive ones high network interrupts. A class is decided on the
+//! cluster's mean of raw (not normalised) values against fixed floors, so that a table
+//! holding only one kind of VM still names it; the evidence compares with the median of all
+//! rows, which is what tells an operator how unusual the cluster is.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::table::FeatureTable;
+
+/// The workload classes a cluster can be named after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkloadClass {
+    CpuIntensive,
+    DiskIntensive,
+    NetworkIntensive,
+    Idle,
+    Mixed,
+}
+
+impl WorkloadClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadClass::CpuIntensive => "cpu-intensive",
+            WorkloadClass::DiskIntensive => "disk-intensive",
+            WorkloadClass::NetworkIntensive => "network-intensive",
+            WorkloadClass::Idle => "idle",
+            WorkloadClass::Mixed => "mixed",
+        }
+    }
+
+    /// Maps the workload words of the simulator's truth and the lab manifests (`cpu`,
+    /// `disk`, `net`, `network`, `idle`, `mixed`…) onto a class.
+    pub fn from_workload(w: &str) -> Option<Self> {
+        let w = w.to_ascii_lowercase();
+        let w = w.trim_end_matches("-intensive");
+        Some(match w {
+            "cpu" | "compute" | "busy" => WorkloadClass::CpuIntensive,
+            "disk" | "io" | "block" | "storage" => WorkloadClass::DiskIntensive,
+            "net" | "network" => WorkloadClass::NetworkIntensive,
+            "idle" => WorkloadClass::Idle,
+            "mixed" => WorkloadClass::Mixed,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for WorkloadClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Device interrupts per second (per row: a VM, a vCPU or a process) from which disk or
+/// network activity counts as dominant. An idle Linux guest sees well under 1/s of either.
+pub const DEVICE_RATE_FLOOR: f64 = 20.0;
+/// Share of vCPU time on a CPU (guest + hypervisor) from which a row is CPU-intensive.
+pub const CPU_USE_HIGH: f64 = 0.5;
+/// Share of vCPU time on a CPU under which a row without device activity is idle.
+pub const CPU_USE_IDLE: f64 = 0.1;
+
+/// One piece of evidence: a feature of the cluster against the median of all rows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evidence {
+    pub feature: String,
+    pub unit: String,
+    /// Mean over the cluster's members.
+    pub value: f64,
+    /// Median over every row of the table.
+    pub median: f64,
+    /// `value / median`, absent when the median is 0.
+    pub ratio: Option<f64>,
+    /// The sentence shown to people: "timer interrupts 4.1× the median (250/s vs 61/s)".
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Naming {
+    pub class: WorkloadClass,
+    pub evidence: Vec<Evidence>,
+}
+
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Words people read for a feature in evidence sentences.
+fn phrase(feature: &str) -> &str {
+    match feature {
+        "irq_timer_rate" => "timer interrupts",
+        "irq_disk_rate" => "disk interrupts",
+        "irq_network_rate" => "network interrupts",
+        "irq_task_rate" => "task (IPI) interrupts",
+        "cpu_use" => "CPU use",
+        "guest_share" => "guest time",
+        "disk_rq_rate" => "disk requests",
+        "net_pkt_rate" => "vhost packets",
+        "wait_share" => "waiting time",
+        other => other,
+    }
+}
+
+fn format_value(v: f64, unit: &str) -> String {
+    match unit {
+        "ratio" => format!("{:.0}%", v * 100.0),
+        "1/s" => format!("{}/s", short(v)),
+        _ => format!("{} {unit}", short(v)),
+    }
+}
+
+fn short(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Evidence for `feature` over the member rows, or `None` when the table lacks it.
+pub fn evidence(table: &FeatureTable, members: &[usize], feature: &str) -> Option<Evidence> {
+    let col = table.column(feature)?;
+    let unit = table.features[col].unit.clone();
+    let mut all: Vec<f64> = table.rows.iter().map(|r| r.values[col]).collect();
+    let med = median(&mut all);
+    let value = if members.is_empty() {
+        0.0
+    } else {
+        members
+            .iter()
+            .map(|&i| table.rows[i].values[col])
+            .sum::<f64>()
+            / members.len() as f64
+    };
+    let ratio = (med > 0.0).then(|| value / med);
+    let text = match ratio {
+        Some(r) => format!(
+            "{} {:.1}× the median ({} vs {})",
+            phrase(feature),
+            r,
+            format_value(value, &unit),
+            format_value(med, &unit)
+        ),
+        None => format!(
+            "{} {} (median 0)",
+            phrase(feature),
+            format_value(value, &unit)
+        ),
+    };
+    Some(Evidence {
+        feature: feature.to_string(),
+        unit,
+        value,
+        median: med,
+        ratio,
+        text,
+    })
+}
+
+/// Names the cluster made of `members` (row indices of `table`).
+pub fn name_cluster(table: &FeatureTable, members: &[usize]) -> Naming {
+    let get = |f: &str| evidence(table, members, f);
+    let disk = get("irq_disk_rate");
+    let net = get("irq_network_rate");
+    let timer = get("irq_timer_rate");
+    let task = get("irq_task_rate");
+    // CPU use is a VM/vCPU feature; a guest process has its guest time share.
+    let cpu = get("cpu_use").or_else(|| get("guest_share"));
+    let v = |e: &Option<Evidence>| e.as_ref().map_or(0.0, |e| e.value);
+    let disk_high = v(&disk) >= DEVICE_RATE_FLOOR;
+    let net_high = v(&net) >= DEVICE_RATE_FLOOR;
+    let cpu_use = v(&cpu);
+    let (class, shown): (WorkloadClass, Vec<&Option<Evidence>>) = match (disk_high, net_high) {
+        (true, true) => (WorkloadClass::Mixed, vec![&disk, &net, &cpu]),
+        (true, false) => (
+            WorkloadClass::DiskIntensive,
+            vec![&disk, &task, &cpu],
+        ),
+        (false, true) => (WorkloadClass::NetworkIntensive, vec![&net, &cpu]),
+        (false, false) if cpu_use >= CPU_USE_HIGH => {
+            (WorkloadClass::CpuIntensive, vec![&timer, &cpu])
+        }
+        (false, false) if cpu_use < CPU_USE_IDLE => {
+            (WorkloadClass::Idle, vec![&cpu, &timer])
+        }
+        (false, false) => (WorkloadClass::Mixed, vec![&cpu, &timer, &disk, &net]),
+    };
+    let mut evidence: Vec<Evidence> = shown.into_iter().flatten().cloned().collect();
+    for extra in ["disk_rq_rate", "net_pkt_rate"] {
+        let relevant = match class {
+            WorkloadClass::DiskIntensive => extra == "disk_rq_rate",
+            WorkloadClass::NetworkIntensive => extra == "net_pkt_rate",
+            _ => false,
+        };
+        if relevant {
+            if let Some(e) = get(extra) {
+                evidence.push(e);
+            }
+        }
+    }
+    Naming { class, evidence }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{FeatureDef, Level, Row, RowKey};
+
+    fn table(rows: &[[f64; 5]]) -> FeatureTable {
+        let names = [
+            ("irq_timer_rate", "1/s"),
+            ("irq_disk_rate", "1/s"),
+            ("irq_network_rate", "1/s"),
+            ("irq_task_rate", "1/s"),
+            ("cpu_use", "ratio"),
+        ];
+        let mut t = FeatureTable::new(
+            Level::Vm,
+            names
+                .iter()
+                .map(|(n, u)| FeatureDef {
+                    name: n.to_string(),
+                    unit: u.to_string(),
+                    description: String::new(),
+                })
+                .collect(),
+        );
+        for (i, r) in rows.iter().enumerate() {
+            t.rows.push(Row {
+                key: RowKey {
+                    vm: format!("vm{i}"),
+                    ..Default::default()
+                },
+                values: r.to_vec(),
+                truth: None,
+            });
+        }
+        t
+    }
+
+    #[test]
+    fn classes_from_dominant_features() {
+        let t = table(&[
+            [250.0, 0.0, 0.0, 5.0, 0.98],    // cpu
+            [40.0, 900.0, 0.0, 300.0, 0.30], // disk
+            [60.0, 0.0, 2000.0, 20.0, 0.60], // network
+            [4.0, 0.0, 0.2, 1.0, 0.01],      // idle
+            [30.0, 0.0, 0.0, 3.0, 0.3],      // mixed: some CPU, no device
+            [30.0, 500.0, 500.0, 3.0, 0.3],  // mixed: both devices
+        ]);
+        let names: Vec<WorkloadClass> = (0..6).map(|i| name_cluster(&t, &[i]).class).collect();
+        assert_eq!(
+            names,
+            vec![
+                WorkloadClass::CpuIntensive,
+                WorkloadClass::DiskIntensive,
+                WorkloadClass::NetworkIntensive,
+                WorkloadClass::Idle,
+                WorkloadClass::Mixed,
+                WorkloadClass::Mixed,
+            ]
+        );
+    }
+
+    #[test]
+    fn evidence_compares_with_the_median() {
+        let t = table(&[
+            [250.0, 0.0, 0.0, 5.0, 0.98],
+            [40.0, 0.0, 0.0, 5.0, 0.2],
+            [60.0, 0.0, 0.0, 5.0, 0.2],
+        ]);
+        let n = name_cluster(&t, &[0]);
+        assert_eq!(n.class, WorkloadClass::CpuIntensive);
+        let timer = &n.evidence[0];
+        assert_eq!(timer.feature, "irq_timer_rate");
+        assert_eq!(timer.median, 60.0);
+        assert!((timer.ratio.unwrap() - 250.0 / 60.0).abs() < 1e-12);
+        assert!(timer.text.starts_with("timer interrupts 4.2× the median"), "{}", timer.text);
+        let zero = evidence(&t, &[0], "irq_disk_rate").unwrap();
+        assert_eq!(zero.ratio, None);
+        assert!(zero.text.contains("median 0"), "{}", zero.text);
+    }
+
+    #[test]
+    fn workload_words() {
+        assert_eq!(WorkloadClass::from_workload("net"), Some(WorkloadClass::NetworkIntensive));
+        assert_eq!(WorkloadClass::from_workload("disk-intensive"), Some(WorkloadClass::DiskIntensive));
+        assert_eq!(WorkloadClass::from_workload("CPU"), Some(WorkloadClass::CpuIntensive));
+        assert_eq!(WorkloadClass::from_workload("weird"), None);
+    }
+
+    #[test]
+    fn median_even_and_odd() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
+    }
+}

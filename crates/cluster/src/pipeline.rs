@@ -1,0 +1,205 @@
+//! From one trace to its rows: the analysis (the Model), the observer pass, the join, and the
+//! known workloads found beside the trace (simulator `truth.json`, lab `manifest.json`).
+//!
+//! A trace is read twice — once by [`virtflow_analysis::analyze`], once by
+//! [`crate::observe::observe`] — because the observer needs the Model's VM index to pair an
+//! I/O exit with the request the VM's I/O thread submits. Both passes see the same
+//! [`TimeWindow`] when one is given (LAMI's `--begin`/`--end`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use virtflow_model::Model;
+use virtflow_trace::{ClassId, EventClass, EventSource, FieldId, ReadStats, Step, TraceError, Value};
+
+use crate::features;
+use crate::observe;
+use crate::table::{FeatureTable, Level};
+
+/// Passes on only the events whose timestamp lies in `[begin, end]`; ends at `end`.
+pub struct TimeWindow<S> {
+    inner: S,
+    begin: i64,
+    end: i64,
+    done: bool,
+}
+
+impl<S: EventSource> TimeWindow<S> {
+    pub fn new(inner: S, begin: i64, end: i64) -> Self {
+        TimeWindow {
+            inner,
+            begin,
+            end,
+            done: false,
+        }
+    }
+}
+
+impl<S: EventSource> EventSource for TimeWindow<S> {
+    fn classes(&self) -> &[EventClass] {
+        self.inner.classes()
+    }
+    fn advance(&mut self) -> Result<Step, TraceError> {
+        if self.done {
+            return Ok(Step::End);
+        }
+        loop {
+            let step = self.inner.advance()?;
+            let ts = match &step {
+                Step::Event(h) => h.ts,
+                Step::Lost(l) => l.begin,
+                Step::End => return Ok(Step::End),
+            };
+            if ts > self.end {
+                self.done = true;
+                return Ok(Step::End);
+            }
+            if ts >= self.begin {
+                return Ok(step);
+            }
+        }
+    }
+    fn u64(&self, field: FieldId) -> Option<u64> {
+        self.inner.u64(field)
+    }
+    fn i64(&self, field: FieldId) -> Option<i64> {
+        self.inner.i64(field)
+    }
+    fn str(&self, field: FieldId) -> Option<&str> {
+        self.inner.str(field)
+    }
+    fn value(&self, field: FieldId) -> Option<Value<'_>> {
+        self.inner.value(field)
+    }
+    fn stats(&self) -> ReadStats {
+        self.inner.stats()
+    }
+    fn field(&self, class: ClassId, name: &str) -> Option<FieldId> {
+        self.inner.field(class, name)
+    }
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.inner.progress()
+    }
+    fn hostname(&self) -> Option<String> {
+        self.inner.hostname()
+    }
+}
+
+/// The rows of one trace and what the reader should know about them.
+pub struct TraceFeatures {
+    pub table: FeatureTable,
+    pub model: Model,
+    pub notes: Vec<String>,
+    /// First and last timestamps read.
+    pub begin: i64,
+    pub end: i64,
+}
+
+type Opener<'a> = dyn FnMut() -> Result<Box<dyn EventSource>, TraceError> + 'a;
+
+/// Analyses one trace (opened twice through `open`) and builds its rows at `level`.
+pub fn trace_features(
+    name: &str,
+    open: &mut Opener<'_>,
+    level: Level,
+    window: Option<(i64, i64)>,
+) -> Result<TraceFeatures, TraceError> {
+    let windowed = |s: Box<dyn EventSource>| -> Box<dyn EventSource> {
+        match window {
+            Some((b, e)) => Box::new(TimeWindow::new(s, b, e)),
+            None => s,
+        }
+    };
+    let mut source = windowed(open()?);
+    let options = virtflow_analysis::Options {
+        traces: vec![name.to_string()],
+        ..Default::default()
+    };
+    let model = virtflow_analysis::analyze(&mut *source, &options)?;
+    drop(source);
+    let mut source = windowed(open()?);
+    let obs = observe::observe(&mut *source, &features::vm_threads(&model))?;
+    let (table, mut notes) = features::build(&model, &obs, name, level);
+    for n in &model.notes {
+        notes.push(format!("{name}: {n}"));
+    }
+    Ok(TraceFeatures {
+        table,
+        model,
+        notes,
+        begin: obs.first_ts,
+        end: obs.last_ts,
+    })
+}
+
+/// Known workloads by VMM pid, from a `truth.json` (the simulator's: `vms[].pid`,
+/// `vms[].workload`) or `manifest.json` (the lab's: `vms[].qemu_pid`, `vms[].workload`)
+/// in the trace's folder or, for a trace folder, in the folder itself or its parent.
+pub fn known_workloads(trace: &Path) -> HashMap<u32, String> {
+    let mut dirs = Vec::new();
+    if trace.is_dir() {
+        dirs.push(trace.to_path_buf());
+    }
+    if let Some(p) = trace.parent() {
+        dirs.push(p.to_path_buf());
+        if trace.is_dir() {
+            if let Some(pp) = p.parent() {
+                dirs.push(pp.to_path_buf());
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for dir in dirs {
+        for (file, pid_key) in [("truth.json", "pid"), ("manifest.json", "qemu_pid")] {
+            let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            for vm in v["vms"].as_array().into_iter().flatten() {
+                if let (Some(pid), Some(w)) = (vm[pid_key].as_u64(), vm["workload"].as_str()) {
+                    out.entry(pid as u32).or_insert_with(|| w.to_string());
+                }
+            }
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// Sets each row's `truth` from `known` (by VMM pid) where the row has none.
+pub fn attach_truth(table: &mut FeatureTable, known: &HashMap<u32, String>) {
+    for row in &mut table.rows {
+        if row.truth.is_none() {
+            row.truth = known.get(&row.key.pid).cloned();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use virtflow_trace::{VecEvent, VecSource};
+
+    #[test]
+    fn window_keeps_only_the_range() {
+        let events = (0..10)
+            .map(|i| VecEvent {
+                ts: i * 10,
+                cpu: 0,
+                name: "e".into(),
+                fields: vec![],
+            })
+            .collect();
+        let mut w = TimeWindow::new(VecSource::new(events), 25, 60);
+        let mut seen = Vec::new();
+        while let Step::Event(h) = w.advance().unwrap() {
+            seen.push(h.ts);
+        }
+        assert_eq!(seen, vec![30, 40, 50, 60]);
+        assert_eq!(w.advance().unwrap(), Step::End);
+    }
+}

@@ -1,0 +1,398 @@
+//! Decoding of fields from mapped stream bytes: skipping (to find where fields start and where
+//! the event ends, without building values) and full value construction.
+
+use crate::bits::{read_bits, read_sleb, read_uleb, sign_extend};
+use crate::types::*;
+use std::borrow::Cow;
+use virtflow_trace::Value;
+
+/// A cursor over the bits of one packet's content.
+pub struct Cur<'a> {
+    pub data: &'a [u8],
+    /// Absolute bit position in `data`.
+    pub pos: u64,
+    /// Absolute bit position where the readable content ends.
+    pub end: u64,
+}
+
+pub type DResult<T> = Result<T, String>;
+
+impl<'a> Cur<'a> {
+    #[inline]
+    pub fn align(&mut self, a: u32) -> DResult<()> {
+        self.pos = align_up(self.pos, a as u64);
+        if self.pos > self.end {
+            return Err("alignment padding goes past the end of the packet content".into());
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn need(&self, bits: u64) -> DResult<()> {
+        match self.pos.checked_add(bits) {
+            Some(e) if e <= self.end => Ok(()),
+            _ => Err(format!("field of {bits} bits goes past the end of the packet content")),
+        }
+    }
+
+    /// Reads a fixed-length integer (after aligning).
+    #[inline]
+    pub fn int(&mut self, it: &IntTy) -> DResult<u64> {
+        if it.kind == IntKind::Var {
+            self.align(8)?;
+            let byte = (self.pos / 8) as usize;
+            let lim = ((self.end / 8) as usize).min(self.data.len());
+            let d = &self.data[..lim];
+            let (v, n) = if it.signed {
+                read_sleb(d, byte).map(|(v, n)| (v as u64, n))
+            } else {
+                read_uleb(d, byte)
+            }
+            .ok_or("bad or truncated LEB128 integer")?;
+            self.pos += n as u64 * 8;
+            return Ok(v);
+        }
+        self.align(it.align)?;
+        self.need(it.size as u64)?;
+        let v = read_bits(self.data, self.pos, it.size, it.bo == ByteOrder::Be)
+            .ok_or("integer goes past the end of the file")?;
+        self.pos += it.size as u64;
+        Ok(v)
+    }
+
+    fn nul_string(&mut self) -> DResult<&'a [u8]> {
+        self.align(8)?;
+        let start = (self.pos / 8) as usize;
+        let lim = ((self.end / 8) as usize).min(self.data.len());
+        if start > lim {
+            return Err("string starts past the end of the packet content".into());
+        }
+        let rest = &self.data[start..lim];
+        match rest.iter().position(|&b| b == 0) {
+            Some(n) => {
+                self.pos += (n as u64 + 1) * 8;
+                Ok(&rest[..n])
+            }
+            None => Err("unterminated string".into()),
+        }
+    }
+
+    fn bytes(&mut self, n: u64) -> DResult<&'a [u8]> {
+        self.align(8)?;
+        let bits = n.checked_mul(8).ok_or("length overflows")?;
+        self.need(bits)?;
+        let start = (self.pos / 8) as usize;
+        self.pos += bits;
+        self.data.get(start..start + n as usize).ok_or_else(|| "bytes past the end of the file".into())
+    }
+}
+
+/// Value of an integer as stored in a slot (sign-extended when signed).
+#[inline]
+pub fn slot_value(it: &IntTy, raw: u64) -> i128 {
+    if it.signed {
+        if it.kind == IntKind::Var {
+            raw as i64 as i128
+        } else {
+            sign_extend(raw, it.size) as i128
+        }
+    } else {
+        raw as i128
+    }
+}
+
+fn len_of(len: &Len, slots: &[i128]) -> DResult<u64> {
+    match len {
+        Len::Static(n) => Ok(*n),
+        Len::Dyn(Loc::Slot(s)) => {
+            let v = *slots.get(*s as usize).ok_or("bad slot")?;
+            u64::try_from(v).map_err(|_| format!("negative length {v}"))
+        }
+        Len::Dyn(Loc::Path(p)) => Err(format!("unresolved length `{}`", p.parts.join("."))),
+    }
+}
+
+fn variant_option(v: &VariantTy, slots: &[i128]) -> DResult<usize> {
+    let s = v.tag.slot().ok_or("unresolved variant selector")?;
+    let val = *slots.get(s as usize).ok_or("bad slot")?;
+    v.ranges
+        .iter()
+        .find(|(lo, hi, _)| *lo <= val && val <= *hi)
+        .map(|r| r.2)
+        .ok_or_else(|| format!("variant selector value {val} selects no option"))
+}
+
+fn optional_enabled(sel: &Loc, ranges: &Option<Vec<(i128, i128)>>, slots: &[i128]) -> DResult<bool> {
+    let s = sel.slot().ok_or("unresolved optional selector")?;
+    let val = *slots.get(s as usize).ok_or("bad slot")?;
+    Ok(match ranges {
+        None => val != 0,
+        Some(r) => r.iter().any(|(lo, hi)| *lo <= val && val <= *hi),
+    })
+}
+
+/// Walks over a field, storing referenced integers into `slots` and reporting integers with a
+/// role to `hook`.
+pub fn skip<F: FnMut(&IntTy, u64)>(ty: &Ty, c: &mut Cur, slots: &mut [i128], hook: &mut F, depth: u32) -> DResult<()> {
+    if depth > 64 {
+        return Err("types nested too deeply".into());
+    }
+    match ty {
+        Ty::Int(it) => {
+            let v = c.int(it)?;
+            if let Some(s) = it.slot {
+                slots[s as usize] = slot_value(it, v);
+            }
+            if it.role != Role::None {
+                hook(it, v);
+            }
+        }
+        Ty::Float { size, align, .. } => {
+            c.align(*align)?;
+            c.need(*size as u64)?;
+            c.pos += *size as u64;
+        }
+        Ty::Str(len, nul) => {
+            if *nul {
+                c.nul_string()?;
+            } else {
+                let n = len_of(len, slots)?;
+                c.bytes(n)?;
+            }
+        }
+        Ty::Blob(len) => {
+            let n = len_of(len, slots)?;
+            c.bytes(n)?;
+        }
+        Ty::Struct(s) => {
+            c.align(ty.align())?;
+            for (_, f) in &s.fields {
+                skip(f, c, slots, hook, depth + 1)?;
+            }
+        }
+        Ty::Array { elem, len, .. } => {
+            let n = len_of(len, slots)?;
+            c.align(ty.align())?;
+            if n == 0 {
+                return Ok(());
+            }
+            if let (Some(es), Ty::Int(it)) = (elem.fixed_size(), &**elem) {
+                if it.slot.is_none() && it.role == Role::None {
+                    let stride = align_up(es, it.align as u64);
+                    let total = stride.checked_mul(n - 1).and_then(|x| x.checked_add(es)).ok_or("array too large")?;
+                    c.need(total)?;
+                    c.pos += total;
+                    return Ok(());
+                }
+            }
+            for _ in 0..n {
+                skip(elem, c, slots, hook, depth + 1)?;
+                if c.pos > c.end {
+                    return Err("array goes past the end of the packet content".into());
+                }
+            }
+        }
+        Ty::Variant(v) => {
+            let o = variant_option(v, slots)?;
+            skip(&v.options[o].1, c, slots, hook, depth + 1)?;
+        }
+        Ty::Optional { sel, ranges, ty } => {
+            if optional_enabled(sel, ranges, slots)? {
+                skip(ty, c, slots, hook, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn bytes_to_str(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+pub fn int_value<'a>(it: &'a IntTy, raw: u64) -> Value<'a> {
+    let base = if it.kind == IntKind::Bool {
+        return Value::Bool(raw != 0);
+    } else if it.signed {
+        Value::Int(if it.kind == IntKind::Var { raw as i64 } else { sign_extend(raw, it.size) })
+    } else {
+        Value::UInt(raw)
+    };
+    match &it.mappings {
+        Some(maps) => {
+            let v = slot_value(it, raw);
+            let labels = maps
+                .iter()
+                .filter(|m| m.ranges.iter().any(|(lo, hi)| *lo <= v && v <= *hi))
+                .map(|m| Cow::Borrowed(m.name.as_str()))
+                .collect();
+            Value::Enum(Box::new(base), labels)
+        }
+        None => base,
+    }
+}
+
+/// Decodes a field into a [`Value`].
+pub fn value<'a>(ty: &'a Ty, c: &mut Cur<'a>, slots: &mut [i128], depth: u32) -> DResult<Value<'a>> {
+    if depth > 64 {
+        return Err("types nested too deeply".into());
+    }
+    Ok(match ty {
+        Ty::Int(it) => {
+            let v = c.int(it)?;
+            if let Some(s) = it.slot {
+                slots[s as usize] = slot_value(it, v);
+            }
+            int_value(it, v)
+        }
+        Ty::Float { size, align, bo } => {
+            c.align(*align)?;
+            c.need(*size as u64)?;
+            let raw = read_bits(c.data, c.pos, *size, *bo == ByteOrder::Be).ok_or("float past the end")?;
+            c.pos += *size as u64;
+            Value::Float(if *size == 32 { f32::from_bits(raw as u32) as f64 } else { f64::from_bits(raw) })
+        }
+        Ty::Str(len, nul) => {
+            let b = if *nul {
+                c.nul_string()?
+            } else {
+                let n = len_of(len, slots)?;
+                let b = c.bytes(n)?;
+                let k = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+                &b[..k]
+            };
+            Value::Str(bytes_to_str(b))
+        }
+        Ty::Blob(len) => {
+            let n = len_of(len, slots)?;
+            Value::Bytes(Cow::Borrowed(c.bytes(n)?))
+        }
+        Ty::Struct(s) => {
+            c.align(ty.align())?;
+            let mut out = Vec::with_capacity(s.fields.len());
+            for (n, f) in &s.fields {
+                out.push((Cow::Borrowed(n.as_str()), value(f, c, slots, depth + 1)?));
+            }
+            Value::Struct(out)
+        }
+        Ty::Array { elem, len, .. } => {
+            let n = len_of(len, slots)?;
+            c.align(ty.align())?;
+            // Bound the allocation by what the packet can hold.
+            let min_bits = elem.fixed_size().unwrap_or(0).max(1);
+            if n.saturating_mul(min_bits) > c.end.saturating_sub(c.pos) && elem.fixed_size().is_some() {
+                return Err(format!("array of {n} elements goes past the end of the packet content"));
+            }
+            let mut out = Vec::with_capacity((n as usize).min(4096));
+            for _ in 0..n {
+                out.push(value(elem, c, slots, depth + 1)?);
+                if c.pos > c.end {
+                    return Err("array goes past the end of the packet content".into());
+                }
+            }
+            Value::Array(out)
+        }
+        Ty::Variant(v) => {
+            let o = variant_option(v, slots)?;
+            let (n, t) = &v.options[o];
+            Value::Variant(Cow::Borrowed(n.as_str()), Box::new(value(t, c, slots, depth + 1)?))
+        }
+        Ty::Optional { sel, ranges, ty } => {
+            if optional_enabled(sel, ranges, slots)? {
+                value(ty, c, slots, depth + 1)?
+            } else {
+                Value::None
+            }
+        }
+    })
+}
+
+/// The compiled layout of one root scope (a structure): where its top-level fields start.
+#[derive(Debug)]
+pub struct Layout {
+    pub ty: Ty,
+    pub align: u32,
+    /// Relative bit offsets of the fields and the total size, when they do not depend on data.
+    pub fixed: Option<(Vec<u64>, u64)>,
+    /// Fields of a fixed layout whose value a later field refers to (read after skipping).
+    pub slot_fields: Vec<usize>,
+    /// Plain fixed-length integer fields: direct reads.
+    pub plain: Vec<Option<IntTy>>,
+    pub empty: bool,
+}
+
+impl Layout {
+    pub fn new(ty: Ty) -> Layout {
+        let st = ty.as_struct().expect("root scopes are structures");
+        let align = ty.align();
+        let fixed = ty.fixed_size().map(|total| {
+            let mut off = 0u64;
+            let mut rel = Vec::with_capacity(st.fields.len());
+            for (_, f) in &st.fields {
+                off = align_up(off, f.align() as u64);
+                rel.push(off);
+                off += f.fixed_size().unwrap();
+            }
+            (rel, total)
+        });
+        let mut slot_fields = Vec::new();
+        let mut plain = Vec::new();
+        for (i, (_, f)) in st.fields.iter().enumerate() {
+            let mut has_slot = false;
+            let mut g = f.clone();
+            g.for_each_int(&mut |it| has_slot |= it.slot.is_some() || it.role != Role::None);
+            if has_slot {
+                slot_fields.push(i);
+            }
+            plain.push(match f {
+                Ty::Int(it) if it.kind != IntKind::Var => Some(it.clone()),
+                _ => None,
+            });
+        }
+        let empty = st.fields.is_empty();
+        Layout { align, fixed, slot_fields, plain, empty, ty }
+    }
+
+    pub fn fields(&self) -> &[(String, Ty)] {
+        &self.ty.as_struct().unwrap().fields
+    }
+
+    /// Walks the scope at the cursor: returns its start; fills `offs` with the field offsets
+    /// when the layout is not fixed.
+    #[inline]
+    pub fn walk<F: FnMut(&IntTy, u64)>(&self, c: &mut Cur, slots: &mut [i128], offs: &mut Vec<u64>, hook: &mut F) -> DResult<u64> {
+        if self.empty {
+            return Ok(c.pos);
+        }
+        c.align(self.align)?;
+        let start = c.pos;
+        if let Some((rel, total)) = &self.fixed {
+            c.need(*total)?;
+            c.pos += total;
+            if !self.slot_fields.is_empty() {
+                let end = c.pos;
+                for &i in &self.slot_fields {
+                    c.pos = start + rel[i];
+                    skip(&self.fields()[i].1, c, slots, hook, 0)?;
+                }
+                c.pos = end;
+            }
+            return Ok(start);
+        }
+        offs.clear();
+        for (_, f) in self.fields() {
+            c.align(f.align())?;
+            offs.push(c.pos);
+            skip(f, c, slots, hook, 0)?;
+        }
+        Ok(start)
+    }
+
+    /// Bit offset of field `i` given the scope start and the walked offsets.
+    #[inline]
+    pub fn offset(&self, i: usize, start: u64, offs: &[u64]) -> Option<u64> {
+        match &self.fixed {
+            Some((rel, _)) => rel.get(i).map(|r| start + r),
+            None => offs.get(i).copied(),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! One per-CPU stream of a buffer: its pages, read straight from the mapped file or
+//! decompressed one chunk at a time, and the next data record in them.
+
+use super::bytes::{beyond_end, DatError, DatResult, Reader};
+use super::compress::{Codec, Decompressor, MAX_UNCOMPRESSED};
+use super::page::{Missed, PageCursor, PageLayout, PageRecord};
+use crate::record::Endian;
+
+/// Where the pages come from.
+enum Pages {
+    /// Uncompressed pages in the file: the next page starts at `pos`, the data ends at `end`
+    /// (clamped to the file length; `declared_end` is where the file header says it ends).
+    Plain {
+        pos: usize,
+        end: usize,
+        declared_end: u64,
+    },
+    /// Compressed chunks: `chunks_left` more chunks, the next one's header at `next_chunk`.
+    /// `buf` holds the current chunk, decompressed; the next page in it starts at `pos`.
+    Chunked {
+        next_chunk: u64,
+        chunks_left: u32,
+        chunk_offset: u64,
+        buf: Vec<u8>,
+        pos: usize,
+        decompressor: Decompressor,
+    },
+}
+
+/// How the stream maps a record's `common_type` to a class.
+pub struct TypeLookup {
+    pub offset: usize,
+    pub size: usize,
+    /// Class index by event id; `u32::MAX` when the id has no format.
+    pub class_of_id: Vec<u32>,
+}
+
+impl TypeLookup {
+    #[inline]
+    fn class(&self, rec: &[u8], endian: Endian) -> Option<u32> {
+        let id = crate::record::read_uint(rec, self.offset, self.size, endian)?;
+        self.class_of_id
+            .get(id as usize)
+            .copied()
+            .filter(|&c| c != u32::MAX)
+    }
+}
+
+/// The next thing a stream has to offer.
+#[derive(Clone, Copy, Debug)]
+pub struct Pending {
+    pub raw_ts: u64,
+    pub record: PageRecord,
+    pub class: u32,
+}
+
+pub struct CpuStream {
+    pub cpu: u32,
+    pub buffer: u32,
+    pages: Pages,
+    page_size: usize,
+    layout: PageLayout,
+    /// The current page, as a range of the file (plain) or of the chunk buffer.
+    page_start: usize,
+    page_end: usize,
+    /// File offset of the current page (plain) or chunk (compressed), for errors.
+    page_file_offset: u64,
+    cursor: Option<PageCursor>,
+    /// A loss the current page announced, not yet attached to a record.
+    page_missed: Missed,
+    /// The next record, and the loss to report before it.
+    pub pending: Option<Pending>,
+    pub lost_before_pending: Option<Missed>,
+    /// Events whose id has no format (skipped).
+    pub unknown_events: u64,
+    /// Bytes of the file this stream has gone through, and its total, for progress.
+    pub consumed: u64,
+    pub total: u64,
+}
+
+impl CpuStream {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        file: &[u8],
+        cpu: u32,
+        buffer: u32,
+        offset: u64,
+        size: u64,
+        compressed: Option<Codec>,
+        page_size: usize,
+        layout: PageLayout,
+    ) -> DatResult<CpuStream> {
+        let pages = match compressed {
+            None => {
+                let declared_end = offset.saturating_add(size);
+                let end = declared_end.min(file.len() as u64) as usize;
+                Pages::Plain {
+                    pos: (offset as usize).min(end),
+                    end,
+                    declared_end,
+                }
+            }
+            Some(codec) => {
+                let (chunks_left, next_chunk) = if size == 0 {
+                    (0, offset)
+                } else {
+                    let mut r = Reader::new(file, 0, layout.endian, "chunk table");
+                    if offset > file.len() as u64 {
+                        return Err(beyond_end(&format!("CPU {cpu} data"), offset, file.len()));
+                    }
+                    r.set_pos(offset as usize);
+                    (r.u32()?, offset + 4)
+                };
+                Pages::Chunked {
+                    next_chunk,
+                    chunks_left,
+                    chunk_offset: offset,
+                    buf: Vec::new(),
+                    pos: 0,
+                    decompressor: Decompressor::new(codec),
+                }
+            }
+        };
+        Ok(CpuStream {
+            cpu,
+            buffer,
+            pages,
+            page_size,
+            layout,
+            page_start: 0,
+            page_end: 0,
+            page_file_offset: offset,
+            cursor: None,
+            page_missed: Missed::None,
+            pending: None,
+            lost_before_pending: None,
+            unknown_events: 0,
+            consumed: 0,
+            total: size,
+        })
+    }
+
+    /// The current page's bytes.
+    #[inline]
+    pub fn page<'a>(&'a self, file: &'a [u8]) -> &'a [u8] {
+        match &self.pages {
+            Pages::Plain { .. } => &file[self.page_start..self.page_end],
+            Pages::Chunked { buf, .. } => &buf[self.page_start..self.page_end],
+        }
+    }
+
+    /// Where the current page's byte `at` is, in words for an error message.
+    fn locate(&self, at: usize) -> (u64, String) {
+        match &self.pages {
+            Pages::Plain { .. } => (self.page_file_offset + at as u64, String::new()),
+            Pages::Chunked { .. } => (
+                self.page_file_offset,
+                format!(
+                    " (in the compressed chunk at this offset, byte {} of its data)",
+                    self.page_start + at
+                ),
+            ),
+        }
+    }
+
+    /// Moves to the next page; false at the end of the stream.
+    fn next_page(&mut self, file: &[u8]) -> DatResult<bool> {
+        let page_size = self.page_size;
+        match &mut self.pages {
+            Pages::Plain {
+                pos,
+                end,
+                declared_end,
+            } => {
+                if *pos >= *end && (*end as u64) >= *declared_end {
+                    return Ok(false);
+                }
+                if *pos + page_size > *end {
+                    if (*end as u64) < *declared_end {
+                        return Err(DatError::new(
+                            *end as u64,
+                            format!(
+                                "file truncated: CPU {} data should go on to byte {}",
+                                self.cpu, declared_end
+                            ),
+                        ));
+                    }
+                    // A partial page at the end of the data: the writer stopped mid-page.
+                    return Err(DatError::new(
+                        *pos as u64,
+                        format!(
+                            "CPU {} data ends with a partial page of {} bytes",
+                            self.cpu,
+                            *end - *pos
+                        ),
+                    ));
+                }
+                self.page_start = *pos;
+                self.page_end = *pos + page_size;
+                self.page_file_offset = *pos as u64;
+                *pos += page_size;
+                self.consumed += page_size as u64;
+                Ok(true)
+            }
+            Pages::Chunked {
+                next_chunk,
+                chunks_left,
+                chunk_offset,
+                buf,
+                pos,
+                decompressor,
+            } => {
+                if *pos >= buf.len() {
+                    if *chunks_left == 0 {
+                        return Ok(false);
+                    }
+                    let mut r = Reader::new(file, 0, self.layout.endian, "compressed chunk");
+                    if *next_chunk > file.len() as u64 {
+                        let what = format!("a compressed chunk of CPU {}", self.cpu);
+                        return Err(beyond_end(&what, *next_chunk, file.len()));
+                    }
+                    r.set_pos(*next_chunk as usize);
+                    let csize = r.u32()? as usize;
+                    let usize_ = r.u32()? as usize;
+                    if usize_ > MAX_UNCOMPRESSED {
+                        return Err(DatError::new(
+                            *next_chunk,
+                            "implausible uncompressed chunk size",
+                        ));
+                    }
+                    let input = r.bytes(csize).map_err(|_| {
+                        let what = format!("the compressed chunk of CPU {} ({csize} bytes)", self.cpu);
+                        beyond_end(&what, *next_chunk, file.len())
+                    })?;
+                    decompressor
+                        .decompress(input, buf, usize_)
+                        .map_err(|e| DatError::new(*next_chunk, e))?;
+                    *chunk_offset = *next_chunk;
+                    *next_chunk = r.offset();
+                    *chunks_left -= 1;
+                    *pos = 0;
+                    self.consumed += 8 + csize as u64;
+                    if buf.is_empty() {
+                        return Ok(*chunks_left > 0);
+                    }
+                }
+                if *pos + page_size > buf.len() {
+                    return Err(DatError::new(
+                        *chunk_offset,
+                        format!(
+                            "compressed chunk of CPU {} holds a partial page ({} bytes)",
+                            self.cpu,
+                            buf.len() - *pos
+                        ),
+                    ));
+                }
+                self.page_start = *pos;
+                self.page_end = *pos + page_size;
+                self.page_file_offset = *chunk_offset;
+                *pos += page_size;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Reads up to the next data record of a known class and makes it `pending` (`None` at
+    /// the end of the stream).
+    pub fn fill(&mut self, file: &[u8], types: &TypeLookup) -> DatResult<()> {
+        self.pending = None;
+        loop {
+            if let Some(cursor) = &mut self.cursor {
+                let page = match &self.pages {
+                    Pages::Plain { .. } => &file[self.page_start..self.page_end],
+                    Pages::Chunked { buf, .. } => &buf[self.page_start..self.page_end],
+                };
+                match cursor.next_record(page) {
+                    Ok(Some(record)) => {
+                        let rec = &page[record.start..record.start + record.len];
+                        match types.class(rec, self.layout.endian) {
+                            Some(class) => {
+                                if self.page_missed != Missed::None {
+                                    self.lost_before_pending = Some(self.page_missed);
+                                    self.page_missed = Missed::None;
+                                }
+                                self.pending = Some(Pending {
+                                    raw_ts: record.ts,
+                                    record,
+                                    class,
+                                });
+                                return Ok(());
+                            }
+                            None => {
+                                self.unknown_events += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    Ok(None) => self.cursor = None,
+                    Err(e) => {
+                        self.cursor = None;
+                        let (offset, place) = self.locate(e.offset);
+                        return Err(DatError::new(
+                            offset,
+                            format!("corrupted page of CPU {}: {}{place}", self.cpu, e.message),
+                        ));
+                    }
+                }
+            }
+            if !self.next_page(file)? {
+                return Ok(());
+            }
+            let page = self.page(file);
+            match PageCursor::new(page, &self.layout) {
+                Ok(c) => {
+                    if c.missed != Missed::None {
+                        self.page_missed = c.missed;
+                    }
+                    self.cursor = Some(c);
+                }
+                Err(e) => {
+                    let (offset, place) = self.locate(e.offset);
+                    return Err(DatError::new(
+                        offset,
+                        format!(
+                            "corrupted page header of CPU {}: {}{place}",
+                            self.cpu, e.message
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The perf.data reader against `perf script` (time, CPU, thread, name, event order) and
+//! against babeltrace2 on the file's CTF conversion (`perf data convert --to-ctf`, shipped
+//! beside each perf.data), which prints every tracepoint field's raw value.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use virtflow_ftrace::PerfSource;
+use virtflow_trace::{EventSource, FieldId, Step, Value};
+
+fn traces() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces")).to_path_buf()
+}
+
+fn run(tool: &str, args: &[&str], file: &Path) -> String {
+    let out = Command::new(tool)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} is needed by this test and could not run: {e}"));
+    assert!(out.status.success(), "{tool} {args:?} {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// One event as the reader gives it: header, thread name and every field, scalar values as text.
+struct Event {
+    ts: i64,
+    cpu: u32,
+    name: String,
+    comm: Option<String>,
+    fields: HashMap<String, String>,
+}
+
+fn read_all(path: &Path) -> (Vec<Event>, PerfSource) {
+    let mut src = PerfSource::open(path).expect("opens");
+    let mut events = Vec::new();
+    loop {
+        match src.advance().expect("readable") {
+            Step::Event(h) => {
+                let class = &src.classes()[h.class.0 as usize];
+                let mut fields = HashMap::new();
+                let mut comm = None;
+                for (i, f) in class.fields.iter().enumerate() {
+                    let id = FieldId(i as u32);
+                    if f.name == "common_comm" {
+                        comm = src.str(id).map(str::to_string);
+                        continue;
+                    }
+                    let text = match src.value(id) {
+                        Some(Value::Str(s)) => s.into_owned(),
+                        Some(v @ (Value::UInt(_) | Value::Int(_))) => v.to_string(),
+                        _ => continue,
+                    };
+                    fields.insert(f.name.clone(), text);
+                }
+                events.push(Event {
+                    ts: h.ts,
+                    cpu: h.cpu,
+                    name: format!("{}:{}", class.system, class.name),
+                    comm,
+                    fields,
+                });
+            }
+            Step::Lost(_) => {}
+            Step::End => return (events, src),
+        }
+    }
+}
+
+/// `perf script -F comm,tid,cpu,time,event --ns`: `comm tid [cpu] secs.ns: sys:name: `.
+fn perf_script(path: &Path) -> Vec<(String, i64, u32, i64, String)> {
+    let out = run("perf", &["script", "-F", "comm,tid,cpu,time,event", "--ns", "-i"], path);
+    out.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let open = line.find(" [").expect("cpu column");
+            let close = open + line[open..].find(']').unwrap();
+            let (comm, tid) = line[..open].trim().rsplit_once(' ').map_or(("", line[..open].trim()), |(c, t)| (c.trim(), t));
+            let cpu = line[open + 2..close].parse().unwrap();
+            let rest = line[close + 1..].trim();
+            let (ts, rest) = rest.split_once(": ").unwrap();
+            let (s, ns) = ts.split_once('.').unwrap();
+            let ts = s.parse::<i64>().unwrap() * 1_000_000_000 + ns.parse::<i64>().unwrap();
+            let name = rest.trim().trim_end_matches(':').to_string();
+            (comm.to_string(), tid.parse().unwrap(), cpu, ts, name)
+        })
+        .collect()
+}
+
+/// babeltrace2 on the CTF conversion: `[secs.ns] (+…) sys:name: { cpu_id = N }, { k = v, … }`.
+fn babeltrace_events(ctf: &Path) -> Vec<(i64, u32, String, HashMap<String, String>)> {
+    let out = run("babeltrace2", &["--clock-seconds"], ctf);
+    out.lines()
+        .map(|line| {
+            let (ts, rest) = line[1..].split_once(']').unwrap();
+            let (s, ns) = ts.split_once('.').unwrap();
+            let ts = s.parse::<i64>().unwrap() * 1_000_000_000 + ns.parse::<i64>().unwrap();
+            let rest = rest.trim_start();
+            let rest = &rest[rest.find(") ").unwrap() + 2..];
+            let (name, rest) = rest.split_once(": ").unwrap();
+            let cpu_at = rest.find("cpu_id = ").unwrap() + 9;
+            let cpu = rest[cpu_at..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
+            let body = &rest[rest.find("}, {").unwrap() + 4..rest.len() - 1];
+            (ts, cpu, name.to_string(), parse_fields(body))
+        })
+        .collect()
+}
+
+/// `k = v, k = "s", k = [ … ]` → scalar values as text (strings unquoted); compounds skipped.
+fn parse_fields(body: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let b = body.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && (b[i] == b' ' || b[i] == b',') {
+            i += 1;
+        }
+        let Some(eq) = body[i..].find(" = ") else { break };
+        let key = body[i..i + eq].to_string();
+        i += eq + 3;
+        if b[i] == b'"' {
+            let mut j = i + 1;
+            let mut s = String::new();
+            while b[j] != b'"' {
+                if b[j] == b'\\' {
+                    j += 1;
+                }
+                s.push(b[j] as char);
+                j += 1;
+            }
+            out.insert(key, s);
+            i = j + 1;
+        } else if b[i] == b'[' || b[i] == b'{' {
+            let mut depth = 0;
+            while i < b.len() {
+                match b[i] {
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        } else {
+            let end = body[i..].find(", ").map_or(body.len(), |e| i + e);
+            let v = body[i..end].trim();
+            let v = match v.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16).map_or(v.to_string(), |n| n.to_string()),
+                None => v.to_string(),
+            };
+            out.insert(key, v);
+            i = end;
+        }
+    }
+    out
+}
+
+fn check(perf_data: &Path, ctf: &Path) {
+    let label = perf_data.display();
+    let (events, src) = read_all(perf_data);
+    let stats = src.stats();
+    assert_eq!(stats.events as usize, events.len());
+
+    // perf script: the same events, in the same order, with the same thread names.
+    let script = perf_script(perf_data);
+    let tracepoints: Vec<_> = script.iter().filter(|e| e.4.contains(':')).collect();
+    assert_eq!(events.len(), tracepoints.len(), "{label}: event count vs perf script");
+    let mut comm_mismatch = 0;
+    for (i, (e, s)) in events.iter().zip(&tracepoints).enumerate() {
+        let tid: i64 = e.fields["common_pid"].parse().unwrap();
+        assert_eq!((e.ts, e.cpu, tid, e.name.as_str()), (s.3, s.2, s.1, s.4.as_str()), "{label}: event #{i}");
+        if e.comm.as_deref() != Some(s.0.as_str()) {
+            comm_mismatch += 1;
+        }
+    }
+    assert_eq!(comm_mismatch, 0, "{label}: thread names differ from perf script's");
+
+    // babeltrace2 on the CTF conversion: every field's value.
+    let mut bt = babeltrace_events(ctf);
+    assert_eq!(bt.len(), events.len(), "{label}: event count vs its CTF conversion");
+    let key = |ts: i64, cpu: u32, name: &str, pid: &str| (ts, cpu, name.to_string(), pid.to_string());
+    bt.sort_by_key(|e| key(e.0, e.1, &e.2, e.3.get("common_pid").map_or("", |s| s.as_str())));
+    let mut mine: Vec<&Event> = events.iter().collect();
+    mine.sort_by_key(|e| key(e.ts, e.cpu, &e.name, &e.fields["common_pid"]));
+    let mut compared = 0;
+    let mut mismatches = Vec::new();
+    for (e, b) in mine.iter().zip(&bt) {
+        assert_eq!((e.ts, e.cpu, &e.name), (b.0, b.1, &b.2), "{label}");
+        for (k, v) in &e.fields {
+            if let Some(bv) = b.3.get(k) {
+                compared += 1;
+                if v != bv && mismatches.len() < 10 {
+                    mismatches.push(format!("{} {} {k}: reader {v:?} vs babeltrace2 {bv:?}", e.ts, e.name));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{label}:\n{}", mismatches.join("\n"));
+    assert!(compared > events.len() * 4, "{label}: only {compared} values compared");
+}
+
+#[test]
+fn host_real_perf_data_matches_perf_script_and_ctf() {
+    let dir = traces().join("host-real");
+    check(&dir.join("perf.data"), &dir.join("perf-ctf"));
+}
+
+#[test]
+fn kvm_lab_perf_data_match_perf_script_and_ctf() {
+    let lab = traces().join("kvm-lab");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&lab).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("perf.data").exists() && dir.join("ctf").exists() {
+            check(&dir.join("perf.data"), &dir.join("ctf"));
+            n += 1;
+        }
+    }
+    assert!(n >= 3, "kvm-lab perf.data files missing");
+}
+
+#[test]
+fn not_a_perf_file_is_a_clear_error() {
+    let path = traces().join("host-real/tracefs-trace.txt");
+    let err = PerfSource::open(&path).err().expect("error");
+    assert_eq!(err.path, path);
+    assert!(err.message.contains("perf.data"), "{err}");
+}
+
+#[test]
+fn truncated_perf_file_gives_error_after_readable_events() {
+    let data = std::fs::read(traces().join("host-real/perf.data")).unwrap();
+    let dir = std::env::temp_dir().join(format!("virtflow-perf-trunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for cut in [100usize, 3144 + 1000, data.len() / 2] {
+        let path = dir.join(format!("cut-{cut}.data"));
+        std::fs::write(&path, &data[..cut]).unwrap();
+        // Never a panic: an error at open, or events then an error or the end.
+        if let Ok(mut src) = PerfSource::open(&path) {
+            loop {
+                match src.advance() {
+                    Ok(Step::End) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        assert_eq!(e.path, path);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

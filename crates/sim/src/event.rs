@@ -1,0 +1,230 @@
+//! The events the simulated host emits, independent of the output format.
+
+use virtflow_model::WaitCause;
+
+/// One tracepoint hit: when, on which CPU, in which task's context, and what.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// Host trace clock, nanoseconds.
+    pub ts: u64,
+    pub cpu: u32,
+    /// The task current on `cpu` (0 = the idle task, also for interrupt context on an idle CPU).
+    pub tid: u32,
+    pub kind: Kind,
+}
+
+/// TCP/IPv4 addressing of a packet, carried by LTTng's `network_header` fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tcp {
+    pub saddr: [u8; 4],
+    pub daddr: [u8; 4],
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// TCP flags (0x10 ACK, 0x18 PSH|ACK).
+    pub flags: u16,
+    /// Payload bytes.
+    pub payload: u16,
+}
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    SchedSwitch {
+        prev: u32,
+        /// Kernel encoding: 0 running, 1 S, 0x100 preempted (`R+`).
+        prev_state: i64,
+        next: u32,
+    },
+    /// `cause` is the simulator's knowledge of why the task is woken (never written to a trace).
+    SchedWaking {
+        tid: u32,
+        target_cpu: u32,
+        cause: Option<WaitCause>,
+    },
+    SchedWakeup {
+        tid: u32,
+        target_cpu: u32,
+    },
+    SchedMigrate {
+        tid: u32,
+        orig_cpu: u32,
+        dest_cpu: u32,
+    },
+    KvmEntry {
+        vcpu: u32,
+        rip: u64,
+    },
+    KvmExit {
+        reason: u32,
+        isa: u32,
+        rip: u64,
+        info1: u64,
+        info2: u64,
+        vcpu: u32,
+    },
+    KvmUserspaceExit {
+        reason: u32,
+    },
+    KvmInjVirq {
+        vector: u32,
+    },
+    KvmApicAcceptIrq {
+        apicid: u32,
+        vec: u8,
+    },
+    KvmApicIpi {
+        icr_low: u32,
+        dest_id: u32,
+    },
+    KvmMsiSetIrq {
+        address: u64,
+        data: u64,
+    },
+    KvmSetIrq {
+        gsi: u32,
+        level: i32,
+    },
+    KvmVcpuWakeup {
+        ns: u64,
+        waited: bool,
+    },
+    KvmNestedVmenter {
+        rip: u64,
+        vmcb: u64,
+        nested_rip: u64,
+        guest_pgd: u64,
+        isa: u32,
+    },
+    KvmNestedVmexit {
+        reason: u32,
+        isa: u32,
+        rip: u64,
+        info1: u64,
+        info2: u64,
+        vcpu: u32,
+    },
+    /// The research's added event: guest CR3 at each entry.
+    VcpuEnterGuest {
+        vcpu: u32,
+        cr3: u64,
+        sp: u64,
+        ip: u64,
+    },
+    BlockRqIssue {
+        sector: u64,
+        nr_sector: u32,
+        write: bool,
+    },
+    BlockRqComplete {
+        sector: u64,
+        nr_sector: u32,
+        write: bool,
+    },
+    NetDevQueue {
+        skb: u64,
+        len: u32,
+        dev: &'static str,
+        tcp: Option<Tcp>,
+    },
+    NetifReceiveSkb {
+        skb: u64,
+        len: u32,
+        dev: &'static str,
+        tcp: Option<Tcp>,
+    },
+    HrtimerExpireEntry {
+        hrtimer: u64,
+        now: u64,
+        function: u64,
+    },
+    HrtimerExpireExit {
+        hrtimer: u64,
+    },
+}
+
+impl Kind {
+    /// The ftrace tracepoint name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::SchedSwitch { .. } => "sched_switch",
+            Kind::SchedWaking { .. } => "sched_waking",
+            Kind::SchedWakeup { .. } => "sched_wakeup",
+            Kind::SchedMigrate { .. } => "sched_migrate_task",
+            Kind::KvmEntry { .. } => "kvm_entry",
+            Kind::KvmExit { .. } => "kvm_exit",
+            Kind::KvmUserspaceExit { .. } => "kvm_userspace_exit",
+            Kind::KvmInjVirq { .. } => "kvm_inj_virq",
+            Kind::KvmApicAcceptIrq { .. } => "kvm_apic_accept_irq",
+            Kind::KvmApicIpi { .. } => "kvm_apic_ipi",
+            Kind::KvmMsiSetIrq { .. } => "kvm_msi_set_irq",
+            Kind::KvmSetIrq { .. } => "kvm_set_irq",
+            Kind::KvmVcpuWakeup { .. } => "kvm_vcpu_wakeup",
+            Kind::KvmNestedVmenter { .. } => "kvm_nested_vmenter",
+            Kind::KvmNestedVmexit { .. } => "kvm_nested_vmexit",
+            Kind::VcpuEnterGuest { .. } => "vcpu_enter_guest",
+            Kind::BlockRqIssue { .. } => "block_rq_issue",
+            Kind::BlockRqComplete { .. } => "block_rq_complete",
+            Kind::NetDevQueue { .. } => "net_dev_queue",
+            Kind::NetifReceiveSkb { .. } => "netif_receive_skb",
+            Kind::HrtimerExpireEntry { .. } => "hrtimer_expire_entry",
+            Kind::HrtimerExpireExit { .. } => "hrtimer_expire_exit",
+        }
+    }
+}
+
+/// What the writers need to know about a task: its name and priority.
+#[derive(Clone, Debug)]
+pub struct TaskName {
+    pub tid: u32,
+    pub pid: u32,
+    pub comm: String,
+    pub prio: i32,
+}
+
+/// Task names of one host, looked up by tid (tids are small and dense enough for a vector).
+#[derive(Clone, Debug, Default)]
+pub struct TaskNames {
+    by_tid: Vec<Option<TaskName>>,
+    /// In creation order, for the `cmdlines` section.
+    pub order: Vec<u32>,
+}
+
+impl TaskNames {
+    pub fn add(&mut self, t: TaskName) {
+        let i = t.tid as usize;
+        if self.by_tid.len() <= i {
+            self.by_tid.resize(i + 1, None);
+        }
+        self.order.push(t.tid);
+        self.by_tid[i] = Some(t);
+    }
+    pub fn get(&self, tid: u32) -> Option<&TaskName> {
+        self.by_tid.get(tid as usize).and_then(|t| t.as_ref())
+    }
+    /// The comm as the kernel shows it (idle tasks are `swapper/N`).
+    pub fn comm(&self, tid: u32, cpu: u32) -> String {
+        if tid == 0 {
+            return format!("swapper/{cpu}");
+        }
+        self.get(tid)
+            .map(|t| t.comm.clone())
+            .unwrap_or_else(|| "<...>".into())
+    }
+    pub fn comm_ref(&self, tid: u32) -> &str {
+        self.get(tid).map(|t| t.comm.as_str()).unwrap_or("<idle>")
+    }
+    pub fn pid(&self, tid: u32) -> u32 {
+        self.get(tid).map(|t| t.pid).unwrap_or(0)
+    }
+    pub fn prio(&self, tid: u32) -> i32 {
+        self.get(tid).map(|t| t.prio).unwrap_or(120)
+    }
+}
+
+/// A format writer: receives one host's events in timestamp order.
+pub trait Sink {
+    fn event(&mut self, ev: &Event, names: &TaskNames) -> std::io::Result<()>;
+    /// Flushes and closes; returns the number of events written.
+    fn finish(&mut self, names: &TaskNames) -> std::io::Result<u64>;
+}

@@ -1,0 +1,427 @@
+//! The viewport index: answers "what does row R look like between t1 and t2 at W pixels"
+//! in time proportional to W, not to the number of intervals in the window.
+//!
+//! Each vCPU becomes a [`Track`]: its intervals as sorted parallel arrays (start, end,
+//! detail id), plus, every [`BLOCK`] intervals, the cumulative time per [`StateKey`] before
+//! that block. The time per state in any window `[a, b)` is then `before(b) - before(a)`,
+//! each `before(t)` costing one binary search and at most `BLOCK` additions. A viewport
+//! query walks the window once: an interval at least one pixel wide is sent as it is; where
+//! intervals get narrower than a pixel, one pixel-wide bucket is sent instead, colored by the
+//! state that dominates it. Every step advances by at least a pixel, so a row never has more
+//! than about `2 × width` segments, whatever the trace size.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use virtflow_model::{Model, VcpuState};
+
+use crate::states::{Labeler, StateKey, StateNs, STATE_KEYS};
+
+/// Intervals per cumulative-sum block: the most a prefix query adds one by one.
+pub const BLOCK: usize = 32;
+
+/// Most pixels a viewport query may ask for.
+pub const MAX_WIDTH: u32 = 4096;
+
+/// Most rows one viewport query answers (clients page through more).
+pub const MAX_ROWS: usize = 256;
+
+/// One vCPU's state timeline, indexed.
+#[derive(Debug, Default)]
+pub struct Track {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    details: Vec<u32>,
+    /// `block_before[k]` = time per state of intervals `[0, k * BLOCK)`.
+    block_before: Vec<StateNs>,
+}
+
+/// What a display row shows.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RowKind {
+    /// The VM's summary row: per pixel, the state that dominates across its vCPUs.
+    Vm { vm: usize, tracks: Vec<usize> },
+    /// One vCPU.
+    Vcpu { vm: usize, track: usize, vcpu: u32, tid: u32 },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub label: String,
+    #[serde(flatten)]
+    pub kind: RowKind,
+}
+
+/// A distinct detailed state (one per exit reason, preemptor, cause…), named once so that
+/// segments carry only its id.
+#[derive(Clone, Debug, Serialize)]
+pub struct Detail {
+    pub key: StateKey,
+    pub label: String,
+}
+
+/// One drawn piece of a row: `[start, end, key, detail, intervals]`, times relative to the
+/// index origin. `detail` is -1 for a merged bucket, whose `key` is its dominant state and
+/// `intervals` the number of intervals it covers (1 for an exact interval).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Segment(pub i64, pub i64, pub u8, pub i64, pub u64);
+
+impl Segment {
+    pub fn start(&self) -> i64 {
+        self.0
+    }
+    pub fn end(&self) -> i64 {
+        self.1
+    }
+    pub fn key(&self) -> StateKey {
+        StateKey::ALL[self.2 as usize]
+    }
+    pub fn is_merged(&self) -> bool {
+        self.3 < 0
+    }
+}
+
+/// All rows of a model, indexed for viewport queries.
+#[derive(Debug, Default)]
+pub struct TimelineIndex {
+    /// Absolute time of relative 0: timestamps can exceed what a JavaScript number holds
+    /// exactly, so everything sent to the browser is relative to this.
+    pub origin: i64,
+    /// Relative extent of all intervals.
+    pub start: i64,
+    pub end: i64,
+    pub rows: Vec<Row>,
+    pub details: Vec<Detail>,
+    pub tracks: Vec<Track>,
+    /// Intervals dropped or clipped because they overlapped the one before (should be none).
+    pub repaired: u64,
+}
+
+/// A viewport answer.
+#[derive(Debug, Serialize)]
+pub struct Viewport {
+    pub start: i64,
+    pub end: i64,
+    pub width: u32,
+    pub first_row: usize,
+    pub rows: Vec<Vec<Segment>>,
+}
+
+impl Track {
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Builds a track from intervals sorted by start (relative times, detail ids), clipping
+    /// any overlap so that the prefix sums stay exact. Returns the track and the number of
+    /// intervals repaired.
+    fn build(mut raw: Vec<(i64, i64, u32)>, keys: &[StateKey]) -> (Track, u64) {
+        if !raw.windows(2).all(|w| w[0].0 <= w[1].0) {
+            raw.sort_by_key(|r| r.0);
+        }
+        let mut track = Track {
+            starts: Vec::with_capacity(raw.len()),
+            ends: Vec::with_capacity(raw.len()),
+            details: Vec::with_capacity(raw.len()),
+            block_before: Vec::with_capacity(raw.len() / BLOCK + 1),
+        };
+        let mut repaired = 0;
+        let mut acc = [0u64; STATE_KEYS];
+        let mut last_end = i64::MIN;
+        for (start, end, detail) in raw {
+            let start = if start < last_end {
+                repaired += 1;
+                last_end
+            } else {
+                start
+            };
+            if end < start {
+                // Wholly inside the interval before.
+                continue;
+            }
+            if track.starts.len() % BLOCK == 0 {
+                track.block_before.push(acc);
+            }
+            acc[keys[detail as usize] as usize] += (end - start) as u64;
+            track.starts.push(start);
+            track.ends.push(end);
+            track.details.push(detail);
+            last_end = end;
+        }
+        (track, repaired)
+    }
+
+    /// Index of the first interval ending after `t`.
+    fn first_ending_after(&self, t: i64, from: usize) -> usize {
+        from + self.ends[from..].partition_point(|&e| e <= t)
+    }
+
+    /// Time per state of everything before `t`.
+    fn before(&self, t: i64, keys: &[StateKey]) -> StateNs {
+        let j = self.starts.partition_point(|&s| s < t);
+        let block = j / BLOCK;
+        let Some(base) = self.block_before.get(block) else {
+            return [0; STATE_KEYS];
+        };
+        let mut acc = *base;
+        for i in block * BLOCK..j {
+            let end = self.ends[i].min(t);
+            acc[keys[self.details[i] as usize] as usize] += (end - self.starts[i]) as u64;
+        }
+        acc
+    }
+
+    /// Time per state within `[a, b)`.
+    pub fn time_in(&self, a: i64, b: i64, keys: &[StateKey]) -> StateNs {
+        let hi = self.before(b, keys);
+        let lo = self.before(a, keys);
+        let mut out = [0; STATE_KEYS];
+        for k in 0..STATE_KEYS {
+            out[k] = hi[k] - lo[k];
+        }
+        out
+    }
+
+    /// The segments to draw for `[s, e)` at `ns_per_px` nanoseconds per pixel.
+    fn segments(&self, s: i64, e: i64, ns_per_px: f64, keys: &[StateKey]) -> Vec<Segment> {
+        let mut out: Vec<Segment> = Vec::new();
+        let px = (ns_per_px.ceil() as i64).max(1);
+        let mut i = self.first_ending_after(s, 0);
+        let mut t = s;
+        while i < self.len() && self.starts[i] < e {
+            let a = self.starts[i].max(t);
+            let b = self.ends[i].min(e);
+            if b <= a {
+                i += 1;
+                continue;
+            }
+            if (b - a) as f64 >= ns_per_px {
+                let d = self.details[i];
+                out.push(Segment(a, b, keys[d as usize] as u8, d as i64, 1));
+                t = b;
+                i += 1;
+                continue;
+            }
+            // Narrower than a pixel: one pixel-wide bucket, colored by its dominant state.
+            let bucket_end = (a + px).min(e);
+            let ns = self.time_in(a, bucket_end, keys);
+            let next = self.first_ending_after(bucket_end, i);
+            let covered = (self.starts[i..].partition_point(|&st| st < bucket_end)) as u64;
+            let key = dominant(&ns);
+            match out.last_mut() {
+                // Runs of buckets with the same dominant state become one segment.
+                Some(last) if last.is_merged() && last.2 == key as u8 && last.1 == a => {
+                    last.1 = bucket_end;
+                    last.4 += covered;
+                }
+                _ => out.push(Segment(a, bucket_end, key as u8, -1, covered)),
+            }
+            t = bucket_end;
+            i = next;
+        }
+        out
+    }
+}
+
+/// The state with the most time (ties go to the earlier key).
+fn dominant(ns: &StateNs) -> StateKey {
+    let mut best = 0;
+    for k in 1..STATE_KEYS {
+        if ns[k] > ns[best] {
+            best = k;
+        }
+    }
+    StateKey::ALL[best]
+}
+
+impl TimelineIndex {
+    /// Indexes every vCPU's intervals, taking them out of `model` (the index holds them
+    /// more compactly, and a 100-million-interval model should not exist twice).
+    pub fn take_from(model: &mut Model) -> TimelineIndex {
+        let labeler = Labeler::new(model);
+        let origin = model
+            .vms
+            .iter()
+            .flat_map(|vm| vm.vcpus.iter())
+            .filter_map(|v| v.intervals.first().map(|i| i.start))
+            .min()
+            .or_else(|| model.hosts.iter().map(|h| h.start_ns).min())
+            .unwrap_or(0);
+        let mut index = TimelineIndex {
+            origin,
+            start: i64::MAX,
+            end: i64::MIN,
+            ..TimelineIndex::default()
+        };
+        let mut detail_ids: HashMap<VcpuState, u32> = HashMap::new();
+        let mut keys: Vec<StateKey> = Vec::new();
+        for (vm_idx, vm) in model.vms.iter_mut().enumerate() {
+            let vm_row = index.rows.len();
+            index.rows.push(Row {
+                label: vm.name.clone(),
+                kind: RowKind::Vm {
+                    vm: vm_idx,
+                    tracks: Vec::new(),
+                },
+            });
+            let mut vm_tracks = Vec::new();
+            for vcpu in vm.vcpus.iter_mut() {
+                let intervals = std::mem::take(&mut vcpu.intervals);
+                let mut raw = Vec::with_capacity(intervals.len());
+                for iv in intervals {
+                    let next_id = detail_ids.len() as u32;
+                    let id = *detail_ids.entry(iv.state.clone()).or_insert_with(|| {
+                        keys.push(StateKey::of(&iv.state));
+                        index.details.push(Detail {
+                            key: StateKey::of(&iv.state),
+                            label: labeler.label(&iv.state),
+                        });
+                        next_id
+                    });
+                    raw.push((iv.start - origin, iv.end - origin, id));
+                }
+                let (track, repaired) = Track::build(raw, &keys);
+                index.repaired += repaired;
+                if let (Some(&s), Some(&e)) = (track.starts.first(), track.ends.last()) {
+                    index.start = index.start.min(s);
+                    index.end = index.end.max(e);
+                }
+                let track_id = index.tracks.len();
+                index.tracks.push(track);
+                vm_tracks.push(track_id);
+                index.rows.push(Row {
+                    label: format!("vCPU {} (tid {})", vcpu.vcpu, vcpu.tid),
+                    kind: RowKind::Vcpu {
+                        vm: vm_idx,
+                        track: track_id,
+                        vcpu: vcpu.vcpu,
+                        tid: vcpu.tid,
+                    },
+                });
+            }
+            if let RowKind::Vm { tracks, .. } = &mut index.rows[vm_row].kind {
+                *tracks = vm_tracks;
+            }
+        }
+        if index.start > index.end {
+            // No intervals: show the hosts' extent, or an empty second.
+            let hs = model.hosts.iter().map(|h| h.start_ns).min();
+            let he = model.hosts.iter().map(|h| h.end_ns).max();
+            index.start = hs.map_or(0, |s| s - origin);
+            index.end = he.map_or(1_000_000_000, |e| e - origin).max(index.start + 1);
+        }
+        index
+    }
+
+    fn keys(&self) -> Vec<StateKey> {
+        self.details.iter().map(|d| d.key).collect()
+    }
+
+    /// The segments of rows `[first_row, first_row + count)` for `[start, end)` (relative)
+    /// at `width` pixels. Arguments are clamped to their bounds.
+    pub fn viewport(
+        &self,
+        start: i64,
+        end: i64,
+        width: u32,
+        first_row: usize,
+        count: usize,
+    ) -> Viewport {
+        let width = width.clamp(1, MAX_WIDTH);
+        let end = end.max(start + 1);
+        let ns_per_px = (end - start) as f64 / width as f64;
+        let keys = self.keys();
+        let first_row = first_row.min(self.rows.len());
+        let last_row = (first_row + count.min(MAX_ROWS)).min(self.rows.len());
+        let rows = self.rows[first_row..last_row]
+            .iter()
+            .map(|row| match &row.kind {
+                RowKind::Vcpu { track, .. } => {
+                    self.tracks[*track].segments(start, end, ns_per_px, &keys)
+                }
+                RowKind::Vm { tracks, .. } => self.vm_segments(tracks, start, end, width, &keys),
+            })
+            .collect();
+        Viewport {
+            start,
+            end,
+            width,
+            first_row,
+            rows,
+        }
+    }
+
+    /// A VM row: for every pixel, the state that dominates across the VM's vCPUs.
+    fn vm_segments(
+        &self,
+        tracks: &[usize],
+        start: i64,
+        end: i64,
+        width: u32,
+        keys: &[StateKey],
+    ) -> Vec<Segment> {
+        let bound = |k: u32| start + ((end - start) as i128 * k as i128 / width as i128) as i64;
+        let mut prev: Vec<StateNs> = tracks
+            .iter()
+            .map(|&t| self.tracks[t].before(start, keys))
+            .collect();
+        let mut out: Vec<Segment> = Vec::new();
+        for k in 0..width {
+            let (a, b) = (bound(k), bound(k + 1));
+            if b <= a {
+                continue;
+            }
+            let mut sum = [0u64; STATE_KEYS];
+            for (slot, &t) in prev.iter_mut().zip(tracks) {
+                let now = self.tracks[t].before(b, keys);
+                for s in 0..STATE_KEYS {
+                    sum[s] += now[s] - slot[s];
+                }
+                *slot = now;
+            }
+            if sum.iter().all(|&v| v == 0) {
+                continue;
+            }
+            let key = dominant(&sum) as u8;
+            match out.last_mut() {
+                Some(last) if last.2 == key && last.1 == a => last.1 = b,
+                _ => out.push(Segment(a, b, key, -1, 0)),
+            }
+        }
+        out
+    }
+
+    /// Time per state within `[start, end)` (relative) for every row; a VM row sums its vCPUs.
+    pub fn selection(&self, start: i64, end: i64) -> Vec<StateNs> {
+        let keys = self.keys();
+        let per_track: Vec<StateNs> = self
+            .tracks
+            .iter()
+            .map(|t| t.time_in(start, end.max(start), &keys))
+            .collect();
+        self.rows
+            .iter()
+            .map(|row| match &row.kind {
+                RowKind::Vcpu { track, .. } => per_track[*track],
+                RowKind::Vm { tracks, .. } => {
+                    let mut sum = [0u64; STATE_KEYS];
+                    for &t in tracks {
+                        for s in 0..STATE_KEYS {
+                            sum[s] += per_track[t][s];
+                        }
+                    }
+                    sum
+                }
+            })
+            .collect()
+    }
+
+    /// Number of intervals indexed.
+    pub fn interval_count(&self) -> usize {
+        self.tracks.iter().map(Track::len).sum()
+    }
+}

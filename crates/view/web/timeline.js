@@ -1,0 +1,276 @@
+// The timeline: a hand-written canvas renderer over the server's viewport API.
+//
+// The server does the heavy lifting (it merges intervals narrower than a pixel), so this file
+// only maps time to pixels, draws what it is sent, and turns mouse input into new viewports:
+// wheel zooms around the pointer, drag pans, shift-drag selects a window whose per-state
+// totals the server computes exactly.
+
+import { formatDuration, formatTime } from "./format.js";
+
+const GUTTER = 190;       // label column, px
+const RULER = 26;         // time ruler height, px
+const VM_ROW = 22;
+const VCPU_ROW = 17;
+const MIN_SPAN_NS = 50;   // deepest zoom: a single short exit spans the plot
+const PAGE_ROWS = 256;    // rows per request (the server's limit)
+
+export class Timeline {
+  constructor(canvas, tooltip, meta, onSelect) {
+    this.canvas = canvas;
+    this.tooltip = tooltip;
+    this.meta = meta;
+    this.onSelect = onSelect;
+    this.states = meta.summary.states;
+    this.details = meta.details;
+    this.rows = meta.rows;
+    this.layoutRows();
+    this.view = { start: meta.start, end: meta.end };
+    this.data = null;          // last viewport answer: { start, end, rows: [[seg…]…] }
+    this.requestSeq = 0;
+    this.drag = null;
+    this.selection = null;     // { start, end } in relative ns
+    this.listeners = [];
+    this.installInput();
+    new ResizeObserver(() => this.resize()).observe(canvas.parentElement);
+    this.resize();
+  }
+
+  layoutRows() {
+    let y = RULER;
+    this.rowTop = this.rows.map((r) => {
+      const top = y;
+      y += r.kind === "vm" ? VM_ROW + 4 : VCPU_ROW;
+      return top;
+    });
+    this.height = y + 6;
+  }
+
+  rowHeight(i) {
+    return this.rows[i].kind === "vm" ? VM_ROW : VCPU_ROW - 3;
+  }
+
+  plotWidth() {
+    return Math.max(1, this.cssWidth - GUTTER - 8);
+  }
+
+  xOf(t) {
+    return GUTTER + ((t - this.view.start) / (this.view.end - this.view.start)) * this.plotWidth();
+  }
+
+  tOf(x) {
+    return this.view.start + ((x - GUTTER) / this.plotWidth()) * (this.view.end - this.view.start);
+  }
+
+  resize() {
+    const ratio = window.devicePixelRatio || 1;
+    this.cssWidth = this.canvas.parentElement.clientWidth;
+    this.canvas.style.height = `${this.height}px`;
+    this.canvas.width = Math.round(this.cssWidth * ratio);
+    this.canvas.height = Math.round(this.height * ratio);
+    this.ctx = this.canvas.getContext("2d");
+    this.ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    this.draw();
+    this.fetchViewport();
+  }
+
+  setView(start, end) {
+    const full = this.meta.end - this.meta.start;
+    let span = Math.min(Math.max(end - start, MIN_SPAN_NS), Math.max(full, MIN_SPAN_NS));
+    start = Math.max(this.meta.start, Math.min(start, this.meta.end - span));
+    this.view = { start, end: start + span };
+    this.draw();
+    this.fetchViewport();
+  }
+
+  zoom(factor, aroundX) {
+    const t = this.tOf(aroundX ?? GUTTER + this.plotWidth() / 2);
+    const start = t - (t - this.view.start) * factor;
+    const end = t + (this.view.end - t) * factor;
+    this.setView(start, end);
+  }
+
+  // Fetches the viewport; a newer request makes older answers stale.
+  async fetchViewport() {
+    clearTimeout(this.fetchTimer);
+    this.fetchTimer = setTimeout(async () => {
+      const seq = ++this.requestSeq;
+      const start = Math.floor(this.view.start);
+      const end = Math.ceil(this.view.end);
+      const width = Math.round(this.plotWidth());
+      const rows = [];
+      for (let first = 0; first < this.rows.length; first += PAGE_ROWS) {
+        const q = `start=${start}&end=${end}&width=${width}&first=${first}&count=${PAGE_ROWS}`;
+        const res = await fetch(`/api/timeline?${q}`);
+        if (!res.ok) throw new Error(`timeline: ${res.status}`);
+        const page = await res.json();
+        if (seq !== this.requestSeq) return;
+        rows.push(...page.rows);
+      }
+      this.data = { start, end, width, rows };
+      this.draw();
+      this.listeners.forEach((f) => f(this));
+    }, 30);
+  }
+
+  onDrawn(f) {
+    this.listeners.push(f);
+  }
+
+  draw() {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    ctx.clearRect(0, 0, this.cssWidth, this.height);
+    ctx.font = "12px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+    this.drawRuler();
+    this.rows.forEach((row, i) => {
+      const top = this.rowTop[i];
+      const h = this.rowHeight(i);
+      if (row.kind === "vm") {
+        ctx.fillStyle = "#f0f0f2";
+        ctx.fillRect(0, top - 2, this.cssWidth, VM_ROW + 4);
+      }
+      ctx.fillStyle = "#1d1d1f";
+      ctx.font = row.kind === "vm" ? "600 12px system-ui, sans-serif" : "12px system-ui, sans-serif";
+      ctx.fillText(row.label, row.kind === "vm" ? 6 : 18, top + h / 2, GUTTER - 24);
+      const segs = this.data?.rows[i];
+      if (!segs) return;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(GUTTER, top, this.plotWidth(), h);
+      ctx.clip();
+      for (const [s, e, key] of segs) {
+        const x0 = this.xOf(s);
+        const x1 = this.xOf(e);
+        if (x1 < GUTTER || x0 > GUTTER + this.plotWidth()) continue;
+        ctx.fillStyle = this.states[key].color;
+        ctx.fillRect(x0, top, Math.max(1, x1 - x0), h);
+      }
+      ctx.restore();
+    });
+    if (this.selection) {
+      const x0 = Math.max(GUTTER, this.xOf(this.selection.start));
+      const x1 = Math.min(GUTTER + this.plotWidth(), this.xOf(this.selection.end));
+      if (x1 > x0) {
+        ctx.fillStyle = "rgba(40, 60, 200, 0.15)";
+        ctx.fillRect(x0, RULER, x1 - x0, this.height - RULER);
+        ctx.strokeStyle = "rgba(40, 60, 200, 0.8)";
+        ctx.strokeRect(x0 + 0.5, RULER + 0.5, x1 - x0 - 1, this.height - RULER - 1);
+      }
+    }
+  }
+
+  drawRuler() {
+    const ctx = this.ctx;
+    const span = this.view.end - this.view.start;
+    // A 1-2-5 step giving ticks about 100 px apart.
+    const target = (span / this.plotWidth()) * 100;
+    const pow = Math.pow(10, Math.floor(Math.log10(Math.max(target, 1))));
+    const step = [1, 2, 5, 10].map((m) => m * pow).find((s) => s >= target) ?? 10 * pow;
+    ctx.fillStyle = "#fafafa";
+    ctx.fillRect(0, 0, this.cssWidth, RULER - 4);
+    ctx.strokeStyle = "#d8d8d8";
+    ctx.fillStyle = "#444";
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.beginPath();
+    for (let t = Math.ceil(this.view.start / step) * step; t <= this.view.end; t += step) {
+      const x = Math.round(this.xOf(t)) + 0.5;
+      ctx.moveTo(x, RULER - 10);
+      ctx.lineTo(x, this.height);
+      ctx.fillText(formatTime(t - this.meta.start, step), x + 3, 9);
+    }
+    ctx.globalAlpha = 0.35;
+    ctx.stroke();
+    ctx.globalAlpha = 1;
+  }
+
+  // What is under a pointer position: { row, seg } or null.
+  hit(x, y) {
+    if (!this.data || x < GUTTER) return null;
+    const i = this.rowTop.findIndex((top, k) => y >= top && y < top + this.rowHeight(k));
+    if (i < 0) return null;
+    const segs = this.data.rows[i] || [];
+    const t = this.tOf(x);
+    const tol = (this.view.end - this.view.start) / this.plotWidth();   // one pixel
+    let lo = 0, hi = segs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (segs[mid][1] <= t - tol / 2) lo = mid + 1; else hi = mid;
+    }
+    const seg = segs[lo];
+    if (!seg || seg[0] > t + tol / 2) return { row: i, seg: null };
+    return { row: i, seg };
+  }
+
+  describe(hit) {
+    const row = this.rows[hit.row];
+    const [s, e, key, detail, n] = hit.seg;
+    const state = detail >= 0
+      ? this.details[detail].label
+      : `mostly ${this.states[key].label} (${n} intervals merged at this zoom)`;
+    const vm = this.meta.summary.vms[row.vm];
+    const who = row.kind === "vm" ? row.label : `${vm.name} · ${row.label}`;
+    return `${who}\n${state}\nat ${formatTime(s - this.meta.start)} for ${formatDuration(e - s)}`;
+  }
+
+  showTooltip(x, y) {
+    const h = this.hit(x, y);
+    if (!h || !h.seg) {
+      this.tooltip.hidden = true;
+      return;
+    }
+    this.tooltip.textContent = this.describe(h);
+    this.tooltip.hidden = false;
+    const box = this.canvas.parentElement.getBoundingClientRect();
+    const left = Math.min(x + 14, box.width - this.tooltip.offsetWidth - 4);
+    this.tooltip.style.left = `${Math.max(0, left)}px`;
+    this.tooltip.style.top = `${y + 16}px`;
+  }
+
+  installInput() {
+    const c = this.canvas;
+    const pos = (ev) => {
+      const r = c.getBoundingClientRect();
+      return [ev.clientX - r.left, ev.clientY - r.top];
+    };
+    c.addEventListener("wheel", (ev) => {
+      ev.preventDefault();
+      const [x] = pos(ev);
+      this.zoom(ev.deltaY < 0 ? 0.8 : 1.25, x);
+    }, { passive: false });
+    c.addEventListener("mousedown", (ev) => {
+      const [x] = pos(ev);
+      if (x < GUTTER) return;
+      this.drag = { x0: x, view: { ...this.view }, select: ev.shiftKey, moved: false };
+      if (ev.shiftKey) this.selection = { start: this.tOf(x), end: this.tOf(x) };
+      c.classList.toggle("dragging", !ev.shiftKey);
+    });
+    window.addEventListener("mousemove", (ev) => {
+      const [x, y] = pos(ev);
+      if (!this.drag) {
+        if (ev.target === c) this.showTooltip(x, y); else this.tooltip.hidden = true;
+        return;
+      }
+      this.drag.moved = true;
+      if (this.drag.select) {
+        const a = this.tOf(Math.max(GUTTER, Math.min(this.drag.x0, x)));
+        const b = this.tOf(Math.min(GUTTER + this.plotWidth(), Math.max(this.drag.x0, x)));
+        this.selection = { start: a, end: b };
+        this.draw();
+      } else {
+        const dt = ((x - this.drag.x0) / this.plotWidth()) * (this.drag.view.end - this.drag.view.start);
+        this.setView(this.drag.view.start - dt, this.drag.view.end - dt);
+      }
+    });
+    window.addEventListener("mouseup", () => {
+      if (!this.drag) return;
+      const d = this.drag;
+      this.drag = null;
+      c.classList.remove("dragging");
+      if (d.select && this.selection && this.selection.end > this.selection.start) {
+        this.onSelect(this.selection);
+      }
+    });
+    c.addEventListener("mouseleave", () => { this.tooltip.hidden = true; });
+  }
+}
