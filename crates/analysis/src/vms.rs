@@ -3,7 +3,7 @@
 
 use rustc_hash::FxHashMap;
 use virtflow_model::{
-    ExitStat, HelperThread, Host, Interval, Isa, PreemptionStat, Preemptor, TaskTime,
+    ExitStat, HelperThread, Host, Interval, PreemptionStat, Preemptor, TaskTime,
     ThreadRole, Vcpu, VcpuState, VectorStat, Vm, WaitCause, WaitSignals,
 };
 

@@ -17,6 +17,16 @@ pub fn read_bits(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
     }
     let byte = (pos >> 3) as usize;
     let shift = (pos & 7) as u32;
+    // One unaligned 8-byte load covers the field.
+    if shift + size <= 64 && byte + 8 <= data.len() {
+        let w: [u8; 8] = data[byte..byte + 8].try_into().unwrap();
+        let mask = if size == 64 { u64::MAX } else { (1u64 << size) - 1 };
+        return Some(if be {
+            (u64::from_be_bytes(w) >> (64 - shift - size)) & mask
+        } else {
+            (u64::from_le_bytes(w) >> shift) & mask
+        });
+    }
     if shift == 0 && !be {
         match size {
             8 => return Some(data[byte] as u64),

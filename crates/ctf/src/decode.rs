@@ -185,10 +185,17 @@ pub fn skip<F: FnMut(&IntTy, u64)>(ty: &Ty, c: &mut Cur, slots: &mut [i128], hoo
                     return Ok(());
                 }
             }
-            for _ in 0..n {
+            if n > c.end.saturating_sub(c.pos).saturating_add(1) {
+                return Err(format!("array of {n} elements is longer than the packet content"));
+            }
+            for k in 0..n {
+                let before = c.pos;
                 skip(elem, c, slots, hook, depth + 1)?;
                 if c.pos > c.end {
                     return Err("array goes past the end of the packet content".into());
+                }
+                if k == 0 && c.pos == before && elem.fixed_size() == Some(0) {
+                    break; // elements of size zero
                 }
             }
         }
@@ -279,7 +286,7 @@ pub fn value<'a>(ty: &'a Ty, c: &mut Cur<'a>, slots: &mut [i128], depth: u32) ->
             c.align(ty.align())?;
             // Bound the allocation by what the packet can hold.
             let min_bits = elem.fixed_size().unwrap_or(0).max(1);
-            if n.saturating_mul(min_bits) > c.end.saturating_sub(c.pos) && elem.fixed_size().is_some() {
+            if n.saturating_mul(min_bits) > c.end.saturating_sub(c.pos).saturating_add(1) && (elem.fixed_size().is_some() || n > 1 << 20) {
                 return Err(format!("array of {n} elements goes past the end of the packet content"));
             }
             let mut out = Vec::with_capacity((n as usize).min(4096));
@@ -337,10 +344,7 @@ impl Layout {
         let mut slot_fields = Vec::new();
         let mut plain = Vec::new();
         for (i, (_, f)) in st.fields.iter().enumerate() {
-            let mut has_slot = false;
-            let mut g = f.clone();
-            g.for_each_int(&mut |it| has_slot |= it.slot.is_some() || it.role != Role::None);
-            if has_slot {
+            if f.any_int(&|it| it.slot.is_some() || it.role != Role::None) {
                 slot_fields.push(i);
             }
             plain.push(match f {
@@ -394,5 +398,149 @@ impl Layout {
             Some((rel, _)) => rel.get(i).map(|r| start + r),
             None => offs.get(i).copied(),
         }
+    }
+}
+
+/// A plain fixed-length integer of an event header.
+#[derive(Clone, Debug)]
+pub struct HInt {
+    pub align: u32,
+    pub size: u32,
+    pub be: bool,
+    pub role: Role,
+    pub slot: Option<u16>,
+    pub signed: bool,
+}
+
+impl HInt {
+    fn of(t: &Ty) -> Option<HInt> {
+        match t {
+            Ty::Int(it) if it.kind != IntKind::Var => Some(HInt {
+                align: it.align.max(1),
+                size: it.size,
+                be: it.bo == ByteOrder::Be,
+                role: it.role,
+                slot: it.slot,
+                signed: it.signed,
+            }),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn read(&self, c: &mut Cur) -> DResult<u64> {
+        let pos = align_up(c.pos, self.align as u64);
+        let end = pos + self.size as u64;
+        if end > c.end {
+            return Err("event header goes past the end of the packet content".into());
+        }
+        let v = read_bits(c.data, pos, self.size, self.be).ok_or("event header past the end of the file")?;
+        c.pos = end;
+        Ok(v)
+    }
+}
+
+/// Event headers made of plain integers and at most one variant (selected by one of them) of
+/// structures of plain integers — LTTng's compact and large headers, perf's and barectf's —
+/// decoded without the general walk.
+#[derive(Clone, Debug)]
+pub struct HeaderPlan {
+    pub align: u32,
+    pub pre: Vec<HInt>,
+    /// Index in `pre` of the selector, and the options: (range low, high, integers).
+    pub var: Option<(usize, Vec<(i128, i128, Vec<HInt>)>)>,
+}
+
+/// What a header gives: the event class id and the raw timestamp with its size in bits.
+#[derive(Default, Clone, Copy)]
+pub struct HeaderOut {
+    pub id: Option<u64>,
+    pub ts: Option<(u64, u32)>,
+}
+
+impl HeaderPlan {
+    pub fn new(ty: &Ty) -> Option<HeaderPlan> {
+        let st = ty.as_struct()?;
+        let mut pre = Vec::new();
+        let mut var = None;
+        for (_, f) in &st.fields {
+            if var.is_some() {
+                return None;
+            }
+            if let Some(h) = HInt::of(f) {
+                pre.push(h);
+                continue;
+            }
+            let Ty::Variant(v) = f else { return None };
+            let slot = v.tag.slot()?;
+            let sel = pre.iter().position(|h: &HInt| h.slot == Some(slot))?;
+            let mut opts = Vec::new();
+            for &(lo, hi, oi) in &v.ranges {
+                let o = &v.options[oi].1;
+                let ints = match o {
+                    Ty::Struct(os) => {
+                        if os.min_align > 1 && os.fields.is_empty() {
+                            return None;
+                        }
+                        let mut ints = Vec::new();
+                        for (_, g) in &os.fields {
+                            ints.push(HInt::of(g)?);
+                        }
+                        // The structure's own alignment applies before its first member.
+                        if let Some(first) = ints.first_mut() {
+                            first.align = first.align.max(os.min_align);
+                        } else if os.min_align > 1 {
+                            return None;
+                        }
+                        ints
+                    }
+                    other => vec![HInt::of(other)?],
+                };
+                opts.push((lo, hi, ints));
+            }
+            var = Some((sel, opts));
+        }
+        Some(HeaderPlan { align: ty.align(), pre, var })
+    }
+
+    #[inline]
+    pub fn run(&self, c: &mut Cur, slots: &mut [i128]) -> DResult<HeaderOut> {
+        let mut out = HeaderOut::default();
+        c.align(self.align)?;
+        let mut sel: i128 = 0;
+        for (i, h) in self.pre.iter().enumerate() {
+            let v = h.read(c)?;
+            let sv = if h.signed { sign_extend(v, h.size) as i128 } else { v as i128 };
+            if let Some(s) = h.slot {
+                slots[s as usize] = sv;
+            }
+            match h.role {
+                Role::EventClassId => out.id = Some(v),
+                Role::Timestamp => out.ts = Some((v, h.size)),
+                _ => {}
+            }
+            if let Some((si, _)) = &self.var {
+                if *si == i {
+                    sel = sv;
+                }
+            }
+        }
+        if let Some((_, opts)) = &self.var {
+            let Some((_, _, ints)) = opts.iter().find(|(lo, hi, _)| *lo <= sel && sel <= *hi) else {
+                return Err(format!("variant selector value {sel} selects no option"));
+            };
+            for h in ints {
+                let v = h.read(c)?;
+                if let Some(s) = h.slot {
+                    slots[s as usize] = if h.signed { sign_extend(v, h.size) as i128 } else { v as i128 };
+                }
+                match h.role {
+                    Role::EventClassId => out.id = Some(v),
+                    Role::Timestamp => out.ts = Some((v, h.size)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -101,6 +101,7 @@ struct StreamRt {
     id: u64,
     packet_context: Layout,
     header: Layout,
+    header_plan: Option<decode::HeaderPlan>,
     common: Layout,
     /// Event class id → global class index.
     by_id: HashMap<u64, u32>,
@@ -110,7 +111,6 @@ struct StreamRt {
 }
 
 struct ClassRt {
-    stream_class: usize,
     context: Layout,
     payload: Layout,
     /// FieldId → (scope, index): scope 0 packet context, 1 common, 2 context, 3 payload.
@@ -118,10 +118,8 @@ struct ClassRt {
 }
 
 struct TraceRt {
-    dir: PathBuf,
     packet_header: Layout,
     streams: Vec<StreamRt>,
-    clocks: Vec<Clock>,
     nslots: usize,
     hostname: Option<String>,
 }
@@ -133,11 +131,29 @@ enum Next {
     End,
 }
 
+/// A stream's bytes: mapped from its file, or in memory (tests, fuzzing).
+enum Data {
+    Map(Mmap),
+    Mem(Vec<u8>),
+    Empty,
+}
+
+impl Data {
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Map(m) => m,
+            Data::Mem(v) => v,
+            Data::Empty => &[],
+        }
+    }
+}
+
 /// One data stream file: packets read in order, the next event decoded ahead.
 struct StreamCursor {
     trace: Rc<TraceRt>,
     path: PathBuf,
-    map: Option<Mmap>,
+    map: Data,
     index: u32,
     next_packet: u64,
     stream_class: usize,
@@ -150,6 +166,8 @@ struct StreamCursor {
     pkt_ctx_start: u64,
     pkt_ctx_offs: Vec<u64>,
     last_discarded: Option<u64>,
+    last_seq: Option<u64>,
+    pending: Vec<LostEvents>,
     prev_end_ts: Option<Timestamp>,
     slots: Vec<i128>,
     // The current (pre-read) event.
@@ -164,7 +182,7 @@ struct StreamCursor {
 
 impl StreamCursor {
     fn data(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
+        self.map.bytes()
     }
 
     fn err(&self, off_bits: u64, msg: impl Into<String>) -> TraceError {
@@ -175,7 +193,7 @@ impl StreamCursor {
     fn open_packet(&mut self, classes: &[ClassRt]) -> Result<bool, TraceError> {
         let _ = classes;
         let trace = self.trace.clone();
-        let data: &[u8] = self.map.as_deref().unwrap_or(&[]);
+        let data: &[u8] = self.map.bytes();
         let len = data.len() as u64;
         if self.next_packet >= len {
             return Ok(false);
@@ -210,7 +228,7 @@ impl StreamCursor {
         };
         self.stream_class = sci;
         let s = &trace.streams[sci];
-        let (mut begin, mut end_ts, mut content, mut size, mut disc) = (None, None, None, None, None);
+        let (mut begin, mut end_ts, mut content, mut size, mut disc, mut seq) = (None, None, None, None, None, None);
         let mut offs = std::mem::take(&mut self.pkt_ctx_offs);
         let ctx_start = s
             .packet_context
@@ -220,6 +238,7 @@ impl StreamCursor {
                 Role::ContentSize => content = Some(v),
                 Role::PacketSize => size = Some(v),
                 Role::EventsDiscarded => disc = Some(v),
+                Role::PacketSeqNum => seq = Some(v),
                 _ => {}
             })
             .map_err(|m| self.err(c.pos, format!("packet context: {m}")))?;
@@ -261,20 +280,25 @@ impl StreamCursor {
         }
         let begin_ns = begin.map(|(b, _)| to_ns(b));
         let end_ns = end_ts.map(|(e, _)| to_ns(e));
-        // Discarded events: the counter is a snapshot; a rise since the previous packet is a loss.
+        // Discarded packets: a gap in the packet sequence numbers (events: unknown count).
+        if let Some(q) = seq {
+            if let Some(prev) = self.last_seq {
+                if q > prev.wrapping_add(1) && q > prev {
+                    let b = self.prev_end_ts.or(begin_ns).unwrap_or(self.ts);
+                    let e = begin_ns.unwrap_or(b).max(b);
+                    self.pending.push(LostEvents { begin: b, end: e, cpu: self.cpu, stream: self.index, count: None });
+                }
+            }
+            self.last_seq = Some(q);
+        }
+        // Discarded events: the counter is a snapshot; a rise since the previous packet is a loss
+        // somewhere between the end of the previous packet and the end of this one.
         if let Some(d) = disc {
             let prev = self.last_discarded.unwrap_or(0);
             if d > prev {
                 let b = self.prev_end_ts.or(begin_ns).unwrap_or(self.ts);
-                let e = end_ns.or(begin_ns).unwrap_or(b);
-                self.next = Next::Lost(LostEvents {
-                    begin: b,
-                    end: e,
-                    cpu: self.cpu,
-                    stream: self.index,
-                    count: Some(d - prev),
-                });
-                self.ts = b;
+                let e = end_ns.or(begin_ns).unwrap_or(b).max(b);
+                self.pending.push(LostEvents { begin: b, end: e, cpu: self.cpu, stream: self.index, count: Some(d - prev) });
             }
             self.last_discarded = Some(d);
         }
@@ -299,6 +323,12 @@ impl StreamCursor {
 
     fn fetch_inner(&mut self, classes: &[ClassRt]) -> Result<(), TraceError> {
         loop {
+            if !self.pending.is_empty() {
+                let l = self.pending.remove(0);
+                self.ts = l.begin;
+                self.next = Next::Lost(l);
+                return Ok(());
+            }
             if !self.in_packet || self.pos >= self.content_end {
                 self.in_packet = false;
                 self.next = Next::End;
@@ -306,25 +336,31 @@ impl StreamCursor {
                     self.done = true;
                     return Ok(());
                 }
-                if matches!(self.next, Next::Lost(_)) {
-                    return Ok(());
-                }
                 continue;
             }
             let trace = self.trace.clone();
             let s = &trace.streams[self.stream_class];
-            let data: &[u8] = self.map.as_deref().unwrap_or(&[]);
+            let data: &[u8] = self.map.bytes();
             let mut c = Cur { data, pos: self.pos, end: self.content_end };
             let start = c.pos;
             let mut id: Option<u64> = None;
             let mut ts_raw: Option<(u64, u32)> = None;
-            let mut dummy = std::mem::take(&mut self.offs[0]);
-            let r = s.header.walk(&mut c, &mut self.slots, &mut dummy, &mut |it: &IntTy, v| match it.role {
-                Role::EventClassId => id = Some(v),
-                Role::Timestamp => ts_raw = Some((v, it.size)),
-                _ => {}
-            });
-            self.offs[0] = dummy;
+            let r = match &s.header_plan {
+                Some(plan) => plan.run(&mut c, &mut self.slots).map(|h| {
+                    id = h.id;
+                    ts_raw = h.ts;
+                }),
+                None => {
+                    let mut dummy = std::mem::take(&mut self.offs[0]);
+                    let r = s.header.walk(&mut c, &mut self.slots, &mut dummy, &mut |it: &IntTy, v| match it.role {
+                        Role::EventClassId => id = Some(v),
+                        Role::Timestamp => ts_raw = Some((v, it.size)),
+                        _ => {}
+                    });
+                    self.offs[0] = dummy;
+                    r.map(|_| ())
+                }
+            };
             r.map_err(|m| self.err(c.pos, format!("event header: {m}")))?;
             let cls = match id {
                 Some(id) => s.dense.get(id as usize).copied().filter(|&x| x != u32::MAX).or_else(|| s.by_id.get(&id).copied()),
@@ -386,6 +422,7 @@ pub struct CtfSource {
     finished: bool,
     stats: ReadStats,
     total_bytes: u64,
+    scratch: std::cell::RefCell<Vec<i128>>,
 }
 
 fn find_traces(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), TraceError> {
@@ -430,37 +467,88 @@ impl CtfSource {
         if dirs.is_empty() {
             return Err(TraceError::new(dir, 0, "no CTF trace (no `metadata` file) in this folder"));
         }
-        let mut src = CtfSource {
-            traces: Vec::new(),
-            classes: Vec::new(),
-            rt: Vec::new(),
-            streams: Vec::new(),
-            heap: BinaryHeap::new(),
-            cur: None,
-            finished: false,
-            stats: ReadStats::default(),
-            total_bytes: 0,
-        };
+        let mut src = CtfSource::empty();
         for d in dirs {
             src.add_trace(&d)?;
         }
-        for i in 0..src.streams.len() {
-            src.streams[i].fetch(&src.rt);
-            src.push(i);
-        }
+        src.start();
         Ok(src)
     }
 
     fn add_trace(&mut self, dir: &Path) -> Result<(), TraceError> {
         let tc = read_metadata(&dir.join("metadata"))?;
+        let trace = self.add_trace_class(tc);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| TraceError::io(dir, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n != "metadata" && !n.starts_with('.'))
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            let file = File::open(&f).map_err(|e| TraceError::io(&f, e))?;
+            let len = file.metadata().map_err(|e| TraceError::io(&f, e))?.len();
+            let map = if len == 0 {
+                Data::Empty
+            } else {
+                // SAFETY: the trace files are not expected to change while they are read.
+                Data::Map(unsafe { Mmap::map(&file) }.map_err(|e| TraceError::io(&f, e))?)
+            };
+            self.total_bytes += len;
+            self.add_stream(&trace, f, map);
+        }
+        self.traces.push(trace);
+        Ok(())
+    }
+
+    fn add_stream(&mut self, trace: &Rc<TraceRt>, f: PathBuf, map: Data) {
+        {
+            let index = self.streams.len() as u32;
+            self.streams.push(StreamCursor {
+                trace: trace.clone(),
+                path: f,
+                map,
+                index,
+                next_packet: 0,
+                stream_class: 0,
+                in_packet: false,
+                pos: 0,
+                content_end: 0,
+                clock_val: 0,
+                have_clock: false,
+                cpu: EventHeader::NO_CPU,
+                pkt_ctx_start: 0,
+                pkt_ctx_offs: Vec::new(),
+                last_discarded: None,
+                last_seq: None,
+                pending: Vec::new(),
+                prev_end_ts: None,
+                slots: vec![0; trace.nslots],
+                ts: 0,
+                class: 0,
+                starts: [0; 3],
+                offs: [Vec::new(), Vec::new(), Vec::new()],
+                ev_start: 0,
+                next: Next::End,
+                done: false,
+            });
+        }
+    }
+
+
+    fn add_trace_class(&mut self, tc: TraceClass) -> Rc<TraceRt> {
         let mut streams = Vec::new();
-        for (si, s) in tc.streams.iter().enumerate() {
-            let packet_context = Layout::new(s.packet_context.clone());
+        let TraceClass { packet_header, streams: stream_classes, clocks, env, nslots, .. } = tc;
+        for s in stream_classes {
+            let packet_context = Layout::new(s.packet_context);
             let cpu_field = packet_context.fields().iter().position(|(n, t)| n == "cpu_id" && matches!(t, Ty::Int(i) if i.kind == IntKind::Plain));
-            let common = Layout::new(s.event_context.clone());
+            let common = Layout::new(s.event_context);
             let mut by_id = HashMap::new();
             let mut dense = Vec::new();
-            for e in &s.events {
+            for e in s.events {
                 let gid = self.rt.len() as u32;
                 by_id.insert(e.id, gid);
                 if e.id < 4096 {
@@ -469,8 +557,8 @@ impl CtfSource {
                     }
                     dense[e.id as usize] = gid;
                 }
-                let context = Layout::new(e.context.clone());
-                let payload = Layout::new(e.payload.clone());
+                let context = Layout::new(e.context);
+                let payload = Layout::new(e.payload);
                 let mut fields = Vec::new();
                 let mut descs = Vec::new();
                 // Packet context fields but those the reader itself consumes (sizes,
@@ -490,16 +578,17 @@ impl CtfSource {
                 }
                 let (system, name) = match e.name.split_once(':') {
                     Some((sys, n)) if !sys.is_empty() && !n.is_empty() => (sys.to_string(), e.name.clone()),
-                    _ => (String::new(), e.name.clone()),
+                    _ => (String::new(), e.name),
                 };
                 self.classes.push(EventClass { name, system, fields: descs });
-                self.rt.push(ClassRt { stream_class: si, context, payload, fields });
+                self.rt.push(ClassRt { context, payload, fields });
             }
-            let clock = s.clock.as_ref().and_then(|c| tc.clocks.iter().find(|k| &k.name == c)).cloned();
+            let clock = s.clock.as_ref().and_then(|c| clocks.iter().find(|k| &k.name == c)).cloned();
             streams.push(StreamRt {
                 id: s.id,
                 packet_context,
-                header: Layout::new(s.event_header.clone()),
+                header_plan: decode::HeaderPlan::new(&s.event_header),
+                header: Layout::new(s.event_header),
                 common,
                 by_id,
                 dense,
@@ -507,65 +596,57 @@ impl CtfSource {
                 cpu_field,
             });
         }
-        let hostname = tc.env.iter().find(|(k, _)| k == "hostname").map(|(_, v)| v.clone());
-        let trace = Rc::new(TraceRt {
-            dir: dir.to_path_buf(),
-            packet_header: Layout::new(tc.packet_header.clone()),
+        let hostname = env.iter().find(|(k, _)| k == "hostname").map(|(_, v)| v.clone());
+        Rc::new(TraceRt {
+            packet_header: Layout::new(packet_header),
             streams,
-            clocks: tc.clocks.clone(),
-            nslots: tc.nslots as usize,
+            nslots: nslots as usize,
             hostname,
-        });
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| TraceError::io(dir, e))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n != "metadata" && !n.starts_with('.'))
-            })
-            .collect();
-        files.sort();
-        for f in files {
-            let file = File::open(&f).map_err(|e| TraceError::io(&f, e))?;
-            let len = file.metadata().map_err(|e| TraceError::io(&f, e))?.len();
-            let map = if len == 0 {
-                None
-            } else {
-                // SAFETY: the trace files are not expected to change while they are read.
-                Some(unsafe { Mmap::map(&file) }.map_err(|e| TraceError::io(&f, e))?)
-            };
-            self.total_bytes += len;
-            let index = self.streams.len() as u32;
-            self.streams.push(StreamCursor {
-                trace: trace.clone(),
-                path: f,
-                map,
-                index,
-                next_packet: 0,
-                stream_class: 0,
-                in_packet: false,
-                pos: 0,
-                content_end: 0,
-                clock_val: 0,
-                have_clock: false,
-                cpu: EventHeader::NO_CPU,
-                pkt_ctx_start: 0,
-                pkt_ctx_offs: Vec::new(),
-                last_discarded: None,
-                prev_end_ts: None,
-                slots: vec![0; trace.nslots],
-                ts: 0,
-                class: 0,
-                starts: [0; 3],
-                offs: [Vec::new(), Vec::new(), Vec::new()],
-                ev_start: 0,
-                next: Next::End,
-                done: false,
-            });
+        })
+    }
+
+    /// A source over in-memory metadata and stream bytes (for tests and fuzzing); errors name
+    /// `metadata` and `stream<i>`.
+    pub fn from_memory(metadata: &[u8], streams: Vec<Vec<u8>>) -> Result<CtfSource, TraceError> {
+        let mut src = CtfSource::empty();
+        let tc = parse_metadata(metadata, Path::new("metadata"))?;
+        let trace = src.add_trace_class(tc);
+        for (i, s) in streams.into_iter().enumerate() {
+            src.total_bytes += s.len() as u64;
+            let data = if s.is_empty() { Data::Empty } else { Data::Mem(s) };
+            src.add_stream(&trace, PathBuf::from(format!("stream{i}")), data);
         }
-        self.traces.push(trace);
-        Ok(())
+        src.traces.push(trace);
+        src.start();
+        Ok(src)
+    }
+
+    fn empty() -> CtfSource {
+        CtfSource {
+            traces: Vec::new(),
+            classes: Vec::new(),
+            rt: Vec::new(),
+            streams: Vec::new(),
+            heap: BinaryHeap::new(),
+            cur: None,
+            finished: false,
+            stats: ReadStats::default(),
+            total_bytes: 0,
+            scratch: Default::default(),
+        }
+    }
+
+    fn start(&mut self) {
+        for i in 0..self.streams.len() {
+            self.streams[i].fetch(&self.rt);
+            self.push(i);
+        }
+    }
+
+    /// The stream file and byte offset of the current event (for error messages and `dump`).
+    pub fn position(&self) -> Option<(&Path, u64)> {
+        let s = &self.streams[self.cur?];
+        Some((&s.path, s.ev_start / 8))
     }
 
     fn push(&mut self, i: usize) {
@@ -614,15 +695,39 @@ impl EventSource for CtfSource {
         if self.finished {
             return Ok(Step::End);
         }
-        if let Some(c) = self.cur.take() {
-            self.streams[c].fetch(&self.rt);
-            self.push(c);
-        }
-        let Some(Reverse((_, i))) = self.heap.pop() else {
-            self.finished = true;
-            return Ok(Step::End);
+        // The current stream is out of the heap: replace the heap's top with it when it is no
+        // longer the earliest (one sift-down), instead of a push and a pop.
+        let i = match self.cur.take() {
+            Some(c) => {
+                self.streams[c].fetch(&self.rt);
+                let s = &self.streams[c];
+                if matches!(s.next, Next::End) {
+                    match self.heap.pop() {
+                        Some(Reverse((_, i))) => i as usize,
+                        None => {
+                            self.finished = true;
+                            return Ok(Step::End);
+                        }
+                    }
+                } else {
+                    let key = Reverse((s.ts, c as u32));
+                    match self.heap.peek_mut() {
+                        Some(mut top) if *top > key => {
+                            let Reverse((_, i)) = std::mem::replace(&mut *top, key);
+                            i as usize
+                        }
+                        _ => c,
+                    }
+                }
+            }
+            None => match self.heap.pop() {
+                Some(Reverse((_, i))) => i as usize,
+                None => {
+                    self.finished = true;
+                    return Ok(Step::End);
+                }
+            },
         };
-        let i = i as usize;
         self.cur = Some(i);
         let s = &self.streams[i];
         match &s.next {
@@ -688,9 +793,18 @@ impl EventSource for CtfSource {
     fn value(&self, field: FieldId) -> Option<Value<'_>> {
         let (s, off, ty) = self.locate(field)?;
         let data = s.data();
+        if let Ty::Int(it) = ty {
+            if it.kind != IntKind::Var {
+                let v = crate::bits::read_bits(data, off, it.size, it.bo == ByteOrder::Be)?;
+                return Some(decode::int_value(it, v));
+            }
+        }
         let mut c = Cur { data, pos: off, end: s.content_end.max(off) };
-        let mut slots = s.slots.clone();
-        decode::value(ty, &mut c, &mut slots, 0).ok()
+        // Decoding may store values into slots: work on a scratch copy, reused across calls.
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.clear();
+        scratch.extend_from_slice(&s.slots);
+        decode::value(ty, &mut c, &mut scratch, 0).ok()
     }
 
     fn stats(&self) -> ReadStats {

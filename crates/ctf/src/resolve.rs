@@ -149,6 +149,17 @@ pub fn build(
             }
         }
     }
+    // Alignments.
+    tc.packet_header.normalise_align();
+    for s in &mut tc.streams {
+        s.packet_context.normalise_align();
+        s.event_header.normalise_align();
+        s.event_context.normalise_align();
+        for e in &mut s.events {
+            e.context.normalise_align();
+            e.payload.normalise_align();
+        }
+    }
     // Field locations.
     let mut nslots: u32 = 0;
     let mut empty4 = Ty::empty_struct();

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use virtflow_trace::TraceError;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Tok {
-    Ident(String),
+pub enum Tok<'a> {
+    Ident(&'a str),
     Int(i128),
     Str(String),
     P(&'static str),
@@ -16,7 +16,7 @@ pub enum Tok {
 }
 
 /// Splits TSDL text into tokens, each with its byte offset.
-pub fn lex(text: &str) -> Result<Vec<(Tok, usize)>, (usize, String)> {
+pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
     let b = text.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
@@ -44,7 +44,7 @@ pub fn lex(text: &str) -> Result<Vec<(Tok, usize)>, (usize, String)> {
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
                 i += 1;
             }
-            out.push((Tok::Ident(text[start..i].to_string()), start));
+            out.push((Tok::Ident(&text[start..i]), start));
             continue;
         }
         if c.is_ascii_digit() {
@@ -105,7 +105,8 @@ pub fn lex(text: &str) -> Result<Vec<(Tok, usize)>, (usize, String)> {
                                 let v = u32::from_str_radix(&text[st..i], 8).map_err(|_| (st, "bad octal escape".to_string()))?;
                                 s.push(v as u8);
                             }
-                            other => s.push(other),
+                            b'\\' | b'\'' | b'"' | b'?' => s.push(e),
+                            _ => return Err((i - 2, format!("unknown escape sequence \\{}", e as char))),
                         }
                     }
                     Some(&ch) => {
@@ -181,7 +182,7 @@ struct Names {
 }
 
 struct Parser<'a> {
-    toks: Vec<(Tok, usize)>,
+    toks: Vec<(Tok<'a>, usize)>,
     i: usize,
     file: &'a Path,
     scopes: Vec<Names>,
@@ -203,10 +204,10 @@ struct Collected {
 }
 
 impl<'a> Parser<'a> {
-    fn peek(&self) -> &Tok {
+    fn peek(&self) -> &Tok<'a> {
         &self.toks[self.i.min(self.toks.len() - 1)].0
     }
-    fn peek_at(&self, k: usize) -> &Tok {
+    fn peek_at(&self, k: usize) -> &Tok<'a> {
         &self.toks[(self.i + k).min(self.toks.len() - 1)].0
     }
     fn off(&self) -> u64 {
@@ -215,7 +216,7 @@ impl<'a> Parser<'a> {
     fn err<T>(&self, msg: impl Into<String>) -> PResult<T> {
         Err(TraceError::new(self.file, self.off(), format!("TSDL: {}", msg.into())))
     }
-    fn next(&mut self) -> Tok {
+    fn next(&mut self) -> Tok<'a> {
         let t = self.peek().clone();
         if self.i < self.toks.len() - 1 {
             self.i += 1;
@@ -226,7 +227,7 @@ impl<'a> Parser<'a> {
         matches!(self.peek(), Tok::P(q) if *q == p)
     }
     fn is_ident(&self, s: &str) -> bool {
-        matches!(self.peek(), Tok::Ident(q) if q == s)
+        matches!(self.peek(), Tok::Ident(q) if *q == s)
     }
     fn expect_p(&mut self, p: &str) -> PResult<()> {
         if self.is_p(p) {
@@ -238,7 +239,7 @@ impl<'a> Parser<'a> {
     }
     fn ident(&mut self) -> PResult<String> {
         match self.next() {
-            Tok::Ident(s) => Ok(s),
+            Tok::Ident(s) => Ok(s.to_string()),
             t => {
                 self.i -= 1;
                 self.err(format!("expected a name, found {t:?}"))
@@ -261,7 +262,7 @@ impl<'a> Parser<'a> {
                 Tok::Ident(s) if s == "typedef" => self.parse_typedef()?,
                 Tok::Ident(s)
                     if matches!(
-                        s.as_str(),
+                        s,
                         "trace" | "stream" | "event" | "clock" | "env" | "callsite"
                     ) && matches!(self.peek_at(1), Tok::P("{")) =>
                 {
@@ -295,7 +296,7 @@ impl<'a> Parser<'a> {
         let mut name = Vec::new();
         while let Tok::Ident(s) = self.peek().clone() {
             self.next();
-            name.push(s);
+            name.push(s.to_string());
         }
         if name.is_empty() {
             return self.err("typealias without a name");
@@ -330,7 +331,7 @@ impl<'a> Parser<'a> {
             let len = match self.next() {
                 Tok::Int(n) if n >= 0 && n <= u32::MAX as i128 * 64 => Len::Static(n as u64),
                 Tok::Ident(s) => {
-                    let mut parts = vec![s];
+                    let mut parts = vec![s.to_string()];
                     while self.is_p(".") {
                         self.next();
                         parts.push(self.ident()?);
@@ -395,7 +396,7 @@ impl<'a> Parser<'a> {
             Tok::Int(v) => Ok(Val::Int(if neg { -v } else { v })),
             Tok::Str(s) if !neg => Ok(Val::Str(s)),
             Tok::Ident(s) if !neg => {
-                let mut parts = vec![s];
+                let mut parts = vec![s.to_string()];
                 while self.is_p(".") {
                     self.next();
                     parts.push(self.ident()?);
@@ -411,7 +412,7 @@ impl<'a> Parser<'a> {
 
     fn parse_type_spec(&mut self) -> PResult<Ty> {
         self.depth += 1;
-        if self.depth > 200 {
+        if self.depth > 64 {
             return self.err("types nested too deeply");
         }
         let r = self.parse_type_spec_inner();
@@ -424,7 +425,7 @@ impl<'a> Parser<'a> {
             self.next();
         }
         let kw = match self.peek() {
-            Tok::Ident(s) => s.clone(),
+            Tok::Ident(s) => s.to_string(),
             t => return self.err(format!("expected a type, found {t:?}")),
         };
         match kw.as_str() {
@@ -468,13 +469,8 @@ impl<'a> Parser<'a> {
             "struct" => {
                 self.next();
                 let name = if let Tok::Ident(s) = self.peek().clone() {
-                    if matches!(self.peek_at(1), Tok::P("{")) || !self.is_declarator_start() {
-                        self.next();
-                        Some(s)
-                    } else {
-                        self.next();
-                        Some(s)
-                    }
+                    self.next();
+                    Some(s.to_string())
                 } else {
                     None
                 };
@@ -512,7 +508,7 @@ impl<'a> Parser<'a> {
                 self.next();
                 let name = if let Tok::Ident(s) = self.peek().clone() {
                     self.next();
-                    Some(s)
+                    Some(s.to_string())
                 } else {
                     None
                 };
@@ -561,7 +557,7 @@ impl<'a> Parser<'a> {
                 self.next();
                 let name = if let Tok::Ident(s) = self.peek().clone() {
                     self.next();
-                    Some(s)
+                    Some(s.to_string())
                 } else {
                     None
                 };
@@ -587,7 +583,8 @@ impl<'a> Parser<'a> {
                     let mut next_v: i128 = 0;
                     while !self.is_p("}") {
                         let label = match self.next() {
-                            Tok::Ident(s) | Tok::Str(s) => s,
+                            Tok::Ident(s) => s.to_string(),
+                            Tok::Str(s) => s,
                             t => {
                                 self.i -= 1;
                                 return self.err(format!("bad enumerator {t:?}"));
@@ -642,7 +639,7 @@ impl<'a> Parser<'a> {
                 for n in (1..=k).rev() {
                     let name: Vec<&str> = (0..n)
                         .map(|j| match self.peek_at(j) {
-                            Tok::Ident(s) => s.as_str(),
+                            Tok::Ident(s) => *s,
                             _ => "",
                         })
                         .collect();
@@ -655,10 +652,6 @@ impl<'a> Parser<'a> {
                 self.err(format!("unknown type {kw}"))
             }
         }
-    }
-
-    fn is_declarator_start(&self) -> bool {
-        false
     }
 
     fn enum_int(&mut self) -> PResult<i128> {
@@ -995,17 +988,17 @@ mod tests {
         assert_eq!(
             toks,
             vec![
-                Tok::Ident("integer".into()),
+                Tok::Ident("integer"),
                 Tok::P("{"),
-                Tok::Ident("size".into()),
+                Tok::Ident("size"),
                 Tok::P("="),
                 Tok::Int(16),
                 Tok::P(";"),
                 Tok::P("}"),
                 Tok::P(":="),
-                Tok::Ident("a".into()),
+                Tok::Ident("a"),
                 Tok::P("."),
-                Tok::Ident("b".into()),
+                Tok::Ident("b"),
                 Tok::P("..."),
                 Tok::Str("s\"x".into()),
                 Tok::Int(15),

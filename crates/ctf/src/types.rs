@@ -167,8 +167,9 @@ impl Ty {
             }
             Ty::Float { align, .. } => (*align).max(1),
             Ty::Str(..) | Ty::Blob(_) => 8,
-            Ty::Struct(s) => s.fields.iter().fold(s.min_align.max(1), |a, (_, t)| a.max(t.align())),
-            Ty::Array { elem, align, .. } => elem.align().max(*align),
+            // Both are kept up to date by `normalise_align` (called once the type is built).
+            Ty::Struct(s) => s.min_align.max(1),
+            Ty::Array { align, .. } => (*align).max(1),
             Ty::Variant(_) | Ty::Optional { .. } => 1,
         }
     }
@@ -179,23 +180,45 @@ impl Ty {
         match self {
             Ty::Int(i) => (i.kind != IntKind::Var).then_some(i.size as u64),
             Ty::Float { size, .. } => Some(*size as u64),
-            Ty::Str(Len::Static(n), false) | Ty::Blob(Len::Static(n)) => n.checked_mul(8),
+            Ty::Str(Len::Static(n), false) | Ty::Blob(Len::Static(n)) => n.checked_mul(8).filter(|v| *v < 1 << 60),
             Ty::Struct(s) => {
                 let mut off = 0u64;
                 for (_, t) in &s.fields {
                     off = align_up(off, t.align() as u64);
-                    off += t.fixed_size()?;
+                    off = off.checked_add(t.fixed_size()?)?;
                 }
-                Some(off)
+                (off < 1 << 60).then_some(off)
             }
             Ty::Array { elem, len: Len::Static(n), .. } => {
                 let es = elem.fixed_size()?;
                 if es % elem.align() as u64 != 0 && *n > 1 {
                     return None;
                 }
-                es.checked_mul(*n)
+                es.checked_mul(*n).filter(|v| *v < 1 << 60)
             }
             _ => None,
+        }
+    }
+
+    /// Folds the alignment of members and elements into their structure's and array's own,
+    /// so that [`Ty::align`] is O(1). Call once a type is complete.
+    pub fn normalise_align(&mut self) {
+        match self {
+            Ty::Struct(s) => {
+                let mut a = s.min_align.max(1);
+                for (_, f) in &mut s.fields {
+                    f.normalise_align();
+                    a = a.max(f.align());
+                }
+                s.min_align = a;
+            }
+            Ty::Array { elem, align, .. } => {
+                elem.normalise_align();
+                *align = (*align).max(elem.align());
+            }
+            Ty::Variant(v) => v.options.iter_mut().for_each(|(_, t)| t.normalise_align()),
+            Ty::Optional { ty, .. } => ty.normalise_align(),
+            _ => {}
         }
     }
 
@@ -222,6 +245,18 @@ impl Ty {
             Ty::Variant(v) => v.options.iter_mut().for_each(|(_, t)| t.for_each_int(f)),
             Ty::Optional { ty, .. } => ty.for_each_int(f),
             _ => {}
+        }
+    }
+
+    /// Whether some integer of the type satisfies `f`.
+    pub fn any_int(&self, f: &dyn Fn(&IntTy) -> bool) -> bool {
+        match self {
+            Ty::Int(i) => f(i),
+            Ty::Struct(s) => s.fields.iter().any(|(_, t)| t.any_int(f)),
+            Ty::Array { elem, .. } => elem.any_int(f),
+            Ty::Variant(v) => v.options.iter().any(|(_, t)| t.any_int(f)),
+            Ty::Optional { ty, .. } => ty.any_int(f),
+            _ => false,
         }
     }
 
@@ -285,7 +320,19 @@ pub struct Clock {
 
 impl Clock {
     /// Nanoseconds from origin of a cycle count, as babeltrace computes it.
+    #[inline]
     pub fn to_ns(&self, cycles: u64) -> i64 {
+        if self.freq == 1_000_000_000 && cycles < (1 << 62) {
+            if let Some(v) = self.offset_s.checked_mul(1_000_000_000).and_then(|b| b.checked_add(self.offset_cycles)) {
+                if let Some(r) = v.checked_add(cycles as i64) {
+                    return r;
+                }
+            }
+        }
+        self.to_ns_slow(cycles)
+    }
+
+    fn to_ns_slow(&self, cycles: u64) -> i64 {
         let freq = self.freq.max(1);
         let to_ns = |c: i128| -> i128 {
             if freq == 1_000_000_000 {

@@ -269,8 +269,8 @@ fn scalar_size(type_name: &str) -> Option<u8> {
         | "int16_t" | "uint16_t" => 2,
         "int" | "u32" | "s32" | "__u32" | "__s32" | "__le32" | "__be32" | "int32_t"
         | "uint32_t" | "pid_t" | "unsigned" => 4,
-        "long long" | "long long int" | "u64" | "s64" | "__u64" | "__s64" | "__le64"
-        | "__be64" | "int64_t" | "uint64_t" => 8,
+        "long long" | "long long int" | "u64" | "s64" | "__u64" | "__s64" | "__le64" | "__be64"
+        | "int64_t" | "uint64_t" => 8,
         _ => return None,
     })
 }
@@ -314,7 +314,11 @@ fn layout_of(type_name: &str, array_len: ArrayLen, size: u32) -> FieldLayout {
             }
         }
         ArrayLen::Known(n) => {
-            let elem = if n > 0 && size % n == 0 { size / n } else { 0 };
+            let elem = if size.checked_rem(n) == Some(0) {
+                size / n
+            } else {
+                0
+            };
             match elem {
                 1 | 2 | 4 | 8 => FieldLayout::Array {
                     elem_size: elem as u8,
@@ -323,7 +327,7 @@ fn layout_of(type_name: &str, array_len: ArrayLen, size: u32) -> FieldLayout {
             }
         }
         ArrayLen::Unknown => match scalar_size(type_name) {
-            Some(e) if size % e as u32 == 0 => FieldLayout::Array { elem_size: e },
+            Some(e) if size.checked_rem(e as u32) == Some(0) => FieldLayout::Array { elem_size: e },
             _ => FieldLayout::Bytes,
         },
     }
@@ -400,11 +404,20 @@ mod tests {
     #[test]
     fn declaration_split() {
         let (t, n, l) = split_declaration("const char * filename").unwrap();
-        assert_eq!((t.as_str(), n.as_str(), l), ("const char *", "filename", ArrayLen::None));
+        assert_eq!(
+            (t.as_str(), n.as_str(), l),
+            ("const char *", "filename", ArrayLen::None)
+        );
         let (t, n, l) = split_declaration("__data_loc char[] name").unwrap();
-        assert_eq!((t.as_str(), n.as_str(), l), ("__data_loc char[]", "name", ArrayLen::None));
+        assert_eq!(
+            (t.as_str(), n.as_str(), l),
+            ("__data_loc char[]", "name", ArrayLen::None)
+        );
         let (t, n, l) = split_declaration("unsigned long caller[8]").unwrap();
-        assert_eq!((t.as_str(), n.as_str(), l), ("unsigned long", "caller", ArrayLen::Known(8)));
+        assert_eq!(
+            (t.as_str(), n.as_str(), l),
+            ("unsigned long", "caller", ArrayLen::Known(8))
+        );
         assert!(split_declaration("int").is_err());
         assert!(split_declaration("int x[4").is_err());
     }

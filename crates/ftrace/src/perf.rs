@@ -54,15 +54,26 @@ pub struct PerfSource {
 impl PerfSource {
     pub fn open(path: &Path) -> Result<Self, TraceError> {
         let bytes = std::fs::read(path).map_err(|e| TraceError::io(path, e))?;
-        let PerfFileReader { perf_file, record_iter } = PerfFileReader::parse_file(Cursor::new(bytes))
+        let PerfFileReader {
+            perf_file,
+            record_iter,
+        } = PerfFileReader::parse_file(Cursor::new(bytes))
             .map_err(|e| TraceError::new(path, 0, format!("not a readable perf.data file: {e}")))?;
         let tracing = perf_file
             .feature_section_data(Feature::TRACING_DATA)
             .ok_or_else(|| {
-                TraceError::new(path, 0, "perf.data has no tracing data (no tracepoint events recorded)")
+                TraceError::new(
+                    path,
+                    0,
+                    "perf.data has no tracing data (no tracepoint events recorded)",
+                )
             })?;
         let tracing = parse_tracing_data(tracing).map_err(|(offset, message)| {
-            TraceError::new(path, 0, format!("tracing data section, at byte {offset} of it: {message}"))
+            TraceError::new(
+                path,
+                0,
+                format!("tracing data section, at byte {offset} of it: {message}"),
+            )
         })?;
         let by_id: HashMap<u32, &EventFormat> = tracing.formats.iter().map(|f| (f.id, f)).collect();
 
@@ -117,7 +128,12 @@ impl PerfSource {
             classes,
             formats,
             attr_class,
-            comms: tracing.cmdlines,
+            comms: {
+                // perf names the idle tasks `swapper`, as the kernel does.
+                let mut comms = tracing.cmdlines;
+                comms.entry(0).or_insert_with(|| "swapper".to_string());
+                comms
+            },
             class: 0,
             raw: Vec::new(),
             tid: -1,
@@ -173,7 +189,10 @@ impl EventSource for PerfSource {
                 // `u64 lost` then the sample id fields.
                 let count = record::read_uint(&record.data.as_slice(), 0, 8, self.endian);
                 let common = record.common_data().ok();
-                let (ts, cpu) = (common.as_ref().and_then(|c| c.timestamp), common.and_then(|c| c.cpu));
+                let (ts, cpu) = (
+                    common.as_ref().and_then(|c| c.timestamp),
+                    common.and_then(|c| c.cpu),
+                );
                 return Ok(self.lost(count.unwrap_or(0), ts, cpu));
             }
             let common = record.common_data().ok();
@@ -210,14 +229,28 @@ impl EventSource for PerfSource {
                     self.last_ts = ts;
                     self.stats.events += 1;
                     let cpu = sample.cpu.unwrap_or(EventHeader::NO_CPU);
-                    return Ok(Step::Event(EventHeader { ts, cpu, stream: cpu, class: ClassId(class) }));
+                    return Ok(Step::Event(EventHeader {
+                        ts,
+                        cpu,
+                        stream: cpu,
+                        class: ClassId(class),
+                    }));
                 }
                 EventRecord::Comm(comm) => {
                     let name = String::from_utf8_lossy(&comm.name.as_slice()).into_owned();
                     self.comms.insert(comm.tid, name);
                 }
+                EventRecord::Fork(fork) => {
+                    // A new thread has its parent's name until it calls exec or prctl.
+                    if let Some(name) = self.comms.get(&fork.ptid).cloned() {
+                        self.comms.insert(fork.tid, name);
+                    }
+                }
                 EventRecord::Lost(lost) => {
-                    let (ts, cpu) = (common.as_ref().and_then(|c| c.timestamp), common.and_then(|c| c.cpu));
+                    let (ts, cpu) = (
+                        common.as_ref().and_then(|c| c.timestamp),
+                        common.and_then(|c| c.cpu),
+                    );
                     return Ok(self.lost(lost.count, ts, cpu));
                 }
                 _ => {}
@@ -247,7 +280,9 @@ impl EventSource for PerfSource {
         let format = self.formats.get(self.class)?;
         match format.fields.get(field.0 as usize) {
             Some(f) => record::read_str(f, &self.raw, self.endian),
-            None if field.0 as usize == format.fields.len() => self.comms.get(&self.tid).map(String::as_str),
+            None if field.0 as usize == format.fields.len() => {
+                self.comms.get(&self.tid).map(String::as_str)
+            }
             None => None,
         }
     }
@@ -270,7 +305,10 @@ impl PerfSource {
     fn extra(&self, field: FieldId) -> Option<Value<'_>> {
         let n = self.formats.get(self.class)?.fields.len();
         match field.0 as usize - n {
-            0 => self.comms.get(&self.tid).map(|s| Value::Str(s.as_str().into())),
+            0 => self
+                .comms
+                .get(&self.tid)
+                .map(|s| Value::Str(s.as_str().into())),
             1 => self.tgid.map(|p| Value::Int(p.into())),
             _ => None,
         }
@@ -300,7 +338,13 @@ fn parse_tracing_data(data: &[u8]) -> Result<TracingData, (u64, String)> {
                     self.pos = end;
                     Ok(s)
                 }
-                None => Err((self.pos as u64, format!("truncated: {n} bytes needed, {} left", self.data.len() - self.pos))),
+                None => Err((
+                    self.pos as u64,
+                    format!(
+                        "truncated: {n} bytes needed, {} left",
+                        self.data.len() - self.pos
+                    ),
+                )),
             }
         }
         fn uint(&mut self, n: usize) -> Result<u64, (u64, String)> {
@@ -314,7 +358,10 @@ fn parse_tracing_data(data: &[u8]) -> Result<TracingData, (u64, String)> {
         }
         fn cstr(&mut self) -> Result<&'a str, (u64, String)> {
             let at = self.pos;
-            let len = self.data[self.pos..].iter().position(|&c| c == 0).ok_or((at as u64, "unterminated string".to_string()))?;
+            let len = self.data[self.pos..]
+                .iter()
+                .position(|&c| c == 0)
+                .ok_or((at as u64, "unterminated string".to_string()))?;
             let s = self.take(len as u64)?;
             self.pos += 1;
             std::str::from_utf8(s).map_err(|_| (at as u64, "string is not UTF-8".to_string()))
@@ -331,7 +378,11 @@ fn parse_tracing_data(data: &[u8]) -> Result<TracingData, (u64, String)> {
             Ok(())
         }
     }
-    let mut c = Cur { data, pos: 0, big: false };
+    let mut c = Cur {
+        data,
+        pos: 0,
+        big: false,
+    };
     c.tag(b"\x17\x08\x44tracing")?;
     let version = c.cstr()?.to_string();
     let endian_at = c.pos as u64;
@@ -361,7 +412,8 @@ fn parse_tracing_data(data: &[u8]) -> Result<TracingData, (u64, String)> {
         for _ in 0..count {
             let n = c.uint(8)?;
             let (at, text) = c.text(n)?;
-            let format = parse_format(system, &text).map_err(|e| (at as u64, format!("{system} format: {e}")))?;
+            let format = parse_format(system, &text)
+                .map_err(|e| (at as u64, format!("{system} format: {e}")))?;
             formats.push(format);
         }
     }
@@ -384,5 +436,9 @@ fn parse_tracing_data(data: &[u8]) -> Result<TracingData, (u64, String)> {
             }
         }
     }
-    Ok(TracingData { endian: if c.big { Endian::Big } else { Endian::Little }, formats, cmdlines })
+    Ok(TracingData {
+        endian: if c.big { Endian::Big } else { Endian::Little },
+        formats,
+        cmdlines,
+    })
 }

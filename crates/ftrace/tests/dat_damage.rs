@@ -50,7 +50,11 @@ fn read_all(path: &Path) -> Outcome {
                 per_cpu.entry(h.cpu).or_default().push((h.ts, name, pid));
             }
             Err(e) => {
-                assert_eq!(source.advance(), Ok(Step::End), "a failed source is finished");
+                assert_eq!(
+                    source.advance(),
+                    Ok(Step::End),
+                    "a failed source is finished"
+                );
                 assert_eq!(source.stats().events, n);
                 return Outcome {
                     per_cpu,
@@ -67,7 +71,11 @@ fn read_all(path: &Path) -> Outcome {
 
 fn check_error(e: &TraceError, path: &Path, len: u64) {
     assert_eq!(e.path, path, "the error names the file: {e}");
-    assert!(e.offset <= len, "offset {} beyond the file ({len}): {e}", e.offset);
+    assert!(
+        e.offset <= len,
+        "offset {} beyond the file ({len}): {e}",
+        e.offset
+    );
     assert!(!e.message.is_empty());
 }
 
@@ -192,10 +200,17 @@ fn corrupted_page_header_stops_its_cpu_at_that_page() {
     let got = read_all(&bad);
     let e = got.error.as_ref().expect("a corrupted page is an error");
     check_error(e, &bad, data.len() as u64);
-    assert_eq!(e.offset, page + 8, "the error points at the commit word: {e}");
+    assert_eq!(
+        e.offset,
+        page + 8,
+        "the error points at the commit word: {e}"
+    );
     check_prefix(&got, &full, "corrupt page");
     let n0 = got.per_cpu.get(&cpu0.cpu).map_or(0, Vec::len);
-    assert!(n0 > 0 && n0 < full.per_cpu[&cpu0.cpu].len(), "CPU 0 delivered {n0}");
+    assert!(
+        n0 > 0 && n0 < full.per_cpu[&cpu0.cpu].len(),
+        "CPU 0 delivered {n0}"
+    );
     // The other CPUs are delivered in full.
     for (cpu, events) in &full.per_cpu {
         if *cpu != cpu0.cpu {

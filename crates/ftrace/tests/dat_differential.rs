@@ -197,7 +197,9 @@ fn value_matches(token: &str, value: &Value, size: u32, syms: &Symbols) -> bool 
 
 fn compare_with_trace_cmd(path: &Path) -> u64 {
     let report = common::trace_cmd(&["report", "-R", "-t", path.to_str().unwrap()]);
-    let mut lines = report.lines().filter(|l| !l.starts_with("cpus=") && !l.trim().is_empty());
+    let mut lines = report
+        .lines()
+        .filter(|l| !l.starts_with("cpus=") && !l.trim().is_empty());
     let mut source = DatSource::open(path).unwrap();
     let syms = Symbols(source.kallsyms().unwrap());
     // Per class: payload field ids, names and sizes.
@@ -231,11 +233,10 @@ fn compare_with_trace_cmd(path: &Path) -> u64 {
             Step::Event(h) => h,
         };
         n += 1;
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("{}: event {n} has no trace-cmd counterpart", path.display()));
-        let theirs = parse_line(line)
-            .unwrap_or_else(|| panic!("unparsed trace-cmd line {line:?}"));
+        let line = lines.next().unwrap_or_else(|| {
+            panic!("{}: event {n} has no trace-cmd counterpart", path.display())
+        });
+        let theirs = parse_line(line).unwrap_or_else(|| panic!("unparsed trace-cmd line {line:?}"));
         let class = &source.classes()[h.class.0 as usize];
         let where_ = || format!("{} event {n}: {line}", path.display());
         assert_eq!(class.name, theirs.name, "{}", where_());
@@ -320,7 +321,10 @@ fn report_line_parser() {
         "       CPU 0/KVM-139   [000]    20.956603316: kvm_entry:             vcpu_id=0 rip=0x1",
     )
     .unwrap();
-    assert_eq!((l.pid, l.cpu, l.ts_ns, l.name), (139, 0, 20_956_603_316, "kvm_entry"));
+    assert_eq!(
+        (l.pid, l.cpu, l.ts_ns, l.name),
+        (139, 0, 20_956_603_316, "kvm_entry")
+    );
     assert_eq!(
         field_values("buf=LAB_GO dur=8 vms= vm1 x=2", &["buf", "x"]),
         vec![Some("LAB_GO dur=8 vms= vm1"), Some("2")]

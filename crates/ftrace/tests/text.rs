@@ -9,7 +9,11 @@ use virtflow_ftrace::TextSource;
 use virtflow_trace::{EventSource, FieldId, Scope, Step, Value};
 
 fn traces() -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces")).to_path_buf()
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/traces"
+    ))
+    .to_path_buf()
 }
 
 /// Runs `trace-cmd report [args] FILE` and returns its standard output.
@@ -19,8 +23,14 @@ fn trace_cmd_report(args: &[&str], dat: &Path) -> Vec<u8> {
         .args(args)
         .arg(dat)
         .output()
-        .unwrap_or_else(|e| panic!("trace-cmd (3.1.6) is needed by this test and could not run: {e}"));
-    assert!(out.status.success(), "trace-cmd report {args:?} {} failed", dat.display());
+        .unwrap_or_else(|e| {
+            panic!("trace-cmd (3.1.6) is needed by this test and could not run: {e}")
+        });
+    assert!(
+        out.status.success(),
+        "trace-cmd report {args:?} {} failed",
+        dat.display()
+    );
     out.stdout
 }
 
@@ -46,15 +56,26 @@ fn read_all(src: &mut TextSource) -> (Vec<Event>, u64) {
                 let mut pid = -1;
                 let mut comm = String::new();
                 for (i, f) in class.fields.iter().enumerate() {
-                    let Some(v) = src.value(FieldId(i as u32)) else { continue };
+                    let Some(v) = src.value(FieldId(i as u32)) else {
+                        continue;
+                    };
                     match (f.scope, f.name.as_str()) {
                         (Scope::Common, "common_pid") => pid = v.as_i64().unwrap(),
-                        (Scope::Common, "common_comm") => comm = src.str(FieldId(i as u32)).unwrap().to_string(),
+                        (Scope::Common, "common_comm") => {
+                            comm = src.str(FieldId(i as u32)).unwrap().to_string()
+                        }
                         (Scope::Common, _) => {}
                         _ => fields.push((f.name.clone(), v.into_owned())),
                     }
                 }
-                events.push(Event { ts: h.ts, cpu: h.cpu, name: class.name.clone(), pid, comm, fields });
+                events.push(Event {
+                    ts: h.ts,
+                    cpu: h.cpu,
+                    name: class.name.clone(),
+                    pid,
+                    comm,
+                    fields,
+                });
             }
             Step::Lost(_) => lost += 1,
             Step::End => return (events, lost),
@@ -83,7 +104,13 @@ fn parse_raw(out: &[u8]) -> Vec<RawEvent> {
         // `comm-pid [cpu] secs.usecs: name: k=v …` — the CPU column is the first ` [NNN] `.
         let open = line.find(" [").expect("cpu column");
         let close = open + line[open..].find("] ").expect("cpu column end");
-        let pid = line[..open].trim_end().rsplit('-').next().unwrap().parse().expect("pid");
+        let pid = line[..open]
+            .trim_end()
+            .rsplit('-')
+            .next()
+            .unwrap()
+            .parse()
+            .expect("pid");
         let cpu = line[open + 2..close].parse().expect("cpu");
         let rest = line[close + 1..].trim_start();
         let (ts, rest) = rest.split_once(": ").expect("timestamp");
@@ -91,7 +118,13 @@ fn parse_raw(out: &[u8]) -> Vec<RawEvent> {
         let ts = secs.parse::<i64>().unwrap() * 1_000_000_000
             + usecs.parse::<i64>().unwrap() * 10i64.pow(9 - usecs.len() as u32);
         let (name, text) = rest.split_once(':').expect("event name");
-        events.push(RawEvent { ts, cpu, pid, name: name.to_string(), text: text.trim().to_string() });
+        events.push(RawEvent {
+            ts,
+            cpu,
+            pid,
+            name: name.to_string(),
+            text: text.trim().to_string(),
+        });
     }
     events
 }
@@ -136,13 +169,21 @@ fn compare_with_raw(
     trace_cmd_states: bool,
     hashed: &[&str],
 ) -> HashMap<String, u64> {
-    assert_eq!(events.len(), raw.len(), "{label}: event count differs from trace-cmd report -R");
+    assert_eq!(
+        events.len(),
+        raw.len(),
+        "{label}: event count differs from trace-cmd report -R"
+    );
     let mut compared: HashMap<String, u64> = HashMap::new();
     let mut mismatches = Vec::new();
     for (i, (e, r)) in events.iter().zip(raw).enumerate() {
         if (e.ts, e.cpu, e.pid, e.name.as_str()) != (r.ts, r.cpu, r.pid, r.name.as_str()) {
             if mismatches.len() < 20 {
-                mismatches.push(format!("#{i}: header {:?} vs raw {:?}", (e.ts, e.cpu, e.pid, &e.name), r));
+                mismatches.push(format!(
+                    "#{i}: header {:?} vs raw {:?}",
+                    (e.ts, e.cpu, e.pid, &e.name),
+                    r
+                ));
             }
             continue;
         }
@@ -150,7 +191,9 @@ fn compare_with_raw(
             if name == "text" || hashed.contains(&name.as_str()) {
                 continue; // events in no known format; their count is checked on the stats
             }
-            let Some(raw) = raw_value(&r.text, name) else { continue };
+            let Some(raw) = raw_value(&r.text, name) else {
+                continue;
+            };
             let ok = match v {
                 Value::Str(s) => {
                     if raw.starts_with("0x") && !s.starts_with("0x") {
@@ -162,8 +205,18 @@ fn compare_with_raw(
                     let mine = v.as_u64().unwrap();
                     let hex = u64::from_str_radix(raw.trim_start_matches("0x"), 16).ok();
                     let dec = raw.parse::<i64>().ok().map(|d| d as u64);
-                    let mine = if trace_cmd_states && name == "prev_state" { mine & 0xff } else { mine };
-                    let raw_masked = |x: u64| if trace_cmd_states && name == "prev_state" { x & 0xff } else { x };
+                    let mine = if trace_cmd_states && name == "prev_state" {
+                        mine & 0xff
+                    } else {
+                        mine
+                    };
+                    let raw_masked = |x: u64| {
+                        if trace_cmd_states && name == "prev_state" {
+                            x & 0xff
+                        } else {
+                            x
+                        }
+                    };
                     let candidates: Vec<u64> = if raw.starts_with("0x") {
                         hex.into_iter().collect()
                     } else {
@@ -174,11 +227,19 @@ fn compare_with_raw(
             };
             *compared.entry(format!("{}.{name}", e.name)).or_default() += 1;
             if !ok && mismatches.len() < 20 {
-                mismatches.push(format!("#{i} {} {name}: reader {v} vs raw {raw:?} ({})", e.name, r.text));
+                mismatches.push(format!(
+                    "#{i} {} {name}: reader {v} vs raw {raw:?} ({})",
+                    e.name, r.text
+                ));
             }
         }
     }
-    assert!(mismatches.is_empty(), "{label}: {} mismatches, first:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{label}: {} mismatches, first:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     compared
 }
 
@@ -211,9 +272,23 @@ fn host_real_tracefs_text_matches_trace_dat() {
 
     // The same recording as trace.dat: compare with trace-cmd's raw field values.
     let raw = parse_raw(&trace_cmd_report(&["-R"], &dir.join("trace.dat")));
-    let compared = compare_with_raw("tracefs-trace.txt", &events, &raw, false, &["hrtimer", "skbaddr"]);
-    for key in ["sched_switch.prev_state", "sched_switch.next_pid", "sched_waking.pid", "irq_handler_exit.ret"] {
-        assert!(compared.get(key).copied().unwrap_or(0) > 0, "{key} never compared");
+    let compared = compare_with_raw(
+        "tracefs-trace.txt",
+        &events,
+        &raw,
+        false,
+        &["hrtimer", "skbaddr"],
+    );
+    for key in [
+        "sched_switch.prev_state",
+        "sched_switch.next_pid",
+        "sched_waking.pid",
+        "irq_handler_exit.ret",
+    ] {
+        assert!(
+            compared.get(key).copied().unwrap_or(0) > 0,
+            "{key} never compared"
+        );
     }
 }
 
@@ -263,7 +338,12 @@ fn kvm_lab_reports_match_raw_fields() {
             *compared_all.entry(k).or_default() += n;
         }
         // Comms with spaces come through whole.
-        assert!(events.iter().any(|e| e.comm.starts_with("CPU ") && e.comm.ends_with("/KVM")), "{label}");
+        assert!(
+            events
+                .iter()
+                .any(|e| e.comm.starts_with("CPU ") && e.comm.ends_with("/KVM")),
+            "{label}"
+        );
     }
     for key in [
         "kvm_exit.exit_reason",
@@ -291,7 +371,10 @@ fn kvm_lab_reports_match_raw_fields() {
         "block_rq_complete.sector",
         "net_dev_xmit.len",
     ] {
-        assert!(compared_all.get(key).copied().unwrap_or(0) > 0, "{key} never compared");
+        assert!(
+            compared_all.get(key).copied().unwrap_or(0) > 0,
+            "{key} never compared"
+        );
     }
 }
 
@@ -303,7 +386,11 @@ fn parse(text: &str) -> (Vec<Event>, TextSource) {
 }
 
 fn field<'a>(e: &'a Event, name: &str) -> &'a Value<'static> {
-    &e.fields.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{name} in {e:?}")).1
+    &e.fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} in {e:?}"))
+        .1
 }
 
 #[test]
@@ -322,7 +409,10 @@ fn header_variants() {
     assert_eq!(src.stats().unknown_events, 0, "{:?}", src.stats().warnings);
     assert_eq!(events.len(), 6);
     let e = &events[0];
-    assert_eq!((e.comm.as_str(), e.pid, e.cpu, e.ts), ("record-host.sh", 8180, 0, 748_237_000_000));
+    assert_eq!(
+        (e.comm.as_str(), e.pid, e.cpu, e.ts),
+        ("record-host.sh", 8180, 0, 748_237_000_000)
+    );
     assert_eq!(field(e, "target_cpu"), &Value::Int(0));
     let e = &events[1];
     assert_eq!((e.comm.as_str(), e.pid, e.cpu), ("CPU 0/KVM", 139, 1));
@@ -330,14 +420,23 @@ fn header_variants() {
     assert_eq!(field(e, "isa"), &Value::UInt(2));
     assert_eq!(field(e, "guest_rip"), &Value::UInt(0xffffffffa9c592ea));
     let e = &events[2];
-    assert_eq!((e.comm.as_str(), e.pid, e.ts), ("IO io1", 133, 26_517_669_123));
+    assert_eq!(
+        (e.comm.as_str(), e.pid, e.ts),
+        ("IO io1", 133, 26_517_669_123)
+    );
     assert_eq!(field(e, "dev"), &Value::UInt(254 << 20));
     assert_eq!(field(e, "comm"), &Value::Str("IO io1".into()));
     let e = &events[3];
-    assert_eq!((e.comm.as_str(), e.pid, e.cpu, e.ts), ("<...>", 1234, 2, 100_000_001_000));
+    assert_eq!(
+        (e.comm.as_str(), e.pid, e.cpu, e.ts),
+        ("<...>", 1234, 2, 100_000_001_000)
+    );
     assert_eq!(field(e, "comm"), &Value::Str("kworker/u4:1".into()));
     let tgid = src.classes()[0].field("common_tgid");
-    assert!(tgid.is_some(), "a tgid column gives every class common_tgid");
+    assert!(
+        tgid.is_some(),
+        "a tgid column gives every class common_tgid"
+    );
     let e = &events[5];
     assert_eq!(e.ts, 100_500_000_000);
     assert_eq!(field(e, "prev_comm"), &Value::Str("kworker/u4:1".into()));
@@ -375,9 +474,15 @@ fn kernel_forms_of_kvm_and_sched_events() {
     assert_eq!(field(&events[6], "alpha"), &Value::UInt(1));
     assert_eq!(field(&events[6], "beta"), &Value::Str("two words".into()));
     assert_eq!(field(&events[6], "gamma"), &Value::UInt(16));
-    assert_eq!(field(&events[7], "text"), &Value::Str("free text here".into()));
+    assert_eq!(
+        field(&events[7], "text"),
+        &Value::Str("free text here".into())
+    );
     // A known event in an unknown form keeps its text, with a warning.
-    assert_eq!(field(&events[8], "text"), &Value::Str("something else entirely".into()));
+    assert_eq!(
+        field(&events[8], "text"),
+        &Value::Str("something else entirely".into())
+    );
     assert_eq!(src.stats().warnings.len(), 1, "{:?}", src.stats().warnings);
 }
 
@@ -402,13 +507,32 @@ this line is garbage
         }
     }
     assert_eq!(steps.len(), 5);
-    let Step::Lost(l) = steps[1] else { panic!("{:?}", steps[1]) };
-    assert_eq!((l.cpu, l.count, l.begin, l.end), (1, Some(23), 10_000_001_000, 10_000_005_000));
-    let Step::Lost(l) = steps[2] else { panic!("{:?}", steps[2]) };
+    let Step::Lost(l) = steps[1] else {
+        panic!("{:?}", steps[1])
+    };
+    assert_eq!(
+        (l.cpu, l.count, l.begin, l.end),
+        (1, Some(23), 10_000_001_000, 10_000_005_000)
+    );
+    let Step::Lost(l) = steps[2] else {
+        panic!("{:?}", steps[2])
+    };
     assert_eq!((l.cpu, l.count), (2, None));
     let stats = src.stats();
-    assert_eq!((stats.events, stats.lost_events, stats.lost_notices, stats.unknown_events), (3, 23, 2, 1));
-    assert!(stats.warnings[0].contains("garbage"), "{:?}", stats.warnings);
+    assert_eq!(
+        (
+            stats.events,
+            stats.lost_events,
+            stats.lost_notices,
+            stats.unknown_events
+        ),
+        (3, 23, 2, 1)
+    );
+    assert!(
+        stats.warnings[0].contains("garbage"),
+        "{:?}",
+        stats.warnings
+    );
 }
 
 #[test]
@@ -440,12 +564,61 @@ fn exit_reason_names_match_the_trace_print_format() {
             checked += 1;
         }
     }
-    assert!(checked > 100, "only {checked} names found in the print format");
+    assert!(
+        checked > 100,
+        "only {checked} names found in the print format"
+    );
 }
 
 fn parse_c_int(s: &str) -> i64 {
     match s.strip_prefix("0x") {
         Some(h) => i64::from_str_radix(h, 16).unwrap(),
         None => s.parse().unwrap(),
+    }
+}
+
+#[test]
+fn damaged_text_never_panics() {
+    // Every prefix of a few real lines, and the lines with bytes overwritten (a fixed
+    // pseudo-random sequence), read to the end with every field accessed.
+    let text = std::fs::read(traces().join("host-real/tracefs-trace.txt")).unwrap();
+    let sample: Vec<u8> = text
+        .split(|&c| c == b'\n')
+        .skip(12)
+        .take(40)
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect();
+    let mut inputs: Vec<Vec<u8>> = (0..sample.len().min(600))
+        .map(|n| sample[..n].to_vec())
+        .collect();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..300 {
+        let mut v = sample.clone();
+        for _ in 0..8 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let at = (seed % v.len() as u64) as usize;
+            let bytes = b" :=[]()-.0x\xff|+,a";
+            v[at] = bytes[(seed >> 32) as usize % bytes.len()];
+        }
+        inputs.push(v);
+    }
+    for input in inputs {
+        let mut src = open_bytes("damaged", input);
+        loop {
+            match src
+                .advance()
+                .expect("text problems are counted, not raised")
+            {
+                Step::Event(h) => {
+                    for i in 0..src.classes()[h.class.0 as usize].fields.len() {
+                        let _ = src.value(FieldId(i as u32));
+                    }
+                }
+                Step::Lost(_) => {}
+                Step::End => break,
+            }
+        }
     }
 }

@@ -27,7 +27,12 @@ fn events() -> Vec<(&'static str, String)> {
     let f = |v: &[(&str, &str)]| -> String {
         v.iter().map(|(t, n)| format!("\t\t{t} {n};\n")).collect()
     };
-    let wake = f(&[(CHAR, "_comm[16]"), (I32, "_tid"), (I32, "_prio"), (I32, "_target_cpu")]);
+    let wake = f(&[
+        (CHAR, "_comm[16]"),
+        (I32, "_tid"),
+        (I32, "_prio"),
+        (I32, "_target_cpu"),
+    ]);
     let be = |size: u32, base: u32| {
         format!("integer {{ size = {size}; align = 8; signed = 0; encoding = none; base = {base}; byte_order = be; }}")
     };
@@ -60,28 +65,135 @@ fn events() -> Vec<(&'static str, String)> {
         b16x = be(16, 16),
         b32 = be(32, 10),
     );
-    let skb = format!("{}{}", f(&[(X64, "_skbaddr"), (U32, "_len"), ("string", "_name")]), ipv4);
+    let skb = format!(
+        "{}{}",
+        f(&[(X64, "_skbaddr"), (U32, "_len"), ("string", "_name")]),
+        ipv4
+    );
     vec![
-        ("sched_switch", f(&[(CHAR, "_prev_comm[16]"), (I32, "_prev_tid"), (I32, "_prev_prio"), (I64, "_prev_state"), (CHAR, "_next_comm[16]"), (I32, "_next_tid"), (I32, "_next_prio")])),
+        (
+            "sched_switch",
+            f(&[
+                (CHAR, "_prev_comm[16]"),
+                (I32, "_prev_tid"),
+                (I32, "_prev_prio"),
+                (I64, "_prev_state"),
+                (CHAR, "_next_comm[16]"),
+                (I32, "_next_tid"),
+                (I32, "_next_prio"),
+            ]),
+        ),
         ("sched_waking", wake.clone()),
         ("sched_wakeup", wake),
-        ("sched_migrate_task", f(&[(CHAR, "_comm[16]"), (I32, "_tid"), (I32, "_prio"), (I32, "_orig_cpu"), (I32, "_dest_cpu")])),
+        (
+            "sched_migrate_task",
+            f(&[
+                (CHAR, "_comm[16]"),
+                (I32, "_tid"),
+                (I32, "_prio"),
+                (I32, "_orig_cpu"),
+                (I32, "_dest_cpu"),
+            ]),
+        ),
         ("kvm_x86_entry", f(&[(U32, "_vcpu_id")])),
-        ("kvm_x86_exit", f(&[(U32, "_exit_reason"), (U64, "_guest_rip"), (U32, "_isa"), (U64, "_info1"), (U64, "_info2"), (U32, "_intr_info"), (U32, "_error_code"), (U32, "_vcpu_id")])),
-        ("kvm_userspace_exit", f(&[(U32, "_reason"), (I32, "_errno")])),
+        (
+            "kvm_x86_exit",
+            f(&[
+                (U32, "_exit_reason"),
+                (U64, "_guest_rip"),
+                (U32, "_isa"),
+                (U64, "_info1"),
+                (U64, "_info2"),
+                (U32, "_intr_info"),
+                (U32, "_error_code"),
+                (U32, "_vcpu_id"),
+            ]),
+        ),
+        (
+            "kvm_userspace_exit",
+            f(&[(U32, "_reason"), (I32, "_errno")]),
+        ),
         ("kvm_x86_inj_virq", f(&[(U32, "_irq")])),
-        ("kvm_x86_apic_accept_irq", f(&[(U32, "_apicid"), (U16, "_dm"), (U8, "_tm"), (U8, "_vec"), (U8, "_coalesced")])),
-        ("kvm_x86_apic_ipi", f(&[(U32, "_icr_low"), (U32, "_dest_id")])),
+        (
+            "kvm_x86_apic_accept_irq",
+            f(&[
+                (U32, "_apicid"),
+                (U16, "_dm"),
+                (U8, "_tm"),
+                (U8, "_vec"),
+                (U8, "_coalesced"),
+            ]),
+        ),
+        (
+            "kvm_x86_apic_ipi",
+            f(&[(U32, "_icr_low"), (U32, "_dest_id")]),
+        ),
         ("kvm_msi_set_irq", f(&[(X64, "_address"), (U64, "_data")])),
-        ("kvm_set_irq", f(&[(U32, "_gsi"), (I32, "_level"), (I32, "_irq_source_id")])),
-        ("kvm_x86_nested_vmrun", f(&[(U64, "_rip"), (U64, "_vmcb"), (U64, "_nested_rip"), (U32, "_int_ctl"), (U32, "_event_inj"), (U8, "_npt"), (X64, "_guest_pgd")])),
-        ("kvm_x86_nested_vmexit", f(&[(U64, "_rip"), (U32, "_exit_code"), (U64, "_exit_info1"), (U64, "_exit_info2"), (U32, "_exit_int_info"), (U32, "_exit_int_info_err"), (U32, "_isa")])),
-        ("addons_vcpu_enter_guest", f(&[(U32, "_vcpuID"), (X64, "_cr3tmp"), (X64, "_sptmp"), (X64, "_iptmp")])),
-        ("block_rq_issue", f(&[(U32, "_dev"), (U64, "_sector"), (U32, "_nr_sector"), (U32, "_bytes"), (I32, "_tid"), (U32, "_rwbs"), (CHAR, "_comm[16]")])),
-        ("block_rq_complete", f(&[(U32, "_dev"), (U64, "_sector"), (U32, "_nr_sector"), (I32, "_error"), (U32, "_rwbs")])),
+        (
+            "kvm_set_irq",
+            f(&[(U32, "_gsi"), (I32, "_level"), (I32, "_irq_source_id")]),
+        ),
+        (
+            "kvm_x86_nested_vmrun",
+            f(&[
+                (U64, "_rip"),
+                (U64, "_vmcb"),
+                (U64, "_nested_rip"),
+                (U32, "_int_ctl"),
+                (U32, "_event_inj"),
+                (U8, "_npt"),
+                (X64, "_guest_pgd"),
+            ]),
+        ),
+        (
+            "kvm_x86_nested_vmexit",
+            f(&[
+                (U64, "_rip"),
+                (U32, "_exit_code"),
+                (U64, "_exit_info1"),
+                (U64, "_exit_info2"),
+                (U32, "_exit_int_info"),
+                (U32, "_exit_int_info_err"),
+                (U32, "_isa"),
+            ]),
+        ),
+        (
+            "addons_vcpu_enter_guest",
+            f(&[
+                (U32, "_vcpuID"),
+                (X64, "_cr3tmp"),
+                (X64, "_sptmp"),
+                (X64, "_iptmp"),
+            ]),
+        ),
+        (
+            "block_rq_issue",
+            f(&[
+                (U32, "_dev"),
+                (U64, "_sector"),
+                (U32, "_nr_sector"),
+                (U32, "_bytes"),
+                (I32, "_tid"),
+                (U32, "_rwbs"),
+                (CHAR, "_comm[16]"),
+            ]),
+        ),
+        (
+            "block_rq_complete",
+            f(&[
+                (U32, "_dev"),
+                (U64, "_sector"),
+                (U32, "_nr_sector"),
+                (I32, "_error"),
+                (U32, "_rwbs"),
+            ]),
+        ),
         ("net_dev_queue", skb.clone()),
         ("net_if_receive_skb", skb),
-        ("timer_hrtimer_expire_entry", f(&[(X64, "_hrtimer"), (I64, "_now"), (X64, "_function")])),
+        (
+            "timer_hrtimer_expire_entry",
+            f(&[(X64, "_hrtimer"), (I64, "_now"), (X64, "_function")]),
+        ),
         ("timer_hrtimer_expire_exit", f(&[(X64, "_hrtimer")])),
     ]
 }
@@ -193,7 +305,12 @@ pub struct CtfWriter {
 
 impl CtfWriter {
     /// Creates `dir` (the trace directory) with one stream per CPU.
-    pub fn create(dir: &Path, ncpus: u32, uuid: [u8; 16], hostname: &str) -> std::io::Result<CtfWriter> {
+    pub fn create(
+        dir: &Path,
+        ncpus: u32,
+        uuid: [u8; 16],
+        hostname: &str,
+    ) -> std::io::Result<CtfWriter> {
         std::fs::create_dir_all(dir)?;
         let mut streams = Vec::new();
         for cpu in 0..ncpus {
@@ -252,7 +369,11 @@ fn comm16(b: &mut Vec<u8>, s: &str) {
 fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
     let cpu = ev.cpu;
     match &ev.kind {
-        Kind::SchedSwitch { prev, prev_state, next } => {
+        Kind::SchedSwitch {
+            prev,
+            prev_state,
+            next,
+        } => {
             comm16(b, &names.comm(*prev, cpu));
             b.extend_from_slice(&(*prev as i32).to_le_bytes());
             b.extend_from_slice(&names.prio(*prev).to_le_bytes());
@@ -261,13 +382,20 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.extend_from_slice(&(*next as i32).to_le_bytes());
             b.extend_from_slice(&names.prio(*next).to_le_bytes());
         }
-        Kind::SchedWaking { tid, target_cpu, .. } | Kind::SchedWakeup { tid, target_cpu } => {
+        Kind::SchedWaking {
+            tid, target_cpu, ..
+        }
+        | Kind::SchedWakeup { tid, target_cpu } => {
             comm16(b, &names.comm(*tid, cpu));
             b.extend_from_slice(&(*tid as i32).to_le_bytes());
             b.extend_from_slice(&names.prio(*tid).to_le_bytes());
             b.extend_from_slice(&(*target_cpu as i32).to_le_bytes());
         }
-        Kind::SchedMigrate { tid, orig_cpu, dest_cpu } => {
+        Kind::SchedMigrate {
+            tid,
+            orig_cpu,
+            dest_cpu,
+        } => {
             comm16(b, &names.comm(*tid, cpu));
             b.extend_from_slice(&(*tid as i32).to_le_bytes());
             b.extend_from_slice(&names.prio(*tid).to_le_bytes());
@@ -275,7 +403,14 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.extend_from_slice(&(*dest_cpu as i32).to_le_bytes());
         }
         Kind::KvmEntry { vcpu, .. } => b.extend_from_slice(&vcpu.to_le_bytes()),
-        Kind::KvmExit { reason, isa, rip, info1, info2, vcpu } => {
+        Kind::KvmExit {
+            reason,
+            isa,
+            rip,
+            info1,
+            info2,
+            vcpu,
+        } => {
             b.extend_from_slice(&reason.to_le_bytes());
             b.extend_from_slice(&rip.to_le_bytes());
             b.extend_from_slice(&isa.to_le_bytes());
@@ -308,7 +443,13 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.extend_from_slice(&level.to_le_bytes());
             b.extend_from_slice(&0i32.to_le_bytes());
         }
-        Kind::KvmNestedVmenter { rip, vmcb, nested_rip, guest_pgd, .. } => {
+        Kind::KvmNestedVmenter {
+            rip,
+            vmcb,
+            nested_rip,
+            guest_pgd,
+            ..
+        } => {
             b.extend_from_slice(&rip.to_le_bytes());
             b.extend_from_slice(&vmcb.to_le_bytes());
             b.extend_from_slice(&nested_rip.to_le_bytes());
@@ -317,7 +458,14 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.push(1);
             b.extend_from_slice(&guest_pgd.to_le_bytes());
         }
-        Kind::KvmNestedVmexit { reason, isa, rip, info1, info2, .. } => {
+        Kind::KvmNestedVmexit {
+            reason,
+            isa,
+            rip,
+            info1,
+            info2,
+            ..
+        } => {
             b.extend_from_slice(&rip.to_le_bytes());
             b.extend_from_slice(&reason.to_le_bytes());
             b.extend_from_slice(&info1.to_le_bytes());
@@ -332,7 +480,11 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.extend_from_slice(&sp.to_le_bytes());
             b.extend_from_slice(&ip.to_le_bytes());
         }
-        Kind::BlockRqIssue { sector, nr_sector, write } => {
+        Kind::BlockRqIssue {
+            sector,
+            nr_sector,
+            write,
+        } => {
             b.extend_from_slice(&crate::dat::disk_dev().to_le_bytes());
             b.extend_from_slice(&sector.to_le_bytes());
             b.extend_from_slice(&nr_sector.to_le_bytes());
@@ -341,7 +493,11 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.extend_from_slice(&(if *write { 1u32 } else { 0 }).to_le_bytes());
             comm16(b, &names.comm(ev.tid, cpu));
         }
-        Kind::BlockRqComplete { sector, nr_sector, write } => {
+        Kind::BlockRqComplete {
+            sector,
+            nr_sector,
+            write,
+        } => {
             b.extend_from_slice(&crate::dat::disk_dev().to_le_bytes());
             b.extend_from_slice(&sector.to_le_bytes());
             b.extend_from_slice(&nr_sector.to_le_bytes());
@@ -379,7 +535,11 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
                 }
             }
         }
-        Kind::HrtimerExpireEntry { hrtimer, now, function } => {
+        Kind::HrtimerExpireEntry {
+            hrtimer,
+            now,
+            function,
+        } => {
             b.extend_from_slice(&hrtimer.to_le_bytes());
             b.extend_from_slice(&now.to_le_bytes());
             b.extend_from_slice(&function.to_le_bytes());
@@ -436,7 +596,10 @@ impl Sink for CtfWriter {
             Self::flush_packet(s, &self.uuid)?;
             s.file.flush()?;
         }
-        std::fs::write(self.dir.join("metadata"), metadata(&self.uuid, &self.hostname))?;
+        std::fs::write(
+            self.dir.join("metadata"),
+            metadata(&self.uuid, &self.hostname),
+        )?;
         Ok(self.count)
     }
 }

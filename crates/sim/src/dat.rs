@@ -187,7 +187,10 @@ const FORMATS: &[Format] = &[
 ];
 
 fn format_of(name: &str) -> &'static Format {
-    FORMATS.iter().find(|f| f.name == name).expect("every event kind has a format")
+    FORMATS
+        .iter()
+        .find(|f| f.name == name)
+        .expect("every event kind has a format")
 }
 
 fn format_text(f: &Format) -> String {
@@ -227,7 +230,11 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
     };
     let cpu = ev.cpu;
     match &ev.kind {
-        Kind::SchedSwitch { prev, prev_state, next } => {
+        Kind::SchedSwitch {
+            prev,
+            prev_state,
+            next,
+        } => {
             put(buf, 8, &comm16(&names.comm(*prev, cpu)));
             put(buf, 24, &(*prev as i32).to_le_bytes());
             put(buf, 28, &names.prio(*prev).to_le_bytes());
@@ -236,13 +243,20 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
             put(buf, 56, &(*next as i32).to_le_bytes());
             put(buf, 60, &names.prio(*next).to_le_bytes());
         }
-        Kind::SchedWaking { tid, target_cpu, .. } | Kind::SchedWakeup { tid, target_cpu } => {
+        Kind::SchedWaking {
+            tid, target_cpu, ..
+        }
+        | Kind::SchedWakeup { tid, target_cpu } => {
             put(buf, 8, &comm16(&names.comm(*tid, cpu)));
             put(buf, 24, &(*tid as i32).to_le_bytes());
             put(buf, 28, &names.prio(*tid).to_le_bytes());
             put(buf, 32, &(*target_cpu as i32).to_le_bytes());
         }
-        Kind::SchedMigrate { tid, orig_cpu, dest_cpu } => {
+        Kind::SchedMigrate {
+            tid,
+            orig_cpu,
+            dest_cpu,
+        } => {
             put(buf, 8, &comm16(&names.comm(*tid, cpu)));
             put(buf, 24, &(*tid as i32).to_le_bytes());
             put(buf, 28, &names.prio(*tid).to_le_bytes());
@@ -254,8 +268,22 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
             put(buf, 16, &rip.to_le_bytes());
             put(buf, 24, &[0u8; 8]);
         }
-        Kind::KvmExit { reason, isa, rip, info1, info2, vcpu }
-        | Kind::KvmNestedVmexit { reason, isa, rip, info1, info2, vcpu } => {
+        Kind::KvmExit {
+            reason,
+            isa,
+            rip,
+            info1,
+            info2,
+            vcpu,
+        }
+        | Kind::KvmNestedVmexit {
+            reason,
+            isa,
+            rip,
+            info1,
+            info2,
+            vcpu,
+        } => {
             put(buf, 8, &reason.to_le_bytes());
             put(buf, 16, &rip.to_le_bytes());
             put(buf, 24, &isa.to_le_bytes());
@@ -297,7 +325,13 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
             put(buf, 8, &ns.to_le_bytes());
             put(buf, 16, &[*waited as u8, 1, 0, 0, 0, 0, 0, 0]);
         }
-        Kind::KvmNestedVmenter { rip, vmcb, nested_rip, guest_pgd, isa } => {
+        Kind::KvmNestedVmenter {
+            rip,
+            vmcb,
+            nested_rip,
+            guest_pgd,
+            isa,
+        } => {
             put(buf, 8, &rip.to_le_bytes());
             put(buf, 16, &vmcb.to_le_bytes());
             put(buf, 24, &nested_rip.to_le_bytes());
@@ -315,7 +349,11 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
             put(buf, 24, &sp.to_le_bytes());
             put(buf, 32, &ip.to_le_bytes());
         }
-        Kind::BlockRqIssue { sector, nr_sector, write } => {
+        Kind::BlockRqIssue {
+            sector,
+            nr_sector,
+            write,
+        } => {
             put(buf, 8, &disk_dev().to_le_bytes());
             put(buf, 12, &[0u8; 4]);
             put(buf, 16, &sector.to_le_bytes());
@@ -327,7 +365,11 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
             put(buf, 56, &((1u32 << 16) | 60).to_le_bytes());
             put(buf, 60, &[0u8]);
         }
-        Kind::BlockRqComplete { sector, nr_sector, write } => {
+        Kind::BlockRqComplete {
+            sector,
+            nr_sector,
+            write,
+        } => {
             put(buf, 8, &disk_dev().to_le_bytes());
             put(buf, 12, &[0u8; 4]);
             put(buf, 16, &sector.to_le_bytes());
@@ -345,7 +387,11 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
             put(buf, 24, dev.as_bytes());
             put(buf, 24 + dev.len(), &[0u8]);
         }
-        Kind::HrtimerExpireEntry { hrtimer, now, function } => {
+        Kind::HrtimerExpireEntry {
+            hrtimer,
+            now,
+            function,
+        } => {
             put(buf, 8, &hrtimer.to_le_bytes());
             put(buf, 16, &now.to_le_bytes());
             put(buf, 24, &function.to_le_bytes());
@@ -389,7 +435,8 @@ impl CpuBuf {
         hdr[8..16].copy_from_slice(&(self.page.len() as u64).to_le_bytes());
         self.file.write_all(&hdr)?;
         self.file.write_all(&self.page)?;
-        self.file.write_all(&vec![0u8; PAGE_DATA - self.page.len()])?;
+        self.file
+            .write_all(&vec![0u8; PAGE_DATA - self.page.len()])?;
         self.page.clear();
         self.pages += 1;
         Ok(())
@@ -537,7 +584,10 @@ impl Sink for DatWriter {
         out.write_all(&vec![0u8; (aligned - here) as usize])?;
         let mut buf = vec![0u8; 1 << 16];
         for c in &mut self.cpus {
-            drop(std::mem::replace(&mut c.file, BufWriter::new(tempfile_sink()?)));
+            drop(std::mem::replace(
+                &mut c.file,
+                BufWriter::new(tempfile_sink()?),
+            ));
             let mut f = File::open(&c.path)?;
             loop {
                 let n = f.read(&mut buf)?;
@@ -555,5 +605,7 @@ impl Sink for DatWriter {
 
 /// A writable handle that discards (to release the per-CPU temporary file before reading it).
 fn tempfile_sink() -> std::io::Result<File> {
-    File::options().write(true).open(if cfg!(windows) { "NUL" } else { "/dev/null" })
+    File::options()
+        .write(true)
+        .open(if cfg!(windows) { "NUL" } else { "/dev/null" })
 }

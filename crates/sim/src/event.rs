@@ -26,6 +26,8 @@ pub struct Tcp {
     pub flags: u16,
     /// Payload bytes.
     pub payload: u16,
+    /// The simulator's request/response id (never written to a trace; 0 = none).
+    pub flow: u32,
 }
 
 #[derive(Clone, Debug)]

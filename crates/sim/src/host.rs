@@ -11,7 +11,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use virtflow_model::{Isa, WaitCause};
 
-use crate::event::{Event, Kind, Tcp, TaskName, TaskNames};
+use crate::event::{Event, Kind, TaskName, TaskNames, Tcp};
 use crate::rng::Rng;
 
 pub const VEC_TIMER: u8 = 0xec;
@@ -266,9 +266,10 @@ struct VcpuSt {
     halted_at: u64,
     woke_from_halt: bool,
     in_l2: bool,
+    /// The request/response whose packet this vCPU was last given.
+    flow: u32,
     /// Index of the current guest process (processes scenario).
     proc_idx: u32,
-    pending_ticks: u32,
     last_tick: u64,
 }
 
@@ -279,9 +280,9 @@ enum Job {
     /// Signal a finished disk request to the guest.
     DiskComplete { vcpu: u32 },
     /// Guest → wire.
-    NetTx { vcpu: u32 },
+    NetTx { vcpu: u32, flow: u32 },
     /// Wire → guest.
-    NetRx { vcpu: u32, tcp: Tcp },
+    NetRx { vcpu: u32, flow: u32 },
     /// The VMM main loop's periodic housekeeping (timers, legacy devices).
     MainTick,
     /// A host process's CPU burst (ns left).
@@ -308,7 +309,6 @@ enum Role {
 #[derive(Clone, Debug)]
 struct Task {
     tid: u32,
-    pid: u32,
     cpu: usize,
     run: Run,
     gen: u64,
@@ -374,7 +374,8 @@ pub struct Host {
     /// Tid → role, for the truth.
     pub roles: Vec<(u32, TidRole)>,
     pub cr3_base: u64,
-    pub packets_out: Vec<(u64, Tcp, usize, usize)>,
+    index: usize,
+    next_flow: u32,
 }
 
 struct Pending {
@@ -402,16 +403,37 @@ impl Ord for Pending {
 /// A scheduled happening; `host` indexes the world's hosts.
 #[derive(Clone, Copy, Debug)]
 pub enum Action {
-    Step { task: usize, gen: u64 },
-    Tick { cpu: usize },
-    GuestTimer { task: usize, gen: u64 },
-    DiskDone { vm: usize, vcpu: u32 },
+    Step {
+        task: usize,
+        gen: u64,
+    },
+    Tick {
+        cpu: usize,
+    },
+    GuestTimer {
+        task: usize,
+        gen: u64,
+    },
+    DiskDone {
+        vm: usize,
+        vcpu: u32,
+    },
     /// A packet for `vm` arrives at the host NIC.
-    PacketIn { vm: usize, vcpu: u32, tcp: Tcp },
+    PacketIn {
+        vm: usize,
+        vcpu: u32,
+        tcp: Tcp,
+    },
     /// An outside client sends a packet to a network VM.
-    ExternalTraffic { vm: usize },
-    WakeHelper { task: usize },
-    Resched { cpu: usize },
+    ExternalTraffic {
+        vm: usize,
+    },
+    WakeHelper {
+        task: usize,
+    },
+    Resched {
+        cpu: usize,
+    },
 }
 
 /// Work the host asks the world to schedule.
@@ -420,7 +442,19 @@ pub struct Scheduled {
     pub action: Action,
 }
 
+/// A step of a request/response across hosts, for the multihost critical path.
+#[derive(Clone, Copy, Debug)]
+pub struct Hop {
+    pub flow: u32,
+    pub host: usize,
+    pub tid: u32,
+    /// Reference (simulation) time.
+    pub at: u64,
+    pub what: &'static str,
+}
+
 pub struct HostCtx<'a> {
+    pub hops: &'a mut Vec<Hop>,
     pub queue: &'a mut Vec<Scheduled>,
     /// Packets leaving this host for another: (arrival time, dest host, dest vm, vcpu, tcp).
     pub wire: &'a mut Vec<(u64, usize, usize, u32, Tcp)>,
@@ -449,7 +483,8 @@ impl Host {
             out_seq: 0,
             roles: Vec::new(),
             cr3_base: 0x1_0a00_0000 + host_index as u64 * 0x1000_0000,
-            packets_out: Vec::new(),
+            index: host_index,
+            next_flow: 0,
             spec,
         };
         h.build(&mut rng);
@@ -466,7 +501,6 @@ impl Host {
         });
         self.tasks.push(Task {
             tid,
-            pid,
             cpu,
             run,
             gen: 0,
@@ -527,8 +561,8 @@ impl Host {
                     halted_at: 0,
                     woke_from_halt: false,
                     in_l2: false,
+                    flow: 0,
                     proc_idx: c,
-                    pending_ticks: 0,
                     last_tick: 0,
                 };
                 let t = self.add_task(
@@ -578,7 +612,7 @@ impl Host {
             let kthread = comm.starts_with("kworker");
             let t = self.add_task(
                 tid,
-                if kthread { tid } else { tid },
+                tid,
                 comm.into(),
                 Role::HostProc(helper(None)),
                 Run::Blocked,
@@ -742,10 +776,32 @@ impl Host {
         v
     }
 
+    /// A host interrupt on `cpu`: a vCPU in guest mode there exits first. Returns when the
+    /// handler's events can be emitted.
+    fn irq_enter(&mut self, now: u64, cpu: usize, ctx: &mut HostCtx) -> u64 {
+        let cur = self.cpus[cpu].current;
+        if cur != IDLE {
+            if let Role::Vcpu(v) = &self.tasks[cur].role {
+                if v.phase == VPhase::Guest {
+                    self.force_exit(now, cur, ctx);
+                    return now + 700;
+                }
+            }
+        }
+        now
+    }
+
     // ----- scheduler --------------------------------------------------------------------------
 
     /// Wakes a blocked task from `waker_cpu` at `now` (in the context current there).
-    fn wake(&mut self, now: u64, waker_cpu: usize, ti: usize, cause: Option<WaitCause>, ctx: &mut HostCtx) {
+    fn wake(
+        &mut self,
+        now: u64,
+        waker_cpu: usize,
+        ti: usize,
+        cause: Option<WaitCause>,
+        ctx: &mut HostCtx,
+    ) {
         if self.tasks[ti].run != Run::Blocked {
             return;
         }
@@ -810,7 +866,7 @@ impl Host {
         if next.is_none() {
             // Idle balance: pull a waiting task from the busiest other run queue.
             let src = (0..self.cpus.len())
-                .filter(|&c| c != cpu)
+                .filter(|&c| c != cpu && self.cpus[c].current != IDLE)
                 .max_by_key(|&c| (self.cpus[c].rq.len(), std::cmp::Reverse(c)));
             if let Some(src) = src {
                 if let Some(ti) = self.cpus[src].rq.pop_front() {
@@ -836,8 +892,16 @@ impl Host {
         if prev == IDLE && next_i == IDLE {
             return;
         }
-        let prev_tid = if prev == IDLE { 0 } else { self.tasks[prev].tid };
-        let next_tid = if next_i == IDLE { 0 } else { self.tasks[next_i].tid };
+        let prev_tid = if prev == IDLE {
+            0
+        } else {
+            self.tasks[prev].tid
+        };
+        let next_tid = if next_i == IDLE {
+            0
+        } else {
+            self.tasks[next_i].tid
+        };
         let ts = now + 300;
         self.emit(
             ts,
@@ -928,6 +992,7 @@ impl Host {
                 // Completion interrupt on the CPU the I/O thread last ran on.
                 let io = self.vms[vm].io_task;
                 let cpu = self.tasks[io].cpu;
+                let now = self.irq_enter(now, cpu, ctx);
                 let sector = self.vms[vm].next_sector;
                 self.emit(
                     now,
@@ -935,7 +1000,7 @@ impl Host {
                     Kind::BlockRqComplete {
                         sector,
                         nr_sector: 128,
-                        write: sector % 3 == 0,
+                        write: matches!(sector % 3, 0),
                     },
                 );
                 self.vms[vm].next_sector += 128;
@@ -944,6 +1009,7 @@ impl Host {
             Action::PacketIn { vm, vcpu, tcp } => {
                 let vhost = self.vms[vm].vhost_task;
                 let cpu = self.tasks[vhost].cpu;
+                let now = self.irq_enter(now, cpu, ctx);
                 let skb = 0xffff_8880_0000_0000 | (self.rng.next_u64() & 0xff_ffff) << 8;
                 let len = 66 + tcp.payload as u32;
                 self.emit(
@@ -966,7 +1032,17 @@ impl Host {
                         tcp: Some(tcp),
                     },
                 );
-                self.give_job(now + 1_500, cpu, vhost, Job::NetRx { vcpu, tcp }, ctx);
+                if tcp.flow != 0 {
+                    ctx.hops.push(Hop {
+                        flow: tcp.flow,
+                        host: self.index,
+                        tid: 0,
+                        at: now,
+                        what: "receive",
+                    });
+                }
+                let flow = tcp.flow;
+                self.give_job(now + 1_500, cpu, vhost, Job::NetRx { vcpu, flow }, ctx);
             }
             Action::ExternalTraffic { vm } => {
                 let next = now + self.rng.exp(400_000, 20_000);
@@ -1000,6 +1076,7 @@ impl Host {
                         Job::Burst(burst)
                     }
                 };
+                let now = self.irq_enter(now, cpu, ctx);
                 self.emit(
                     now,
                     cpu,
@@ -1024,7 +1101,7 @@ impl Host {
     fn next_tcp(&mut self, vm: usize, inbound: bool, payload: u16) -> Tcp {
         let v = &mut self.vms[vm];
         let peer = [10, 0, 0, 1];
-        let tcp = if inbound {
+        if inbound {
             let t = Tcp {
                 saddr: peer,
                 daddr: v.ip,
@@ -1034,6 +1111,7 @@ impl Host {
                 ack: v.tcp_seq,
                 flags: 0x18,
                 payload,
+                flow: 0,
             };
             v.tcp_ack = v.tcp_ack.wrapping_add(payload as u32);
             t
@@ -1047,11 +1125,11 @@ impl Host {
                 ack: v.tcp_ack,
                 flags: 0x18,
                 payload,
+                flow: 0,
             };
             v.tcp_seq = v.tcp_seq.wrapping_add(payload as u32);
             t
-        };
-        tcp
+        }
     }
 
     /// Queues a job for a helper thread and wakes it if it sleeps.
@@ -1070,7 +1148,7 @@ impl Host {
         let done = {
             let h = helper_mut(&mut self.tasks[ti]).unwrap();
             match h.cur {
-                Some((job, left)) if left == 0 => {
+                Some((job, 0)) => {
                     h.cur = None;
                     Some(job)
                 }
@@ -1129,7 +1207,7 @@ impl Host {
                     Kind::BlockRqIssue {
                         sector,
                         nr_sector: 128,
-                        write: sector % 3 == 0,
+                        write: matches!(sector % 3, 0),
                     },
                 );
                 let lat = self.rng.exp(350_000, 60_000);
@@ -1144,12 +1222,24 @@ impl Host {
                 let vec = self.vms[vm].disk_vector;
                 self.raise_msi(now, cpu, vm, vcpu, vec, WaitCause::Disk, ctx)
             }
-            Job::NetRx { vcpu, .. } => {
+            Job::NetRx { vcpu, flow } => {
                 let vm = vm.unwrap();
                 let vec = self.vms[vm].net_rx_vector;
+                if flow != 0 {
+                    let tid = self.tasks[ti].tid;
+                    ctx.hops.push(Hop {
+                        flow,
+                        host: self.index,
+                        tid,
+                        at: now + 300,
+                        what: "wake",
+                    });
+                    let target = self.vms[vm].vcpu_tasks[vcpu as usize];
+                    vcpu_mut(&mut self.tasks[target]).flow = flow;
+                }
                 self.raise_msi(now, cpu, vm, vcpu, vec, WaitCause::Network, ctx)
             }
-            Job::NetTx { vcpu } => {
+            Job::NetTx { vcpu, flow } => {
                 let vm = vm.unwrap();
                 let skb = 0xffff_8880_0100_0000 | (self.rng.next_u64() & 0xff_ffff) << 8;
                 let spec = self.vms[vm].spec.clone();
@@ -1189,13 +1279,23 @@ impl Host {
                 };
                 if let Some((dh, dvm)) = dest {
                     tcp.flags = 0x18;
+                    tcp.flow = flow;
+                    if flow != 0 {
+                        let tid = self.tasks[ti].tid;
+                        ctx.hops.push(Hop {
+                            flow,
+                            host: self.index,
+                            tid,
+                            at: now + 1_200,
+                            what: "send",
+                        });
+                    }
                     let wire = 30_000 + self.rng.exp(20_000, 0);
                     ctx.wire.push((now + 1_200 + wire, dh, dvm, 0, tcp));
-                    self.packets_out.push((now + 1_200, tcp, dh, dvm));
                 }
                 // Every few packets, vhost signals used TX buffers to the guest.
                 self.vms[vm].tx_count += 1;
-                if self.vms[vm].tx_count % 4 == 0 {
+                if matches!(self.vms[vm].tx_count % 4, 0) {
                     let vec = self.vms[vm].net_tx_vector;
                     t = self.raise_msi(t, cpu, vm, vcpu, vec, WaitCause::Network, ctx);
                 }
@@ -1264,14 +1364,7 @@ impl Host {
     ) {
         let ti = self.vms[vm].vcpu_tasks[vcpu as usize];
         if accept_here {
-            self.emit(
-                now,
-                cpu,
-                Kind::KvmApicAcceptIrq {
-                    apicid: vcpu,
-                    vec,
-                },
-            );
+            self.emit(now, cpu, Kind::KvmApicAcceptIrq { apicid: vcpu, vec });
         }
         let (phase, run) = {
             let t = &self.tasks[ti];
@@ -1314,12 +1407,9 @@ impl Host {
         }
         let hrtimer = 0xffff_9a3b_8000_0000 + self.tasks[ti].tid as u64 * 0x1000;
         let apic_timer_fn = 0xffff_ffff_c0a1_2f40;
-        let mut t = now;
-        if run == Run::Running && phase == VPhase::Guest {
-            // The timer interrupt makes the guest exit first; the handler runs on return.
-            self.force_exit(now, ti, ctx);
-            t = now + 700;
-        }
+        // The timer interrupt makes a guest running on that CPU exit first.
+        let _ = (run, phase);
+        let t = self.irq_enter(now, cpu, ctx);
         self.emit(
             t,
             cpu,
@@ -1379,6 +1469,33 @@ impl Host {
         }
     }
 
+    /// The request/response a guest's network kick belongs to: a server answers the request
+    /// that woke it; a client starts a new one.
+    fn start_flow(&mut self, now: u64, ti: usize, ctx: &mut HostCtx) -> u32 {
+        let tid = self.tasks[ti].tid;
+        let v = vcpu_mut(&mut self.tasks[ti]);
+        let spec = &self.vms[v.vm].spec;
+        let flow = if spec.server {
+            std::mem::take(&mut v.flow)
+        } else if spec.peer.is_some() {
+            v.flow = 0;
+            self.next_flow += 1;
+            ((self.index as u32 + 1) << 24) | self.next_flow
+        } else {
+            0
+        };
+        if flow != 0 {
+            ctx.hops.push(Hop {
+                flow,
+                host: self.index,
+                tid,
+                at: now,
+                what: "kick",
+            });
+        }
+        flow
+    }
+
     fn next_step(&mut self, ti: usize, at: u64, ctx: &mut HostCtx) {
         let gen = self.tasks[ti].gen;
         ctx.queue.push(Scheduled {
@@ -1404,7 +1521,14 @@ impl Host {
             if v.woke_from_halt {
                 v.woke_from_halt = false;
                 let waited = now.saturating_sub(v.halted_at);
-                self.emit(t, cpu, Kind::KvmVcpuWakeup { ns: waited, waited: true });
+                self.emit(
+                    t,
+                    cpu,
+                    Kind::KvmVcpuWakeup {
+                        ns: waited,
+                        waited: true,
+                    },
+                );
                 t += 300;
             }
         }
@@ -1416,7 +1540,12 @@ impl Host {
                 Some(VEC_TIMER)
             } else if !v.pending.is_empty() {
                 // Highest vector first, like the APIC's priority.
-                let (k, _) = v.pending.iter().enumerate().max_by_key(|(_, &x)| x).unwrap();
+                let (k, _) = v
+                    .pending
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(_, &x)| x)
+                    .unwrap();
                 Some(v.pending.remove(k))
             } else {
                 None
@@ -1472,7 +1601,9 @@ impl Host {
 
     fn guest_rip(&mut self, ti: usize) -> u64 {
         let v = vcpu(&self.tasks[ti]);
-        if v.work > 0 && v.work != u64::MAX && self.rng.chance(0.3) || v.work == u64::MAX && self.rng.chance(0.6) {
+        if v.work > 0 && v.work != u64::MAX && self.rng.chance(0.3)
+            || v.work == u64::MAX && self.rng.chance(0.6)
+        {
             0x55d4_3a20_0000 + (self.rng.next_u64() & 0xffff)
         } else {
             0xffff_ffff_a9c5_0000 + (self.rng.next_u64() & 0xfff0)
@@ -1500,9 +1631,19 @@ impl Host {
             v.proc_idx = v.proc_idx.wrapping_add(1);
             v.last_tick = now;
             // The scheduler tick sometimes kicks another CPU (load balancing, TLB shootdown).
-            if nv > 1 && r.chance(if info.workload == Workload::Idle { 0.15 } else { 0.08 }) {
+            if nv > 1
+                && r.chance(if info.workload == Workload::Idle {
+                    0.15
+                } else {
+                    0.08
+                })
+            {
                 let other = (idx + 1 + r.range(0, nv as u64 - 2) as u32) % nv;
-                let vv = if r.chance(0.5) { VEC_RESCHED } else { VEC_CALL_SINGLE };
+                let vv = if r.chance(0.5) {
+                    VEC_RESCHED
+                } else {
+                    VEC_CALL_SINGLE
+                };
                 v.todo.push_back((r.around(3_000), GuestOp::Ipi(other, vv)));
             }
             if r.chance(0.02) {
@@ -1513,17 +1654,20 @@ impl Host {
             if info.workload == Workload::Disk && vec == VEC_RESCHED {
                 // The woken I/O process issues its next request from this vCPU.
                 add(v, r.around(40_000));
-                v.todo.push_back((r.around(35_000), GuestOp::Kick(Dev::Disk)));
+                v.todo
+                    .push_back((r.around(35_000), GuestOp::Kick(Dev::Disk)));
             }
         } else if vec == info.disk_vector {
             add(v, r.around(15_000));
             // The I/O process runs here or, now and then, on another vCPU (IPI).
             if nv > 1 && r.chance(0.3) {
                 let other = (idx + 1) % nv;
-                v.todo.push_back((r.around(8_000), GuestOp::Ipi(other, VEC_RESCHED)));
+                v.todo
+                    .push_back((r.around(8_000), GuestOp::Ipi(other, VEC_RESCHED)));
             } else {
                 add(v, r.around(40_000));
-                v.todo.push_back((r.around(45_000), GuestOp::Kick(Dev::Disk)));
+                v.todo
+                    .push_back((r.around(45_000), GuestOp::Kick(Dev::Disk)));
             }
         } else if vec == info.net_rx_vector {
             add(v, r.around(25_000));
@@ -1623,7 +1767,9 @@ impl Host {
         let rip = self.guest_rip(ti);
         let code = kind.code(isa);
         let (info1, info2) = match kind {
-            ExitKind::PageFault | ExitKind::Kick => (0x1_0000_000e, 0xfe00_3000 + ((idx as u64) << 12)),
+            ExitKind::PageFault | ExitKind::Kick => {
+                (0x1_0000_000e, 0xfe00_3000 + ((idx as u64) << 12))
+            }
             ExitKind::PortIo => (0x0608_0010, rip + 2),
             _ => (0, 0),
         };
@@ -1686,7 +1832,10 @@ impl Host {
             (_, Some(GuestOp::Kick(dev))) => {
                 let (helper, job) = match dev {
                     Dev::Disk => (self.vms[vm].io_task, Job::DiskSubmit { vcpu: idx }),
-                    Dev::Net => (self.vms[vm].vhost_task, Job::NetTx { vcpu: idx }),
+                    Dev::Net => {
+                        let flow = self.start_flow(now, ti, ctx);
+                        (self.vms[vm].vhost_task, Job::NetTx { vcpu: idx, flow })
+                    }
                 };
                 self.give_job(t + 1_000, cpu, helper, job, ctx);
             }

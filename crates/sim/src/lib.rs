@@ -83,7 +83,8 @@ impl Scenario {
     /// Simulated time when none is given (ns).
     pub fn default_duration(self) -> u64 {
         match self {
-            Scenario::Large => 60_000_000_000,
+            // About 100 million events at the large host's event rate.
+            Scenario::Large => 90_000_000_000,
             Scenario::Idle => 3_000_000_000,
             _ => 1_000_000_000,
         }
@@ -170,7 +171,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
         (s, 1e9)
     };
     let v: f64 = num.trim().parse().ok()?;
-    (v > 0.0).then(|| (v * mul) as u64)
+    (v > 0.0).then_some((v * mul) as u64)
 }
 
 fn vm(name: String, workload: Workload, vcpus: u32) -> VmSpec {
@@ -194,10 +195,19 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
         Scenario::Cpu | Scenario::Processes | Scenario::Nested => (2, vec![Cpu], 1),
         Scenario::Disk => (2, vec![Disk], 1),
         Scenario::Net => (2, vec![Network], 1),
-        Scenario::Mixed => (4, vec![Cpu, Disk, Network, Idle], 2),
+        Scenario::Mixed => (3, vec![Cpu, Disk, Network, Idle], 3),
         Scenario::Overcommit => (2, vec![Cpu, Cpu, Disk], 1),
         Scenario::Multihost => (2, vec![Network, Network], 1),
-        Scenario::Large => (8, vec![Cpu, Disk, Network, Idle, Cpu, Disk, Network, Cpu], 4),
+        Scenario::Large => (
+            16,
+            [Cpu, Disk, Network, Idle]
+                .iter()
+                .cycle()
+                .take(16)
+                .copied()
+                .collect(),
+            6,
+        ),
     };
     let pcpus = cfg.pcpus.unwrap_or(pcpus).max(1);
     let nvms = cfg.vms.unwrap_or(classes.len() as u32).max(1) as usize;
@@ -295,14 +305,19 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
             Format::Ctf => {
                 let p = base.join("kernel");
                 let mut uuid = [0u8; 16];
-                let mut r = Rng::new(cfg.seed ^ (i as u64 + 1) * 0x1234_5678);
+                let mut r = Rng::new(cfg.seed ^ ((i as u64 + 1) * 0x1234_5678));
                 for b in &mut uuid {
                     *b = r.next_u64() as u8;
                 }
                 uuid[6] = (uuid[6] & 0x0f) | 0x40;
                 uuid[8] = (uuid[8] & 0x3f) | 0x80;
                 (
-                    Box::new(ctf::CtfWriter::create(&p, h.spec.pcpus, uuid, &h.spec.name)?),
+                    Box::new(ctf::CtfWriter::create(
+                        &p,
+                        h.spec.pcpus,
+                        uuid,
+                        &h.spec.name,
+                    )?),
                     p,
                 )
             }
@@ -318,10 +333,12 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
     let mut seq = 0u64;
     let mut queue = Vec::new();
     let mut wire = Vec::new();
+    let mut hops: Vec<host::Hop> = Vec::new();
     for (i, h) in hosts.iter_mut().enumerate() {
         let mut ctx = HostCtx {
             queue: &mut queue,
             wire: &mut wire,
+            hops: &mut hops,
         };
         h.start(t0, &mut ctx);
         for s in queue.drain(..) {
@@ -350,6 +367,7 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         let mut ctx = HostCtx {
             queue: &mut queue,
             wire: &mut wire,
+            hops: &mut hops,
         };
         h.act(now, action, &mut ctx);
         for s in queue.drain(..) {
@@ -367,6 +385,8 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
     }
     drop(heap);
 
+    let host_names: Vec<String> = hosts.iter().map(|h| h.spec.name.clone()).collect();
+    let task_comms: Vec<event::TaskNames> = hosts.iter().map(|h| h.names.clone()).collect();
     let mut host_truths = Vec::new();
     let mut all_vms = Vec::new();
     let mut procs = Vec::new();
@@ -410,7 +430,7 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         hosts: host_truths,
         vms: all_vms,
         guest_processes: procs,
-        critical_path: Vec::new(),
+        critical_path: critical_path(&hops, &host_names, &task_comms),
         intervals: keep_intervals,
     };
     let truth_path = dir.join("truth.json");
@@ -420,6 +440,54 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         traces: summary,
         truth: truth_path,
     })
+}
+
+/// The critical path of the last request a client on the first host saw answered: from its
+/// network kick to the wake-up by the answer, hop by hop (vhost sending, the wire, the remote
+/// vhost, the remote vCPU…). Times are in the first host's clock, which is the reference.
+fn critical_path(
+    hops: &[host::Hop],
+    hosts: &[String],
+    names: &[event::TaskNames],
+) -> Vec<truth::PathSegment> {
+    // A flow is complete when its answer woke a vCPU on the host that started it.
+    let origin = |f: u32| (f >> 24) as usize - 1;
+    let done = hops
+        .iter()
+        .rev()
+        .find(|h| h.what == "wake" && origin(h.flow) == 0 && h.host == 0)
+        .map(|h| h.flow);
+    let Some(flow) = done else {
+        return Vec::new();
+    };
+    let chain: Vec<&host::Hop> = hops.iter().filter(|h| h.flow == flow).collect();
+    let mut out = Vec::new();
+    for w in chain.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let wire = a.what == "send" && b.what == "receive";
+        let (host, tid) = if wire { (a.host, 0) } else { (b.host, b.tid) };
+        let comm = if wire {
+            String::new()
+        } else {
+            names[host].comm_ref(tid).to_string()
+        };
+        out.push(truth::PathSegment {
+            host: hosts[host].clone(),
+            tid,
+            comm,
+            start_ns: a.at as i64,
+            end_ns: b.at as i64,
+            what: match (a.what, b.what) {
+                ("send", "receive") => "network",
+                ("kick", "send") => "vhost_transmit",
+                ("receive", "wake") => "vhost_receive",
+                ("wake", "kick") => "vcpu_running",
+                _ => "other",
+            }
+            .into(),
+        });
+    }
+    out
 }
 
 /// Orders actions by time then creation only (the action itself never decides the order).

@@ -195,7 +195,7 @@ impl Sink for TextWriter {
         let name = ev.kind.name();
         let _ = write!(
             s,
-            "{:>16}-{:<5} [{:03}] {:>5}.{:09}: {:<20} ",
+            "{:>16}-{:<5} [{:03}] {:>5}.{:09}: {:<21} ",
             comm,
             ev.tid,
             ev.cpu,

@@ -13,8 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use virtflow_model::{
     ExitStat, HelperThread, Interval, Isa, PreemptionStat, Preemptor, StateTimes, Vcpu, VcpuState,
-    VectorStat, Vm, WaitTimes,
-    WaitCause,
+    VectorStat, Vm, WaitCause, WaitTimes,
 };
 
 use crate::event::{Event, Kind};
@@ -340,7 +339,7 @@ impl Tracker {
                 }
             }
             let mut preemptions: Vec<PreemptionStat> = by.into_values().collect();
-            preemptions.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+            preemptions.sort_by_key(|p| std::cmp::Reverse(p.total_ns));
             let exits = self.exits[vi]
                 .iter()
                 .map(|(&(isa_n, code), a)| ExitStat {
@@ -350,7 +349,7 @@ impl Tracker {
                     count: a.count,
                     total_ns: a.total,
                     min_ns: a.min,
-                    mean_ns: if a.count > 0 { a.total / a.count } else { 0 },
+                    mean_ns: a.total.checked_div(a.count).unwrap_or(0),
                     max_ns: a.max,
                 })
                 .collect();

@@ -152,6 +152,10 @@ impl Track {
             track.details.push(detail);
             last_end = end;
         }
+        // An empty track still needs the base of block 0.
+        if track.starts.is_empty() {
+            track.block_before.push(acc);
+        }
         (track, repaired)
     }
 
@@ -163,7 +167,9 @@ impl Track {
     /// Time per state of everything before `t`.
     fn before(&self, t: i64, keys: &[StateKey]) -> StateNs {
         let j = self.starts.partition_point(|&s| s < t);
-        let block = j / BLOCK;
+        // Interval j-1 may straddle `t`, so it must be added (clipped) here, never taken
+        // whole from a block sum: start from the block that holds it.
+        let block = j.saturating_sub(1) / BLOCK;
         let Some(base) = self.block_before.get(block) else {
             return [0; STATE_KEYS];
         };

@@ -187,6 +187,8 @@ pub struct DatMeta {
     pub tracer_version: Option<String>,
     pub trace_id: Option<u64>,
     pub guests: Vec<GuestInfo>,
+    /// v7: file offsets of the options sections, in chain order.
+    pub options_sections: Vec<u64>,
     pub warnings: Vec<String>,
 }
 
@@ -211,7 +213,12 @@ pub fn parse(data: &[u8]) -> DatResult<DatMeta> {
     let endian = match r.u8()? {
         0 => Endian::Little,
         1 => Endian::Big,
-        x => return Err(DatError::new(r.offset() - 1, format!("bad endianness flag {x}"))),
+        x => {
+            return Err(DatError::new(
+                r.offset() - 1,
+                format!("bad endianness flag {x}"),
+            ))
+        }
     };
     let long_size = r.u8()? as u32;
     if !matches!(long_size, 4 | 8) {
@@ -251,6 +258,7 @@ pub fn parse(data: &[u8]) -> DatResult<DatMeta> {
         tracer_version: None,
         trace_id: None,
         guests: Vec::new(),
+        options_sections: Vec::new(),
         warnings: Vec::new(),
     };
     if version == 6 {
@@ -283,8 +291,8 @@ fn read_headers(r: &mut Reader, meta: &mut DatMeta) -> DatResult<()> {
     let size = r.u64()?;
     let at = r.offset();
     let text = r.text(size)?;
-    meta.header_page = parse_header_page(&text)
-        .map_err(|e| DatError::new(at, format!("header page: {e}")))?;
+    meta.header_page =
+        parse_header_page(&text).map_err(|e| DatError::new(at, format!("header page: {e}")))?;
     if meta.header_page.data_offset as u64 >= meta.page_size as u64 {
         return Err(DatError::new(at, "header page data offset beyond the page"));
     }
@@ -397,14 +405,14 @@ fn read_v6_buffer_data(
     r: &mut Reader,
     cpus: u32,
     meta: &mut DatMeta,
-    mut instances: Option<&mut Vec<(String, u64)>>,
+    instances: Option<&mut Vec<(String, u64)>>,
 ) -> DatResult<Vec<CpuData>> {
     let mut at = r.offset();
     let mut kind = r.bytes(10)?;
     if kind.starts_with(b"options") {
         let mut found = Vec::new();
         parse_options(r, meta, false, &mut found)?;
-        if let Some(list) = instances.as_deref_mut() {
+        if let Some(list) = instances {
             list.extend(found);
         }
         at = r.offset();
@@ -458,7 +466,10 @@ pub fn read_section<'a>(
         let csize = r.u32()? as usize;
         let usize_ = r.u32()? as usize;
         if usize_ > MAX_UNCOMPRESSED {
-            return Err(DatError::new(offset, "implausible uncompressed section size"));
+            return Err(DatError::new(
+                offset,
+                "implausible uncompressed section size",
+            ));
         }
         let input = r.bytes(csize)?;
         let mut out = Vec::new();
@@ -485,6 +496,7 @@ fn parse_v7(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
             return Err(DatError::new(next, "options sections form a loop"));
         }
         let (id, body) = read_section(data, next, meta.endian, meta.codec)?;
+        meta.options_sections.push(next);
         if id != 0 {
             return Err(DatError::new(
                 next,
@@ -540,7 +552,8 @@ fn parse_v7(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
         b.compressed = flags & SECTION_COMPRESSED != 0;
     }
     if meta.buffers.is_empty() {
-        meta.warnings.push("the file has no flyrecord buffer".into());
+        meta.warnings
+            .push("the file has no flyrecord buffer".into());
     }
     Ok(())
 }
@@ -691,8 +704,8 @@ fn parse_options(
                     vcpus,
                 });
             }
-            OPT_HEADER_INFO | OPT_FTRACE_EVENTS | OPT_EVENT_FORMATS | OPT_KALLSYMS
-            | OPT_PRINTK | OPT_CMDLINES
+            OPT_HEADER_INFO | OPT_FTRACE_EVENTS | OPT_EVENT_FORMATS | OPT_KALLSYMS | OPT_PRINTK
+            | OPT_CMDLINES
                 if v7 =>
             {
                 refs.push((id, o.u64()?));

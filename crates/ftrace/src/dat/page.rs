@@ -268,22 +268,22 @@ mod tests {
     fn every_record_kind() {
         let hdr = |type_len: u32, delta: u32| type_len | (delta << 5);
         let words = [
-            hdr(1, 5),            // data, 4 bytes
-            0xdead,               //
-            hdr(30, 3),           // time extend: + (1 << 27) + 3
-            1,                    //
-            hdr(29, 2),           // padding: its length word and one more, +2
-            8,                    //
-            0,                    //
-            hdr(0, 1),            // long data: length word 12 -> 8 bytes
-            12,                   //
-            7,                    //
-            8,                    //
-            hdr(31, 100),         // absolute time stamp 100
-            0,                    //
-            hdr(2, 0),            // data, 8 bytes
-            1,                    //
-            2,                    //
+            hdr(1, 5),    // data, 4 bytes
+            0xdead,       //
+            hdr(30, 3),   // time extend: + (1 << 27) + 3
+            1,            //
+            hdr(29, 2),   // padding: its length word and one more, +2
+            8,            //
+            0,            //
+            hdr(0, 1),    // long data: length word 12 -> 8 bytes
+            12,           //
+            7,            //
+            8,            //
+            hdr(31, 100), // absolute time stamp 100
+            0,            //
+            hdr(2, 0),    // data, 8 bytes
+            1,            //
+            2,            //
         ];
         let p = page(&words, MISSED_EVENTS | MISSED_STORED, Some(42));
         let mut c = PageCursor::new(&p, &layout()).unwrap();
@@ -311,6 +311,9 @@ mod tests {
         assert!(PageCursor::new(&p, &layout()).is_err());
         assert!(PageCursor::new(&p[..10], &layout()).is_err());
         let p = page(&[], MISSED_EVENTS, None);
-        assert_eq!(PageCursor::new(&p, &layout()).unwrap().missed, Missed::Unknown);
+        assert_eq!(
+            PageCursor::new(&p, &layout()).unwrap().missed,
+            Missed::Unknown
+        );
     }
 }

@@ -229,7 +229,8 @@ impl CpuStream {
                         ));
                     }
                     let input = r.bytes(csize).map_err(|_| {
-                        let what = format!("the compressed chunk of CPU {} ({csize} bytes)", self.cpu);
+                        let what =
+                            format!("the compressed chunk of CPU {} ({csize} bytes)", self.cpu);
                         beyond_end(&what, *next_chunk, file.len())
                     })?;
                     decompressor

@@ -361,9 +361,13 @@ fn apic_ipi(get: &dyn Fn(&str) -> Option<u64>, set: &mut dyn FnMut(&str, Slot)) 
 
 /// `kvm_msi_set_irq` records the MSI address and data; the text shows what they encode.
 fn msi_set_irq(get: &dyn Fn(&str) -> Option<u64>, set: &mut dyn FnMut(&str, Slot)) {
-    let (Some(dst), Some(vec), Some(dm), Some(logical), Some(level)) =
-        (get("_dst"), get("_vec"), get("_dm"), get("_logical"), get("_level"))
-    else {
+    let (Some(dst), Some(vec), Some(dm), Some(logical), Some(level)) = (
+        get("_dst"),
+        get("_vec"),
+        get("_dm"),
+        get("_logical"),
+        get("_level"),
+    ) else {
         return;
     };
     let rh = get("_rh").unwrap_or(0);
@@ -391,9 +395,7 @@ pub(crate) fn derived_fields(name: &str) -> &'static [&'static str] {
     match name {
         "kvm_apic_ipi" => &["icr_low"],
         "kvm_msi_set_irq" => &["address", "data"],
-        "block_rq_issue" | "block_rq_insert" | "block_rq_complete" | "block_bio_queue" => {
-            &["dev"]
-        }
+        "block_rq_issue" | "block_rq_insert" | "block_rq_complete" | "block_bio_queue" => &["dev"],
         _ => &[],
     }
 }

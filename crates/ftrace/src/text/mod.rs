@@ -67,7 +67,10 @@ enum ClassParser {
         text: u32,
     },
     /// `key=value` text; `text` holds lines that are not.
-    Generic { keys: HashMap<String, u32>, text: u32 },
+    Generic {
+        keys: HashMap<String, u32>,
+        text: u32,
+    },
 }
 
 /// The parts of an event line, as byte ranges of the line.
@@ -87,7 +90,10 @@ struct LineHeader<'a> {
 #[derive(Debug, PartialEq, Eq)]
 enum Line<'a> {
     Event(LineHeader<'a>),
-    Lost { cpu: u32, count: Option<u64> },
+    Lost {
+        cpu: u32,
+        count: Option<u64>,
+    },
     /// Headers, comments, `cpus=N`, `CPU N is empty`, blank lines.
     Ignored,
     Unknown,
@@ -171,8 +177,16 @@ impl TextSource {
         let mut max_slots = 0;
         for name in order {
             let mut fields = vec![
-                FieldDesc { name: "common_pid".into(), scope: Scope::Common, kind: FieldKind::Int },
-                FieldDesc { name: "common_comm".into(), scope: Scope::Common, kind: FieldKind::Str },
+                FieldDesc {
+                    name: "common_pid".into(),
+                    scope: Scope::Common,
+                    kind: FieldKind::Int,
+                },
+                FieldDesc {
+                    name: "common_comm".into(),
+                    scope: Scope::Common,
+                    kind: FieldKind::Str,
+                },
             ];
             if has_tgid {
                 fields.push(FieldDesc {
@@ -196,7 +210,11 @@ impl TextSource {
                         } else {
                             keys.insert(k.to_string(), id);
                         }
-                        fields.push(FieldDesc { name: k.to_string(), scope: Scope::Payload, kind });
+                        fields.push(FieldDesc {
+                            name: k.to_string(),
+                            scope: Scope::Payload,
+                            kind,
+                        });
                     }
                     let text = text_field.unwrap_or_else(|| {
                         fields.push(FieldDesc {
@@ -210,8 +228,13 @@ impl TextSource {
                 }
             };
             max_slots = max_slots.max(nslots);
-            self.class_ids.insert(name.to_string(), self.classes.len() as u32);
-            self.classes.push(EventClass { name: name.to_string(), system: system.to_string(), fields });
+            self.class_ids
+                .insert(name.to_string(), self.classes.len() as u32);
+            self.classes.push(EventClass {
+                name: name.to_string(),
+                system: system.to_string(),
+                fields,
+            });
             self.parsers.push(parser);
         }
         self.slots = vec![Slot::None; max_slots];
@@ -224,17 +247,22 @@ impl TextSource {
             return None;
         }
         let start = self.pos;
-        let end = memchr_newline(&self.text.as_bytes()[start..]).map_or(self.text.len(), |i| start + i);
+        let end =
+            memchr_newline(&self.text.as_bytes()[start..]).map_or(self.text.len(), |i| start + i);
         self.pos = (end + 1).min(self.text.len());
         Some((start, end))
     }
 
     /// Timestamp of the next event line, for the end of a loss interval.
     fn peek_next_ts(&self) -> Option<i64> {
-        self.text[self.pos..].lines().find_map(|l| match parse_line(l) {
-            Line::Event(h) => Some(h.ts),
-            _ => None,
-        })
+        // Markers come just before the events they concern: look a few lines ahead only.
+        self.text[self.pos..]
+            .lines()
+            .take(64)
+            .find_map(|l| match parse_line(l) {
+                Line::Event(h) => Some(h.ts),
+                _ => None,
+            })
     }
 
     fn fill_fields(&mut self, class: usize, h: &LineHeader, text_start: usize, file: &str) {
@@ -251,7 +279,12 @@ impl TextSource {
         }
         let text_end = text_start + h.text.len();
         match &self.parsers[class] {
-            ClassParser::Known { templates, scratch, post, text } => {
+            ClassParser::Known {
+                templates,
+                scratch,
+                post,
+                text,
+            } => {
                 let payload = if self.has_tgid { 3 } else { 2 };
                 let mut matched = false;
                 for t in templates {
@@ -305,9 +338,11 @@ impl TextSource {
                     for (k, v) in pairs {
                         let Some(&id) = keys.get(k) else { continue };
                         let v_start = v.as_ptr() as usize - file.as_ptr() as usize;
-                        self.slots[id as usize] = match self.classes[class].fields[id as usize].kind {
+                        self.slots[id as usize] = match self.classes[class].fields[id as usize].kind
+                        {
                             FieldKind::Str => Slot::S(v_start, v_start + v.len()),
-                            _ => template::parse_num(v.as_bytes()).unwrap_or(Slot::S(v_start, v_start + v.len())),
+                            _ => template::parse_num(v.as_bytes())
+                                .unwrap_or(Slot::S(v_start, v_start + v.len())),
                         };
                     }
                 }
@@ -340,13 +375,20 @@ impl TextSource {
 
 /// Compiles a known event's templates; adds its fields to `fields`; returns the parser and the
 /// number of slots it needs.
-fn compile_known(known: &'static events::KnownEvent, fields: &mut Vec<FieldDesc>) -> (ClassParser, usize) {
+fn compile_known(
+    known: &'static events::KnownEvent,
+    fields: &mut Vec<FieldDesc>,
+) -> (ClassParser, usize) {
     // Declared fields first (in order of first appearance), then scratch slots.
     let mut scratch: Vec<(&'static str, u32)> = Vec::new();
     let specs: Vec<_> = known.templates.iter().map(|t| template::holes(t)).collect();
     let declare = |fields: &mut Vec<FieldDesc>, name: &str, kind: FieldKind| {
         if !fields.iter().any(|f| f.name == name) {
-            fields.push(FieldDesc { name: name.to_string(), scope: Scope::Payload, kind });
+            fields.push(FieldDesc {
+                name: name.to_string(),
+                scope: Scope::Payload,
+                kind,
+            });
         }
     };
     for spec in &specs {
@@ -367,7 +409,10 @@ fn compile_known(known: &'static events::KnownEvent, fields: &mut Vec<FieldDesc>
     }
     declare(fields, "text", FieldKind::Str);
     let text = fields.len() as u32 - 1;
-    let isa = fields.iter().position(|f| f.name == "isa").map(|i| i as u32);
+    let isa = fields
+        .iter()
+        .position(|f| f.name == "isa")
+        .map(|i| i as u32);
     let mut nslots = fields.len();
     let mut templates = Vec::new();
     for spec in specs {
@@ -377,7 +422,10 @@ fn compile_known(known: &'static events::KnownEvent, fields: &mut Vec<FieldDesc>
             match piece {
                 Ok(lit) => toks.push(Tok::Lit(lit)),
                 Err(("", "..")) | Err(("..", "")) => toks.push(Tok::Rest),
-                Err(("_", "")) => toks.push(Tok::Hole { slot: 0, conv: Conv::Skip }),
+                Err(("_", "")) => toks.push(Tok::Hole {
+                    slot: 0,
+                    conv: Conv::Skip,
+                }),
                 Err((name, conv)) => {
                     let slot = if name.starts_with('_') {
                         match scratch.iter().find(|(n, _)| *n == name) {
@@ -389,7 +437,10 @@ fn compile_known(known: &'static events::KnownEvent, fields: &mut Vec<FieldDesc>
                             }
                         }
                     } else {
-                        fields.iter().position(|f| f.name == name).expect("declared") as u32
+                        fields
+                            .iter()
+                            .position(|f| f.name == name)
+                            .expect("declared") as u32
                     };
                     let conv = template::parse_conv(conv, isa);
                     let tok = Tok::Hole { slot, conv };
@@ -405,7 +456,15 @@ fn compile_known(known: &'static events::KnownEvent, fields: &mut Vec<FieldDesc>
         consts.extend(toks);
         templates.push(Template { toks: consts });
     }
-    (ClassParser::Known { templates, scratch, post: known.post, text }, nslots)
+    (
+        ClassParser::Known {
+            templates,
+            scratch,
+            post: known.post,
+            text,
+        },
+        nslots,
+    )
 }
 
 fn memchr_newline(b: &[u8]) -> Option<usize> {
@@ -455,7 +514,10 @@ fn parse_lost(rest: &str) -> Option<Line<'static>> {
     let inner = tail.trim().strip_prefix('[')?.strip_suffix(']')?;
     let count = if inner == "LOST EVENTS" {
         None
-    } else if let Some(n) = inner.strip_prefix("LOST ").and_then(|s| s.strip_suffix(" EVENTS")) {
+    } else if let Some(n) = inner
+        .strip_prefix("LOST ")
+        .and_then(|s| s.strip_suffix(" EVENTS"))
+    {
         Some(n.parse().ok()?)
     } else if let Some(n) = inner.strip_suffix(" EVENTS DROPPED") {
         Some(n.parse().ok()?)
@@ -473,7 +535,10 @@ fn parse_event_line(line: &str) -> Option<LineHeader<'_>> {
     let (open, close) = loop {
         let open = search + b[search..].iter().position(|&c| c == b'[')?;
         search = open + 1;
-        let digits = b[open + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let digits = b[open + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         let close = open + 1 + digits;
         if digits == 0 || b.get(close) != Some(&b']') || open == 0 || b[open - 1] != b' ' {
             continue;
@@ -526,7 +591,15 @@ fn parse_event_line(line: &str) -> Option<LineHeader<'_>> {
         return None;
     }
     let text = rest[colon + 1..].trim_start();
-    Some(LineHeader { comm, pid, tgid, cpu, ts, name, text })
+    Some(LineHeader {
+        comm,
+        pid,
+        tgid,
+        cpu,
+        ts,
+        name,
+        text,
+    })
 }
 
 fn is_digits(s: &str) -> bool {
@@ -555,7 +628,10 @@ fn split_key_values(text: &str) -> Option<Vec<(&str, &str)>> {
     let b = text.as_bytes();
     let key_at = |i: usize| -> Option<usize> {
         // A key: identifier characters then '='.
-        let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+        let n = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
         (n > 0 && b.get(i + n) == Some(&b'=')).then_some(n)
     };
     let mut pairs = Vec::new();

@@ -350,7 +350,10 @@ pub(crate) fn exit_reason(s: &[u8]) -> Option<(u64, Option<u64>)> {
 }
 
 fn lookup(table: &[(&str, u64)], name: &str) -> Option<(u64, ())> {
-    table.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v, ()))
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| (*v, ()))
 }
 
 /// Every exit-reason name the reader knows, with its code and `isa`: for tests that check

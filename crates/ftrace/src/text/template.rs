@@ -68,7 +68,10 @@ impl Conv {
 #[derive(Clone, Debug)]
 pub(crate) enum Tok {
     Lit(&'static str),
-    Hole { slot: u32, conv: Conv },
+    Hole {
+        slot: u32,
+        conv: Conv,
+    },
     /// `{..}`: the rest of the line is ignored.
     Rest,
 }
@@ -80,7 +83,9 @@ pub(crate) struct Template {
 }
 
 /// Splits a template into literal and hole specs: `(literal)` or `(name, conv)`.
-pub(crate) fn holes(template: &'static str) -> Vec<Result<&'static str, (&'static str, &'static str)>> {
+pub(crate) fn holes(
+    template: &'static str,
+) -> Vec<Result<&'static str, (&'static str, &'static str)>> {
     let mut out = Vec::new();
     let mut rest = template;
     while !rest.is_empty() {
@@ -199,6 +204,9 @@ pub(crate) fn parse_num(s: &[u8]) -> Option<Slot> {
     }
 }
 
+/// How many occurrences of the literal after a text hole are tried.
+const MAX_TRIES: usize = 16;
+
 /// Matches `text` (at byte `base` of the file) against a template, filling `slots`.
 pub(crate) fn matches(toks: &[Tok], text: &str, base: usize, slots: &mut [Slot]) -> bool {
     match_from(toks, text.as_bytes(), 0, base, slots)
@@ -224,7 +232,7 @@ fn match_from(toks: &[Tok], text: &[u8], pos: usize, base: usize, slots: &mut [S
                 // (or to the next space when the rest is ignored and the value is a number).
                 None | Some(Tok::Rest) => {
                     let mut end = text.len();
-                    if rest.first().is_some() && !matches!(conv, Conv::Str | Conv::Skip) {
+                    if !rest.is_empty() && !matches!(conv, Conv::Str | Conv::Skip) {
                         end = text[pos..]
                             .iter()
                             .position(|c| *c == b' ')
@@ -238,7 +246,14 @@ fn match_from(toks: &[Tok], text: &[u8], pos: usize, base: usize, slots: &mut [S
                 Some(Tok::Lit(lit)) => {
                     let lit = lit.as_bytes();
                     let mut from = pos;
+                    // Comms and file names hold few copies of the next literal; bounding the
+                    // tries keeps a hostile line from costing more than linear time per hole.
+                    let mut tries = 0;
                     while let Some(i) = find(&text[from..], lit) {
+                        tries += 1;
+                        if tries > MAX_TRIES {
+                            return false;
+                        }
                         let end = from + i;
                         if convert(*conv, text, pos, end, base, *slot, slots)
                             && match_from(rest, text, end, base, slots)
@@ -246,7 +261,10 @@ fn match_from(toks: &[Tok], text: &[u8], pos: usize, base: usize, slots: &mut [S
                             return true;
                         }
                         // Numbers cannot hold the literal: no point looking further.
-                        if !matches!(conv, Conv::Str | Conv::Skip | Conv::Sym | Conv::Map(_) | Conv::ExitReason(_)) {
+                        if !matches!(
+                            conv,
+                            Conv::Str | Conv::Skip | Conv::Sym | Conv::Map(_) | Conv::ExitReason(_)
+                        ) {
                             return false;
                         }
                         from = end + 1;
@@ -264,7 +282,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, tail) = needle.split_first()?;
     let mut i = 0;
     while i + needle.len() <= hay.len() {
-        let j = hay[i..hay.len() - tail.len()].iter().position(|&c| c == first)?;
+        let j = hay[i..hay.len() - tail.len()]
+            .iter()
+            .position(|&c| c == first)?;
         let at = i + j;
         if &hay[at + 1..at + needle.len()] == tail {
             return Some(at);
@@ -292,7 +312,10 @@ fn convert(
         Conv::Str => Some(Slot::S(base + start, base + end)),
         Conv::Sym => {
             // trace-cmd prints `func/0x0` or `func+0x12/0x40`; the kernel prints `func`.
-            let cut = s.iter().position(|&c| c == b'/' || c == b'+').unwrap_or(s.len());
+            let cut = s
+                .iter()
+                .position(|&c| c == b'/' || c == b'+')
+                .unwrap_or(s.len());
             Some(Slot::S(base + start, base + start + cut))
         }
         Conv::KernelState => symbols::kernel_task_state(s).map(Slot::I),
@@ -307,7 +330,11 @@ fn convert(
             None => None,
         },
         Conv::Map(table) => match table.iter().find(|(name, _)| name.as_bytes() == s) {
-            Some((_, v)) => Some(if *v < 0 { Slot::I(*v) } else { Slot::U(*v as u64) }),
+            Some((_, v)) => Some(if *v < 0 {
+                Slot::I(*v)
+            } else {
+                Slot::U(*v as u64)
+            }),
             None => parse_num(s),
         },
         Conv::Const(v) => Some(Slot::I(v)),

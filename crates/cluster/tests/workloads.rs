@@ -1,0 +1,151 @@
+//! End to end: traces with known workloads → features → clusters → names. The simulator's
+//! `mixed` scenario (and variants with more VMs and other seeds) and, when present, the real
+//! lab traces (`../shared/traces/kvm-lab`, whose `manifest.json` lists each VM's workload).
+
+use std::path::{Path, PathBuf};
+
+use virtflow_cluster::pipeline::{attach_truth, known_workloads, trace_features};
+use virtflow_cluster::{cluster, ClusterOptions, ClusterReport, FeatureTable, Level, WorkloadClass};
+use virtflow_trace::{EventSource, TraceError};
+
+fn open_dat(path: &Path) -> Result<Box<dyn EventSource>, TraceError> {
+    Ok(Box::new(virtflow_ftrace::DatSource::open(path)?))
+}
+
+fn table_of(paths: &[PathBuf], level: Level) -> FeatureTable {
+    let mut all: Option<FeatureTable> = None;
+    for p in paths {
+        let mut open = || open_dat(p);
+        let tf = trace_features(&p.display().to_string(), &mut open, level, None)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let mut t = tf.table;
+        attach_truth(&mut t, &known_workloads(p));
+        match &mut all {
+            None => all = Some(t),
+            Some(a) => a.extend(t).unwrap(),
+        }
+    }
+    all.expect("at least one trace")
+}
+
+/// Every member whose truth names a class must sit in a cluster of that name.
+fn mismatches(report: &ClusterReport) -> Vec<String> {
+    let mut bad = Vec::new();
+    for c in &report.clusters {
+        for m in &c.members {
+            let Some(truth) = &m.truth else { continue };
+            let Some(class) = WorkloadClass::from_workload(truth) else {
+                continue;
+            };
+            if class != c.name {
+                bad.push(format!("{} (truth {truth}) in a {} cluster", m.key.label(), c.name));
+            }
+        }
+    }
+    bad
+}
+
+fn simulate_mixed(seed: u64, vms: Option<u32>) -> (tempdir::Dir, PathBuf) {
+    let dir = tempdir::Dir::new(&format!("mixed-{seed}-{}", vms.unwrap_or(0)));
+    let mut cfg = virtflow_sim::Config::new(virtflow_sim::Scenario::Mixed);
+    cfg.seed = seed;
+    cfg.vms = vms;
+    let summary = virtflow_sim::simulate(&cfg, dir.path()).expect("simulate");
+    let trace = summary.traces[0].0.clone();
+    (dir, trace)
+}
+
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A folder under the system temp dir, removed when dropped.
+    pub struct Dir(PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "virtflow-cluster-test-{}-{tag}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn simulated_mixed_hosts_cluster_by_true_workload() {
+    // The default mixed host (4 VMs), and variants with more VMs and other seeds.
+    for (seed, vms) in [(1, None), (2, Some(8)), (7, Some(6))] {
+        let (_dir, trace) = simulate_mixed(seed, vms);
+        let table = table_of(&[trace], Level::Vm);
+        let expected = vms.unwrap_or(4) as usize;
+        assert_eq!(table.rows.len(), expected, "seed {seed}: one row per VM");
+        assert!(table.rows.iter().all(|r| r.truth.is_some()), "truth attached");
+        let report = cluster(&table, &ClusterOptions::default());
+        let bad = mismatches(&report);
+        assert!(bad.is_empty(), "seed {seed}: {bad:?}\n{}", report.to_text());
+    }
+}
+
+#[test]
+fn simulated_hosts_in_one_table_one_clustering() {
+    // Two hosts (two seeds) analysed separately, clustered together: rows are tagged by trace.
+    let (_a, t1) = simulate_mixed(3, None);
+    let (_b, t2) = simulate_mixed(4, None);
+    let table = table_of(&[t1.clone(), t2.clone()], Level::Vm);
+    assert_eq!(table.rows.len(), 8);
+    let traces: std::collections::BTreeSet<&str> =
+        table.rows.iter().map(|r| r.key.trace.as_str()).collect();
+    assert_eq!(traces.len(), 2);
+    let report = cluster(&table, &ClusterOptions::default());
+    assert!(mismatches(&report).is_empty(), "{}", report.to_text());
+    // The JSON names each member's trace, VM and pid.
+    let json = serde_json::to_value(&report).unwrap();
+    let m = &json["clusters"][0]["members"][0];
+    assert!(m["trace"].is_string() && m["vm"].is_string() && m["pid"].is_number());
+}
+
+#[test]
+fn simulated_vcpu_level_rows_carry_vcpu_numbers() {
+    let (_d, trace) = simulate_mixed(5, None);
+    let table = table_of(&[trace], Level::Vcpu);
+    assert_eq!(table.rows.len(), 8, "4 VMs × 2 vCPUs");
+    assert!(table.rows.iter().all(|r| r.key.vcpu.is_some() && r.key.tid.is_some()));
+    let report = cluster(&table, &ClusterOptions::default());
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json["clusters"][0]["members"][0]["vcpu"].is_number());
+}
+
+fn lab() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces/kvm-lab"))
+}
+
+#[test]
+fn real_lab_traces_cluster_by_their_manifest_workload() {
+    let root = lab();
+    let mut paths: Vec<PathBuf> = ["s1_idle", "s2_cpu", "s3_disk", "s4_net", "s5_overcommit"]
+        .iter()
+        .map(|s| root.join(s).join("trace.dat"))
+        .filter(|p| p.exists())
+        .collect();
+    if paths.is_empty() {
+        eprintln!("kvm-lab traces not present: skipped");
+        return;
+    }
+    paths.sort();
+    let table = table_of(&paths, Level::Vm);
+    assert!(table.rows.len() >= 5, "one row per VM: {}", table.rows.len());
+    let report = cluster(&table, &ClusterOptions::default());
+    eprintln!("{}", report.to_text());
+    let bad = mismatches(&report);
+    assert!(bad.is_empty(), "{bad:?}\n{}", report.to_text());
+}
