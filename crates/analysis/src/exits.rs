@@ -131,8 +131,8 @@ const SVM: &[(u64, &str)] = &[
 /// x86 exception mnemonics by vector, for SVM's exception exits (`0x040 + vector`).
 const EXCEPTIONS: [&str; 32] = [
     "de", "db", "nmi", "bp", "of", "br", "ud", "nm", "df", "09", "ts", "np", "ss", "gp", "pf",
-    "0f", "mf", "ac", "mc", "xm", "ve", "cp", "16", "17", "18", "19", "1a", "1b", "hv", "vc",
-    "sx", "1f",
+    "0f", "mf", "ac", "mc", "xm", "ve", "cp", "16", "17", "18", "19", "1a", "1b", "hv", "vc", "sx",
+    "1f",
 ];
 
 /// The HLT exit code of an ISA: the exit that precedes a guest's idle wait.
@@ -233,6 +233,9 @@ mod tests {
         assert_eq!(exit_from_name("HLT", None), Some((Isa::Vmx, 12)));
         assert_eq!(exit_from_name("EPT_VIOLATION", None), Some((Isa::Vmx, 48)));
         assert_eq!(exit_from_name("pf_excp", None), Some((Isa::Svm, 0x04e)));
-        assert_eq!(exit_from_name("HLT", Some(Isa::Svm)), Some((Isa::Svm, 0x078)));
+        assert_eq!(
+            exit_from_name("HLT", Some(Isa::Svm)),
+            Some((Isa::Svm, 0x078))
+        );
     }
 }

@@ -65,7 +65,13 @@ mod tests {
         assert_eq!(s.count, 1000);
         assert_eq!(s.mean_ns, 500_500);
         assert_eq!(s.max_ns, 1_000_000);
-        assert!((s.p50_ns as f64 - 500_000.0).abs() / 500_000.0 < 0.01, "{s:?}");
-        assert!((s.p99_ns as f64 - 990_000.0).abs() / 990_000.0 < 0.01, "{s:?}");
+        assert!(
+            (s.p50_ns as f64 - 500_000.0).abs() / 500_000.0 < 0.01,
+            "{s:?}"
+        );
+        assert!(
+            (s.p99_ns as f64 - 990_000.0).abs() / 990_000.0 < 0.01,
+            "{s:?}"
+        );
     }
 }

@@ -61,6 +61,17 @@ pub enum IrqKind {
     Other,
 }
 
+/// How a host thread raised a guest interrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqSource {
+    /// `kvm_msi_set_irq`: a message-signalled interrupt, as virtio devices raise.
+    Msi,
+    /// `kvm_set_irq`: a legacy GSI line (serial port, RTC, PIT…), through the IOAPIC/PIC.
+    Gsi,
+    /// `kvm_apic_accept_irq`: the APIC accepting the vector raised just before.
+    Apic,
+}
+
 /// What the analyses consume, in one vocabulary. Strings borrow from the source's current
 /// event, so decoding never allocates.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,12 +120,20 @@ pub enum TypedEvent<'a> {
     /// `kvm_set_irq` (only a GSI), `kvm_apic_accept_irq` (vector known).
     IrqRaise {
         vector: Option<u32>,
+        source: IrqSource,
     },
     KvmApicIpi {
         vector: u32,
     },
     IrqEnter(IrqKind),
     IrqExit(IrqKind),
+    /// A thread's name and thread group from a side-band record (perf's `perf_comm`), not a
+    /// kernel event: it does not extend the trace's span.
+    TaskInfo {
+        tid: u32,
+        tgid: Option<u32>,
+        comm: Option<&'a str>,
+    },
 }
 
 /// Who and what the event's context says, besides the event itself.
@@ -202,11 +221,17 @@ enum Handler {
         icr_low: FieldId,
     },
     Irq(bool, IrqKind),
+    TaskInfo {
+        tid: FieldId,
+        tgid: Option<FieldId>,
+        comm: Option<FieldId>,
+    },
 }
 
 /// The per-class decoding table of one source. See the module documentation.
 pub struct Layout {
     handlers: Vec<(Handler, ContextFields)>,
+    sideband: Vec<bool>,
 }
 
 /// Largest plausible vCPU number: LTTng's `kvm_x86_entry` on some kernels records garbage in
@@ -219,7 +244,11 @@ impl Layout {
             .iter()
             .map(|c| (handler_for(c), context_for(c)))
             .collect();
-        Layout { handlers }
+        let sideband = classes
+            .iter()
+            .map(|c| c.system.is_empty() && c.name.starts_with("perf_"))
+            .collect();
+        Layout { handlers, sideband }
     }
 
     /// True when some class decodes to KVM entries or exits.
@@ -291,16 +320,15 @@ impl Layout {
                     _ => None,
                 });
                 let (isa, code, name) = match reason {
-                    ExitReason::Code(f) => {
-                        (isa_field.unwrap_or(Isa::Vmx), src.u64(f)?, None)
-                    }
+                    ExitReason::Code(f) => (isa_field.unwrap_or(Isa::Vmx), src.u64(f)?, None),
                     ExitReason::Name(f) => {
                         let name = src.str(f)?;
                         match name.parse::<u64>() {
                             Ok(code) => (isa_field.unwrap_or(Isa::Vmx), code, None),
                             Err(_) => {
-                                let (isa, code) = exits::exit_from_name(name, isa_field)
-                                    .unwrap_or((isa_field.unwrap_or(Isa::Vmx), u64::from(u32::MAX)));
+                                let (isa, code) = exits::exit_from_name(name, isa_field).unwrap_or(
+                                    (isa_field.unwrap_or(Isa::Vmx), u64::from(u32::MAX)),
+                                );
                                 (isa, code, Some(name))
                             }
                         }
@@ -321,13 +349,23 @@ impl Layout {
             },
             Handler::MsiSetIrq { data } => TypedEvent::IrqRaise {
                 vector: src.u64(data).map(|d| (d & 0xff) as u32),
+                source: IrqSource::Msi,
             },
-            Handler::SetIrq => TypedEvent::IrqRaise { vector: None },
+            Handler::SetIrq => TypedEvent::IrqRaise {
+                vector: None,
+                source: IrqSource::Gsi,
+            },
             Handler::ApicAcceptIrq { vector } => TypedEvent::IrqRaise {
                 vector: Some(u32_of(vector)? & 0xff),
+                source: IrqSource::Apic,
             },
             Handler::ApicIpi { icr_low } => TypedEvent::KvmApicIpi {
                 vector: u32_of(icr_low)? & 0xff,
+            },
+            Handler::TaskInfo { tid, tgid, comm } => TypedEvent::TaskInfo {
+                tid: u32_of(tid)?,
+                tgid: tgid.and_then(u32_of),
+                comm: str_of(comm),
             },
             Handler::Irq(true, kind) => TypedEvent::IrqEnter(kind),
             Handler::Irq(false, kind) => TypedEvent::IrqExit(kind),
@@ -340,6 +378,15 @@ impl Layout {
             comm: str_of(ctx_fields.comm),
         };
         Some((ctx, event))
+    }
+
+    /// Side-band records (perf's `perf_mmap`, `perf_comm`…, written at time 0 by perf's CTF
+    /// conversion) say nothing about when the trace starts.
+    pub fn is_sideband(&self, class: ClassId) -> bool {
+        self.sideband
+            .get(class.0 as usize)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// The class ids this layout decodes (for tests and diagnostics).
@@ -388,21 +435,18 @@ pub fn canonical_name(name: &str) -> &str {
 /// A payload field by one of several names (a payload `tid` must not be taken for LTTng's
 /// context `tid`, so payload scope wins).
 fn payload(class: &EventClass, names: &[&str]) -> Option<FieldId> {
-    for name in names {
-        let mut fallback = None;
-        for (i, f) in class.fields.iter().enumerate() {
-            if f.name == *name {
-                if f.scope == Scope::Payload {
-                    return Some(FieldId(i as u32));
-                }
-                fallback.get_or_insert(FieldId(i as u32));
-            }
-        }
-        if fallback.is_some() {
-            return fallback;
-        }
-    }
-    None
+    let find = |pred: &dyn Fn(Scope) -> bool| {
+        names.iter().find_map(|name| {
+            class
+                .fields
+                .iter()
+                .position(|f| f.name == *name && pred(f.scope))
+                .map(|i| FieldId(i as u32))
+        })
+    };
+    // Every name is tried in the payload before any is taken from a context: LTTng's
+    // `sched_waking` has a payload `tid` and a context `pid`, and the payload one is meant.
+    find(&|s| s == Scope::Payload).or_else(|| find(&|_| true))
 }
 
 fn context_for(class: &EventClass) -> ContextFields {
@@ -425,7 +469,9 @@ fn context_for(class: &EventClass) -> ContextFields {
             .or_else(|| anywhere("common_tgid"))
             .or_else(|| ctx("pid"))
             .or_else(|| ctx("vpid")),
-        comm: anywhere("procname").or_else(|| ctx("comm")),
+        comm: anywhere("procname")
+            .or_else(|| anywhere("common_comm"))
+            .or_else(|| ctx("comm")),
     }
 }
 
@@ -517,14 +563,37 @@ fn handler_for(class: &EventClass) -> Handler {
             Some(icr_low) => Handler::ApicIpi { icr_low },
             None => Handler::Ignore,
         },
+        "perf_comm" => match f(&["tid"]) {
+            Some(tid) => Handler::TaskInfo {
+                tid,
+                tgid: f(&["pid"]),
+                comm: f(&["comm"]),
+            },
+            None => Handler::Ignore,
+        },
+        "perf_fork" => match f(&["tid"]) {
+            Some(child_tid) => Handler::ProcessFork {
+                parent_tid: f(&["ptid"]),
+                child_tid,
+                child_tgid: f(&["pid"]),
+                child_comm: None,
+            },
+            None => Handler::Ignore,
+        },
         "hrtimer_expire_entry" | "local_timer_entry" => irq(true, IrqKind::Timer),
         "hrtimer_expire_exit" | "local_timer_exit" => irq(false, IrqKind::Timer),
-        "irq_handler_entry" | "softirq_entry" | "irq_work_entry"
-        | "call_function_entry" | "call_function_single_entry" | "reschedule_entry" => {
-            irq(true, IrqKind::Other)
-        }
-        "irq_handler_exit" | "softirq_exit" | "irq_work_exit" | "call_function_exit"
-        | "call_function_single_exit" | "reschedule_exit" => irq(false, IrqKind::Other),
+        "irq_handler_entry"
+        | "softirq_entry"
+        | "irq_work_entry"
+        | "call_function_entry"
+        | "call_function_single_entry"
+        | "reschedule_entry" => irq(true, IrqKind::Other),
+        "irq_handler_exit"
+        | "softirq_exit"
+        | "irq_work_exit"
+        | "call_function_exit"
+        | "call_function_single_exit"
+        | "reschedule_exit" => irq(false, IrqKind::Other),
         _ => Handler::Ignore,
     }
 }
@@ -538,7 +607,10 @@ mod tests {
         assert_eq!(canonical_name("kvm:kvm_exit"), "kvm_exit");
         assert_eq!(canonical_name("kvm_x86_entry"), "kvm_entry");
         assert_eq!(canonical_name("sched:sched_switch"), "sched_switch");
-        assert_eq!(canonical_name("timer_hrtimer_expire_entry"), "hrtimer_expire_entry");
+        assert_eq!(
+            canonical_name("timer_hrtimer_expire_entry"),
+            "hrtimer_expire_entry"
+        );
         assert_eq!(canonical_name("kvm_x86_emulate_insn"), "");
     }
 

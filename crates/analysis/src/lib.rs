@@ -26,7 +26,7 @@ pub mod layout;
 mod vms;
 mod w2a;
 
-pub use layout::{EventContext, IrqKind, Layout, TaskState, TypedEvent};
+pub use layout::{EventContext, IrqKind, IrqSource, Layout, TaskState, TypedEvent};
 pub use w2a::fixed_vector_class;
 
 /// Progress callback: `(bytes done, bytes in total)`, as the source estimates them.
@@ -53,7 +53,7 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// Events between two progress reports.
+/// Events between two progress reports (a power of two).
 const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Reads `source` to its end once and returns what every VM on the host did.
@@ -67,9 +67,10 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
                 n += 1;
                 match layout.decode(&*source, &header) {
                     Some((ctx, ev)) => an.event(&ctx, &ev),
+                    None if layout.is_sideband(header.class) => {}
                     None => an.tick(header.ts, header.cpu),
                 }
-                if n % PROGRESS_EVERY == 0 {
+                if n & (PROGRESS_EVERY - 1) == 0 {
                     if let (Some(cb), Some((done, total))) = (&options.progress, source.progress())
                     {
                         cb(done, total);

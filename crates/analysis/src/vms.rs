@@ -3,13 +3,13 @@
 
 use rustc_hash::FxHashMap;
 use virtflow_model::{
-    ExitStat, HelperThread, Host, Interval, PreemptionStat, Preemptor, TaskTime,
-    ThreadRole, Vcpu, VcpuState, VectorStat, Vm, WaitCause, WaitSignals,
+    ExitStat, HelperThread, Host, Interval, PreemptionStat, Preemptor, TaskTime, ThreadRole, Vcpu,
+    VcpuState, VectorStat, Vm, WaitCause, WaitSignals,
 };
 
 use crate::exits::exit_name;
 use crate::histogram::Durations;
-use crate::w2a::{thread_key, vhost_pid, Analyzer, Mode, RawState};
+use crate::w2a::{process_key, thread_key, vhost_pid, Analyzer, Mode, RawState};
 
 /// How far apart (in thread ids) the vCPU threads of one VMM process may be for a lone vCPU
 /// thread, with no other evidence, to be counted in the same VM: QEMU creates them in a row.
@@ -33,11 +33,33 @@ pub(crate) fn build(an: &mut Analyzer, hostname: String) -> (Host, Vec<Vm>, Vec<
     // Which VM each thread belongs to, to classify preemptors.
     let mut vm_of: FxHashMap<u32, (usize, u32)> = FxHashMap::default();
     let mut pids = Vec::with_capacity(groups.len());
-    for (gi, g) in groups.iter().enumerate() {
+    for g in groups.iter_mut() {
         let pid = vm_pid(an, g);
         pids.push(pid);
+        // The main thread is the one whose tid is the pid.
+        if let Some(main) = an.thread_index(pid) {
+            if !an.threads[main].is_vcpu && !g.helpers.contains(&main) {
+                g.helpers.push(main);
+            }
+        }
+        // Threads tied to the process by other evidence (`vhost-<pid>`, a thread group id)
+        // but not to its vCPUs are its own as well.
+        let process = an.groups.find(process_key(pid));
+        if process != g.root {
+            for i in 0..an.threads.len() {
+                let t = &an.threads[i];
+                if !t.is_vcpu
+                    && !g.helpers.contains(&i)
+                    && an.groups.find(thread_key(t.tid)) == process
+                {
+                    g.helpers.push(i);
+                }
+            }
+        }
+    }
+    for (gi, g) in groups.iter().enumerate() {
         for &i in g.vcpus.iter().chain(&g.helpers) {
-            vm_of.insert(an.threads[i].tid, (gi, pid));
+            vm_of.insert(an.threads[i].tid, (gi, pids[gi]));
         }
     }
     let mut vms = Vec::with_capacity(groups.len());
@@ -83,12 +105,15 @@ pub(crate) fn build(an: &mut Analyzer, hostname: String) -> (Host, Vec<Vm>, Vec<
         sorted.sort_by_key(|&i| an.threads[i].tid);
         for &i in &sorted {
             let t = &an.threads[i];
-            let n = t.vcpu_id.or_else(|| vcpu_from_comm(&t.comm)).unwrap_or_else(|| {
-                while vcpus.iter().any(|(n, _)| *n == next_free) {
-                    next_free += 1;
-                }
-                next_free
-            });
+            let n = t
+                .vcpu_id
+                .or_else(|| vcpu_from_comm(&t.comm))
+                .unwrap_or_else(|| {
+                    while vcpus.iter().any(|(n, _)| *n == next_free) {
+                        next_free += 1;
+                    }
+                    next_free
+                });
             vcpus.push((n, i));
         }
         vcpus.sort();
@@ -195,7 +220,7 @@ pub(crate) fn build(an: &mut Analyzer, hostname: String) -> (Host, Vec<Vm>, Vec<
                 count,
             })
             .collect();
-        preemptions.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+        preemptions.sort_by_key(|p| std::cmp::Reverse(p.total_ns));
         vm.preemptions = preemptions;
         vm.wakeup_latency = latency.stats();
         vm.wait_signals = signals;
@@ -301,7 +326,10 @@ fn merge_lone_vcpus(an: &Analyzer, groups: &mut Vec<Group>) {
             .position(|g| g.pids.is_empty() && g.helpers.is_empty());
         let Some(li) = lone else { return };
         let ids = |g: &Group| -> Vec<u32> {
-            g.vcpus.iter().filter_map(|&i| an.threads[i].vcpu_id).collect()
+            g.vcpus
+                .iter()
+                .filter_map(|&i| an.threads[i].vcpu_id)
+                .collect()
         };
         let lone_ids = ids(&groups[li]);
         let mut best: Option<(u32, usize)> = None;
@@ -364,7 +392,11 @@ fn vm_pid(an: &Analyzer, g: &Group) -> u32 {
     if let Some((pid, _)) = counts.iter().max_by_key(|(_, n)| *n) {
         return *pid;
     }
-    if let Some(pid) = g.helpers.iter().find_map(|&i| vhost_pid(&an.threads[i].comm)) {
+    if let Some(pid) = g
+        .helpers
+        .iter()
+        .find_map(|&i| vhost_pid(&an.threads[i].comm))
+    {
         return pid;
     }
     if let Some(pid) = g.pids.iter().copied().filter(|p| *p != u32::MAX).min() {
@@ -375,11 +407,39 @@ fn vm_pid(an: &Analyzer, g: &Group) -> u32 {
         .iter()
         .map(|&i| &an.threads[i])
         .filter(|t| {
-            !(t.comm.starts_with("IO ") || t.comm.starts_with("worker") || vhost_pid(&t.comm).is_some())
+            !(t.comm.starts_with("IO ")
+                || t.comm.starts_with("worker")
+                || vhost_pid(&t.comm).is_some())
         })
         .map(|t| t.tid)
         .min();
-    main.unwrap_or_else(|| g.vcpus.iter().map(|&i| an.threads[i].tid).min().unwrap_or(0))
+    let first_vcpu = g
+        .vcpus
+        .iter()
+        .map(|&i| an.threads[i].tid)
+        .min()
+        .unwrap_or(0);
+    main.or_else(|| vmm_by_name(an, first_vcpu))
+        .unwrap_or(first_vcpu)
+}
+
+/// With no other evidence, the VMM's main thread is the nearest thread before its first vCPU
+/// thread whose name is a VMM's (the process creates its vCPU threads after starting).
+fn vmm_by_name(an: &Analyzer, first_vcpu: u32) -> Option<u32> {
+    const VMMS: &[&str] = &[
+        "qemu",
+        "firecracker",
+        "cloud-hyperviso",
+        "crosvm",
+        "lkvm",
+        "kvmtool",
+    ];
+    an.threads
+        .iter()
+        .filter(|t| !t.is_vcpu && t.tid < first_vcpu && t.tgid.is_none_or(|p| p == t.tid))
+        .filter(|t| VMMS.iter().any(|v| t.comm.starts_with(v)))
+        .map(|t| t.tid)
+        .max()
 }
 
 fn vm_name(an: &Analyzer, g: &Group, pid: u32) -> String {
@@ -413,16 +473,46 @@ pub(crate) fn role(comm: &str, tid: u32, pid: u32) -> ThreadRole {
 }
 
 fn vcpu_from_comm(comm: &str) -> Option<u32> {
-    comm.strip_prefix("CPU ")?.strip_suffix("/KVM")?.parse().ok()
+    comm.strip_prefix("CPU ")?
+        .strip_suffix("/KVM")?
+        .parse()
+        .ok()
 }
 
 /// Kernel threads by their names (a host trace rarely says which tasks are kernel threads).
 pub(crate) fn is_kernel_thread(comm: &str) -> bool {
     const PREFIXES: &[&str] = &[
-        "kworker", "ksoftirqd", "migration/", "rcu_", "rcuc", "rcuo", "kthreadd", "watchdog",
-        "cpuhp", "irq/", "kswapd", "khugepaged", "jbd2", "kcompactd", "oom_reaper",
-        "writeback", "kblockd", "kauditd", "khungtaskd", "ksmd", "idle_inject", "vhost-",
-        "kvm-", "swapper", "kintegrityd", "scsi_", "nvme", "xfs", "btrfs", "md", "ext4",
+        "kworker",
+        "ksoftirqd",
+        "migration/",
+        "rcu_",
+        "rcuc",
+        "rcuo",
+        "kthreadd",
+        "watchdog",
+        "cpuhp",
+        "irq/",
+        "kswapd",
+        "khugepaged",
+        "jbd2",
+        "kcompactd",
+        "oom_reaper",
+        "writeback",
+        "kblockd",
+        "kauditd",
+        "khungtaskd",
+        "ksmd",
+        "idle_inject",
+        "vhost-",
+        "kvm-",
+        "swapper",
+        "kintegrityd",
+        "scsi_",
+        "nvme",
+        "xfs",
+        "btrfs",
+        "md",
+        "ext4",
     ];
     PREFIXES.iter().any(|p| comm.starts_with(p))
 }

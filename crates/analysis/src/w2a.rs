@@ -13,11 +13,11 @@
 //! another vCPU shares its VM. Each group learns which device vectors its helpers raise.
 
 use rustc_hash::FxHashMap;
-use virtflow_model::{Isa, WaitCause, WaitSignals, WaitTimes, StateTimes};
+use virtflow_model::{Isa, StateTimes, WaitCause, WaitSignals, WaitTimes};
 use virtflow_trace::{LostEvents, Timestamp};
 
 use crate::histogram::Durations;
-use crate::layout::{EventContext, IrqKind, TaskState, TypedEvent};
+use crate::layout::{EventContext, IrqKind, IrqSource, TaskState, TypedEvent};
 
 /// What a running thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,9 +110,9 @@ pub(crate) struct Thread {
     pub intervals_dropped: bool,
     pub preempted_by: Vec<(u32, u64, u64)>,
     pub ready: Option<Box<Durations>>,
-    /// Raised a guest interrupt since it last started running (behaviour of a helper thread).
-    raised_irq: bool,
-    pub raised_ever: bool,
+    /// The guest interrupt it raised last since it started running (behaviour of a helper
+    /// thread): an MSI (a virtio device) or a legacy GSI line.
+    raised_irq: Option<IrqSource>,
     /// Sent an IPI since its last exit (a vCPU waking a sibling).
     ipi_since_exit: bool,
     run_start: Option<Timestamp>,
@@ -144,8 +144,7 @@ impl Thread {
             intervals_dropped: false,
             preempted_by: Vec::new(),
             ready: None,
-            raised_irq: false,
-            raised_ever: false,
+            raised_irq: None,
             ipi_since_exit: false,
             run_start: None,
             cpu_ns: 0,
@@ -207,7 +206,8 @@ impl Thread {
                 self.awaiting_vector = true;
             }
             Sched::Running => {
-                self.times.add(&raw_to_accounting(RawState::Run(self.mode)), ns);
+                self.times
+                    .add(&raw_to_accounting(RawState::Run(self.mode)), ns);
                 let state = RawState::Run(self.mode);
                 self.push_interval(
                     keep,
@@ -318,6 +318,17 @@ fn raw_to_accounting(state: RawState) -> virtflow_model::VcpuState {
     }
 }
 
+/// The cause a device interrupt stands for: virtio devices signal with MSIs, from vhost for
+/// the network and from the VMM's threads for the disk; legacy GSI lines (serial, RTC) are
+/// something else.
+fn device_cause(kind: IrqSource, vhost: bool) -> WaitCause {
+    match kind {
+        IrqSource::Gsi => WaitCause::Other,
+        _ if vhost => WaitCause::Network,
+        _ => WaitCause::Disk,
+    }
+}
+
 /// Linux guests' fixed vectors.
 pub fn fixed_vector_class(vector: u32) -> Option<WaitCause> {
     match vector {
@@ -389,7 +400,10 @@ impl Groups {
 
     fn add_vector(&mut self, root: u64, vector: u32, cause: WaitCause, n: u64) {
         let list = self.vectors.entry(root).or_default();
-        match list.iter_mut().find(|(v, c, _)| *v == vector && *c == cause) {
+        match list
+            .iter_mut()
+            .find(|(v, c, _)| *v == vector && *c == cause)
+        {
             Some(e) => e.2 += n,
             None => list.push((vector, cause, n)),
         }
@@ -521,28 +535,45 @@ impl Analyzer {
     /// The thread an event of this context belongs to: its context field, else the CPU's
     /// current thread.
     fn current(&self, ctx: &EventContext) -> Option<u32> {
-        ctx.tid.or_else(|| {
-            self.cpus
-                .get(ctx.cpu as usize)
-                .and_then(|c| c.current)
-        })
+        ctx.tid
+            .or_else(|| self.cpus.get(ctx.cpu as usize).and_then(|c| c.current))
+    }
+
+    /// The first kernel event starts the trace: threads known before it (from side-band
+    /// records) are unknown from there.
+    fn begin(&mut self, ts: Timestamp) {
+        if self.start.is_none() {
+            self.start = Some(ts);
+            self.end = ts;
+            for t in &mut self.threads {
+                t.since = ts;
+            }
+        }
     }
 
     /// An event no analysis decodes still extends the trace's span and names a CPU.
     pub fn tick(&mut self, ts: Timestamp, cpu: u32) {
-        if self.start.is_none() {
-            self.start = Some(ts);
-        }
+        self.begin(ts);
         self.end = self.end.max(ts);
         self.cpu(cpu);
     }
 
     pub fn event(&mut self, ctx: &EventContext, ev: &TypedEvent) {
+        if let TypedEvent::TaskInfo { tid, tgid, comm } = *ev {
+            if tid != 0 && tid != u32::MAX {
+                let i = self.thread(tid);
+                if let Some(comm) = comm {
+                    self.set_comm(i, comm);
+                }
+                if let Some(tgid) = tgid.filter(|t| *t != u32::MAX) {
+                    self.set_tgid(i, tgid);
+                }
+            }
+            return;
+        }
         self.cpu(ctx.cpu);
         let ts = ctx.ts;
-        if self.start.is_none() {
-            self.start = Some(ts);
-        }
+        self.begin(ts);
         self.end = self.end.max(ts);
         let keep = self.keep;
         // A thread named by the event's context is running on its CPU now.
@@ -656,11 +687,13 @@ impl Analyzer {
             let t = &mut self.threads[i];
             t.run_start = Some(ts);
             t.cpu = ctx.cpu;
-            t.raised_irq = false;
+            t.raised_irq = None;
             let waited = (ts - t.since).max(0) as u64;
             match t.sched {
                 Sched::Ready if t.is_vcpu => {
-                    t.ready.get_or_insert_with(|| Box::new(Durations::new())).record(waited);
+                    t.ready
+                        .get_or_insert_with(|| Box::new(Durations::new()))
+                        .record(waited);
                 }
                 Sched::Preempted { by } => {
                     match t.preempted_by.iter_mut().find(|(b, _, _)| *b == by) {
@@ -735,9 +768,7 @@ impl Analyzer {
             }
             return self.groups.same(wt, wk).then_some(WaitCause::Task);
         }
-        if !wt_thread.raised_irq {
-            return None;
-        }
+        let raised = wt_thread.raised_irq?;
         let vhost = vhost_pid(&wt_thread.comm).is_some();
         if !vhost {
             if let (Some(a), Some(b)) = (wt_thread.tgid, target_tgid) {
@@ -749,11 +780,7 @@ impl Analyzer {
         if target_is_vcpu {
             self.groups.union(wt, wk);
         }
-        Some(if vhost {
-            WaitCause::Network
-        } else {
-            WaitCause::Disk
-        })
+        Some(device_cause(raised, vhost))
     }
 
     fn kvm(&mut self, ctx: &EventContext, ev: &TypedEvent) {
@@ -803,11 +830,7 @@ impl Analyzer {
                     t.vcpu_id = vcpu_id;
                 }
                 t.ipi_since_exit = false;
-                let idx = match t
-                    .exits
-                    .iter()
-                    .position(|e| e.isa == isa && e.code == code)
-                {
+                let idx = match t.exits.iter().position(|e| e.isa == isa && e.code == code) {
                     Some(idx) => idx,
                     None => {
                         t.exits.push(ExitAcc {
@@ -846,27 +869,25 @@ impl Analyzer {
                     }
                 }
             }
-            TypedEvent::IrqRaise { vector } => {
+            TypedEvent::IrqRaise { vector, source } => {
                 let t = &mut self.threads[i];
                 if in_irq || t.is_vcpu {
                     // A timer accepted in interrupt context, or an IPI: not a device.
                     return;
                 }
-                t.raised_irq = true;
-                t.raised_ever = true;
+                // The APIC accepts what the thread raised just before.
+                let kind = match source {
+                    IrqSource::Apic => t.raised_irq.unwrap_or(IrqSource::Msi),
+                    other => other,
+                };
+                t.raised_irq = Some(kind);
                 if let Some(v) = vector.filter(|v| fixed_vector_class(*v).is_none()) {
-                    let cause = if vhost_pid(&t.comm).is_some() {
-                        WaitCause::Network
-                    } else {
-                        WaitCause::Disk
-                    };
+                    let cause = device_cause(kind, vhost_pid(&t.comm).is_some());
                     self.groups.learn(thread_key(tid), v, cause);
                 }
             }
-            TypedEvent::KvmApicIpi { .. } => {
-                if !in_irq {
-                    self.threads[i].ipi_since_exit = true;
-                }
+            TypedEvent::KvmApicIpi { .. } if !in_irq => {
+                self.threads[i].ipi_since_exit = true;
             }
             _ => {}
         }

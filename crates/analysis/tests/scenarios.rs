@@ -3,9 +3,7 @@
 //! hypervisor, HLT and each wake-up cause, lost events, migration, both vocabularies.
 
 use virtflow_analysis::{analyze, Options};
-use virtflow_model::{
-    Interval, Isa, Model, Preemptor, ThreadRole, VcpuState, WaitCause,
-};
+use virtflow_model::{Interval, Isa, Model, Preemptor, ThreadRole, VcpuState, WaitCause};
 use virtflow_trace::{LostEvents, Value, VecEvent, VecSource};
 
 // ---- event builders, ftrace vocabulary -------------------------------------------------
@@ -52,11 +50,7 @@ fn waking(ts: i64, cpu: u32, waker: u64, tid: u64, comm: &str) -> VecEvent {
         ts,
         cpu,
         "sched_waking",
-        &[
-            ("common_pid", u(waker)),
-            ("comm", s(comm)),
-            ("pid", u(tid)),
-        ],
+        &[("common_pid", u(waker)), ("comm", s(comm)), ("pid", u(tid))],
     )
 }
 
@@ -210,7 +204,14 @@ fn entry_and_exit() {
     assert_eq!(vm.vcpus[0].vcpu, 0);
     let e = &vm.exits[0];
     assert_eq!(
-        (e.reason.as_str(), e.count, e.total_ns, e.min_ns, e.mean_ns, e.max_ns),
+        (
+            e.reason.as_str(),
+            e.count,
+            e.total_ns,
+            e.min_ns,
+            e.mean_ns,
+            e.max_ns
+        ),
         ("MSR_WRITE", 2, 1000, 1000, 1000, 1000)
     );
     assert!(m.notes.is_empty(), "{:?}", m.notes);
@@ -275,7 +276,11 @@ fn preempted_in_the_hypervisor_by_another_vm() {
         ]
     );
     let vm = m.vms.iter().find(|v| v.vcpus[0].tid == 100).unwrap();
-    let intr = vm.exits.iter().find(|e| e.code == EXTERNAL_INTERRUPT).unwrap();
+    let intr = vm
+        .exits
+        .iter()
+        .find(|e| e.code == EXTERNAL_INTERRUPT)
+        .unwrap();
     assert_eq!((intr.count, intr.total_ns), (1, 4500));
 }
 
@@ -371,7 +376,10 @@ fn hlt_then_network_from_vhost() {
         0x25,
     ));
     check_totals(&m);
-    assert_eq!(vcpu_intervals(&m, 100), expected_hlt_wait(WaitCause::Network));
+    assert_eq!(
+        vcpu_intervals(&m, 100),
+        expected_hlt_wait(WaitCause::Network)
+    );
     let vm = &m.vms[0];
     assert_eq!(vm.pid, 90, "vhost-<pid> names the VMM process");
     assert_eq!(vm.threads[0].role, ThreadRole::Vhost);
@@ -385,7 +393,16 @@ fn hlt_then_ipi_from_sibling_vcpu() {
             switch(4000, 1, IDLE, 0, V1),
             entry(4100, 1, 101, 1),
             exit(4900, 1, 101, MSR_WRITE),
-            ev(4950, 1, "kvm_apic_ipi", &[("common_pid", u(101)), ("icr_low", u(0xfd)), ("dest_id", u(0))]),
+            ev(
+                4950,
+                1,
+                "kvm_apic_ipi",
+                &[
+                    ("common_pid", u(101)),
+                    ("icr_low", u(0xfd)),
+                    ("dest_id", u(0)),
+                ],
+            ),
             waking(5010, 1, 101, 100, "CPU 0/KVM"),
             entry(5050, 1, 101, 1),
         ],
@@ -411,7 +428,11 @@ fn disagreeing_signals_are_counted_and_the_waker_wins() {
     ));
     assert_eq!(vcpu_intervals(&m, 100), expected_hlt_wait(WaitCause::Timer));
     assert_eq!(m.vms[0].wait_signals.disagree, 1);
-    assert!(m.notes.iter().any(|n| n.contains("different causes")), "{:?}", m.notes);
+    assert!(
+        m.notes.iter().any(|n| n.contains("different causes")),
+        "{:?}",
+        m.notes
+    );
 }
 
 #[test]
@@ -454,7 +475,17 @@ fn vcpu_migrating_between_cpus() {
         entry(1000, 0, 100, 0),
         exit(2500, 0, 100, EXTERNAL_INTERRUPT),
         switch(3000, 0, V0, 0x100, hog),
-        ev(3500, 1, "sched_migrate_task", &[("common_pid", u(0)), ("pid", u(100)), ("orig_cpu", u(0)), ("dest_cpu", u(1))]),
+        ev(
+            3500,
+            1,
+            "sched_migrate_task",
+            &[
+                ("common_pid", u(0)),
+                ("pid", u(100)),
+                ("orig_cpu", u(0)),
+                ("dest_cpu", u(1)),
+            ],
+        ),
         switch(4000, 1, (0, "swapper/1"), 0, V0),
         entry(4100, 1, 100, 0),
         exit(6000, 1, 100, HLT),
@@ -502,15 +533,30 @@ fn lttng_vocabulary() {
     let m = run(vec![
         sw(0, IDLE, 0, V0),
         ev(500, 0, "kvm_x86_entry", &[("vcpu_id", u(3_073_823_984))]),
-        ev(1000, 0, "kvm_x86_exit", &[("exit_reason", u(0x78)), ("isa", u(2)), ("vcpu_id", u(3))]),
+        ev(
+            1000,
+            0,
+            "kvm_x86_exit",
+            &[("exit_reason", u(0x78)), ("isa", u(2)), ("vcpu_id", u(3))],
+        ),
         sw(1200, V0, 1, IDLE),
         ev(5000, 0, "timer_hrtimer_expire_entry", &[("hrtimer", u(1))]),
-        ev(5010, 0, "sched_waking", &[("comm", s("CPU 0/KVM")), ("tid", u(100))]),
+        ev(
+            5010,
+            0,
+            "sched_waking",
+            &[("comm", s("CPU 0/KVM")), ("tid", u(100))],
+        ),
         ev(5020, 0, "timer_hrtimer_expire_exit", &[("hrtimer", u(1))]),
         sw(5100, IDLE, 0, V0),
         ev(5200, 0, "kvm_x86_inj_virq", &[("irq", u(0xec))]),
         ev(5300, 0, "kvm_x86_entry", &[("vcpu_id", u(3_073_823_984))]),
-        ev(6000, 0, "kvm_x86_exit", &[("exit_reason", u(0x7c)), ("isa", u(2)), ("vcpu_id", u(3))]),
+        ev(
+            6000,
+            0,
+            "kvm_x86_exit",
+            &[("exit_reason", u(0x7c)), ("isa", u(2)), ("vcpu_id", u(3))],
+        ),
     ]);
     check_totals(&m);
     let svm = |code| VcpuState::Hypervisor {
@@ -531,7 +577,11 @@ fn lttng_vocabulary() {
     );
     let vm = &m.vms[0];
     assert_eq!(vm.vcpus[0].vcpu, 3);
-    let names: Vec<_> = vm.exits.iter().map(|e| (e.reason.as_str(), e.count)).collect();
+    let names: Vec<_> = vm
+        .exits
+        .iter()
+        .map(|e| (e.reason.as_str(), e.count))
+        .collect();
     assert_eq!(names, vec![("hlt", 1), ("msr", 1)]);
 }
 

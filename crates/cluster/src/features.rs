@@ -31,31 +31,65 @@ pub fn vm_features() -> Vec<FeatureDef> {
         f.push(def(
             &format!("irq_{}_rate", c.name()),
             "1/s",
-            &format!("interrupts of class {} injected, per second of trace", c.name()),
+            &format!(
+                "interrupts of class {} injected, per second of trace",
+                c.name()
+            ),
         ));
     }
-    f.push(def("guest_share", "ratio", "share of observed vCPU time running guest code"));
+    f.push(def(
+        "guest_share",
+        "ratio",
+        "share of observed vCPU time running guest code",
+    ));
     f.push(def(
         "hypervisor_share",
         "ratio",
         "share of observed vCPU time in the host handling exits (kernel and VMM user space)",
     ));
-    f.push(def("preempted_share", "ratio", "share of observed vCPU time switched out while runnable"));
-    f.push(def("ready_share", "ratio", "share of observed vCPU time woken but not yet running"));
-    f.push(def("wait_share", "ratio", "share of observed vCPU time blocked (all causes)"));
-    f.push(def("cpu_use", "ratio", "guest_share + hypervisor_share: the vCPU on a physical CPU"));
+    f.push(def(
+        "preempted_share",
+        "ratio",
+        "share of observed vCPU time switched out while runnable",
+    ));
+    f.push(def(
+        "ready_share",
+        "ratio",
+        "share of observed vCPU time woken but not yet running",
+    ));
+    f.push(def(
+        "wait_share",
+        "ratio",
+        "share of observed vCPU time blocked (all causes)",
+    ));
+    f.push(def(
+        "cpu_use",
+        "ratio",
+        "guest_share + hypervisor_share: the vCPU on a physical CPU",
+    ));
+    f.push(def(
+        "cpu_demand",
+        "ratio",
+        "cpu_use + preempted_share: the vCPU running or wanting to run (overcommit shows here)",
+    ));
     for c in CAUSES {
         f.push(def(
             &format!("wait_{}_rate", c.name()),
             "1/s",
-            &format!("wait episodes ended by a {} wake-up, per second of trace", c.name()),
+            &format!(
+                "wait episodes ended by a {} wake-up, per second of trace",
+                c.name()
+            ),
         ));
     }
     for c in CAUSES {
         f.push(def(
             &format!("wait_{}_mean_us", c.name()),
             "us",
-            &format!("mean duration of the wait episodes ended by a {} wake-up", c.name()),
+            &format!(
+                "mean duration of the wait episodes ended by a {} wake-up",
+                c.name()
+            ),
         ));
     }
     f.push(def("exit_rate", "1/s", "VM exits per second of trace"));
@@ -89,12 +123,27 @@ pub fn process_features() -> Vec<FeatureDef> {
         f.push(def(
             &format!("irq_{}_rate", c.name()),
             "1/s",
-            &format!("interrupts of class {} injected before entries into this process, per second", c.name()),
+            &format!(
+                "interrupts of class {} injected before entries into this process, per second",
+                c.name()
+            ),
         ));
     }
-    f.push(def("guest_share", "ratio", "share of the trace's duration the vCPU ran this process"));
-    f.push(def("entry_rate", "1/s", "guest entries into this process per second"));
-    f.push(def("exit_rate", "1/s", "VM exits out of this process per second"));
+    f.push(def(
+        "guest_share",
+        "ratio",
+        "share of the trace's duration the vCPU ran this process",
+    ));
+    f.push(def(
+        "entry_rate",
+        "1/s",
+        "guest entries into this process per second",
+    ));
+    f.push(def(
+        "exit_rate",
+        "1/s",
+        "VM exits out of this process per second",
+    ));
     f
 }
 
@@ -202,7 +251,11 @@ fn vm_views(model: &Model, obs: &Observations, notes: &mut Vec<String>) -> Vec<V
     }
     // Helper threads the Model does not list: vhost threads are named after their VMM pid.
     for (tid, t) in &obs.threads {
-        if let Some(pid) = t.comm.strip_prefix("vhost-").and_then(|p| p.parse::<u32>().ok()) {
+        if let Some(pid) = t
+            .comm
+            .strip_prefix("vhost-")
+            .and_then(|p| p.parse::<u32>().ok())
+        {
             if let Some(v) = views.iter_mut().find(|v| v.pid == pid) {
                 if !v.helpers.iter().any(|h| h.0 == *tid) {
                     v.helpers.push((*tid, ThreadRole::Vhost));
@@ -242,7 +295,9 @@ fn classify_vectors(vm: &VmView, obs: &Observations) -> HashMap<u32, WaitCause> 
     let mut threads: Vec<(u32, ThreadRole)> = vm.helpers.clone();
     threads.extend(vcpu_tids.iter().map(|t| (*t, ThreadRole::Other)));
     for (tid, role) in threads {
-        let Some(t) = obs.threads.get(&tid) else { continue };
+        let Some(t) = obs.threads.get(&tid) else {
+            continue;
+        };
         let role = if role == ThreadRole::Other && !vcpu_tids.contains(&tid) {
             role_from_comm(&t.comm, vm.pid, tid)
         } else {
@@ -352,8 +407,8 @@ impl Acc {
                     self.preempted += t.preempted_ns as f64;
                     self.ready += t.ready_ns as f64;
                     self.waiting += t.blocked_ns as f64;
-                    self.observed += (t.on_cpu_ns + t.preempted_ns + t.ready_ns + t.blocked_ns)
-                        as f64;
+                    self.observed +=
+                        (t.on_cpu_ns + t.preempted_ns + t.ready_ns + t.blocked_ns) as f64;
                 }
             }
         }
@@ -361,7 +416,13 @@ impl Acc {
 
     fn values(&self, secs: f64, vm: &VmDevice) -> Vec<f64> {
         let rate = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
-        let share = |x: f64| if self.observed > 0.0 { x / self.observed } else { 0.0 };
+        let share = |x: f64| {
+            if self.observed > 0.0 {
+                x / self.observed
+            } else {
+                0.0
+            }
+        };
         let mut v = Vec::new();
         v.extend(self.irq.iter().map(|x| rate(*x)));
         v.push(share(self.guest));
@@ -370,6 +431,7 @@ impl Acc {
         v.push(share(self.ready));
         v.push(share(self.waiting));
         v.push(share(self.guest + self.hypervisor));
+        v.push(share(self.guest + self.hypervisor + self.preempted));
         v.extend(self.waits.iter().map(|w| rate(w.0)));
         v.extend(
             self.waits
@@ -378,8 +440,16 @@ impl Acc {
         );
         v.push(rate(self.exits));
         v.push(rate(vm.requests));
-        v.push(if vm.requests > 0.0 { vm.latency_ns / vm.requests / 1e3 } else { 0.0 });
-        v.push(if vm.submits > 0.0 { vm.submit_ns / vm.submits / 1e3 } else { 0.0 });
+        v.push(if vm.requests > 0.0 {
+            vm.latency_ns / vm.requests / 1e3
+        } else {
+            0.0
+        });
+        v.push(if vm.submits > 0.0 {
+            vm.submit_ns / vm.submits / 1e3
+        } else {
+            0.0
+        });
         v.push(rate(vm.packets));
         v
     }
@@ -419,7 +489,9 @@ pub fn build(
         threads.sort_unstable();
         threads.dedup();
         for tid in &threads {
-            let Some(t) = obs.threads.get(tid) else { continue };
+            let Some(t) = obs.threads.get(tid) else {
+                continue;
+            };
             dev.requests += t.disk_requests as f64;
             dev.latency_ns += t.disk_latency_ns as f64;
             dev.submits += t.submit_delays as f64;
@@ -497,7 +569,11 @@ pub fn build(
                         exits += p.exits as f64;
                     }
                     let mut values: Vec<f64> = irq.iter().map(|x| rate(*x)).collect();
-                    values.push(if secs > 0.0 { guest / (secs * 1e9) } else { 0.0 });
+                    values.push(if secs > 0.0 {
+                        guest / (secs * 1e9)
+                    } else {
+                        0.0
+                    });
                     values.push(rate(entries));
                     values.push(rate(exits));
                     table.rows.push(Row {
@@ -545,7 +621,11 @@ mod tests {
         ))
         .expect("docs/features.md");
         for f in catalogue() {
-            assert!(doc.contains(&format!("`{}`", f.name)), "{} not in docs", f.name);
+            assert!(
+                doc.contains(&format!("`{}`", f.name)),
+                "{} not in docs",
+                f.name
+            );
         }
     }
 

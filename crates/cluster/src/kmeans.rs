@@ -88,7 +88,10 @@ impl KMeans {
             let seeds = kmeans_plus_plus(rows, k, &mut rng);
             let run = lloyd(rows, seeds, self.max_iterations);
             // Strictly lower only: ties keep the earlier restart, for determinism.
-            if best.as_ref().is_none_or(|b| run.inertia < b.inertia - 1e-12) {
+            if best
+                .as_ref()
+                .is_none_or(|b| run.inertia < b.inertia - 1e-12)
+            {
                 best = Some(run);
             }
         }
@@ -176,12 +179,10 @@ fn lloyd(rows: &[Vec<f64>], mut centres: Vec<Vec<f64>>, max_iterations: usize) -
             if counts[j] > 0 {
                 centres[j] = sums[j].iter().map(|s| s / counts[j] as f64).collect();
             } else {
-                let far = (0..n)
-                    .filter(|&i| counts[labels[i]] > 1)
-                    .max_by(|&a, &b| {
-                        squared_distance(&rows[a], &centres[labels[a]])
-                            .total_cmp(&squared_distance(&rows[b], &centres[labels[b]]))
-                    });
+                let far = (0..n).filter(|&i| counts[labels[i]] > 1).max_by(|&a, &b| {
+                    squared_distance(&rows[a], &centres[labels[a]])
+                        .total_cmp(&squared_distance(&rows[b], &centres[labels[b]]))
+                });
                 if let Some(i) = far {
                     counts[labels[i]] -= 1;
                     labels[i] = j;
@@ -294,26 +295,64 @@ pub struct KChoice {
 /// mean silhouette; ties keep the smaller k. One cluster when there are fewer than three
 /// rows or when even the best silhouette shows no structure.
 pub fn choose_k(rows: &[Vec<f64>], max_k: usize, seed: u64) -> KChoice {
+    choose_k_consistent::<()>(rows, max_k, seed, None)
+}
+
+/// [`choose_k`], with a name for every row (what the naming rules call the row alone):
+/// among the k whose clusters each hold rows of one name, the best silhouette wins; k may
+/// then reach n, since a cluster of one row is consistent (a handful of VMs of different
+/// kinds, one each, is a common case the silhouette alone cannot resolve: it scores
+/// singletons 0). Without any consistent k, the plain rule applies.
+pub fn choose_k_consistent<T: PartialEq>(
+    rows: &[Vec<f64>],
+    max_k: usize,
+    seed: u64,
+    row_names: Option<&[T]>,
+) -> KChoice {
     let n = rows.len();
-    let upper = max_k.min(n.saturating_sub(1));
+    let upper = match row_names {
+        Some(_) => max_k.min(n),
+        None => max_k.min(n.saturating_sub(1)),
+    };
+    let consistent = |c: &Clustering| {
+        row_names.is_some_and(|names| {
+            (0..n).all(|i| (0..n).all(|j| c.labels[i] != c.labels[j] || names[i] == names[j]))
+        })
+    };
     let mut tried = Vec::new();
     let mut best: Option<(usize, f64, Clustering)> = None;
+    let mut best_consistent: Option<(usize, f64, Clustering)> = None;
     for k in 2..=upper {
         let c = KMeans::new(k, seed).fit(rows);
-        // Duplicate rows can leave fewer distinct clusters than asked for.
         let s = mean(&silhouettes(rows, &c.labels));
         tried.push((k, s));
-        if best.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
+        if consistent(&c) && best_consistent.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
+            best_consistent = Some((k, s, c.clone()));
+        }
+        if k < n && best.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
             best = Some((k, s, c));
         }
     }
-    match best {
-        Some((k, s, c)) if s >= MIN_STRUCTURE_SILHOUETTE => KChoice {
+    let all_same_name = row_names.is_some_and(|names| names.iter().all(|x| *x == names[0]));
+    let structured = best
+        .as_ref()
+        .is_some_and(|b| b.1 >= MIN_STRUCTURE_SILHOUETTE);
+    let pick = if all_same_name && !structured {
+        None
+    } else if best_consistent.is_some() {
+        best_consistent
+    } else if structured {
+        best
+    } else {
+        None
+    };
+    match pick {
+        Some((k, _, c)) => KChoice {
             k,
             clustering: c,
             tried,
         },
-        _ => KChoice {
+        None => KChoice {
             k: 1.min(n),
             clustering: KMeans::new(1, seed).fit(rows),
             tried,
@@ -437,5 +476,28 @@ mod tests {
         assert_eq!(c.k, 1, "{c:?}");
         assert!(c.clustering.labels.iter().all(|&l| l == 0));
         assert_eq!(choose_k(&[vec![1.0], vec![2.0]], 6, 0).k, 1);
+    }
+
+    #[test]
+    fn consistent_k_separates_singletons_of_different_names() {
+        // Three tight rows of one kind, and two lone rows of two other kinds: the silhouette
+        // alone prefers putting the loners together; names keep them apart.
+        let rows = vec![
+            vec![0.0, 0.0],
+            vec![0.1, 0.0],
+            vec![0.0, 0.1],
+            vec![10.0, 0.0],
+            vec![12.0, 0.0],
+        ];
+        let names = ["a", "a", "a", "b", "c"];
+        let plain = choose_k(&rows, 8, 0);
+        assert_eq!(plain.k, 2, "{plain:?}");
+        let named = choose_k_consistent(&rows, 8, 0, Some(&names));
+        assert_eq!(named.k, 3, "{named:?}");
+        let l = &named.clustering.labels;
+        assert!(l[0] == l[1] && l[1] == l[2] && l[3] != l[4] && l[3] != l[0]);
+        // One name everywhere and no structure: one cluster.
+        let flat = vec![vec![1.0]; 4];
+        assert_eq!(choose_k_consistent(&flat, 8, 0, Some(&["x"; 4])).k, 1);
     }
 }

@@ -51,7 +51,7 @@ fn feature_columns(features: &[FeatureDef]) -> Vec<Value> {
         .iter()
         .map(|f| {
             let class = column_class(&f.unit);
-            let unit = (class == "number").then(|| match f.unit.as_str() {
+            let unit = (class == "number").then_some(match f.unit.as_str() {
                 "1/s" => "per second",
                 other => other,
             });
@@ -228,9 +228,10 @@ pub fn validate(metadata: &Value, results: &Value) -> Result<(), String> {
         return Err("metadata: no title".into());
     }
     for (name, class) in classes {
-        if class["title"].as_str().is_none() || class["column-descriptions"].as_array().is_none()
-        {
-            return Err(format!("table class {name}: title or column-descriptions missing"));
+        if class["title"].as_str().is_none() || class["column-descriptions"].as_array().is_none() {
+            return Err(format!(
+                "table class {name}: title or column-descriptions missing"
+            ));
         }
     }
     let tables = results["results"]
@@ -330,7 +331,9 @@ mod tests {
         let v = mi_version_string();
         let parts: Vec<&str> = v.split('.').collect();
         assert_eq!(parts.len(), 2);
-        assert!(parts.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit())));
+        assert!(parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit())));
         assert_eq!(v, "1.0");
     }
 
@@ -360,14 +363,13 @@ mod tests {
         let t = table(Level::Vm);
         let r = cluster(&t, &ClusterOptions::default());
         let mut res = results(&t, &r, 0, 1);
-        res["results"][0]["data"][0]
-            .as_array_mut()
-            .unwrap()
-            .pop();
+        res["results"][0]["data"][0].as_array_mut().unwrap().pop();
         assert!(validate(&meta, &res).unwrap_err().contains("cells for"));
         let mut res = results(&t, &r, 0, 1);
         res["results"][0]["class"] = json!("nope");
-        assert!(validate(&meta, &res).unwrap_err().contains("not in the metadata"));
+        assert!(validate(&meta, &res)
+            .unwrap_err()
+            .contains("not in the metadata"));
         let mut res = results(&t, &r, 0, 1);
         res["results"][0]["data"][0][0] = json!({"class": "number", "value": 1});
         assert!(validate(&meta, &res).unwrap_err().contains("column says"));

@@ -41,8 +41,12 @@ pub use table::{FeatureDef, FeatureTable, Level, Normalization, Row, RowKey};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KSelection {
     Fixed(usize),
-    /// The k in 2..=max with the best mean silhouette (or 1 when nothing stands out).
-    Auto { max: usize },
+    /// The k in 2..=max with the best mean silhouette among those whose clusters each hold
+    /// rows the naming rules name alike (see [`kmeans::choose_k_consistent`]); 1 when
+    /// nothing stands out.
+    Auto {
+        max: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -106,10 +110,33 @@ pub struct ClusterReport {
     pub notes: Vec<String>,
 }
 
+/// The rows as k-means sees them: every column that is not a ratio (rates, durations, which
+/// span orders of magnitude from one VM to another) compressed with `ln(1 + x)`, then
+/// normalised. Without the logarithm, one busy device's rate would decide every distance.
+pub fn clustering_input(table: &FeatureTable, normalization: Normalization) -> Vec<Vec<f64>> {
+    let compressed: Vec<Vec<f64>> = table
+        .rows
+        .iter()
+        .map(|r| {
+            r.values
+                .iter()
+                .zip(&table.features)
+                .map(|(v, f)| {
+                    if f.unit == "ratio" {
+                        *v
+                    } else {
+                        v.max(0.0).ln_1p()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    table::normalize(&compressed, normalization)
+}
+
 /// Clusters the rows of `table`. An empty table gives an empty report.
 pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport {
-    let raw: Vec<Vec<f64>> = table.rows.iter().map(|r| r.values.clone()).collect();
-    let data = table::normalize(&raw, options.normalization);
+    let data = clustering_input(table, options.normalization);
     let (clustering, k_tried) = match options.k {
         KSelection::Fixed(k) => {
             let mut km = kmeans::KMeans::new(k, options.seed);
@@ -117,7 +144,10 @@ pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport 
             (km.fit(&data), Vec::new())
         }
         KSelection::Auto { max } => {
-            let c = kmeans::choose_k(&data, max, options.seed);
+            let row_names: Vec<WorkloadClass> = (0..table.rows.len())
+                .map(|i| naming::name_cluster(table, &[i]).class)
+                .collect();
+            let c = kmeans::choose_k_consistent(&data, max, options.seed, Some(&row_names));
             (c.clustering, c.tried)
         }
     };
@@ -232,7 +262,11 @@ impl ClusterReport {
             }
             let _ = writeln!(s, "  centroid:");
             for f in &self.features {
-                let v = c.centroid.get(&f.name).and_then(|v| v.as_f64()).unwrap_or(0.0);
+                let v = c
+                    .centroid
+                    .get(&f.name)
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(0.0);
                 if v != 0.0 {
                     let _ = writeln!(s, "    {:<24} {:>14.4} {}", f.name, v, f.unit);
                 }
@@ -254,7 +288,15 @@ mod tests {
         let mut t = FeatureTable::new(Level::Vm, features::vm_features());
         let mut rng = kmeans::SplitMix64::new(99);
         let profiles: [(&str, &[(&str, f64)]); 4] = [
-            ("cpu", &[("irq_timer_rate", 500.0), ("cpu_use", 0.97), ("guest_share", 0.95)]),
+            (
+                "cpu",
+                &[
+                    ("irq_timer_rate", 500.0),
+                    ("cpu_use", 0.97),
+                    ("cpu_demand", 0.98),
+                    ("guest_share", 0.95),
+                ],
+            ),
             (
                 "disk",
                 &[
@@ -262,6 +304,7 @@ mod tests {
                     ("irq_disk_rate", 800.0),
                     ("irq_task_rate", 200.0),
                     ("cpu_use", 0.3),
+                    ("cpu_demand", 0.3),
                     ("disk_rq_rate", 800.0),
                 ],
             ),
@@ -271,10 +314,19 @@ mod tests {
                     ("irq_timer_rate", 80.0),
                     ("irq_network_rate", 1500.0),
                     ("cpu_use", 0.6),
+                    ("cpu_demand", 0.6),
                     ("net_pkt_rate", 3000.0),
                 ],
             ),
-            ("idle", &[("irq_timer_rate", 5.0), ("cpu_use", 0.01), ("wait_share", 0.99)]),
+            (
+                "idle",
+                &[
+                    ("irq_timer_rate", 5.0),
+                    ("cpu_use", 0.01),
+                    ("cpu_demand", 0.01),
+                    ("wait_share", 0.99),
+                ],
+            ),
         ];
         for (p, (truth, values)) in profiles.iter().enumerate() {
             for copy in 0..3 {

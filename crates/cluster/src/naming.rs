@@ -57,13 +57,20 @@ impl fmt::Display for WorkloadClass {
     }
 }
 
-/// Device interrupts per second (per row: a VM, a vCPU or a process) from which disk or
-/// network activity counts as dominant. An idle Linux guest sees well under 1/s of either.
+/// Device interrupts per second (per row: a VM, a vCPU or a process) under which disk or
+/// network activity never counts as dominant. An idle Linux guest sees well under 1/s of
+/// either from its own devices.
 pub const DEVICE_RATE_FLOOR: f64 = 20.0;
-/// Share of vCPU time on a CPU (guest + hypervisor) from which a row is CPU-intensive.
-pub const CPU_USE_HIGH: f64 = 0.5;
-/// Share of vCPU time on a CPU under which a row without device activity is idle.
-pub const CPU_USE_IDLE: f64 = 0.1;
+/// Device work per second (block requests of the VM's threads; packets through its vhost
+/// threads) that confirms a device's interrupts are real I/O.
+pub const DEVICE_WORK_FLOOR: f64 = 5.0;
+/// Without device work in the trace (no block or net events recorded), device interrupts
+/// must stand this many times above the median of all rows.
+pub const DEVICE_RATIO: f64 = 4.0;
+/// Share of vCPU time running or runnable (`cpu_demand`) from which a row is CPU-intensive.
+pub const CPU_HIGH: f64 = 0.5;
+/// Share of vCPU time running or runnable under which a row without device activity is idle.
+pub const CPU_IDLE: f64 = 0.1;
 
 /// One piece of evidence: a feature of the cluster against the median of all rows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -107,6 +114,7 @@ fn phrase(feature: &str) -> &str {
         "irq_network_rate" => "network interrupts",
         "irq_task_rate" => "task (IPI) interrupts",
         "cpu_use" => "CPU use",
+        "cpu_demand" => "CPU demand (running or preempted)",
         "guest_share" => "guest time",
         "disk_rq_rate" => "disk requests",
         "net_pkt_rate" => "vhost packets",
@@ -175,6 +183,18 @@ pub fn evidence(table: &FeatureTable, members: &[usize], feature: &str) -> Optio
     })
 }
 
+/// A device class is dominant when its interrupt rate passes the floor and either the
+/// device work confirms it or it stands far above the median of all rows.
+fn device_high(irq: &Option<Evidence>, work: &Option<Evidence>) -> bool {
+    let Some(irq) = irq else { return false };
+    if irq.value < DEVICE_RATE_FLOOR {
+        return false;
+    }
+    let confirmed = work.as_ref().is_some_and(|w| w.value >= DEVICE_WORK_FLOOR);
+    let outstanding = irq.median <= 0.0 || irq.value >= DEVICE_RATIO * irq.median;
+    confirmed || outstanding
+}
+
 /// Names the cluster made of `members` (row indices of `table`).
 pub fn name_cluster(table: &FeatureTable, members: &[usize]) -> Naming {
     let get = |f: &str| evidence(table, members, f);
@@ -182,40 +202,29 @@ pub fn name_cluster(table: &FeatureTable, members: &[usize]) -> Naming {
     let net = get("irq_network_rate");
     let timer = get("irq_timer_rate");
     let task = get("irq_task_rate");
-    // CPU use is a VM/vCPU feature; a guest process has its guest time share.
-    let cpu = get("cpu_use").or_else(|| get("guest_share"));
-    let v = |e: &Option<Evidence>| e.as_ref().map_or(0.0, |e| e.value);
-    let disk_high = v(&disk) >= DEVICE_RATE_FLOOR;
-    let net_high = v(&net) >= DEVICE_RATE_FLOOR;
-    let cpu_use = v(&cpu);
+    let disk_work = get("disk_rq_rate");
+    let net_work = get("net_pkt_rate");
+    // CPU demand is a VM/vCPU feature; a guest process has its guest time share.
+    let cpu = get("cpu_demand")
+        .or_else(|| get("cpu_use"))
+        .or_else(|| get("guest_share"));
+    let disk_high = device_high(&disk, &disk_work);
+    let net_high = device_high(&net, &net_work);
+    let cpu_value = cpu.as_ref().map_or(0.0, |e| e.value);
     let (class, shown): (WorkloadClass, Vec<&Option<Evidence>>) = match (disk_high, net_high) {
         (true, true) => (WorkloadClass::Mixed, vec![&disk, &net, &cpu]),
         (true, false) => (
             WorkloadClass::DiskIntensive,
-            vec![&disk, &task, &cpu],
+            vec![&disk, &task, &disk_work, &cpu],
         ),
-        (false, true) => (WorkloadClass::NetworkIntensive, vec![&net, &cpu]),
-        (false, false) if cpu_use >= CPU_USE_HIGH => {
+        (false, true) => (WorkloadClass::NetworkIntensive, vec![&net, &net_work, &cpu]),
+        (false, false) if cpu_value >= CPU_HIGH => {
             (WorkloadClass::CpuIntensive, vec![&timer, &cpu])
         }
-        (false, false) if cpu_use < CPU_USE_IDLE => {
-            (WorkloadClass::Idle, vec![&cpu, &timer])
-        }
+        (false, false) if cpu_value < CPU_IDLE => (WorkloadClass::Idle, vec![&cpu, &timer]),
         (false, false) => (WorkloadClass::Mixed, vec![&cpu, &timer, &disk, &net]),
     };
-    let mut evidence: Vec<Evidence> = shown.into_iter().flatten().cloned().collect();
-    for extra in ["disk_rq_rate", "net_pkt_rate"] {
-        let relevant = match class {
-            WorkloadClass::DiskIntensive => extra == "disk_rq_rate",
-            WorkloadClass::NetworkIntensive => extra == "net_pkt_rate",
-            _ => false,
-        };
-        if relevant {
-            if let Some(e) = get(extra) {
-                evidence.push(e);
-            }
-        }
-    }
+    let evidence = shown.into_iter().flatten().cloned().collect();
     Naming { class, evidence }
 }
 
@@ -293,7 +302,11 @@ mod tests {
         assert_eq!(timer.feature, "irq_timer_rate");
         assert_eq!(timer.median, 60.0);
         assert!((timer.ratio.unwrap() - 250.0 / 60.0).abs() < 1e-12);
-        assert!(timer.text.starts_with("timer interrupts 4.2× the median"), "{}", timer.text);
+        assert!(
+            timer.text.starts_with("timer interrupts 4.2× the median"),
+            "{}",
+            timer.text
+        );
         let zero = evidence(&t, &[0], "irq_disk_rate").unwrap();
         assert_eq!(zero.ratio, None);
         assert!(zero.text.contains("median 0"), "{}", zero.text);
@@ -301,9 +314,18 @@ mod tests {
 
     #[test]
     fn workload_words() {
-        assert_eq!(WorkloadClass::from_workload("net"), Some(WorkloadClass::NetworkIntensive));
-        assert_eq!(WorkloadClass::from_workload("disk-intensive"), Some(WorkloadClass::DiskIntensive));
-        assert_eq!(WorkloadClass::from_workload("CPU"), Some(WorkloadClass::CpuIntensive));
+        assert_eq!(
+            WorkloadClass::from_workload("net"),
+            Some(WorkloadClass::NetworkIntensive)
+        );
+        assert_eq!(
+            WorkloadClass::from_workload("disk-intensive"),
+            Some(WorkloadClass::DiskIntensive)
+        );
+        assert_eq!(
+            WorkloadClass::from_workload("CPU"),
+            Some(WorkloadClass::CpuIntensive)
+        );
         assert_eq!(WorkloadClass::from_workload("weird"), None);
     }
 

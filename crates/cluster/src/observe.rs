@@ -149,10 +149,13 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
             "addons_vcpu_enter_guest" | "vcpu_enter_guest" => Kind::EnterGuest,
             "block_rq_issue" => Kind::RqIssue,
             "block_rq_complete" => Kind::RqComplete,
-            "net_dev_queue" | "netif_receive_skb" | "netif_rx" | "net_dev_xmit"
-            | "napi_gro_receive_entry" | "netif_receive_skb_entry" | "netif_rx_entry" => {
-                Kind::Packet
-            }
+            "net_dev_queue"
+            | "netif_receive_skb"
+            | "netif_rx"
+            | "net_dev_xmit"
+            | "napi_gro_receive_entry"
+            | "netif_receive_skb_entry"
+            | "netif_rx_entry" => Kind::Packet,
             _ => Kind::Other,
         };
         let mut fl = Fields {
@@ -305,7 +308,11 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
                     Kind::Exit => {
                         t.exits += 1;
                         let reason = get(fl.a).unwrap_or(u64::MAX) & 0xffff_ffff;
-                        let basic = if reason < 0x400 { reason & 0xffff } else { reason };
+                        let basic = if reason < 0x400 {
+                            reason & 0xffff
+                        } else {
+                            reason
+                        };
                         if IO_EXIT_REASONS.contains(&basic) {
                             t.io_exits += 1;
                             r.last_io_exit = Some(h.ts);
@@ -350,8 +357,7 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
                     continue;
                 };
                 let vector = (v & 0xff) as u32;
-                *obs
-                    .threads
+                *obs.threads
                     .entry(tid)
                     .or_default()
                     .raised
@@ -488,14 +494,24 @@ mod tests {
             on(1_200, "kvm_entry", &[("vcpu_id", u(0))], 10),
             on(2_200, "kvm_exit", &[("exit_reason", u(0x78))], 10),
             switch(2_300, 10, 1, 11, "IO io1"),
-            on(2_400, "block_rq_issue", &[("dev", u(8)), ("sector", u(64))], 11),
+            on(
+                2_400,
+                "block_rq_issue",
+                &[("dev", u(8)), ("sector", u(64))],
+                11,
+            ),
             on(2_450, "net_dev_queue", &[], 11),
             switch(2_500, 11, 1, 0, "swapper"),
             ev(10_300, 0, "sched_wakeup", &[("pid", u(10))]),
             switch(10_400, 0, 0, 10, "CPU 0/KVM"),
             on(10_500, "kvm_inj_virq", &[("vector", u(0xec))], 10),
             on(10_600, "kvm_entry", &[("vcpu_id", u(0))], 10),
-            on(12_400, "block_rq_complete", &[("dev", u(8)), ("sector", u(64))], 10),
+            on(
+                12_400,
+                "block_rq_complete",
+                &[("dev", u(8)), ("sector", u(64))],
+                10,
+            ),
             on(12_600, "kvm_exit", &[("exit_reason", u(0x78))], 10),
         ];
         let mut src = VecSource::new(events);
@@ -533,10 +549,18 @@ mod tests {
         };
         let events = vec![
             on(0, "kvm_inj_virq", &[("vector", u(0xfd))]),
-            on(1, "vcpu_enter_guest", &[("cr3", u(0x1000)), ("vcpu_id", u(1))]),
+            on(
+                1,
+                "vcpu_enter_guest",
+                &[("cr3", u(0x1000)), ("vcpu_id", u(1))],
+            ),
             on(2, "kvm_entry", &[("vcpu_id", u(1))]),
             on(12, "kvm_exit", &[("exit_reason", u(1))]),
-            on(13, "vcpu_enter_guest", &[("cr3", u(0x2000)), ("vcpu_id", u(1))]),
+            on(
+                13,
+                "vcpu_enter_guest",
+                &[("cr3", u(0x2000)), ("vcpu_id", u(1))],
+            ),
             on(14, "kvm_entry", &[("vcpu_id", u(1))]),
             on(44, "kvm_exit", &[("exit_reason", u(1))]),
         ];

@@ -42,7 +42,9 @@ pub fn write(table: &FeatureTable, path: &Path) -> Result<(), String> {
     let mut group = writer.next_row_group().map_err(|e| err(&e))?;
     let rows = &table.rows;
     let strings = |f: &dyn Fn(usize) -> String| -> Vec<ByteArray> {
-        (0..rows.len()).map(|i| ByteArray::from(f(i).as_str())).collect()
+        (0..rows.len())
+            .map(|i| ByteArray::from(f(i).as_str()))
+            .collect()
     };
     let optional = |f: &dyn Fn(usize) -> Option<i64>| -> (Vec<i64>, Vec<i16>) {
         let mut values = Vec::new();
@@ -61,12 +63,16 @@ pub fn write(table: &FeatureTable, path: &Path) -> Result<(), String> {
     let mut index = 0usize;
     while let Some(mut col) = group.next_column().map_err(|e| err(&e))? {
         let written = match index {
-            0 => col
-                .typed::<ByteArrayType>()
-                .write_batch(&strings(&|i| rows[i].key.trace.clone()), None, None),
-            1 => col
-                .typed::<ByteArrayType>()
-                .write_batch(&strings(&|i| rows[i].key.vm.clone()), None, None),
+            0 => col.typed::<ByteArrayType>().write_batch(
+                &strings(&|i| rows[i].key.trace.clone()),
+                None,
+                None,
+            ),
+            1 => col.typed::<ByteArrayType>().write_batch(
+                &strings(&|i| rows[i].key.vm.clone()),
+                None,
+                None,
+            ),
             2 => {
                 let pids: Vec<i64> = rows.iter().map(|r| r.key.pid as i64).collect();
                 col.typed::<Int64Type>().write_batch(&pids, None, None)
@@ -140,11 +146,16 @@ mod tests {
                 truth: None,
             });
         }
-        let path = std::env::temp_dir().join(format!("virtflow-cluster-{}.parquet", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("virtflow-cluster-{}.parquet", std::process::id()));
         write(&t, &path).unwrap();
         let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
         assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
-        let rows: Vec<_> = reader.get_row_iter(None).unwrap().map(|r| r.unwrap()).collect();
+        let rows: Vec<_> = reader
+            .get_row_iter(None)
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
         std::fs::remove_file(&path).ok();
         assert_eq!(rows[2].get_string(0).unwrap(), "trace2");
         assert_eq!(rows[2].get_long(2).unwrap(), 127);

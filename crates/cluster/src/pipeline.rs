@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use virtflow_model::Model;
-use virtflow_trace::{ClassId, EventClass, EventSource, FieldId, ReadStats, Step, TraceError, Value};
+use virtflow_trace::{
+    ClassId, EventClass, EventSource, FieldId, ReadStats, Step, TraceError, Value,
+};
 
 use crate::features;
 use crate::observe;
@@ -132,10 +134,19 @@ pub fn trace_features(
     })
 }
 
-/// Known workloads by VMM pid, from a `truth.json` (the simulator's: `vms[].pid`,
-/// `vms[].workload`) or `manifest.json` (the lab's: `vms[].qemu_pid`, `vms[].workload`)
-/// in the trace's folder or, for a trace folder, in the folder itself or its parent.
-pub fn known_workloads(trace: &Path) -> HashMap<u32, String> {
+/// Known workloads, by VMM pid and by vCPU thread (the analysis may not tie every vCPU
+/// thread to its process, e.g. a VM that never does I/O).
+#[derive(Clone, Debug, Default)]
+pub struct KnownWorkloads {
+    pub by_pid: HashMap<u32, String>,
+    pub by_tid: HashMap<u32, String>,
+}
+
+/// Reads a `truth.json` (the simulator's: `vms[].pid`, `vms[].vcpus[].tid`,
+/// `vms[].workload`) or `manifest.json` (the lab's: `vms[].qemu_pid`, `vms[].vcpu_tids`,
+/// `vms[].workload`) in the trace's folder or, for a trace folder, in the folder itself or
+/// its parent.
+pub fn known_workloads(trace: &Path) -> KnownWorkloads {
     let mut dirs = Vec::new();
     if trace.is_dir() {
         dirs.push(trace.to_path_buf());
@@ -148,7 +159,7 @@ pub fn known_workloads(trace: &Path) -> HashMap<u32, String> {
             }
         }
     }
-    let mut out = HashMap::new();
+    let mut out = KnownWorkloads::default();
     for dir in dirs {
         for (file, pid_key) in [("truth.json", "pid"), ("manifest.json", "qemu_pid")] {
             let Ok(text) = std::fs::read_to_string(dir.join(file)) else {
@@ -158,24 +169,68 @@ pub fn known_workloads(trace: &Path) -> HashMap<u32, String> {
                 continue;
             };
             for vm in v["vms"].as_array().into_iter().flatten() {
-                if let (Some(pid), Some(w)) = (vm[pid_key].as_u64(), vm["workload"].as_str()) {
-                    out.entry(pid as u32).or_insert_with(|| w.to_string());
+                let Some(w) = vm["workload"].as_str() else {
+                    continue;
+                };
+                if let Some(pid) = vm[pid_key].as_u64() {
+                    out.by_pid
+                        .entry(pid as u32)
+                        .or_insert_with(|| w.to_string());
+                }
+                let tids = vm["vcpus"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["tid"].as_u64())
+                    .chain(
+                        vm["vcpu_tids"]
+                            .as_object()
+                            .into_iter()
+                            .flat_map(|m| m.values())
+                            .filter_map(|t| t.as_u64()),
+                    );
+                for tid in tids {
+                    out.by_tid
+                        .entry(tid as u32)
+                        .or_insert_with(|| w.to_string());
                 }
             }
         }
-        if !out.is_empty() {
+        if !out.by_pid.is_empty() {
             break;
         }
     }
     out
 }
 
-/// Sets each row's `truth` from `known` (by VMM pid) where the row has none.
-pub fn attach_truth(table: &mut FeatureTable, known: &HashMap<u32, String>) {
+/// Sets each row's `truth` from `known` where the row has none: by the row's pid, else by
+/// its vCPU thread, else by the vCPU threads the Model lists for its VM.
+pub fn attach_truth(table: &mut FeatureTable, known: &KnownWorkloads, model: &Model) {
     for row in &mut table.rows {
-        if row.truth.is_none() {
-            row.truth = known.get(&row.key.pid).cloned();
+        if row.truth.is_some() {
+            continue;
         }
+        let k = &row.key;
+        let vm_tids = model
+            .vms
+            .iter()
+            .filter(|v| v.pid == k.pid)
+            .flat_map(|v| v.vcpus.iter().map(|c| c.tid));
+        row.truth = known
+            .by_pid
+            .get(&k.pid)
+            .or_else(|| k.tid.and_then(|t| known.by_tid.get(&t)))
+            .or_else(|| {
+                let mut found = None;
+                for t in vm_tids {
+                    if let Some(w) = known.by_tid.get(&t) {
+                        found = Some(w);
+                        break;
+                    }
+                }
+                found
+            })
+            .cloned();
     }
 }
 

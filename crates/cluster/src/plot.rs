@@ -33,7 +33,9 @@ pub fn principal_axes(rows: &[Vec<f64>], n: usize) -> Vec<(Vec<f64>, f64)> {
     let mut axes = Vec::new();
     for axis in 0..n.min(dim) {
         // Start away from any earlier axis: a fixed, non-symmetric vector.
-        let mut v: Vec<f64> = (0..dim).map(|i| 1.0 + ((i + axis) % 7) as f64 * 0.1).collect();
+        let mut v: Vec<f64> = (0..dim)
+            .map(|i| 1.0 + ((i + axis) % 7) as f64 * 0.1)
+            .collect();
         let mut lambda = 0.0;
         for _ in 0..500 {
             let w: Vec<f64> = (0..dim)
@@ -195,7 +197,10 @@ mod tests {
         let axes = principal_axes(&rows, 2);
         let (a, l1) = &axes[0];
         let r = std::f64::consts::FRAC_1_SQRT_2;
-        assert!((a[0].abs() - r).abs() < 1e-6 && (a[1].abs() - r).abs() < 1e-6, "{a:?}");
+        assert!(
+            (a[0].abs() - r).abs() < 1e-6 && (a[1].abs() - r).abs() < 1e-6,
+            "{a:?}"
+        );
         assert!(a[0] * a[1] > 0.0);
         // Variance along (1,1)/√2 of t√2 for t = 0..19: 2 · var(t) = 2 · 33.25.
         assert!((l1 - 66.5).abs() < 1e-6, "{l1}");

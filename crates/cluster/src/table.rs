@@ -130,7 +130,13 @@ impl FeatureTable {
             .copied()
             .chain(self.features.iter().map(|f| f.name.as_str()))
             .collect();
-        out.push_str(&header.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &header
+                .iter()
+                .map(|h| csv_field(h))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push('\n');
         for row in &self.rows {
             let k = &row.key;
@@ -411,7 +417,10 @@ mod tests {
         let t = sample();
         let csv = t.to_csv().replace("0.30000000000000004", "x");
         let err = FeatureTable::from_csv(&csv, &[]).unwrap_err();
-        assert!(err.contains("record 2") && err.contains("bad number"), "{err}");
+        assert!(
+            err.contains("record 2") && err.contains("bad number"),
+            "{err}"
+        );
         assert!(FeatureTable::from_csv("a,b\n", &[]).is_err());
     }
 

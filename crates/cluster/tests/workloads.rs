@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use virtflow_cluster::pipeline::{attach_truth, known_workloads, trace_features};
-use virtflow_cluster::{cluster, ClusterOptions, ClusterReport, FeatureTable, Level, WorkloadClass};
+use virtflow_cluster::{
+    cluster, ClusterOptions, ClusterReport, FeatureTable, Level, WorkloadClass,
+};
 use virtflow_trace::{EventSource, TraceError};
 
 fn open_dat(path: &Path) -> Result<Box<dyn EventSource>, TraceError> {
@@ -19,7 +21,7 @@ fn table_of(paths: &[PathBuf], level: Level) -> FeatureTable {
         let tf = trace_features(&p.display().to_string(), &mut open, level, None)
             .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         let mut t = tf.table;
-        attach_truth(&mut t, &known_workloads(p));
+        attach_truth(&mut t, &known_workloads(p), &tf.model);
         match &mut all {
             None => all = Some(t),
             Some(a) => a.extend(t).unwrap(),
@@ -38,7 +40,11 @@ fn mismatches(report: &ClusterReport) -> Vec<String> {
                 continue;
             };
             if class != c.name {
-                bad.push(format!("{} (truth {truth}) in a {} cluster", m.key.label(), c.name));
+                bad.push(format!(
+                    "{} (truth {truth}) in a {} cluster",
+                    m.key.label(),
+                    c.name
+                ));
             }
         }
     }
@@ -89,7 +95,10 @@ fn simulated_mixed_hosts_cluster_by_true_workload() {
         let table = table_of(&[trace], Level::Vm);
         let expected = vms.unwrap_or(4) as usize;
         assert_eq!(table.rows.len(), expected, "seed {seed}: one row per VM");
-        assert!(table.rows.iter().all(|r| r.truth.is_some()), "truth attached");
+        assert!(
+            table.rows.iter().all(|r| r.truth.is_some()),
+            "truth attached"
+        );
         let report = cluster(&table, &ClusterOptions::default());
         let bad = mismatches(&report);
         assert!(bad.is_empty(), "seed {seed}: {bad:?}\n{}", report.to_text());
@@ -119,14 +128,20 @@ fn simulated_vcpu_level_rows_carry_vcpu_numbers() {
     let (_d, trace) = simulate_mixed(5, None);
     let table = table_of(&[trace], Level::Vcpu);
     assert_eq!(table.rows.len(), 8, "4 VMs × 2 vCPUs");
-    assert!(table.rows.iter().all(|r| r.key.vcpu.is_some() && r.key.tid.is_some()));
+    assert!(table
+        .rows
+        .iter()
+        .all(|r| r.key.vcpu.is_some() && r.key.tid.is_some()));
     let report = cluster(&table, &ClusterOptions::default());
     let json = serde_json::to_value(&report).unwrap();
     assert!(json["clusters"][0]["members"][0]["vcpu"].is_number());
 }
 
 fn lab() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces/kvm-lab"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/traces/kvm-lab"
+    ))
 }
 
 #[test]
@@ -143,7 +158,11 @@ fn real_lab_traces_cluster_by_their_manifest_workload() {
     }
     paths.sort();
     let table = table_of(&paths, Level::Vm);
-    assert!(table.rows.len() >= 5, "one row per VM: {}", table.rows.len());
+    assert!(
+        table.rows.len() >= 5,
+        "one row per VM: {}",
+        table.rows.len()
+    );
     let report = cluster(&table, &ClusterOptions::default());
     eprintln!("{}", report.to_text());
     let bad = mismatches(&report);

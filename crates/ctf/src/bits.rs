@@ -20,7 +20,11 @@ pub fn read_bits(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
     // One unaligned 8-byte load covers the field.
     if shift + size <= 64 && byte + 8 <= data.len() {
         let w: [u8; 8] = data[byte..byte + 8].try_into().unwrap();
-        let mask = if size == 64 { u64::MAX } else { (1u64 << size) - 1 };
+        let mask = if size == 64 {
+            u64::MAX
+        } else {
+            (1u64 << size) - 1
+        };
         return Some(if be {
             (u64::from_be_bytes(w) >> (64 - shift - size)) & mask
         } else {
@@ -31,9 +35,7 @@ pub fn read_bits(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
         match size {
             8 => return Some(data[byte] as u64),
             16 => return Some(u16::from_le_bytes([data[byte], data[byte + 1]]) as u64),
-            32 => {
-                return Some(u32::from_le_bytes(data[byte..byte + 4].try_into().unwrap()) as u64)
-            }
+            32 => return Some(u32::from_le_bytes(data[byte..byte + 4].try_into().unwrap()) as u64),
             64 => return Some(u64::from_le_bytes(data[byte..byte + 8].try_into().unwrap())),
             _ => {}
         }
@@ -42,16 +44,18 @@ pub fn read_bits(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
         match size {
             8 => return Some(data[byte] as u64),
             16 => return Some(u16::from_be_bytes([data[byte], data[byte + 1]]) as u64),
-            32 => {
-                return Some(u32::from_be_bytes(data[byte..byte + 4].try_into().unwrap()) as u64)
-            }
+            32 => return Some(u32::from_be_bytes(data[byte..byte + 4].try_into().unwrap()) as u64),
             64 => return Some(u64::from_be_bytes(data[byte..byte + 8].try_into().unwrap())),
             _ => {}
         }
     }
-    let nbytes = ((shift + size + 7) / 8) as usize;
+    let nbytes = (shift + size).div_ceil(8) as usize;
     let bytes = &data[byte..byte + nbytes];
-    let mask: u128 = if size == 64 { u64::MAX as u128 } else { (1u128 << size) - 1 };
+    let mask: u128 = if size == 64 {
+        u64::MAX as u128
+    } else {
+        (1u128 << size) - 1
+    };
     let v = if be {
         let mut v: u128 = 0;
         for &b in bytes {
@@ -66,6 +70,26 @@ pub fn read_bits(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
         v >> shift
     };
     Some((v & mask) as u64)
+}
+
+/// [`read_bits`] for the common case (the field and 8 bytes from its first byte lie in
+/// `data`), inlined; falls back to [`read_bits`].
+#[inline(always)]
+pub fn read_fast(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
+    let byte = (pos >> 3) as usize;
+    let shift = (pos & 7) as u32;
+    if let Some(w) = data.get(byte..byte.wrapping_add(8)) {
+        if shift + size <= 64 && size >= 1 {
+            let w: [u8; 8] = w.try_into().unwrap();
+            let mask = u64::MAX >> (64 - size);
+            return Some(if be {
+                (u64::from_be_bytes(w) >> (64 - shift - size)) & mask
+            } else {
+                (u64::from_le_bytes(w) >> shift) & mask
+            });
+        }
+    }
+    read_bits(data, pos, size, be)
 }
 
 /// Sign-extends the low `size` bits of `v`.
@@ -149,7 +173,9 @@ mod tests {
 
     #[test]
     fn all_sizes_offsets_orders() {
-        let data: Vec<u8> = (0..32u32).map(|i| (i.wrapping_mul(0x9d) ^ 0x5a) as u8).collect();
+        let data: Vec<u8> = (0..32u32)
+            .map(|i| (i.wrapping_mul(0x9d) ^ 0x5a) as u8)
+            .collect();
         for be in [false, true] {
             for size in 1..=64u32 {
                 for pos in 0..40u64 {
@@ -167,11 +193,31 @@ mod tests {
     fn across_byte_boundaries() {
         // 0b1010_1100 0b0101_0011: LE 4 bits at 6 = bits 6,7 of byte0 (0,1... LSB first) ...
         let d = [0xAC, 0x53];
-        assert_eq!(read_bits(&d, 6, 4, false), Some(0b1110 & 0xf).map(|_| (0xAC >> 6) | ((0x53 & 0x3) << 2)));
+        assert_eq!(
+            read_bits(&d, 6, 4, false),
+            Some(0b1110 & 0xf).map(|_| (0xAC >> 6) | ((0x53 & 0x3) << 2))
+        );
         assert_eq!(read_bits(&d, 4, 8, true), Some(0xC5));
         assert_eq!(read_bits(&d, 0, 16, true), Some(0xAC53));
         assert_eq!(read_bits(&d, 0, 16, false), Some(0x53AC));
         assert_eq!(read_bits(&d, 1, 16, false), None);
+    }
+
+    #[test]
+    fn fast_path_agrees() {
+        let data: Vec<u8> = (0..24u32)
+            .map(|i| (i.wrapping_mul(0x3b) ^ 0xa5) as u8)
+            .collect();
+        for be in [false, true] {
+            for size in 1..=64u32 {
+                for pos in 0..(24 * 8 - size as u64) {
+                    assert_eq!(
+                        read_fast(&data, pos, size, be),
+                        read_bits(&data, pos, size, be)
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -31,7 +31,9 @@ impl<'a> Cur<'a> {
     fn need(&self, bits: u64) -> DResult<()> {
         match self.pos.checked_add(bits) {
             Some(e) if e <= self.end => Ok(()),
-            _ => Err(format!("field of {bits} bits goes past the end of the packet content")),
+            _ => Err(format!(
+                "field of {bits} bits goes past the end of the packet content"
+            )),
         }
     }
 
@@ -54,7 +56,7 @@ impl<'a> Cur<'a> {
         }
         self.align(it.align)?;
         self.need(it.size as u64)?;
-        let v = read_bits(self.data, self.pos, it.size, it.bo == ByteOrder::Be)
+        let v = crate::bits::read_fast(self.data, self.pos, it.size, it.bo == ByteOrder::Be)
             .ok_or("integer goes past the end of the file")?;
         self.pos += it.size as u64;
         Ok(v)
@@ -83,7 +85,9 @@ impl<'a> Cur<'a> {
         self.need(bits)?;
         let start = (self.pos / 8) as usize;
         self.pos += bits;
-        self.data.get(start..start + n as usize).ok_or_else(|| "bytes past the end of the file".into())
+        self.data
+            .get(start..start + n as usize)
+            .ok_or_else(|| "bytes past the end of the file".into())
     }
 }
 
@@ -122,7 +126,11 @@ fn variant_option(v: &VariantTy, slots: &[i128]) -> DResult<usize> {
         .ok_or_else(|| format!("variant selector value {val} selects no option"))
 }
 
-fn optional_enabled(sel: &Loc, ranges: &Option<Vec<(i128, i128)>>, slots: &[i128]) -> DResult<bool> {
+fn optional_enabled(
+    sel: &Loc,
+    ranges: &Option<Vec<(i128, i128)>>,
+    slots: &[i128],
+) -> DResult<bool> {
     let s = sel.slot().ok_or("unresolved optional selector")?;
     let val = *slots.get(s as usize).ok_or("bad slot")?;
     Ok(match ranges {
@@ -133,7 +141,13 @@ fn optional_enabled(sel: &Loc, ranges: &Option<Vec<(i128, i128)>>, slots: &[i128
 
 /// Walks over a field, storing referenced integers into `slots` and reporting integers with a
 /// role to `hook`.
-pub fn skip<F: FnMut(&IntTy, u64)>(ty: &Ty, c: &mut Cur, slots: &mut [i128], hook: &mut F, depth: u32) -> DResult<()> {
+pub fn skip<F: FnMut(&IntTy, u64)>(
+    ty: &Ty,
+    c: &mut Cur,
+    slots: &mut [i128],
+    hook: &mut F,
+    depth: u32,
+) -> DResult<()> {
     if depth > 64 {
         return Err("types nested too deeply".into());
     }
@@ -179,14 +193,19 @@ pub fn skip<F: FnMut(&IntTy, u64)>(ty: &Ty, c: &mut Cur, slots: &mut [i128], hoo
             if let (Some(es), Ty::Int(it)) = (elem.fixed_size(), &**elem) {
                 if it.slot.is_none() && it.role == Role::None {
                     let stride = align_up(es, it.align as u64);
-                    let total = stride.checked_mul(n - 1).and_then(|x| x.checked_add(es)).ok_or("array too large")?;
+                    let total = stride
+                        .checked_mul(n - 1)
+                        .and_then(|x| x.checked_add(es))
+                        .ok_or("array too large")?;
                     c.need(total)?;
                     c.pos += total;
                     return Ok(());
                 }
             }
             if n > c.end.saturating_sub(c.pos).saturating_add(1) {
-                return Err(format!("array of {n} elements is longer than the packet content"));
+                return Err(format!(
+                    "array of {n} elements is longer than the packet content"
+                ));
             }
             for k in 0..n {
                 let before = c.pos;
@@ -220,7 +239,11 @@ pub fn int_value<'a>(it: &'a IntTy, raw: u64) -> Value<'a> {
     let base = if it.kind == IntKind::Bool {
         return Value::Bool(raw != 0);
     } else if it.signed {
-        Value::Int(if it.kind == IntKind::Var { raw as i64 } else { sign_extend(raw, it.size) })
+        Value::Int(if it.kind == IntKind::Var {
+            raw as i64
+        } else {
+            sign_extend(raw, it.size)
+        })
     } else {
         Value::UInt(raw)
     };
@@ -239,7 +262,12 @@ pub fn int_value<'a>(it: &'a IntTy, raw: u64) -> Value<'a> {
 }
 
 /// Decodes a field into a [`Value`].
-pub fn value<'a>(ty: &'a Ty, c: &mut Cur<'a>, slots: &mut [i128], depth: u32) -> DResult<Value<'a>> {
+pub fn value<'a>(
+    ty: &'a Ty,
+    c: &mut Cur<'a>,
+    slots: &mut [i128],
+    depth: u32,
+) -> DResult<Value<'a>> {
     if depth > 64 {
         return Err("types nested too deeply".into());
     }
@@ -254,9 +282,14 @@ pub fn value<'a>(ty: &'a Ty, c: &mut Cur<'a>, slots: &mut [i128], depth: u32) ->
         Ty::Float { size, align, bo } => {
             c.align(*align)?;
             c.need(*size as u64)?;
-            let raw = read_bits(c.data, c.pos, *size, *bo == ByteOrder::Be).ok_or("float past the end")?;
+            let raw = read_bits(c.data, c.pos, *size, *bo == ByteOrder::Be)
+                .ok_or("float past the end")?;
             c.pos += *size as u64;
-            Value::Float(if *size == 32 { f32::from_bits(raw as u32) as f64 } else { f64::from_bits(raw) })
+            Value::Float(if *size == 32 {
+                f32::from_bits(raw as u32) as f64
+            } else {
+                f64::from_bits(raw)
+            })
         }
         Ty::Str(len, nul) => {
             let b = if *nul {
@@ -286,8 +319,12 @@ pub fn value<'a>(ty: &'a Ty, c: &mut Cur<'a>, slots: &mut [i128], depth: u32) ->
             c.align(ty.align())?;
             // Bound the allocation by what the packet can hold.
             let min_bits = elem.fixed_size().unwrap_or(0).max(1);
-            if n.saturating_mul(min_bits) > c.end.saturating_sub(c.pos).saturating_add(1) && (elem.fixed_size().is_some() || n > 1 << 20) {
-                return Err(format!("array of {n} elements goes past the end of the packet content"));
+            if n.saturating_mul(min_bits) > c.end.saturating_sub(c.pos).saturating_add(1)
+                && (elem.fixed_size().is_some() || n > 1 << 20)
+            {
+                return Err(format!(
+                    "array of {n} elements goes past the end of the packet content"
+                ));
             }
             let mut out = Vec::with_capacity((n as usize).min(4096));
             for _ in 0..n {
@@ -301,7 +338,10 @@ pub fn value<'a>(ty: &'a Ty, c: &mut Cur<'a>, slots: &mut [i128], depth: u32) ->
         Ty::Variant(v) => {
             let o = variant_option(v, slots)?;
             let (n, t) = &v.options[o];
-            Value::Variant(Cow::Borrowed(n.as_str()), Box::new(value(t, c, slots, depth + 1)?))
+            Value::Variant(
+                Cow::Borrowed(n.as_str()),
+                Box::new(value(t, c, slots, depth + 1)?),
+            )
         }
         Ty::Optional { sel, ranges, ty } => {
             if optional_enabled(sel, ranges, slots)? {
@@ -353,7 +393,14 @@ impl Layout {
             });
         }
         let empty = st.fields.is_empty();
-        Layout { align, fixed, slot_fields, plain, empty, ty }
+        Layout {
+            align,
+            fixed,
+            slot_fields,
+            plain,
+            empty,
+            ty,
+        }
     }
 
     pub fn fields(&self) -> &[(String, Ty)] {
@@ -363,7 +410,13 @@ impl Layout {
     /// Walks the scope at the cursor: returns its start; fills `offs` with the field offsets
     /// when the layout is not fixed.
     #[inline]
-    pub fn walk<F: FnMut(&IntTy, u64)>(&self, c: &mut Cur, slots: &mut [i128], offs: &mut Vec<u64>, hook: &mut F) -> DResult<u64> {
+    pub fn walk<F: FnMut(&IntTy, u64)>(
+        &self,
+        c: &mut Cur,
+        slots: &mut [i128],
+        offs: &mut Vec<u64>,
+        hook: &mut F,
+    ) -> DResult<u64> {
         if self.empty {
             return Ok(c.pos);
         }
@@ -434,7 +487,8 @@ impl HInt {
         if end > c.end {
             return Err("event header goes past the end of the packet content".into());
         }
-        let v = read_bits(c.data, pos, self.size, self.be).ok_or("event header past the end of the file")?;
+        let v = crate::bits::read_fast(c.data, pos, self.size, self.be)
+            .ok_or("event header past the end of the file")?;
         c.pos = end;
         Ok(v)
     }
@@ -500,7 +554,11 @@ impl HeaderPlan {
             }
             var = Some((sel, opts));
         }
-        Some(HeaderPlan { align: ty.align(), pre, var })
+        Some(HeaderPlan {
+            align: ty.align(),
+            pre,
+            var,
+        })
     }
 
     #[inline]
@@ -510,7 +568,11 @@ impl HeaderPlan {
         let mut sel: i128 = 0;
         for (i, h) in self.pre.iter().enumerate() {
             let v = h.read(c)?;
-            let sv = if h.signed { sign_extend(v, h.size) as i128 } else { v as i128 };
+            let sv = if h.signed {
+                sign_extend(v, h.size) as i128
+            } else {
+                v as i128
+            };
             if let Some(s) = h.slot {
                 slots[s as usize] = sv;
             }
@@ -526,13 +588,18 @@ impl HeaderPlan {
             }
         }
         if let Some((_, opts)) = &self.var {
-            let Some((_, _, ints)) = opts.iter().find(|(lo, hi, _)| *lo <= sel && sel <= *hi) else {
+            let Some((_, _, ints)) = opts.iter().find(|(lo, hi, _)| *lo <= sel && sel <= *hi)
+            else {
                 return Err(format!("variant selector value {sel} selects no option"));
             };
             for h in ints {
                 let v = h.read(c)?;
                 if let Some(s) = h.slot {
-                    slots[s as usize] = if h.signed { sign_extend(v, h.size) as i128 } else { v as i128 };
+                    slots[s as usize] = if h.signed {
+                        sign_extend(v, h.size) as i128
+                    } else {
+                        v as i128
+                    };
                 }
                 match h.role {
                     Role::EventClassId => out.id = Some(v),

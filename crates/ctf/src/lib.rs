@@ -15,6 +15,9 @@
 //!   layout is fixed), so an event is skipped by size and its fields are decoded lazily by the
 //!   accessors, without allocating.
 
+// `is_multiple_of` is newer than the workspace's minimum Rust version.
+#![allow(clippy::manual_is_multiple_of, clippy::type_complexity)]
+
 pub mod bits;
 pub mod ctf2;
 pub mod decode;
@@ -31,8 +34,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use types::*;
 use virtflow_trace::{
-    ClassId, EventClass, EventHeader, EventSource, FieldDesc, FieldId, FieldKind, LostEvents, ReadStats, Scope, Step,
-    Timestamp, TraceError, Value,
+    ClassId, EventClass, EventHeader, EventSource, FieldDesc, FieldId, FieldKind, LostEvents,
+    ReadStats, Scope, Step, Timestamp, TraceError, Value,
 };
 
 const PACKETIZED_MAGIC: u32 = 0x75D1_1D57;
@@ -76,19 +79,40 @@ fn depacketize(data: &[u8], be: bool, path: &Path) -> Result<Vec<u8>, TraceError
     const HDR: usize = 37;
     while off < data.len() {
         if data.len() - off < HDR {
-            return Err(TraceError::new(path, off as u64, "truncated metadata packet header"));
+            return Err(TraceError::new(
+                path,
+                off as u64,
+                "truncated metadata packet header",
+            ));
         }
         if u32_at(off) != PACKETIZED_MAGIC {
-            return Err(TraceError::new(path, off as u64, "bad metadata packet magic"));
+            return Err(TraceError::new(
+                path,
+                off as u64,
+                "bad metadata packet magic",
+            ));
         }
         let content = u32_at(off + 24) as usize;
         let size = u32_at(off + 28) as usize;
         let (compression, encryption, checksum) = (data[off + 32], data[off + 33], data[off + 34]);
         if compression != 0 || encryption != 0 || checksum != 0 {
-            return Err(TraceError::new(path, off as u64, "compressed, encrypted or checksummed metadata packets are not supported"));
+            return Err(TraceError::new(
+                path,
+                off as u64,
+                "compressed, encrypted or checksummed metadata packets are not supported",
+            ));
         }
-        if content % 8 != 0 || size % 8 != 0 || content > size || content / 8 < HDR || off + size / 8 > data.len() {
-            return Err(TraceError::new(path, off as u64, "bad metadata packet size"));
+        if content % 8 != 0
+            || size % 8 != 0
+            || content > size
+            || content / 8 < HDR
+            || off + size / 8 > data.len()
+        {
+            return Err(TraceError::new(
+                path,
+                off as u64,
+                "bad metadata packet size",
+            ));
         }
         out.extend_from_slice(&data[off + HDR..off + content / 8]);
         off += size / 8;
@@ -161,7 +185,6 @@ struct StreamCursor {
     pos: u64,
     content_end: u64,
     clock_val: u64,
-    have_clock: bool,
     cpu: u32,
     pkt_ctx_start: u64,
     pkt_ctx_offs: Vec<u64>,
@@ -199,17 +222,26 @@ impl StreamCursor {
             return Ok(false);
         }
         let start_bits = self.next_packet * 8;
-        let mut c = Cur { data, pos: start_bits, end: len * 8 };
+        let mut c = Cur {
+            data,
+            pos: start_bits,
+            end: len * 8,
+        };
         let mut magic_ok = true;
         let mut sc_id: Option<u64> = None;
         let mut dummy = Vec::new();
         trace
             .packet_header
-            .walk(&mut c, &mut self.slots, &mut dummy, &mut |it: &IntTy, v| match it.role {
-                Role::Magic => magic_ok = v == CTF_MAGIC,
-                Role::StreamClassId => sc_id = Some(v),
-                _ => {}
-            })
+            .walk(
+                &mut c,
+                &mut self.slots,
+                &mut dummy,
+                &mut |it: &IntTy, v| match it.role {
+                    Role::Magic => magic_ok = v == CTF_MAGIC,
+                    Role::StreamClassId => sc_id = Some(v),
+                    _ => {}
+                },
+            )
             .map_err(|m| self.err(c.pos, format!("packet header: {m}")))?;
         if !magic_ok {
             return Err(self.err(start_bits, "bad packet magic number"));
@@ -221,26 +253,35 @@ impl StreamCursor {
             },
             None => {
                 if trace.streams.len() != 1 {
-                    return Err(self.err(start_bits, "packet header names no stream class and there are several"));
+                    return Err(self.err(
+                        start_bits,
+                        "packet header names no stream class and there are several",
+                    ));
                 }
                 0
             }
         };
         self.stream_class = sci;
         let s = &trace.streams[sci];
-        let (mut begin, mut end_ts, mut content, mut size, mut disc, mut seq) = (None, None, None, None, None, None);
+        let (mut begin, mut end_ts, mut content, mut size, mut disc, mut seq) =
+            (None, None, None, None, None, None);
         let mut offs = std::mem::take(&mut self.pkt_ctx_offs);
         let ctx_start = s
             .packet_context
-            .walk(&mut c, &mut self.slots, &mut offs, &mut |it: &IntTy, v| match it.role {
-                Role::PacketBeginTs => begin = Some((v, it.size)),
-                Role::PacketEndTs => end_ts = Some((v, it.size)),
-                Role::ContentSize => content = Some(v),
-                Role::PacketSize => size = Some(v),
-                Role::EventsDiscarded => disc = Some(v),
-                Role::PacketSeqNum => seq = Some(v),
-                _ => {}
-            })
+            .walk(
+                &mut c,
+                &mut self.slots,
+                &mut offs,
+                &mut |it: &IntTy, v| match it.role {
+                    Role::PacketBeginTs => begin = Some((v, it.size)),
+                    Role::PacketEndTs => end_ts = Some((v, it.size)),
+                    Role::ContentSize => content = Some(v),
+                    Role::PacketSize => size = Some(v),
+                    Role::EventsDiscarded => disc = Some(v),
+                    Role::PacketSeqNum => seq = Some(v),
+                    _ => {}
+                },
+            )
             .map_err(|m| self.err(c.pos, format!("packet context: {m}")))?;
         self.pkt_ctx_offs = offs;
         self.pkt_ctx_start = ctx_start;
@@ -248,14 +289,23 @@ impl StreamCursor {
         let size = size.unwrap_or(content.unwrap_or(avail));
         let content = content.unwrap_or(size);
         if size == 0 || size % 8 != 0 || content > size {
-            return Err(self.err(start_bits, format!("bad packet size {size} / content size {content}")));
+            return Err(self.err(
+                start_bits,
+                format!("bad packet size {size} / content size {content}"),
+            ));
         }
         if size > avail {
-            return Err(self.err(start_bits, format!("packet of {} bytes goes past the end of the file", size / 8)));
+            return Err(self.err(
+                start_bits,
+                format!("packet of {} bytes goes past the end of the file", size / 8),
+            ));
         }
         let content_end = start_bits + content;
         if c.pos > content_end {
-            return Err(self.err(start_bits, "packet header and context are larger than the packet content"));
+            return Err(self.err(
+                start_bits,
+                "packet header and context are larger than the packet content",
+            ));
         }
         self.cpu = match s.cpu_field {
             Some(i) => s.packet_context.plain[i]
@@ -276,7 +326,6 @@ impl StreamCursor {
         let to_ns = |v: u64| clock.map(|k| k.to_ns(v)).unwrap_or(v as i64);
         if let Some((b, _)) = begin {
             self.clock_val = b;
-            self.have_clock = true;
         }
         let begin_ns = begin.map(|(b, _)| to_ns(b));
         let end_ns = end_ts.map(|(e, _)| to_ns(e));
@@ -286,7 +335,13 @@ impl StreamCursor {
                 if q > prev.wrapping_add(1) && q > prev {
                     let b = self.prev_end_ts.or(begin_ns).unwrap_or(self.ts);
                     let e = begin_ns.unwrap_or(b).max(b);
-                    self.pending.push(LostEvents { begin: b, end: e, cpu: self.cpu, stream: self.index, count: None });
+                    self.pending.push(LostEvents {
+                        begin: b,
+                        end: e,
+                        cpu: self.cpu,
+                        stream: self.index,
+                        count: None,
+                    });
                 }
             }
             self.last_seq = Some(q);
@@ -298,7 +353,13 @@ impl StreamCursor {
             if d > prev {
                 let b = self.prev_end_ts.or(begin_ns).unwrap_or(self.ts);
                 let e = end_ns.or(begin_ns).unwrap_or(b).max(b);
-                self.pending.push(LostEvents { begin: b, end: e, cpu: self.cpu, stream: self.index, count: Some(d - prev) });
+                self.pending.push(LostEvents {
+                    begin: b,
+                    end: e,
+                    cpu: self.cpu,
+                    stream: self.index,
+                    count: Some(d - prev),
+                });
             }
             self.last_discarded = Some(d);
         }
@@ -341,42 +402,69 @@ impl StreamCursor {
             let trace = self.trace.clone();
             let s = &trace.streams[self.stream_class];
             let data: &[u8] = self.map.bytes();
-            let mut c = Cur { data, pos: self.pos, end: self.content_end };
+            let mut c = Cur {
+                data,
+                pos: self.pos,
+                end: self.content_end,
+            };
             let start = c.pos;
             let mut id: Option<u64> = None;
             let mut ts_raw: Option<(u64, u32)> = None;
-            let r = match &s.header_plan {
-                Some(plan) => plan.run(&mut c, &mut self.slots).map(|h| {
-                    id = h.id;
-                    ts_raw = h.ts;
-                }),
-                None => {
-                    let mut dummy = std::mem::take(&mut self.offs[0]);
-                    let r = s.header.walk(&mut c, &mut self.slots, &mut dummy, &mut |it: &IntTy, v| match it.role {
-                        Role::EventClassId => id = Some(v),
-                        Role::Timestamp => ts_raw = Some((v, it.size)),
-                        _ => {}
-                    });
-                    self.offs[0] = dummy;
-                    r.map(|_| ())
-                }
-            };
+            let r =
+                match &s.header_plan {
+                    Some(plan) => plan.run(&mut c, &mut self.slots).map(|h| {
+                        id = h.id;
+                        ts_raw = h.ts;
+                    }),
+                    None => {
+                        let mut dummy = std::mem::take(&mut self.offs[0]);
+                        let r = s.header.walk(
+                            &mut c,
+                            &mut self.slots,
+                            &mut dummy,
+                            &mut |it: &IntTy, v| match it.role {
+                                Role::EventClassId => id = Some(v),
+                                Role::Timestamp => ts_raw = Some((v, it.size)),
+                                _ => {}
+                            },
+                        );
+                        self.offs[0] = dummy;
+                        r.map(|_| ())
+                    }
+                };
             r.map_err(|m| self.err(c.pos, format!("event header: {m}")))?;
             let cls = match id {
-                Some(id) => s.dense.get(id as usize).copied().filter(|&x| x != u32::MAX).or_else(|| s.by_id.get(&id).copied()),
+                Some(id) => s
+                    .dense
+                    .get(id as usize)
+                    .copied()
+                    .filter(|&x| x != u32::MAX)
+                    .or_else(|| s.by_id.get(&id).copied()),
                 None if s.by_id.len() == 1 => s.by_id.values().next().copied(),
                 None => None,
             };
             let Some(cls) = cls else {
-                return Err(self.err(start, format!("unknown event class id {}", id.map(|i| i.to_string()).unwrap_or_else(|| "(none)".into()))));
+                return Err(self.err(
+                    start,
+                    format!(
+                        "unknown event class id {}",
+                        id.map(|i| i.to_string()).unwrap_or_else(|| "(none)".into())
+                    ),
+                ));
             };
             let cr = &classes[cls as usize];
             let mut offs = std::mem::take(&mut self.offs);
             let res = (|| -> Result<[u64; 3], String> {
                 let mut nohook = |_: &IntTy, _| {};
-                let a = s.common.walk(&mut c, &mut self.slots, &mut offs[0], &mut nohook)?;
-                let b = cr.context.walk(&mut c, &mut self.slots, &mut offs[1], &mut nohook)?;
-                let p = cr.payload.walk(&mut c, &mut self.slots, &mut offs[2], &mut nohook)?;
+                let a = s
+                    .common
+                    .walk(&mut c, &mut self.slots, &mut offs[0], &mut nohook)?;
+                let b = cr
+                    .context
+                    .walk(&mut c, &mut self.slots, &mut offs[1], &mut nohook)?;
+                let p = cr
+                    .payload
+                    .walk(&mut c, &mut self.slots, &mut offs[2], &mut nohook)?;
                 Ok([a, b, p])
             })();
             self.offs = offs;
@@ -395,7 +483,6 @@ impl StreamCursor {
                     }
                     self.clock_val = nv;
                 }
-                self.have_clock = true;
             }
             self.ts = match &s.clock {
                 Some(k) => k.to_ns(self.clock_val),
@@ -434,7 +521,11 @@ fn find_traces(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), Tra
         return Ok(());
     }
     let rd = std::fs::read_dir(dir).map_err(|e| TraceError::io(dir, e))?;
-    let mut subs: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut subs: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
     subs.sort();
     for s in subs {
         find_traces(&s, out, depth + 1)?;
@@ -465,7 +556,11 @@ impl CtfSource {
             find_traces(dir, &mut dirs, 0)?;
         }
         if dirs.is_empty() {
-            return Err(TraceError::new(dir, 0, "no CTF trace (no `metadata` file) in this folder"));
+            return Err(TraceError::new(
+                dir,
+                0,
+                "no CTF trace (no `metadata` file) in this folder",
+            ));
         }
         let mut src = CtfSource::empty();
         for d in dirs {
@@ -484,7 +579,9 @@ impl CtfSource {
             .map(|e| e.path())
             .filter(|p| {
                 p.is_file()
-                    && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n != "metadata" && !n.starts_with('.'))
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n != "metadata" && !n.starts_with('.'))
             })
             .collect();
         files.sort();
@@ -518,7 +615,6 @@ impl CtfSource {
                 pos: 0,
                 content_end: 0,
                 clock_val: 0,
-                have_clock: false,
                 cpu: EventHeader::NO_CPU,
                 pkt_ctx_start: 0,
                 pkt_ctx_offs: Vec::new(),
@@ -538,13 +634,21 @@ impl CtfSource {
         }
     }
 
-
     fn add_trace_class(&mut self, tc: TraceClass) -> Rc<TraceRt> {
         let mut streams = Vec::new();
-        let TraceClass { packet_header, streams: stream_classes, clocks, env, nslots, .. } = tc;
+        let TraceClass {
+            packet_header,
+            streams: stream_classes,
+            clocks,
+            env,
+            nslots,
+            ..
+        } = tc;
         for s in stream_classes {
             let packet_context = Layout::new(s.packet_context);
-            let cpu_field = packet_context.fields().iter().position(|(n, t)| n == "cpu_id" && matches!(t, Ty::Int(i) if i.kind == IntKind::Plain));
+            let cpu_field = packet_context.fields().iter().position(|(n, t)| {
+                n == "cpu_id" && matches!(t, Ty::Int(i) if i.kind == IntKind::Plain)
+            });
             let common = Layout::new(s.event_context);
             let mut by_id = HashMap::new();
             let mut dense = Vec::new();
@@ -568,22 +672,48 @@ impl CtfSource {
                         continue;
                     }
                     fields.push((0u8, i as u32));
-                    descs.push(FieldDesc { name: n.clone(), scope: Scope::PacketContext, kind: kind_of(t) });
+                    descs.push(FieldDesc {
+                        name: n.clone(),
+                        scope: Scope::PacketContext,
+                        kind: kind_of(t),
+                    });
                 }
-                for (scope, lay, sc) in [(1u8, &common, Scope::Common), (2, &context, Scope::Context), (3, &payload, Scope::Payload)] {
+                for (scope, lay, sc) in [
+                    (1u8, &common, Scope::Common),
+                    (2, &context, Scope::Context),
+                    (3, &payload, Scope::Payload),
+                ] {
                     for (i, (n, t)) in lay.fields().iter().enumerate() {
                         fields.push((scope, i as u32));
-                        descs.push(FieldDesc { name: n.clone(), scope: sc, kind: kind_of(t) });
+                        descs.push(FieldDesc {
+                            name: n.clone(),
+                            scope: sc,
+                            kind: kind_of(t),
+                        });
                     }
                 }
                 let (system, name) = match e.name.split_once(':') {
-                    Some((sys, n)) if !sys.is_empty() && !n.is_empty() => (sys.to_string(), e.name.clone()),
+                    Some((sys, n)) if !sys.is_empty() && !n.is_empty() => {
+                        (sys.to_string(), e.name.clone())
+                    }
                     _ => (String::new(), e.name),
                 };
-                self.classes.push(EventClass { name, system, fields: descs });
-                self.rt.push(ClassRt { context, payload, fields });
+                self.classes.push(EventClass {
+                    name,
+                    system,
+                    fields: descs,
+                });
+                self.rt.push(ClassRt {
+                    context,
+                    payload,
+                    fields,
+                });
             }
-            let clock = s.clock.as_ref().and_then(|c| clocks.iter().find(|k| &k.name == c)).cloned();
+            let clock = s
+                .clock
+                .as_ref()
+                .and_then(|c| clocks.iter().find(|k| &k.name == c))
+                .cloned();
             streams.push(StreamRt {
                 id: s.id,
                 packet_context,
@@ -596,7 +726,10 @@ impl CtfSource {
                 cpu_field,
             });
         }
-        let hostname = env.iter().find(|(k, _)| k == "hostname").map(|(_, v)| v.clone());
+        let hostname = env
+            .iter()
+            .find(|(k, _)| k == "hostname")
+            .map(|(_, v)| v.clone());
         Rc::new(TraceRt {
             packet_header: Layout::new(packet_header),
             streams,
@@ -613,7 +746,11 @@ impl CtfSource {
         let trace = src.add_trace_class(tc);
         for (i, s) in streams.into_iter().enumerate() {
             src.total_bytes += s.len() as u64;
-            let data = if s.is_empty() { Data::Empty } else { Data::Mem(s) };
+            let data = if s.is_empty() {
+                Data::Empty
+            } else {
+                Data::Mem(s)
+            };
             src.add_stream(&trace, PathBuf::from(format!("stream{i}")), data);
         }
         src.traces.push(trace);
@@ -665,8 +802,16 @@ impl CtfSource {
         let idx = idx as usize;
         let trace = &*s.trace;
         let (lay, start, offs) = match scope {
-            0 => (&trace.streams[s.stream_class].packet_context, s.pkt_ctx_start, &s.pkt_ctx_offs[..]),
-            1 => (&trace.streams[s.stream_class].common, s.starts[0], &s.offs[0][..]),
+            0 => (
+                &trace.streams[s.stream_class].packet_context,
+                s.pkt_ctx_start,
+                &s.pkt_ctx_offs[..],
+            ),
+            1 => (
+                &trace.streams[s.stream_class].common,
+                s.starts[0],
+                &s.offs[0][..],
+            ),
             2 => (&cr.context, s.starts[1], &s.offs[1][..]),
             _ => (&cr.payload, s.starts[2], &s.offs[2][..]),
         };
@@ -679,10 +824,14 @@ impl CtfSource {
         let Ty::Int(it) = ty else { return None };
         let data = s.data();
         if it.kind == IntKind::Var {
-            let mut c = Cur { data, pos: off, end: data.len() as u64 * 8 };
+            let mut c = Cur {
+                data,
+                pos: off,
+                end: data.len() as u64 * 8,
+            };
             return c.int(it).ok().map(|v| (v, it));
         }
-        crate::bits::read_bits(data, off, it.size, it.bo == ByteOrder::Be).map(|v| (v, it))
+        crate::bits::read_fast(data, off, it.size, it.bo == ByteOrder::Be).map(|v| (v, it))
     }
 }
 
@@ -760,12 +909,20 @@ impl EventSource for CtfSource {
 
     fn u64(&self, field: FieldId) -> Option<u64> {
         let (v, it) = self.read_int(field)?;
-        Some(if it.signed && it.kind != IntKind::Var { crate::bits::sign_extend(v, it.size) as u64 } else { v })
+        Some(if it.signed && it.kind != IntKind::Var {
+            crate::bits::sign_extend(v, it.size) as u64
+        } else {
+            v
+        })
     }
 
     fn i64(&self, field: FieldId) -> Option<i64> {
         let (v, it) = self.read_int(field)?;
-        Some(if it.signed && it.kind != IntKind::Var { crate::bits::sign_extend(v, it.size) } else { v as i64 })
+        Some(if it.signed && it.kind != IntKind::Var {
+            crate::bits::sign_extend(v, it.size)
+        } else {
+            v as i64
+        })
     }
 
     fn str(&self, field: FieldId) -> Option<&str> {
@@ -781,10 +938,12 @@ impl EventSource for CtfSource {
                 let rest = data.get(b..(s.content_end / 8) as usize)?;
                 &rest[..rest.iter().position(|&x| x == 0)?]
             }
-            Ty::Str(..) => return match self.value(field)? {
-                Value::Str(std::borrow::Cow::Borrowed(x)) => Some(x),
-                _ => None,
-            },
+            Ty::Str(..) => {
+                return match self.value(field)? {
+                    Value::Str(std::borrow::Cow::Borrowed(x)) => Some(x),
+                    _ => None,
+                }
+            }
             _ => return None,
         };
         std::str::from_utf8(bytes).ok()
@@ -795,11 +954,15 @@ impl EventSource for CtfSource {
         let data = s.data();
         if let Ty::Int(it) = ty {
             if it.kind != IntKind::Var {
-                let v = crate::bits::read_bits(data, off, it.size, it.bo == ByteOrder::Be)?;
+                let v = crate::bits::read_fast(data, off, it.size, it.bo == ByteOrder::Be)?;
                 return Some(decode::int_value(it, v));
             }
         }
-        let mut c = Cur { data, pos: off, end: s.content_end.max(off) };
+        let mut c = Cur {
+            data,
+            pos: off,
+            end: s.content_end.max(off),
+        };
         // Decoding may store values into slots: work on a scratch copy, reused across calls.
         let mut scratch = self.scratch.borrow_mut();
         scratch.clear();
@@ -812,7 +975,11 @@ impl EventSource for CtfSource {
     }
 
     fn progress(&self) -> Option<(u64, u64)> {
-        let done: u64 = self.streams.iter().map(|s| s.next_packet.min(s.data().len() as u64)).sum();
+        let done: u64 = self
+            .streams
+            .iter()
+            .map(|s| s.next_packet.min(s.data().len() as u64))
+            .sum();
         Some((done, self.total_bytes))
     }
 

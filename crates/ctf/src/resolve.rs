@@ -17,16 +17,16 @@ const ROOT_ORDER: [Root; 6] = [
 #[allow(clippy::too_many_arguments)]
 pub fn build(
     file: &Path,
-    _end: u64,
     bo: Option<ByteOrder>,
     packet_header: Option<Ty>,
-    streams: Vec<(u64, Option<Ty>, Option<Ty>, Option<Ty>)>,
+    streams: Vec<(u64, Option<Ty>, Option<Ty>, Option<Ty>, u64)>,
     events: Vec<(u64, EventClassDef)>,
     clocks: Vec<Clock>,
     env: Vec<(String, String)>,
     roles_by_name: bool,
 ) -> Result<TraceClass, TraceError> {
     let err = |m: String| TraceError::new(file, 0, m);
+    let err_at = |off: u64, m: String| TraceError::new(file, off, m);
     let bo = bo.unwrap_or(ByteOrder::Le);
     let mut tc = TraceClass {
         bo,
@@ -36,8 +36,9 @@ pub fn build(
         env,
         nslots: 0,
     };
-    for (id, pc, eh, ec) in streams {
+    for (id, pc, eh, ec, meta_offset) in streams {
         tc.streams.push(StreamClassDef {
+            meta_offset,
             id,
             packet_context: pc.unwrap_or_else(Ty::empty_struct),
             event_header: eh.unwrap_or_else(Ty::empty_struct),
@@ -48,6 +49,7 @@ pub fn build(
     }
     if tc.streams.is_empty() {
         tc.streams.push(StreamClassDef {
+            meta_offset: 0,
             id: 0,
             packet_context: Ty::empty_struct(),
             event_header: Ty::empty_struct(),
@@ -58,10 +60,16 @@ pub fn build(
     }
     for (sid, e) in events {
         let Some(s) = tc.streams.iter_mut().find(|s| s.id == sid) else {
-            return Err(err(format!("event `{}` refers to unknown stream class {sid}", e.name)));
+            return Err(err_at(
+                e.meta_offset,
+                format!("event `{}` refers to unknown stream class {sid}", e.name),
+            ));
         };
         if s.events.iter().any(|x| x.id == e.id) {
-            return Err(err(format!("duplicate event class id {} in stream class {sid}", e.id)));
+            return Err(err_at(
+                e.meta_offset,
+                format!("duplicate event class id {} in stream class {sid}", e.id),
+            ));
         }
         s.events.push(e);
     }
@@ -102,29 +110,42 @@ pub fn build(
     }
     // Roles from names (TSDL).
     if roles_by_name {
-        set_top_roles(&mut tc.packet_header, &[
-            ("magic", Role::Magic),
-            ("stream_id", Role::StreamClassId),
-            ("stream_instance_id", Role::StreamId),
-        ]);
+        set_top_roles(
+            &mut tc.packet_header,
+            &[
+                ("magic", Role::Magic),
+                ("stream_id", Role::StreamClassId),
+                ("stream_instance_id", Role::StreamId),
+            ],
+        );
         for s in &mut tc.streams {
-            set_top_roles(&mut s.packet_context, &[
-                ("timestamp_begin", Role::PacketBeginTs),
-                ("timestamp_end", Role::PacketEndTs),
-                ("content_size", Role::ContentSize),
-                ("packet_size", Role::PacketSize),
-                ("events_discarded", Role::EventsDiscarded),
-                ("packet_seq_num", Role::PacketSeqNum),
-            ]);
+            set_top_roles(
+                &mut s.packet_context,
+                &[
+                    ("timestamp_begin", Role::PacketBeginTs),
+                    ("timestamp_end", Role::PacketEndTs),
+                    ("content_size", Role::ContentSize),
+                    ("packet_size", Role::PacketSize),
+                    ("events_discarded", Role::EventsDiscarded),
+                    ("packet_seq_num", Role::PacketSeqNum),
+                ],
+            );
             set_deep_roles(&mut s.event_header);
         }
     }
     // Clocks: stream default clock = the clock of a mapped timestamp, else the only clock.
-    let only_clock = if tc.clocks.len() == 1 { Some(tc.clocks[0].name.clone()) } else { None };
+    let only_clock = if tc.clocks.len() == 1 {
+        Some(tc.clocks[0].name.clone())
+    } else {
+        None
+    };
     for s in &mut tc.streams {
         let mut found: Option<String> = s.clock.clone();
         let mut f = |i: &mut IntTy| {
-            if matches!(i.role, Role::Timestamp | Role::PacketBeginTs | Role::PacketEndTs) {
+            if matches!(
+                i.role,
+                Role::Timestamp | Role::PacketBeginTs | Role::PacketEndTs
+            ) {
                 if let Some(c) = &i.clock {
                     found.get_or_insert(c.clone());
                 }
@@ -134,7 +155,11 @@ pub fn build(
         s.packet_context.for_each_int(&mut f);
         let clock = found.or_else(|| only_clock.clone());
         let mut g = |i: &mut IntTy| {
-            if matches!(i.role, Role::Timestamp | Role::PacketBeginTs | Role::PacketEndTs) && i.clock.is_none() {
+            if matches!(
+                i.role,
+                Role::Timestamp | Role::PacketBeginTs | Role::PacketEndTs
+            ) && i.clock.is_none()
+            {
                 i.clock = clock.clone();
             }
         };
@@ -166,18 +191,46 @@ pub fn build(
     let mut empty5 = Ty::empty_struct();
     let ph = &mut tc.packet_header;
     for s in &mut tc.streams {
-        let StreamClassDef { packet_context, event_header, event_context, events, .. } = s;
+        let StreamClassDef {
+            packet_context,
+            event_header,
+            event_context,
+            events,
+            meta_offset,
+            ..
+        } = s;
+        let soff = *meta_offset;
         {
-            let mut roots: [&mut Ty; 6] = [&mut *ph, packet_context, event_header, event_context, &mut empty4, &mut empty5];
+            let mut roots: [&mut Ty; 6] = [
+                &mut *ph,
+                packet_context,
+                event_header,
+                event_context,
+                &mut empty4,
+                &mut empty5,
+            ];
             for r in 0..4 {
-                resolve_root(&mut roots, r, &mut nslots).map_err(err)?;
+                resolve_root(&mut roots, r, &mut nslots).map_err(|m| err_at(soff, m))?;
             }
         }
         for e in events.iter_mut() {
-            let EventClassDef { context, payload, .. } = e;
-            let mut roots: [&mut Ty; 6] = [&mut *ph, packet_context, event_header, event_context, context, payload];
+            let EventClassDef {
+                context,
+                payload,
+                meta_offset,
+                ..
+            } = e;
+            let eoff = *meta_offset;
+            let mut roots: [&mut Ty; 6] = [
+                &mut *ph,
+                packet_context,
+                event_header,
+                event_context,
+                context,
+                payload,
+            ];
             for r in 4..6 {
-                resolve_root(&mut roots, r, &mut nslots).map_err(err)?;
+                resolve_root(&mut roots, r, &mut nslots).map_err(|m| err_at(eoff, m))?;
             }
         }
     }
@@ -289,8 +342,14 @@ fn descend(t: &Ty, names: &[String], out: &mut Vec<usize>) -> bool {
 fn find_name(list: &[(String, Ty)], name: &str) -> Option<usize> {
     list.iter()
         .position(|(n, _)| n == name)
-        .or_else(|| list.iter().position(|(n, _)| n.strip_prefix('_') == Some(name)))
-        .or_else(|| list.iter().position(|(n, _)| name.strip_prefix('_') == Some(n.as_str())))
+        .or_else(|| {
+            list.iter()
+                .position(|(n, _)| n.strip_prefix('_') == Some(name))
+        })
+        .or_else(|| {
+            list.iter()
+                .position(|(n, _)| name.strip_prefix('_') == Some(n.as_str()))
+        })
 }
 
 fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<(), String> {
@@ -302,7 +361,10 @@ fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<
         if let Some(root) = fp.root {
             let ri = ROOT_ORDER.iter().position(|x| *x == root).unwrap();
             if ri > r {
-                return Err(format!("field location `{}` refers to a later scope", fp.parts.join(".")));
+                return Err(format!(
+                    "field location `{}` refers to a later scope",
+                    fp.parts.join(".")
+                ));
             }
             let mut p = Vec::new();
             if descend(roots[ri], &fp.parts, &mut p) {
@@ -311,10 +373,17 @@ fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<
         } else if !fp.parts.is_empty() {
             // Lexical scoping: innermost enclosing structure first.
             for d in (0..=site.len()).rev() {
-                let Some(anc) = roots[r].at(&site[..d]) else { continue };
+                let Some(anc) = roots[r].at(&site[..d]) else {
+                    continue;
+                };
                 if let Ty::Struct(s) = anc {
-                    let limit = if d < site.len() { site[d] } else { s.fields.len() };
-                    if let Some(i) = find_name(&s.fields[..limit.min(s.fields.len())], &fp.parts[0]) {
+                    let limit = if d < site.len() {
+                        site[d]
+                    } else {
+                        s.fields.len()
+                    };
+                    if let Some(i) = find_name(&s.fields[..limit.min(s.fields.len())], &fp.parts[0])
+                    {
                         let mut p = site[..d].to_vec();
                         p.push(i);
                         if descend(&s.fields[i].1, &fp.parts[1..], &mut p) {
@@ -363,9 +432,11 @@ fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<
         let mappings = it.mappings.clone();
         let site_node = roots[r].at_mut(&site).unwrap();
         match site_node {
-            Ty::Str(Len::Dyn(l), _) | Ty::Blob(Len::Dyn(l)) | Ty::Array { len: Len::Dyn(l), .. } => {
-                *l = Loc::Slot(slot)
-            }
+            Ty::Str(Len::Dyn(l), _)
+            | Ty::Blob(Len::Dyn(l))
+            | Ty::Array {
+                len: Len::Dyn(l), ..
+            } => *l = Loc::Slot(slot),
             Ty::Variant(v) => {
                 v.tag = Loc::Slot(slot);
                 if v.by_label {
@@ -377,8 +448,14 @@ fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<
                         let m = maps
                             .iter()
                             .find(|m| &m.name == oname)
-                            .or_else(|| maps.iter().find(|m| m.name.strip_prefix('_') == Some(oname.as_str())))
-                            .or_else(|| maps.iter().find(|m| oname.strip_prefix('_') == Some(m.name.as_str())));
+                            .or_else(|| {
+                                maps.iter()
+                                    .find(|m| m.name.strip_prefix('_') == Some(oname.as_str()))
+                            })
+                            .or_else(|| {
+                                maps.iter()
+                                    .find(|m| oname.strip_prefix('_') == Some(m.name.as_str()))
+                            });
                         if let Some(m) = m {
                             for &(lo, hi) in &m.ranges {
                                 v.ranges.push((lo, hi, oi));

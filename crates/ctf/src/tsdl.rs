@@ -19,7 +19,7 @@ pub enum Tok<'a> {
 pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
     let b = text.as_bytes();
     let mut i = 0;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(text.len() / 5 + 16);
     while i < b.len() {
         let c = b[i];
         if c.is_ascii_whitespace() {
@@ -94,7 +94,8 @@ pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
                                 while i < b.len() && i < st + 2 && b[i].is_ascii_hexdigit() {
                                     i += 1;
                                 }
-                                let v = u8::from_str_radix(&text[st..i], 16).map_err(|_| (st, "bad \\x escape".to_string()))?;
+                                let v = u8::from_str_radix(&text[st..i], 16)
+                                    .map_err(|_| (st, "bad \\x escape".to_string()))?;
                                 s.push(v);
                             }
                             b'0'..=b'7' => {
@@ -102,11 +103,17 @@ pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
                                 while i < b.len() && i < st + 3 && (b'0'..=b'7').contains(&b[i]) {
                                     i += 1;
                                 }
-                                let v = u32::from_str_radix(&text[st..i], 8).map_err(|_| (st, "bad octal escape".to_string()))?;
+                                let v = u32::from_str_radix(&text[st..i], 8)
+                                    .map_err(|_| (st, "bad octal escape".to_string()))?;
                                 s.push(v as u8);
                             }
                             b'\\' | b'\'' | b'"' | b'?' => s.push(e),
-                            _ => return Err((i - 2, format!("unknown escape sequence \\{}", e as char))),
+                            _ => {
+                                return Err((
+                                    i - 2,
+                                    format!("unknown escape sequence \\{}", e as char),
+                                ))
+                            }
                         }
                     }
                     Some(&ch) => {
@@ -197,7 +204,7 @@ type PResult<T> = Result<T, TraceError>;
 struct Collected {
     bo: Option<ByteOrder>,
     packet_header: Option<Ty>,
-    streams: Vec<(u64, Option<Ty>, Option<Ty>, Option<Ty>)>,
+    streams: Vec<(u64, Option<Ty>, Option<Ty>, Option<Ty>, u64)>,
     events: Vec<(u64, EventClassDef)>,
     clocks: Vec<Clock>,
     env: Vec<(String, String)>,
@@ -214,7 +221,11 @@ impl<'a> Parser<'a> {
         self.toks[self.i.min(self.toks.len() - 1)].1 as u64
     }
     fn err<T>(&self, msg: impl Into<String>) -> PResult<T> {
-        Err(TraceError::new(self.file, self.off(), format!("TSDL: {}", msg.into())))
+        Err(TraceError::new(
+            self.file,
+            self.off(),
+            format!("TSDL: {}", msg.into()),
+        ))
     }
     fn next(&mut self) -> Tok<'a> {
         let t = self.peek().clone();
@@ -258,18 +269,19 @@ impl<'a> Parser<'a> {
                 Tok::P(";") => {
                     self.next();
                 }
-                Tok::Ident(s) if s == "typealias" => self.parse_typealias()?,
-                Tok::Ident(s) if s == "typedef" => self.parse_typedef()?,
+                Tok::Ident("typealias") => self.parse_typealias()?,
+                Tok::Ident("typedef") => self.parse_typedef()?,
                 Tok::Ident(s)
                     if matches!(
                         s,
                         "trace" | "stream" | "event" | "clock" | "env" | "callsite"
                     ) && matches!(self.peek_at(1), Tok::P("{")) =>
                 {
+                    let at = self.off();
                     self.next();
                     self.next();
                     let items = self.parse_block()?;
-                    self.apply_block(&s, items, c)?;
+                    self.apply_block(s, items, c, at)?;
                     if self.is_p(";") {
                         self.next();
                     }
@@ -303,7 +315,11 @@ impl<'a> Parser<'a> {
         }
         let ty = self.parse_dims(ty)?;
         self.expect_p(";")?;
-        self.scopes.last_mut().unwrap().aliases.insert(name.join(" "), ty);
+        self.scopes
+            .last_mut()
+            .unwrap()
+            .aliases
+            .insert(name.join(" "), ty);
         Ok(())
     }
 
@@ -350,10 +366,16 @@ impl<'a> Parser<'a> {
         for (k, len) in dims.into_iter().enumerate().rev() {
             let _ = k;
             ty = match ty {
-                Ty::Int(ref i) if i.encoded && i.size == 8 && i.align % 8 == 0 => Ty::Str(len, false),
+                Ty::Int(ref i) if i.encoded && i.size == 8 && i.align % 8 == 0 => {
+                    Ty::Str(len, false)
+                }
                 other => {
                     let align = other.align();
-                    Ty::Array { elem: Box::new(other), len, align }
+                    Ty::Array {
+                        elem: Box::new(other),
+                        len,
+                        align,
+                    }
                 }
             };
         }
@@ -485,14 +507,20 @@ impl<'a> Parser<'a> {
                         self.next();
                         self.next();
                         match self.next() {
-                            Tok::Int(n) if n > 0 && n < 1 << 20 && (n & (n - 1)) == 0 => min_align = n as u32,
+                            Tok::Int(n) if n > 0 && n < 1 << 20 && (n & (n - 1)) == 0 => {
+                                min_align = n as u32
+                            }
                             _ => return self.err("bad align()"),
                         }
                         self.expect_p(")")?;
                     }
                     let ty = Ty::Struct(Box::new(StructTy { min_align, fields }));
                     if let Some(n) = name {
-                        self.scopes.last_mut().unwrap().structs.insert(n, ty.clone());
+                        self.scopes
+                            .last_mut()
+                            .unwrap()
+                            .structs
+                            .insert(n, ty.clone());
                     }
                     Ok(ty)
                 } else if let Some(n) = name {
@@ -531,13 +559,20 @@ impl<'a> Parser<'a> {
                     self.in_variant = saved;
                     let options = options?;
                     let t = Ty::Variant(Box::new(VariantTy {
-                        tag: Loc::Path(FieldPath { root: None, parts: vec![] }),
+                        tag: Loc::Path(FieldPath {
+                            root: None,
+                            parts: vec![],
+                        }),
                         options,
                         ranges: vec![],
                         by_label: true,
                     }));
                     if let Some(n) = &name {
-                        self.scopes.last_mut().unwrap().variants.insert(n.clone(), t.clone());
+                        self.scopes
+                            .last_mut()
+                            .unwrap()
+                            .variants
+                            .insert(n.clone(), t.clone());
                     }
                     t
                 } else if let Some(n) = &name {
@@ -606,7 +641,10 @@ impl<'a> Parser<'a> {
                         next_v = hi.saturating_add(1);
                         match maps.iter_mut().find(|m| m.name == label) {
                             Some(m) => m.ranges.push((lo.min(hi), lo.max(hi))),
-                            None => maps.push(Mapping { name: label, ranges: vec![(lo.min(hi), lo.max(hi))] }),
+                            None => maps.push(Mapping {
+                                name: label,
+                                ranges: vec![(lo.min(hi), lo.max(hi))],
+                            }),
                         }
                         if self.is_p(",") {
                             self.next();
@@ -706,10 +744,8 @@ impl<'a> Parser<'a> {
                     }
                 }
                 ("encoding", Val::Path(p)) => it.encoded = p[0] != "none",
-                ("map", Val::Path(p)) => {
-                    if p.len() >= 2 && p[0] == "clock" {
-                        it.clock = Some(p[1].clone());
-                    }
+                ("map", Val::Path(p)) if p.len() >= 2 && p[0] == "clock" => {
+                    it.clock = Some(p[1].clone());
                 }
                 _ => {}
             }
@@ -740,8 +776,8 @@ impl<'a> Parser<'a> {
                     self.next();
                 }
                 Tok::Eof => return self.err("unterminated structure"),
-                Tok::Ident(s) if s == "typealias" => self.parse_typealias()?,
-                Tok::Ident(s) if s == "typedef" => self.parse_typedef()?,
+                Tok::Ident("typealias") => self.parse_typealias()?,
+                Tok::Ident("typedef") => self.parse_typedef()?,
                 _ => {
                     let ty = self.parse_type_spec()?;
                     if self.is_p(";") {
@@ -792,8 +828,8 @@ impl<'a> Parser<'a> {
                     self.next();
                 }
                 Tok::Eof => return self.err("unterminated block"),
-                Tok::Ident(s) if s == "typealias" => self.parse_typealias()?,
-                Tok::Ident(s) if s == "typedef" => self.parse_typedef()?,
+                Tok::Ident("typealias") => self.parse_typealias()?,
+                Tok::Ident("typedef") => self.parse_typedef()?,
                 Tok::Ident(_) => {
                     let off = self.off();
                     let mut key = self.ident()?;
@@ -823,13 +859,18 @@ impl<'a> Parser<'a> {
         kind: &str,
         items: Vec<(String, BlockItem, u64)>,
         c: &mut Collected,
+        at: u64,
     ) -> PResult<()> {
         let int = |v: &BlockItem| match v {
             BlockItem::Val(Val::Int(n)) => Some(*n),
             _ => None,
         };
         let bad = |off: u64, k: &str| {
-            Err(TraceError::new(self.file, off, format!("TSDL: bad value for `{k}`")))
+            Err(TraceError::new(
+                self.file,
+                off,
+                format!("TSDL: bad value for `{k}`"),
+            ))
         };
         match kind {
             "trace" => {
@@ -843,22 +884,26 @@ impl<'a> Parser<'a> {
                             c.bo = Some(bo);
                         }
                         ("packet.header", BlockItem::Type(t)) => c.packet_header = Some(t),
-                        ("major", v) => {
-                            if int(&v) != Some(1) {
-                                return Err(TraceError::new(self.file, off, "TSDL: unsupported major version"));
-                            }
+                        ("major", v) if int(&v) != Some(1) => {
+                            return Err(TraceError::new(
+                                self.file,
+                                off,
+                                "TSDL: unsupported major version",
+                            ));
                         }
-                        ("minor", v) => {
-                            if int(&v) != Some(8) {
-                                return Err(TraceError::new(self.file, off, "TSDL: unsupported minor version"));
-                            }
+                        ("minor", v) if int(&v) != Some(8) => {
+                            return Err(TraceError::new(
+                                self.file,
+                                off,
+                                "TSDL: unsupported minor version",
+                            ));
                         }
                         _ => {}
                     }
                 }
             }
             "stream" => {
-                let mut s = (0u64, None, None, None);
+                let mut s = (0u64, None, None, None, at);
                 for (k, v, off) in items {
                     match (k.as_str(), v) {
                         ("id", v) => match int(&v) {
@@ -878,6 +923,7 @@ impl<'a> Parser<'a> {
             }
             "event" => {
                 let mut e = EventClassDef {
+                    meta_offset: at,
                     id: 0,
                     name: String::new(),
                     context: Ty::empty_struct(),
@@ -904,7 +950,12 @@ impl<'a> Parser<'a> {
                 c.events.push((sid, e));
             }
             "clock" => {
-                let mut ck = Clock { name: String::new(), freq: 1_000_000_000, offset_s: 0, offset_cycles: 0 };
+                let mut ck = Clock {
+                    name: String::new(),
+                    freq: 1_000_000_000,
+                    offset_s: 0,
+                    offset_cycles: 0,
+                };
                 for (k, v, off) in items {
                     match (k.as_str(), &v) {
                         ("name", BlockItem::Val(Val::Path(p))) => ck.name = p.join("."),
@@ -914,7 +965,9 @@ impl<'a> Parser<'a> {
                             _ => return bad(off, &k),
                         },
                         ("offset_s", _) => match int(&v) {
-                            Some(n) if n.abs() < i64::MAX as i128 / 1_000_000_000 => ck.offset_s = n as i64,
+                            Some(n) if n.abs() < i64::MAX as i128 / 1_000_000_000 => {
+                                ck.offset_s = n as i64
+                            }
                             _ => return bad(off, &k),
                         },
                         ("offset", _) => match int(&v) {
@@ -954,19 +1007,28 @@ fn path_of(parts: Vec<String>) -> FieldPath {
         ["event", "fields", ..] => (Some(Root::Payload), 2),
         _ => (None, 0),
     };
-    FieldPath { root, parts: parts[n..].to_vec() }
+    FieldPath {
+        root,
+        parts: parts[n..].to_vec(),
+    }
 }
 
 /// Parses TSDL text into a trace class. `file` names the metadata file in errors.
 pub fn parse(text: &str, file: &Path) -> Result<TraceClass, TraceError> {
-    let toks = lex(text).map_err(|(off, m)| TraceError::new(file, off as u64, format!("TSDL: {m}")))?;
-    let mut p = Parser { toks, i: 0, file, scopes: vec![Names::default()], depth: 0, in_variant: false };
+    let toks =
+        lex(text).map_err(|(off, m)| TraceError::new(file, off as u64, format!("TSDL: {m}")))?;
+    let mut p = Parser {
+        toks,
+        i: 0,
+        file,
+        scopes: vec![Names::default()],
+        depth: 0,
+        in_variant: false,
+    };
     let mut c = Collected::default();
     p.parse_top(&mut c)?;
-    let end = text.len() as u64;
     crate::resolve::build(
         file,
-        end,
         c.bo,
         c.packet_header,
         c.streams,
@@ -983,7 +1045,8 @@ mod tests {
 
     #[test]
     fn lexer() {
-        let t = lex("integer { size = 0x10; } /* c */ := a.b ... \"s\\\"x\" // x\n 017 -3 'a'").unwrap();
+        let t = lex("integer { size = 0x10; } /* c */ := a.b ... \"s\\\"x\" // x\n 017 -3 'a'")
+            .unwrap();
         let toks: Vec<Tok> = t.into_iter().map(|(t, _)| t).collect();
         assert_eq!(
             toks,
@@ -1051,30 +1114,66 @@ event { name = "e"; id = 3; stream_id = 0;
         let names: Vec<&str> = st.fields.iter().map(|f| f.0.as_str()).collect();
         assert_eq!(names, ["len", "s", "x", "tag", "v", "arr", "chars"]);
         // The sequence refers to `len` through a slot.
-        let Ty::Int(len) = &st.fields[0].1 else { panic!() };
-        let Ty::Array { len: Len::Dyn(Loc::Slot(sl)), elem, .. } = &st.fields[2].1 else { panic!() };
+        let Ty::Int(len) = &st.fields[0].1 else {
+            panic!()
+        };
+        let Ty::Array {
+            len: Len::Dyn(Loc::Slot(sl)),
+            elem,
+            ..
+        } = &st.fields[2].1
+        else {
+            panic!()
+        };
         assert_eq!(len.slot, Some(*sl));
         let Ty::Int(x) = &**elem else { panic!() };
         assert!(x.signed && x.size == 4 && x.bo == ByteOrder::Le);
-        let Ty::Variant(v) = &st.fields[4].1 else { panic!() };
+        let Ty::Variant(v) = &st.fields[4].1 else {
+            panic!()
+        };
         assert!(matches!(v.tag, Loc::Slot(_)));
         assert!(v.ranges.contains(&(7, 9, 2)));
         assert!(matches!(&st.fields[6].1, Ty::Str(Len::Static(4), false)));
-        let Ty::Array { elem, len: Len::Static(2), .. } = &st.fields[5].1 else { panic!() };
-        assert!(matches!(&**elem, Ty::Array { len: Len::Static(3), .. }));
+        let Ty::Array {
+            elem,
+            len: Len::Static(2),
+            ..
+        } = &st.fields[5].1
+        else {
+            panic!()
+        };
+        assert!(matches!(
+            &**elem,
+            Ty::Array {
+                len: Len::Static(3),
+                ..
+            }
+        ));
         // Roles.
-        let Ty::Int(b) = &s.packet_context.as_struct().unwrap().fields[0].1 else { panic!() };
+        let Ty::Int(b) = &s.packet_context.as_struct().unwrap().fields[0].1 else {
+            panic!()
+        };
         assert_eq!(b.role, Role::PacketBeginTs);
         assert_eq!(b.bo, ByteOrder::Be);
     }
 
     #[test]
     fn errors_have_offsets() {
-        let e = parse("trace { major = 1; minor = 8; byte_order = le; };\nstruct { int x; };", Path::new("m")).unwrap_err();
+        let e = parse(
+            "trace { major = 1; minor = 8; byte_order = le; };\nstruct { int x; };",
+            Path::new("m"),
+        )
+        .unwrap_err();
         assert!(e.offset > 40, "{e}");
-        let e = parse("typealias integer { size = 8; } := u8;\nevent { fields := struct { u8 a[b]; }; };", Path::new("m"));
+        let e = parse(
+            "typealias integer { size = 8; } := u8;\nevent { fields := struct { u8 a[b]; }; };",
+            Path::new("m"),
+        );
         assert!(e.is_err());
-        let e = parse("trace { major = 1; minor = 8; byte_order = le; } garbage", Path::new("m"));
+        let e = parse(
+            "trace { major = 1; minor = 8; byte_order = le; } garbage",
+            Path::new("m"),
+        );
         assert!(e.is_err());
     }
 }

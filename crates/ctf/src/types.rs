@@ -140,19 +140,34 @@ pub struct VariantTy {
 #[derive(Clone, Debug)]
 pub enum Ty {
     Int(IntTy),
-    Float { size: u32, align: u32, bo: ByteOrder },
+    Float {
+        size: u32,
+        align: u32,
+        bo: ByteOrder,
+    },
     /// String; for static/dynamic lengths, the length is in bytes.
     Str(Len, bool /* null-terminated */),
     Blob(Len),
     Struct(Box<StructTy>),
-    Array { elem: Box<Ty>, len: Len, align: u32 },
+    Array {
+        elem: Box<Ty>,
+        len: Len,
+        align: u32,
+    },
     Variant(Box<VariantTy>),
-    Optional { sel: Loc, ranges: Option<Vec<(i128, i128)>>, ty: Box<Ty> },
+    Optional {
+        sel: Loc,
+        ranges: Option<Vec<(i128, i128)>>,
+        ty: Box<Ty>,
+    },
 }
 
 impl Ty {
     pub fn empty_struct() -> Ty {
-        Ty::Struct(Box::new(StructTy { min_align: 8, fields: Vec::new() }))
+        Ty::Struct(Box::new(StructTy {
+            min_align: 8,
+            fields: Vec::new(),
+        }))
     }
 
     /// Alignment in bits.
@@ -180,7 +195,9 @@ impl Ty {
         match self {
             Ty::Int(i) => (i.kind != IntKind::Var).then_some(i.size as u64),
             Ty::Float { size, .. } => Some(*size as u64),
-            Ty::Str(Len::Static(n), false) | Ty::Blob(Len::Static(n)) => n.checked_mul(8).filter(|v| *v < 1 << 60),
+            Ty::Str(Len::Static(n), false) | Ty::Blob(Len::Static(n)) => {
+                n.checked_mul(8).filter(|v| *v < 1 << 60)
+            }
             Ty::Struct(s) => {
                 let mut off = 0u64;
                 for (_, t) in &s.fields {
@@ -189,7 +206,11 @@ impl Ty {
                 }
                 (off < 1 << 60).then_some(off)
             }
-            Ty::Array { elem, len: Len::Static(n), .. } => {
+            Ty::Array {
+                elem,
+                len: Len::Static(n),
+                ..
+            } => {
                 let es = elem.fixed_size()?;
                 if es % elem.align() as u64 != 0 && *n > 1 {
                     return None;
@@ -323,7 +344,11 @@ impl Clock {
     #[inline]
     pub fn to_ns(&self, cycles: u64) -> i64 {
         if self.freq == 1_000_000_000 && cycles < (1 << 62) {
-            if let Some(v) = self.offset_s.checked_mul(1_000_000_000).and_then(|b| b.checked_add(self.offset_cycles)) {
+            if let Some(v) = self
+                .offset_s
+                .checked_mul(1_000_000_000)
+                .and_then(|b| b.checked_add(self.offset_cycles))
+            {
                 if let Some(r) = v.checked_add(cycles as i64) {
                     return r;
                 }
@@ -354,6 +379,8 @@ impl Clock {
 /// An event record class.
 #[derive(Clone, Debug)]
 pub struct EventClassDef {
+    /// Where the class is declared in the metadata (byte offset), for errors.
+    pub meta_offset: u64,
     pub id: u64,
     pub name: String,
     pub context: Ty,
@@ -363,6 +390,7 @@ pub struct EventClassDef {
 /// A data stream class.
 #[derive(Clone, Debug)]
 pub struct StreamClassDef {
+    pub meta_offset: u64,
     pub id: u64,
     pub packet_context: Ty,
     pub event_header: Ty,

@@ -10,7 +10,11 @@ fn trace_list() -> Vec<PathBuf> {
     let mut v = Vec::new();
     let mut dirs = |p: PathBuf| {
         if let Ok(rd) = std::fs::read_dir(&p) {
-            let mut x: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+            let mut x: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect();
             x.sort();
             v.extend(x);
         }
@@ -51,7 +55,9 @@ fn check(trace: &std::path::Path) -> Result<usize, String> {
                 return Ok(n);
             }
             let name = trace.file_name().unwrap().to_string_lossy();
-            let expect = traces().join(format!("ctf-conformance/babeltrace-expect/succeed/trace-{name}.expect"));
+            let expect = traces().join(format!(
+                "ctf-conformance/babeltrace-expect/succeed/trace-{name}.expect"
+            ));
             if let Ok(text) = std::fs::read_to_string(&expect) {
                 // babeltrace 2.0.4 fails where its newer self succeeds: compare event names.
                 let names: Vec<String> = text
@@ -115,5 +121,8 @@ fn against_babeltrace() {
             }
         }
     }
-    assert!(failures.is_empty(), "traces that differ from babeltrace2: {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "traces that differ from babeltrace2: {failures:?}"
+    );
 }

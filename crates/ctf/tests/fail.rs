@@ -32,7 +32,11 @@ fn read(trace: &Path) -> (Vec<String>, Option<TraceError>) {
 fn every_fail_trace_errors_with_file_and_offset() {
     let dir = traces().join("ctf-conformance/babeltrace/fail");
     let mut bad = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for t in entries {
         let name = t.file_name().unwrap().to_string_lossy().to_string();
@@ -42,7 +46,10 @@ fn every_fail_trace_errors_with_file_and_offset() {
             Some(e) => {
                 eprintln!("{name}: {} events, then {e}", events.len());
                 if !e.path.starts_with(&t) || !e.path.is_file() {
-                    bad.push(format!("{name}: error names {} which is not a file of the trace", e.path.display()));
+                    bad.push(format!(
+                        "{name}: error names {} which is not a file of the trace",
+                        e.path.display()
+                    ));
                 }
                 if e.message.is_empty() {
                     bad.push(format!("{name}: empty message"));
@@ -56,7 +63,11 @@ fn every_fail_trace_errors_with_file_and_offset() {
 #[test]
 fn valid_events_come_before_the_error() {
     let t = traces().join("ctf-conformance/babeltrace/fail/valid-events-then-invalid-events/trace");
-    let expect = std::fs::read_to_string(traces().join("ctf-conformance/babeltrace-expect/fail/valid-events-then-invalid-events.expect")).unwrap();
+    let expect = std::fs::read_to_string(
+        traces()
+            .join("ctf-conformance/babeltrace-expect/fail/valid-events-then-invalid-events.expect"),
+    )
+    .unwrap();
     let names: Vec<String> = expect
         .lines()
         .filter_map(|l| l.strip_prefix("Event `"))

@@ -1,5 +1,6 @@
 //! Discarded events (`events_discarded`) and discarded packets (`packet_seq_num` gaps) appear as
 //! `Step::Lost`, as babeltrace2 reports them.
+#![allow(clippy::type_complexity)]
 
 mod common;
 use common::*;
@@ -20,17 +21,27 @@ fn ours(trace: &Path) -> (Vec<LostEvents>, usize) {
     }
     let st = src.stats();
     assert_eq!(st.lost_notices as usize, lost.len());
-    assert_eq!(st.lost_events, lost.iter().filter_map(|l| l.count).sum::<u64>());
+    assert_eq!(
+        st.lost_events,
+        lost.iter().filter_map(|l| l.count).sum::<u64>()
+    );
     (lost, n)
 }
 
 /// (count of events or None for packets, begin ns, end ns) from babeltrace's warnings.
 fn babeltrace_lost(trace: &Path) -> Option<Vec<(Option<u64>, Option<(i128, i128)>)>> {
-    let out = Command::new("babeltrace2").arg("--clock-seconds").arg(trace).output().ok()?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let out = Command::new("babeltrace2")
+        .arg("--clock-seconds")
+        .arg(trace)
+        .output()
+        .ok()?;
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     let mut v = Vec::new();
     for l in text.lines() {
-        let Some(rest) = l.strip_prefix("WARNING: Tracer discarded ") else { continue };
+        let Some(rest) = l.strip_prefix("WARNING: Tracer discarded ") else {
+            continue;
+        };
         let mut w = rest.split(' ');
         let n: u64 = w.next()?.parse().ok()?;
         let what = w.next()?;
@@ -39,7 +50,14 @@ fn babeltrace_lost(trace: &Path) -> Option<Vec<(Option<u64>, Option<(i128, i128)
             let (b, _) = r.split_once(']')?;
             Some((secs(a), secs(b)))
         });
-        v.push((if what.starts_with("event") { Some(n) } else { None }, range));
+        v.push((
+            if what.starts_with("event") {
+                Some(n)
+            } else {
+                None
+            },
+            range,
+        ));
     }
     Some(v)
 }
@@ -52,14 +70,20 @@ fn secs(s: &str) -> i128 {
 #[test]
 fn lost_events_and_packets_match_babeltrace() {
     let base = traces().join("ctf-conformance/babeltrace");
-    let mut list: Vec<_> = std::fs::read_dir(base.join("packet-seq-num")).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut list: Vec<_> = std::fs::read_dir(base.join("packet-seq-num"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     list.sort();
     list.push(base.join("succeed/ev-disc-no-ts-begin-end"));
     let mut total = 0;
     for t in list {
         let (lost, n) = ours(&t);
         eprintln!("{}: {n} events, lost {lost:?}", t.display());
-        let Some(mut bt) = babeltrace_lost(&t) else { continue };
+        let Some(mut bt) = babeltrace_lost(&t) else {
+            continue;
+        };
         let mut got: Vec<(Option<u64>, Option<(i128, i128)>)> = lost
             .iter()
             .map(|l| (l.count, Some((l.begin as i128, l.end as i128))))

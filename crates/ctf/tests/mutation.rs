@@ -59,11 +59,14 @@ fn load(trace: &Path) -> (Vec<u8>, Vec<Vec<u8>>) {
         .collect();
     files.sort();
     // Keep the inputs small: the first MiB of each stream.
-    let streams = files.iter().map(|f| {
-        let mut d = std::fs::read(f).unwrap();
-        d.truncate(1024 * 1024);
-        d
-    }).collect();
+    let streams = files
+        .iter()
+        .map(|f| {
+            let mut d = std::fs::read(f).unwrap();
+            d.truncate(1024 * 1024);
+            d
+        })
+        .collect();
     (meta, streams)
 }
 

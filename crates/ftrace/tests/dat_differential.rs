@@ -330,3 +330,50 @@ fn report_line_parser() {
         vec![Some("LAB_GO dur=8 vms= vm1"), Some("2")]
     );
 }
+
+/// Saved command lines, printk formats and kernel symbols as `trace-cmd dump` prints them.
+#[test]
+fn metadata_matches_trace_cmd_dump() {
+    let path = common::traces_dir().join("host-real/trace.dat");
+    let p = path.to_str().unwrap();
+    let source = DatSource::open(&path).unwrap();
+
+    let cmdlines = common::trace_cmd(&["dump", "--cmd-lines", p]);
+    let mut checked = 0;
+    for line in cmdlines.lines().filter(|l| !l.starts_with('\t') && !l.is_empty()) {
+        let (pid, comm) = line.split_once(' ').unwrap();
+        assert_eq!(source.comm(pid.parse().unwrap()), Some(comm), "{line}");
+        checked += 1;
+    }
+    assert!(checked > 10, "only {checked} command lines");
+
+    let printk = common::trace_cmd(&["dump", "--printk", p]);
+    let mut theirs: Vec<(u64, String)> = printk
+        .lines()
+        .filter_map(|l| {
+            let (addr, fmt) = l.split_once(" : ")?;
+            let addr = u64::from_str_radix(addr.strip_prefix("0x")?, 16).ok()?;
+            Some((addr, fmt.trim_matches('"').to_string()))
+        })
+        .collect();
+    theirs.sort();
+    theirs.dedup();
+    let mut ours = source.printk_formats().unwrap();
+    ours.sort();
+    ours.dedup();
+    assert!(!ours.is_empty());
+    assert_eq!(ours, theirs);
+
+    let kallsyms = common::trace_cmd(&["dump", "--kallsyms", p]);
+    let theirs: Vec<&str> = kallsyms
+        .lines()
+        .filter(|l| !l.starts_with('\t') && !l.is_empty())
+        .collect();
+    let ours = source.kallsyms().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    let first: Vec<&str> = theirs[0].split_whitespace().collect();
+    let addr = u64::from_str_radix(first[0], 16).unwrap();
+    assert!(ours
+        .iter()
+        .any(|s| s.0 == addr && s.2 == first[2] && s.1.to_string() == first[1]));
+}

@@ -325,3 +325,73 @@ fn truncated_perf_file_gives_error_after_readable_events() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A copy of a real perf.data with its first sample turned into a `PERF_RECORD_LOST` of the same
+/// size: the reader gives one event fewer and a loss notice in its place.
+#[test]
+fn lost_record_becomes_a_loss_notice() {
+    let mut data = std::fs::read(traces().join("host-real/perf.data")).unwrap();
+    let u64_at = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
+    // perf_file_header: magic, size, attr_size, attrs {offset, size}, data {offset, size}.
+    let data_offset = u64_at(&data, 40) as usize;
+    let mut at = data_offset;
+    let sample_at = loop {
+        let kind = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
+        let size = u16::from_le_bytes(data[at + 6..at + 8].try_into().unwrap()) as usize;
+        if kind == 9 {
+            break at;
+        }
+        at += size;
+    };
+    let size = u16::from_le_bytes(data[sample_at + 6..sample_at + 8].try_into().unwrap()) as usize;
+    let body = sample_at + 8;
+    // The sample (IDENTIFIER|IP|TID|TIME|CPU|PERIOD|RAW): identifier, ip, pid/tid, time, cpu.
+    let identifier = data[body..body + 8].to_vec();
+    let pid_tid = data[body + 16..body + 24].to_vec();
+    let time = u64_at(&data, body + 24);
+    let cpu = u32::from_le_bytes(data[body + 32..body + 36].try_into().unwrap());
+    let mut lost = vec![0u8; size];
+    lost[0..4].copy_from_slice(&2u32.to_le_bytes()); // PERF_RECORD_LOST
+    lost[6..8].copy_from_slice(&(size as u16).to_le_bytes());
+    lost[8..16].copy_from_slice(&identifier); // id
+    lost[16..24].copy_from_slice(&7u64.to_le_bytes()); // lost
+                                                       // sample_id trailer (TID, TIME, CPU, IDENTIFIER), at the record's end.
+    let tail = size - 32;
+    lost[tail..tail + 8].copy_from_slice(&pid_tid);
+    lost[tail + 8..tail + 16].copy_from_slice(&time.to_le_bytes());
+    lost[tail + 16..tail + 20].copy_from_slice(&cpu.to_le_bytes());
+    lost[tail + 24..tail + 32].copy_from_slice(&identifier);
+    data[sample_at..sample_at + size].copy_from_slice(&lost);
+
+    let path = std::env::temp_dir().join(format!("virtflow-perf-lost-{}.data", std::process::id()));
+    std::fs::write(&path, &data).unwrap();
+    let mut src = PerfSource::open(&path).unwrap();
+    let mut losses = Vec::new();
+    let mut events = 0;
+    loop {
+        match src.advance().unwrap() {
+            Step::Event(_) => events += 1,
+            Step::Lost(l) => losses.push(l),
+            Step::End => break,
+        }
+    }
+    // perf itself reads the edited file as holding one loss record.
+    let report = run("perf", &["report", "--stats", "-i"], &path);
+    std::fs::remove_file(&path).ok();
+    let lost_line = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("LOST events:"));
+    assert!(
+        lost_line.is_some_and(|l| l.split_whitespace().nth(2) == Some("1")),
+        "{report}"
+    );
+    let (original, _) = read_all(&traces().join("host-real/perf.data"));
+    assert_eq!(events + 1, original.len());
+    assert_eq!(losses.len(), 1);
+    assert_eq!(
+        (losses[0].count, losses[0].cpu, losses[0].end),
+        (Some(7), cpu, time as i64)
+    );
+    let stats = src.stats();
+    assert_eq!((stats.lost_events, stats.lost_notices), (7, 1));
+}

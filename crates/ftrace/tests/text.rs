@@ -445,6 +445,34 @@ fn header_variants() {
 }
 
 #[test]
+fn trace_cmd_latency_format() {
+    // `trace-cmd report -l`: the CPU glued to the irq flags, no brackets.
+    let text = "\
+cpus=2
+          <idle>-0       1d.h1.    20.920299: local_timer_entry:    vector=236
+       CPU 0/KVM-139     0d..1.    20.956953123: kvm_exit:             reason EXIT_MSR rip 0xffffffffa867e914 info 1 0
+";
+    let (events, src) = parse(text);
+    assert_eq!(src.stats().unknown_events, 0, "{:?}", src.stats().warnings);
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        (events[0].comm.as_str(), events[0].pid, events[0].cpu),
+        ("<idle>", 0, 1)
+    );
+    assert_eq!(
+        (
+            events[1].comm.as_str(),
+            events[1].pid,
+            events[1].cpu,
+            events[1].ts
+        ),
+        ("CPU 0/KVM", 139, 0, 20_956_953_123)
+    );
+    assert_eq!(field(&events[1], "exit_reason"), &Value::UInt(0x7c));
+    assert_eq!(field(&events[1], "info1"), &Value::UInt(1));
+}
+
+#[test]
 fn kernel_forms_of_kvm_and_sched_events() {
     let text = "\
  CPU 1/KVM-140 [001] d..1. 26.0: kvm_exit: vcpu 1 reason PF excp rip 0xffffffff81000000 info1 0x0000000000000004 info2 0x00007f0000000000 intr_info 0x00000000 error_code 0x00000000

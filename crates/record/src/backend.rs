@@ -51,7 +51,11 @@ impl FromStr for BackendChoice {
             "lttng" => BackendChoice::Only(Backend::Lttng),
             "perf" => BackendChoice::Only(Backend::Perf),
             "tracefs" => BackendChoice::Only(Backend::Tracefs),
-            _ => return Err(format!("unknown backend `{s}` (auto, lttng, perf, tracefs)")),
+            _ => {
+                return Err(format!(
+                    "unknown backend `{s}` (auto, lttng, perf, tracefs)"
+                ))
+            }
         })
     }
 }
@@ -273,7 +277,10 @@ mod tests {
             PREFERENCE.to_vec()
         );
         let text = err.to_string();
-        assert!(text.contains("root") && text.contains("perf_event_paranoid"), "{text}");
+        assert!(
+            text.contains("root") && text.contains("perf_event_paranoid"),
+            "{text}"
+        );
         // CAP_PERFMON is enough for perf.
         h.cap_perfmon = true;
         assert_eq!(select(&h, BackendChoice::Auto).unwrap(), Backend::Perf);
@@ -284,7 +291,10 @@ mod tests {
         let mut h = root_host();
         h.perf = None;
         let err = select(&h, BackendChoice::Only(Backend::Perf)).unwrap_err();
-        assert!(err.to_string().contains("apt-get install linux-perf"), "{err}");
+        assert!(
+            err.to_string().contains("apt-get install linux-perf"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -294,13 +304,25 @@ mod tests {
         assert_eq!(kb(Backend::Perf, Level::Basic, Some(100.0), None), 8 * 1024);
         assert_eq!(kb(Backend::Perf, Level::Full, None, None), 16 * 1024);
         // The ring buffer grows with the duration, within bounds.
-        assert_eq!(kb(Backend::Tracefs, Level::Basic, Some(1.0), None), 8 * 1024);
-        assert_eq!(kb(Backend::Tracefs, Level::Basic, Some(10.0), None), 40 * 1024);
-        assert_eq!(kb(Backend::Tracefs, Level::Full, Some(10.0), None), 80 * 1024);
+        assert_eq!(
+            kb(Backend::Tracefs, Level::Basic, Some(1.0), None),
+            8 * 1024
+        );
+        assert_eq!(
+            kb(Backend::Tracefs, Level::Basic, Some(10.0), None),
+            40 * 1024
+        );
+        assert_eq!(
+            kb(Backend::Tracefs, Level::Full, Some(10.0), None),
+            80 * 1024
+        );
         assert_eq!(kb(Backend::Tracefs, Level::Basic, None, None), 64 * 1024);
         // Memory caps everything, even an explicit request: 16 GiB / 4 / 4 CPUs = 1 GiB.
         assert_eq!(kb(Backend::Tracefs, Level::Full, Some(1e6), None), 1 << 20);
-        assert_eq!(kb(Backend::Perf, Level::Basic, None, Some(4 << 20)), 1 << 20);
+        assert_eq!(
+            kb(Backend::Perf, Level::Basic, None, Some(4 << 20)),
+            1 << 20
+        );
         assert_eq!(kb(Backend::Perf, Level::Basic, None, Some(2048)), 2048);
     }
 }

@@ -61,9 +61,19 @@ impl Diagnosis {
             .perf_event_paranoid
             .map_or("unknown".to_string(), |p| p.to_string());
         if host.euid == 0 {
-            add("permission", Status::Ok, format!("root (perf_event_paranoid {paranoid})"), None);
+            add(
+                "permission",
+                Status::Ok,
+                format!("root (perf_event_paranoid {paranoid})"),
+                None,
+            );
         } else if host.privileged() {
-            add("permission", Status::Ok, format!("CAP_SYS_ADMIN (perf_event_paranoid {paranoid})"), None);
+            add(
+                "permission",
+                Status::Ok,
+                format!("CAP_SYS_ADMIN (perf_event_paranoid {paranoid})"),
+                None,
+            );
         } else if host.perf_allowed() {
             add(
                 "permission",
@@ -115,28 +125,41 @@ impl Diagnosis {
                 .collect::<Vec<_>>()
         });
         let essential_ok;
+        // Why the tracepoints could not be listed, and what lets them be.
+        let (unlisted, list_fix) = if host.tracefs.mounted_at.is_some() {
+            (
+                "tracefs is not readable (root only)",
+                "run as root: sudo virtflow doctor".to_string(),
+            )
+        } else {
+            (
+                "tracefs is not mounted",
+                format!("mount -t tracefs nodev {TRACEFS_DIR}"),
+            )
+        };
         match &kvm_tracepoints {
             None => {
                 let loaded = host.kvm_modules.iter().any(|m| m == "kvm");
                 add(
                     "kvm tracepoints",
-                    if loaded { Status::Warn } else { Status::Missing },
                     if loaded {
-                        "not checked: tracefs is not mounted (the kvm module is loaded, so they should be there)".into()
+                        Status::Warn
                     } else {
-                        "not checked: tracefs is not mounted, and the kvm module is not loaded".into()
+                        Status::Missing
                     },
-                    Some(if loaded {
-                        format!("mount -t tracefs nodev {TRACEFS_DIR}")
+                    if loaded {
+                        format!("not checked: {unlisted} (the kvm module is loaded, so they should be there)")
                     } else {
-                        kvm_fix.clone()
-                    }),
+                        format!("not checked: {unlisted}, and the kvm module is not loaded")
+                    },
+                    Some(if loaded { list_fix } else { kvm_fix.clone() }),
                 );
                 essential_ok = loaded;
             }
             Some(kvm) => {
                 let ftrace = |need| {
-                    events::catalogue(Level::Full, Vocabulary::Ftrace).filter(move |e| e.need == need)
+                    events::catalogue(Level::Full, Vocabulary::Ftrace)
+                        .filter(move |e| e.need == need)
                 };
                 let missing_essential: Vec<&str> = ftrace(Need::Essential)
                     .filter(|e| !e.ftrace.iter().any(|n| host.has_tracepoint(n)))
@@ -146,8 +169,10 @@ impl Diagnosis {
                     .map(|e| e.ftrace[0])
                     .filter(|n| n.starts_with("kvm:"))
                     .collect();
-                let kvm_missing: Vec<&&str> =
-                    missing_essential.iter().filter(|n| n.starts_with("kvm:")).collect();
+                let kvm_missing: Vec<&&str> = missing_essential
+                    .iter()
+                    .filter(|n| n.starts_with("kvm:"))
+                    .collect();
                 if kvm.is_empty() {
                     add(
                         "kvm tracepoints",
@@ -166,12 +191,18 @@ impl Diagnosis {
                     add(
                         "kvm tracepoints",
                         Status::Ok,
-                        format!("{} present, including {}", kvm.len(), essential_kvm.join(", ")),
+                        format!(
+                            "{} present, including {}",
+                            kvm.len(),
+                            essential_kvm.join(", ")
+                        ),
                         None,
                     );
                 }
-                let other_missing: Vec<&&str> =
-                    missing_essential.iter().filter(|n| !n.starts_with("kvm:")).collect();
+                let other_missing: Vec<&&str> = missing_essential
+                    .iter()
+                    .filter(|n| !n.starts_with("kvm:"))
+                    .collect();
                 if !other_missing.is_empty() {
                     add(
                         "sched tracepoints",
@@ -223,7 +254,12 @@ impl Diagnosis {
             CpuVirt::None => "no vmx/svm flag visible",
         };
         if host.kvm_modules.iter().any(|m| m == "kvm") {
-            add("kvm modules", Status::Ok, format!("{} (CPU: {virt})", host.kvm_modules.join(", ")), None);
+            add(
+                "kvm modules",
+                Status::Ok,
+                format!("{} (CPU: {virt})", host.kvm_modules.join(", ")),
+                None,
+            );
         } else {
             add(
                 "kvm modules",
@@ -238,7 +274,8 @@ impl Diagnosis {
         }
 
         // Tools and backends.
-        let tool = |path: &Option<std::path::PathBuf>| path.as_ref().map(|p| p.display().to_string());
+        let tool =
+            |path: &Option<std::path::PathBuf>| path.as_ref().map(|p| p.display().to_string());
         match tool(&host.perf) {
             Some(p) => match host.perf_events_work {
                 Some(false) => add(
@@ -247,10 +284,25 @@ impl Diagnosis {
                     format!("{p}, but it cannot open system-wide tracepoint events here"),
                     backend::check(host, Backend::Perf).err().map(|u| u.fix),
                 ),
-                Some(true) => add("perf", Status::Ok, format!("{p} (system-wide tracepoints work)"), None),
-                None => add("perf", Status::Ok, format!("{p} (not tried: tracefs not mounted)"), None),
+                Some(true) => add(
+                    "perf",
+                    Status::Ok,
+                    format!("{p} (system-wide tracepoints work)"),
+                    None,
+                ),
+                None => add(
+                    "perf",
+                    Status::Ok,
+                    format!("{p} (system-wide tracepoints not tried: {unlisted})"),
+                    None,
+                ),
             },
-            None => add("perf", Status::Warn, "not installed".into(), Some(host.install_command("linux-perf"))),
+            None => add(
+                "perf",
+                Status::Warn,
+                "not installed".into(),
+                Some(host.install_command("linux-perf")),
+            ),
         }
         match tool(&host.trace_cmd) {
             Some(p) => add("trace-cmd", Status::Ok, p, None),
@@ -261,8 +313,17 @@ impl Diagnosis {
                 Some(host.install_command("trace-cmd")),
             ),
         }
-        match (tool(&host.lttng), host.lttng_modules_loaded, host.lttng_modules_installed) {
-            (Some(p), true, _) => add("lttng", Status::Ok, format!("{p}, kernel modules loaded"), None),
+        match (
+            tool(&host.lttng),
+            host.lttng_modules_loaded,
+            host.lttng_modules_installed,
+        ) {
+            (Some(p), true, _) => add(
+                "lttng",
+                Status::Ok,
+                format!("{p}, kernel modules loaded"),
+                None,
+            ),
             (Some(p), false, true) => add(
                 "lttng",
                 Status::Ok,
@@ -273,17 +334,25 @@ impl Diagnosis {
                 "lttng",
                 Status::Warn,
                 format!("{p}, but no LTTng kernel modules for {}", host.kernel),
-                Some(host.install_command("lttng-modules-dkms") + &format!(" (needs linux-headers-{})", host.kernel)),
+                Some(
+                    host.install_command("lttng-modules-dkms")
+                        + &format!(" (needs linux-headers-{})", host.kernel),
+                ),
             ),
             (None, loaded, _) => add(
                 "lttng",
                 Status::Warn,
-                format!("lttng-tools not installed{}", if loaded { " (modules are loaded)" } else { "" }),
+                format!(
+                    "lttng-tools not installed{}",
+                    if loaded { " (modules are loaded)" } else { "" }
+                ),
                 Some(host.install_command("lttng-tools lttng-modules-dkms")),
             ),
         }
 
-        let backend = PREFERENCE.into_iter().find(|b| backend::check(host, *b).is_ok());
+        let backend = PREFERENCE
+            .into_iter()
+            .find(|b| backend::check(host, *b).is_ok());
         let can_record = backend.is_some() && essential_ok;
         match backend {
             Some(b) => {
@@ -304,7 +373,12 @@ impl Diagnosis {
                     .filter_map(|b| backend::check(host, *b).err())
                     .map(|u| format!("{}: {}", u.backend, u.reason))
                     .collect();
-                add("backend", Status::Missing, format!("none usable ({})", why.join("; ")), None);
+                add(
+                    "backend",
+                    Status::Missing,
+                    format!("none usable ({})", why.join("; ")),
+                    None,
+                );
             }
         }
         Diagnosis {
@@ -371,7 +445,10 @@ mod tests {
     }
 
     fn all_ftrace() -> Vec<&'static str> {
-        events::CATALOGUE.iter().flat_map(|e| e.ftrace.iter().copied()).collect()
+        events::CATALOGUE
+            .iter()
+            .flat_map(|e| e.ftrace.iter().copied())
+            .collect()
     }
 
     fn check<'a>(d: &'a Diagnosis, name: &str) -> &'a Check {
@@ -419,7 +496,10 @@ mod tests {
         let d = Diagnosis::of(&h);
         let t = check(&d, "tracefs");
         assert_eq!(t.status, Status::Warn);
-        assert_eq!(t.fix.as_deref(), Some("mount -t tracefs nodev /sys/kernel/tracing"));
+        assert_eq!(
+            t.fix.as_deref(),
+            Some("mount -t tracefs nodev /sys/kernel/tracing")
+        );
         // Root can mount it, and the kvm module is loaded: recording works.
         assert!(d.can_record, "{d}");
         assert_eq!(d.kvm_tracepoints, None);
@@ -434,5 +514,14 @@ mod tests {
         assert!(!d.can_record);
         assert_eq!(check(&d, "permission").status, Status::Missing);
         assert_eq!(check(&d, "backend").status, Status::Missing);
+        // tracefs is mounted but a user cannot list it: say that, not "not mounted".
+        h.tracepoints = None;
+        let d = Diagnosis::of(&h);
+        let kvm = check(&d, "kvm tracepoints");
+        assert!(kvm.detail.contains("not readable"), "{}", kvm.detail);
+        assert_eq!(
+            kvm.fix.as_deref(),
+            Some("run as root: sudo virtflow doctor")
+        );
     }
 }

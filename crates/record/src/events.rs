@@ -99,22 +99,82 @@ pub const CATALOGUE: &[EventSpec] = &[
     ev(&["sched:sched_switch"], &["sched_switch"], Essential, Basic),
     ev(&["sched:sched_wakeup"], &["sched_wakeup"], Essential, Basic),
     ev(&["sched:sched_waking"], &["sched_waking"], Wanted, Basic),
-    ev(&["sched:sched_wakeup_new"], &["sched_wakeup_new"], Wanted, Basic),
-    ev(&["sched:sched_migrate_task"], &["sched_migrate_task"], Wanted, Basic),
-    ev(&["sched:sched_process_fork"], &["sched_process_fork"], Wanted, Basic),
-    ev(&["sched:sched_process_exit"], &["sched_process_exit"], Wanted, Basic),
-    ev(&["sched:sched_process_exec"], &["sched_process_exec"], Wanted, Basic),
+    ev(
+        &["sched:sched_wakeup_new"],
+        &["sched_wakeup_new"],
+        Wanted,
+        Basic,
+    ),
+    ev(
+        &["sched:sched_migrate_task"],
+        &["sched_migrate_task"],
+        Wanted,
+        Basic,
+    ),
+    ev(
+        &["sched:sched_process_fork"],
+        &["sched_process_fork"],
+        Wanted,
+        Basic,
+    ),
+    ev(
+        &["sched:sched_process_exit"],
+        &["sched_process_exit"],
+        Wanted,
+        Basic,
+    ),
+    ev(
+        &["sched:sched_process_exec"],
+        &["sched_process_exec"],
+        Wanted,
+        Basic,
+    ),
     // KVM: guest/hypervisor time, exit reasons, injections, IPIs, irqfd, nested VMs.
-    ev(&["kvm:kvm_entry"], &["kvm_x86_entry", "kvm_entry"], Essential, Basic),
-    ev(&["kvm:kvm_exit"], &["kvm_x86_exit", "kvm_exit"], Essential, Basic),
-    ev(&["kvm:kvm_userspace_exit"], &["kvm_userspace_exit"], Wanted, Basic),
+    ev(
+        &["kvm:kvm_entry"],
+        &["kvm_x86_entry", "kvm_entry"],
+        Essential,
+        Basic,
+    ),
+    ev(
+        &["kvm:kvm_exit"],
+        &["kvm_x86_exit", "kvm_exit"],
+        Essential,
+        Basic,
+    ),
+    ev(
+        &["kvm:kvm_userspace_exit"],
+        &["kvm_userspace_exit"],
+        Wanted,
+        Basic,
+    ),
     ev(&["kvm:kvm_inj_virq"], &["kvm_x86_inj_virq"], Wanted, Basic),
-    ev(&["kvm:kvm_apic_accept_irq"], &["kvm_x86_apic_accept_irq"], Wanted, Basic),
+    ev(
+        &["kvm:kvm_apic_accept_irq"],
+        &["kvm_x86_apic_accept_irq"],
+        Wanted,
+        Basic,
+    ),
     ev(&["kvm:kvm_apic_ipi"], &["kvm_x86_apic_ipi"], Wanted, Basic),
     ev(&["kvm:kvm_set_irq"], &["kvm_set_irq"], Wanted, Basic),
-    ev(&["kvm:kvm_msi_set_irq"], &["kvm_msi_set_irq"], Wanted, Basic),
-    ev(&["kvm:kvm_vcpu_wakeup"], &["kvm_vcpu_wakeup"], IfPresent, Basic),
-    ev(&["kvm:kvm_hypercall"], &["kvm_x86_hypercall"], Wanted, Basic),
+    ev(
+        &["kvm:kvm_msi_set_irq"],
+        &["kvm_msi_set_irq"],
+        Wanted,
+        Basic,
+    ),
+    ev(
+        &["kvm:kvm_vcpu_wakeup"],
+        &["kvm_vcpu_wakeup"],
+        IfPresent,
+        Basic,
+    ),
+    ev(
+        &["kvm:kvm_hypercall"],
+        &["kvm_x86_hypercall"],
+        Wanted,
+        Basic,
+    ),
     ev(&["kvm:kvm_pio"], &["kvm_x86_pio"], Wanted, Basic),
     ev(&["kvm:kvm_mmio"], &["kvm_mmio"], Wanted, Basic),
     ev(
@@ -123,7 +183,12 @@ pub const CATALOGUE: &[EventSpec] = &[
         Wanted,
         Basic,
     ),
-    ev(&["kvm:kvm_nested_vmexit"], &["kvm_x86_nested_vmexit"], Wanted, Basic),
+    ev(
+        &["kvm:kvm_nested_vmexit"],
+        &["kvm_x86_nested_vmexit"],
+        Wanted,
+        Basic,
+    ),
     ev(
         &["kvm:kvm_nested_vmexit_inject"],
         &["kvm_x86_nested_vmexit_inject"],
@@ -144,9 +209,24 @@ pub const CATALOGUE: &[EventSpec] = &[
         Basic,
     ),
     // Host interrupts and timers: the context of wake-ups (timer vs device vs IPI).
-    ev(&["irq:irq_handler_entry"], &["irq_handler_entry"], Wanted, Basic),
-    ev(&["irq:irq_handler_exit"], &["irq_handler_exit"], Wanted, Basic),
-    ev(&["irq:softirq_entry"], &["irq_softirq_entry"], Wanted, Basic),
+    ev(
+        &["irq:irq_handler_entry"],
+        &["irq_handler_entry"],
+        Wanted,
+        Basic,
+    ),
+    ev(
+        &["irq:irq_handler_exit"],
+        &["irq_handler_exit"],
+        Wanted,
+        Basic,
+    ),
+    ev(
+        &["irq:softirq_entry"],
+        &["irq_softirq_entry"],
+        Wanted,
+        Basic,
+    ),
     ev(&["irq:softirq_exit"], &["irq_softirq_exit"], Wanted, Basic),
     ev(
         &["irq_vectors:local_timer_entry"],
@@ -174,9 +254,24 @@ pub const CATALOGUE: &[EventSpec] = &[
     ),
     // Disk: request latency and the I/O thread's part in a disk wait.
     ev(&["block:block_rq_issue"], &["block_rq_issue"], Wanted, Full),
-    ev(&["block:block_rq_complete"], &["block_rq_complete"], Wanted, Full),
-    ev(&["block:block_rq_insert"], &["block_rq_insert"], Wanted, Full),
-    ev(&["block:block_bio_queue"], &["block_bio_queue"], Wanted, Full),
+    ev(
+        &["block:block_rq_complete"],
+        &["block_rq_complete"],
+        Wanted,
+        Full,
+    ),
+    ev(
+        &["block:block_rq_insert"],
+        &["block_rq_insert"],
+        Wanted,
+        Full,
+    ),
+    ev(
+        &["block:block_bio_queue"],
+        &["block_bio_queue"],
+        Wanted,
+        Full,
+    ),
     // Network: vhost packets, and send/receive pairs for clock synchronisation.
     ev(&["net:net_dev_queue"], &["net_dev_queue"], Wanted, Full),
     ev(
@@ -187,7 +282,12 @@ pub const CATALOGUE: &[EventSpec] = &[
     ),
     ev(&["net:net_dev_xmit"], &["net_dev_xmit"], Wanted, Full),
     // Memory: a VM's real footprint.
-    ev(&["kmem:mm_page_alloc"], &["kmem_mm_page_alloc"], Wanted, Full),
+    ev(
+        &["kmem:mm_page_alloc"],
+        &["kmem_mm_page_alloc"],
+        Wanted,
+        Full,
+    ),
     ev(&["kmem:mm_page_free"], &["kmem_mm_page_free"], Wanted, Full),
 ];
 
@@ -267,7 +367,10 @@ mod tests {
             assert!(!e.ftrace.is_empty() || !e.lttng.is_empty(), "{e:?}");
             for n in e.ftrace {
                 let (sys, name) = n.split_once(':').expect("system:name");
-                assert!(!sys.is_empty() && !name.is_empty() && !name.contains(':'), "{n}");
+                assert!(
+                    !sys.is_empty() && !name.is_empty() && !name.contains(':'),
+                    "{n}"
+                );
             }
         }
     }
@@ -292,9 +395,9 @@ mod tests {
         ] {
             assert!(basic.contains(&must), "basic lacks {must}");
         }
-        assert!(!basic.iter().any(|n| n.starts_with("block:")
-            || n.starts_with("net:")
-            || n.starts_with("kmem:")));
+        assert!(!basic
+            .iter()
+            .any(|n| n.starts_with("block:") || n.starts_with("net:") || n.starts_with("kmem:")));
         let full: Vec<&str> = catalogue(Level::Full, Vocabulary::Ftrace)
             .map(|e| e.ftrace[0])
             .collect();
@@ -347,8 +450,10 @@ mod tests {
         assert_eq!(p.absent, vec!["sched:sched_waking".to_string()]);
 
         // No KVM loaded: kvm_entry is essential.
-        let err = plan(Level::Basic, Vocabulary::Ftrace, |n: &str| !n.starts_with("kvm:"))
-            .unwrap_err();
+        let err = plan(Level::Basic, Vocabulary::Ftrace, |n: &str| {
+            !n.starts_with("kvm:")
+        })
+        .unwrap_err();
         match err {
             RecordError::TracepointAbsent { name, hint } => {
                 assert_eq!(name, "kvm:kvm_entry");

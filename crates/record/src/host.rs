@@ -127,7 +127,11 @@ impl Host {
     /// Re-reads tracefs (after mounting it) and re-tries perf events.
     pub fn refresh_tracepoints(&mut self) {
         self.tracefs = probe_tracefs();
-        self.tracepoints = self.tracefs.mounted_at.as_deref().and_then(list_tracepoints);
+        self.tracepoints = self
+            .tracefs
+            .mounted_at
+            .as_deref()
+            .and_then(list_tracepoints);
         self.perf_events_work = match (&self.perf, &self.tracepoints) {
             (Some(perf), Some(tp)) if tp.contains("sched:sched_switch") => Some(perf_works(perf)),
             _ => None,
@@ -212,8 +216,10 @@ fn probe_tracefs() -> Tracefs {
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     Tracefs {
         mounted_at: tracefs_mount(&mounts),
-        supported: std::fs::read_to_string("/proc/filesystems")
-            .is_ok_and(|f| f.lines().any(|l| l.split_whitespace().last() == Some("tracefs"))),
+        supported: std::fs::read_to_string("/proc/filesystems").is_ok_and(|f| {
+            f.lines()
+                .any(|l| l.split_whitespace().last() == Some("tracefs"))
+        }),
         mount_point_exists: Path::new(TRACEFS_DIR).is_dir(),
     }
 }
@@ -256,7 +262,11 @@ fn list_tracepoints(root: &Path) -> Option<BTreeSet<String>> {
             continue;
         }
         let sys = system.file_name().to_string_lossy().into_owned();
-        for event in std::fs::read_dir(system.path()).into_iter().flatten().flatten() {
+        for event in std::fs::read_dir(system.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if event.file_type().is_ok_and(|t| t.is_dir()) {
                 set.insert(format!("{sys}:{}", event.file_name().to_string_lossy()));
             }
@@ -267,7 +277,15 @@ fn list_tracepoints(root: &Path) -> Option<BTreeSet<String>> {
 
 fn perf_works(perf: &Path) -> bool {
     Command::new(perf)
-        .args(["stat", "-a", "-x,", "-e", "sched:sched_switch", "--", "true"])
+        .args([
+            "stat",
+            "-a",
+            "-x,",
+            "-e",
+            "sched:sched_switch",
+            "--",
+            "true",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -74,9 +74,11 @@ impl RecordError {
         }
     }
 
-    /// A tool's failure, or a full disk when its output says so.
+    /// A tool's failure, or a full disk when its output says so or the output's file system
+    /// has no room left (perf exits without a word when it cannot write its header).
     pub fn tool(tool: &str, output: &str, out_path: &std::path::Path) -> RecordError {
-        if output.contains("No space left on device") {
+        let no_room = session::free_bytes(out_path).is_some_and(|free| free < 64 * 1024);
+        if output.contains("No space left on device") || no_room {
             return RecordError::DiskFull {
                 path: out_path.to_path_buf(),
             };

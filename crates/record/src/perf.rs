@@ -27,17 +27,11 @@ pub(crate) struct PerfRun {
 /// The `perf record` arguments (after `perf`).
 pub(crate) fn args(events: &[String], buffer_kb: u64, out: &Path) -> Vec<String> {
     let mut a: Vec<String> = [
-        "record",
-        "-a",
-        // CLOCK_MONOTONIC, like LTTng and the tracefs backend.
-        "-k",
-        "mono",
+        "record", "-a", // CLOCK_MONOTONIC, like LTTng and the tracefs backend.
+        "-k", "mono",
         // Build ids are for symbolising samples; tracepoint traces need none, and collecting
         // them rereads the whole file at the end.
-        "-B",
-        "-N",
-        "-D",
-        "50",
+        "-B", "-N", "-D", "50",
     ]
     .map(String::from)
     .to_vec();
@@ -86,24 +80,32 @@ pub(crate) fn start(
         reader: Some(reader),
         status: None,
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A perf that never says `Events enabled` (older versions) but keeps running is taken as
+    // recording after a while.
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match enabled_rx.recv_timeout(Duration::from_millis(50)) {
             Ok(()) => return Ok(run),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
-        if Instant::now() > deadline || matches!(run.child.try_wait(), Ok(Some(_))) {
+        if matches!(run.child.try_wait(), Ok(Some(_))) {
             break;
         }
+        if Instant::now() > deadline {
+            eprintln!("virtflow record: warning: perf did not confirm that its events are on");
+            return Ok(run);
+        }
     }
-    // perf exited (bad event, no permission…) or never enabled its events.
+    // perf exited: bad event, no permission, no room for its file…
     let _ = run.child.kill();
     run.status = run.child.wait().ok();
     if let Some(r) = run.reader.take() {
         let _ = r.join();
     }
-    Err(RecordError::tool("perf record", &run.output(), out))
+    let err = RecordError::tool("perf record", &run.output(), out);
+    let _ = std::fs::remove_file(out);
+    Err(err)
 }
 
 impl PerfRun {
@@ -137,7 +139,10 @@ impl Running for PerfRun {
         }
         // perf may already be gone (the terminal's Ctrl-C reached it too).
         let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
-        let status = self.child.wait().map_err(|e| RecordError::io(&self.out, e))?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| RecordError::io(&self.out, e))?;
         self.status = Some(status);
         if let Some(r) = self.reader.take() {
             let _ = r.join();
@@ -149,13 +154,11 @@ impl Running for PerfRun {
         self.stop()?;
         let output = self.output();
         let status = self.status.expect("stopped");
-        if !ended_by_sigint(status) {
-            return Err(RecordError::tool("perf record", &output, &self.out));
-        }
-        if output.contains("No space left on device") {
-            return Err(RecordError::DiskFull {
-                path: self.out.clone(),
-            });
+        if !ended_by_sigint(status) || output.contains("No space left on device") {
+            // An unfinished perf.data (no final header) is unreadable: do not leave it.
+            let err = RecordError::tool("perf record", &output, &self.out);
+            let _ = std::fs::remove_file(&self.out);
+            return Err(err);
         }
         let mut notes = Vec::new();
         let lost = lost_chunks(&output);

@@ -28,7 +28,7 @@ pub struct RecordOptions {
     pub buffer_kb: Option<u64>,
     /// Run this and stop when it exits.
     pub command: Vec<OsString>,
-    /// Print a progress line on stderr.
+    /// Tell on stderr what is recorded, warnings, a progress line, and notes at the end.
     pub progress: bool,
 }
 
@@ -135,16 +135,18 @@ pub fn record(
     let duration_s = opts.duration.map(|d| d.as_secs_f64());
     let buffer_kb =
         backend::buffer_kb_per_cpu(backend, opts.level, duration_s, opts.buffer_kb, &host);
-    for w in &warnings {
-        eprintln!("virtflow record: warning: {w}");
+    if opts.progress {
+        for w in &warnings {
+            eprintln!("virtflow record: warning: {w}");
+        }
+        eprintln!(
+            "virtflow record: {backend} backend, {} events ({} level), {} KiB buffer per CPU → {}",
+            plan.enabled.len(),
+            opts.level,
+            buffer_kb,
+            out.display()
+        );
     }
-    eprintln!(
-        "virtflow record: {backend} backend, {} events ({} level), {} KiB buffer per CPU → {}",
-        plan.enabled.len(),
-        opts.level,
-        buffer_kb,
-        out.display()
-    );
 
     let mut running: Box<dyn Running> = match backend {
         Backend::Tracefs => {
@@ -175,8 +177,9 @@ pub fn record(
     let mut child = match spawn_command(&opts.command) {
         Ok(c) => c,
         Err(e) => {
-            running.stop().ok();
-            running.finish().ok();
+            // Dropping a backend unfinished puts the host back; the trace would be empty.
+            drop(running);
+            discard(&out);
             return Err(e);
         }
     };
@@ -192,17 +195,15 @@ pub fn record(
                 break false;
             }
         }
-        if opts
-            .duration
-            .is_some_and(|d| started.elapsed() >= d)
-        {
+        if opts.duration.is_some_and(|d| started.elapsed() >= d) {
             break false;
         }
         reporter.tick(started.elapsed(), || running.progress());
         std::thread::sleep(Duration::from_millis(50));
     };
-    let stopped = running.stop();
+    // The recording's length ends here; stopping (perf flushing its buffers) is not part of it.
     let elapsed = started.elapsed();
+    let stopped = running.stop();
     let last = running.progress();
     reporter.finish(elapsed, last);
     if let Some(c) = child.as_mut() {
@@ -215,6 +216,11 @@ pub fn record(
         eprintln!("virtflow record: stopped; writing {}", out.display());
     }
     let finished = running.finish()?;
+    if opts.progress {
+        for note in &finished.notes {
+            eprintln!("virtflow record: note: {note}");
+        }
+    }
     warnings.extend(finished.notes);
     let bytes = path_size(&out);
     if bytes == 0 {
@@ -280,6 +286,15 @@ fn prepare_out(out: &Path, backend: Backend) -> Result<(), RecordError> {
             Err(RecordError::OutputExists { path: out.into() })
         }
         _ => Ok(()),
+    }
+}
+
+/// Removes an abandoned output (a file, or LTTng's folder, new or empty before recording).
+fn discard(out: &Path) {
+    if out.is_dir() {
+        let _ = std::fs::remove_dir_all(out);
+    } else {
+        let _ = std::fs::remove_file(out);
     }
 }
 
@@ -414,7 +429,7 @@ pub(crate) fn path_size(path: &Path) -> u64 {
 }
 
 /// Free bytes on the file system that will hold `out`.
-fn free_bytes(out: &Path) -> Option<u64> {
+pub(crate) fn free_bytes(out: &Path) -> Option<u64> {
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -78,10 +78,9 @@ pub(crate) fn start(
         enabled: Vec::new(),
         saved: Saved {
             tracing_on: read(&dir.join("tracing_on"))?.trim().to_string(),
-            // "7 (expanded: 1408)" before the first resize: the number is what to restore.
             buffer_size_kb: read(&dir.join("buffer_size_kb"))
                 .ok()
-                .and_then(|s| s.split_whitespace().next().map(str::to_string)),
+                .and_then(|s| saved_buffer_kb(&s)),
             trace_clock: current_clock,
         },
         restored: false,
@@ -99,10 +98,10 @@ pub(crate) fn start(
         e => e,
     })?;
     // CLOCK_MONOTONIC, as LTTng and `perf -k mono` use: traces of one host line up.
-    if clocks
-        .as_deref()
-        .is_some_and(|c| c.split_whitespace().any(|w| w.trim_matches(['[', ']']) == "mono"))
-    {
+    if clocks.as_deref().is_some_and(|c| {
+        c.split_whitespace()
+            .any(|w| w.trim_matches(['[', ']']) == "mono")
+    }) {
         write(&dir.join("trace_clock"), "mono")?;
     }
     for name in events {
@@ -159,7 +158,12 @@ impl TracefsRun {
         for name in &self.enabled {
             let (system, event) = name.split_once(':').unwrap_or(("", name));
             keep(write(
-                &self.dir.join("events").join(system).join(event).join("enable"),
+                &self
+                    .dir
+                    .join("events")
+                    .join(system)
+                    .join(event)
+                    .join("enable"),
                 "0",
             ));
         }
@@ -174,8 +178,15 @@ impl TracefsRun {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// The output is named `*.txt`: the user asked for text.
+    fn wants_text(&self) -> bool {
+        self.out.extension().is_some_and(|e| e == "txt")
+    }
+
+    /// `trace-cmd extract` when trace-cmd is installed and the output is not named `*.txt`;
+    /// otherwise the `trace` text.
     fn write_output(&self) -> Result<(), RecordError> {
-        if let Some(trace_cmd) = &self.trace_cmd {
+        if let Some(trace_cmd) = self.trace_cmd.as_ref().filter(|_| !self.wants_text()) {
             let out = Command::new(trace_cmd)
                 .arg("extract")
                 .arg("-o")
@@ -185,10 +196,21 @@ impl TracefsRun {
             let text = String::from_utf8_lossy(&out.stderr).into_owned()
                 + &String::from_utf8_lossy(&out.stdout);
             if !out.status.success() || path_size(&self.out) == 0 {
-                return Err(RecordError::tool("trace-cmd extract", &text, &self.out));
+                let err = RecordError::tool("trace-cmd extract", &text, &self.out);
+                remove_partial_extract(&self.out);
+                return Err(err);
             }
             return Ok(());
         }
+        let copied = self.copy_text();
+        if copied.is_err() {
+            let _ = std::fs::remove_file(&self.out);
+        }
+        copied
+    }
+
+    /// Copies the `trace` file (the ring buffer as text, read without consuming it).
+    fn copy_text(&self) -> Result<(), RecordError> {
         let src = self.dir.join("trace");
         let mut input = std::fs::File::open(&src).map_err(|e| RecordError::io(&src, e))?;
         let file = std::fs::File::create(&self.out).map_err(|e| RecordError::io(&self.out, e))?;
@@ -196,7 +218,8 @@ impl TracefsRun {
         // Read and write errors must be told apart: only the output can be full.
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = std::io::Read::read(&mut input, &mut buf).map_err(|e| RecordError::io(&src, e))?;
+            let n =
+                std::io::Read::read(&mut input, &mut buf).map_err(|e| RecordError::io(&src, e))?;
             if n == 0 {
                 break;
             }
@@ -235,7 +258,7 @@ impl Running for TracefsRun {
                 stats.lost.unwrap_or(0)
             ));
         }
-        if self.trace_cmd.is_none() {
+        if self.trace_cmd.is_none() && !self.wants_text() {
             notes.push(
                 "trace-cmd is not installed: wrote the tracefs text (install trace-cmd for a \
                  compact binary .dat)"
@@ -255,6 +278,43 @@ impl Drop for TracefsRun {
             eprintln!("virtflow record: warning: restoring tracefs settings: {e}");
         }
     }
+}
+
+/// Removes what a failed `trace-cmd extract -o OUT` left: OUT and its per-CPU temporaries
+/// `OUT.cpuN`.
+fn remove_partial_extract(out: &Path) {
+    let _ = std::fs::remove_file(out);
+    let (Some(dir), Some(name)) = (out.parent(), out.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.cpu", name.to_string_lossy());
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        if n.strip_prefix(&prefix)
+            .is_some_and(|cpu| !cpu.is_empty() && cpu.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The size to restore from `buffer_size_kb`: `1408`, or `7 (expanded: 1408)` for a buffer
+/// never used yet, whose size once in use is the expanded one.
+fn saved_buffer_kb(text: &str) -> Option<String> {
+    let expanded = text
+        .split("expanded:")
+        .nth(1)
+        .map(|e| e.trim().trim_end_matches(')').trim());
+    expanded
+        .or_else(|| text.split_whitespace().next())
+        .filter(|v| v.parse::<u64>().is_ok())
+        .map(str::to_string)
 }
 
 /// One CPU's `stats` file.
@@ -294,6 +354,16 @@ mod tests {
         assert_eq!(p.events, Some(487));
         assert_eq!(p.bytes, 33116);
         assert_eq!(p.lost, Some(5));
+    }
+
+    #[test]
+    fn buffer_size_to_restore() {
+        assert_eq!(
+            saved_buffer_kb("7 (expanded: 1408)\n").as_deref(),
+            Some("1408")
+        );
+        assert_eq!(saved_buffer_kb("2048\n").as_deref(), Some("2048"));
+        assert_eq!(saved_buffer_kb("X\n"), None);
     }
 
     #[test]

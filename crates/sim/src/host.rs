@@ -230,8 +230,10 @@ enum VStep {
     ToUser,
     /// Back from user space: re-enter.
     FromUser,
-    /// Give up the CPU after a HLT with nothing pending.
+    /// After a HLT with nothing pending: poll for `halt_poll_ns`, then give up the CPU.
     Block,
+    /// The halt-polling window ended without an interrupt: sleep.
+    PollEnd,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,6 +267,8 @@ struct VcpuSt {
     run_start: u64,
     halted_at: u64,
     woke_from_halt: bool,
+    /// An interrupt ended halt polling (no sleep).
+    poll_hit: bool,
     in_l2: bool,
     /// The request/response whose packet this vCPU was last given.
     flow: u32,
@@ -309,6 +313,10 @@ enum Role {
 #[derive(Clone, Debug)]
 struct Task {
     tid: u32,
+    /// When the `sched_switch` that blocked it was emitted (a waking must come after).
+    blocked_at: u64,
+    /// When the `sched_wakeup` that made it runnable was emitted (a switch-in comes after).
+    ready_at: u64,
     cpu: usize,
     run: Run,
     gen: u64,
@@ -501,6 +509,8 @@ impl Host {
         });
         self.tasks.push(Task {
             tid,
+            blocked_at: 0,
+            ready_at: 0,
             cpu,
             run,
             gen: 0,
@@ -560,6 +570,7 @@ impl Host {
                     run_start: 0,
                     halted_at: 0,
                     woke_from_halt: false,
+                    poll_hit: false,
                     in_l2: false,
                     flow: 0,
                     proc_idx: c,
@@ -738,17 +749,20 @@ impl Host {
 
     // ----- emission ---------------------------------------------------------------------------
 
-    fn emit(&mut self, ts: u64, cpu: usize, kind: Kind) {
-        let cur = self.cpus[cpu].current;
+    fn emit(&mut self, ts: u64, cpu: usize, kind: Kind) -> u64 {
+        let c = &self.cpus[cpu];
+        let cur = c.current;
         let tid = if cur == IDLE { 0 } else { self.tasks[cur].tid };
-        self.emit_as(ts, cpu, tid, kind);
+        self.emit_as(ts, cpu, tid, kind)
     }
 
-    fn emit_as(&mut self, ts: u64, cpu: usize, tid: u32, kind: Kind) {
+    /// Emits on `cpu` no earlier than `ts` and after everything already emitted there, so
+    /// that a CPU's events keep the order in which they were decided (an interrupt's events
+    /// never interleave with a task's). Returns the timestamp used.
+    fn emit_as(&mut self, ts: u64, cpu: usize, tid: u32, kind: Kind) -> u64 {
         let c = &mut self.cpus[cpu];
-        if ts > c.last_emit {
-            c.last_emit = ts;
-        }
+        let ts = ts.max(c.last_emit + 1);
+        c.last_emit = ts;
         self.out_seq += 1;
         self.out.push(Reverse(Pending {
             ts,
@@ -760,6 +774,7 @@ impl Host {
                 kind,
             },
         }));
+        ts
     }
 
     /// Releases the buffered events older than `now`, in order, with the host clock applied.
@@ -783,7 +798,9 @@ impl Host {
         if cur != IDLE {
             if let Role::Vcpu(v) = &self.tasks[cur].role {
                 if v.phase == VPhase::Guest {
-                    self.force_exit(now, cur, ctx);
+                    // The exit comes first, then the handler (the pending planned exit is void).
+                    self.tasks[cur].gen += 1;
+                    self.vcpu_exit(now, cur, ExitKind::Intr, ctx);
                     return now + 700;
                 }
             }
@@ -805,13 +822,20 @@ impl Host {
         if self.tasks[ti].run != Run::Blocked {
             return;
         }
+        // The waking follows the switch that blocked the task, whatever the order of decisions.
+        let now = now.max(self.tasks[ti].blocked_at + 100);
         let prev_cpu = self.tasks[ti].cpu;
         let target = if self.cpus[prev_cpu].current == IDLE && self.cpus[prev_cpu].rq.is_empty() {
             prev_cpu
         } else {
             (0..self.cpus.len())
                 .find(|&c| self.cpus[c].current == IDLE && self.cpus[c].rq.is_empty())
-                .unwrap_or(prev_cpu)
+                .unwrap_or_else(|| {
+                    // No idle CPU: the shortest run queue, the previous CPU on a tie.
+                    (0..self.cpus.len())
+                        .min_by_key(|&c| (self.cpus[c].rq.len(), c != prev_cpu, c))
+                        .unwrap_or(prev_cpu)
+                })
         };
         let tid = self.tasks[ti].tid;
         self.emit(
@@ -834,7 +858,7 @@ impl Host {
                 },
             );
         }
-        self.emit(
+        let woken = self.emit(
             now + 400,
             waker_cpu,
             Kind::SchedWakeup {
@@ -845,7 +869,19 @@ impl Host {
         let t = &mut self.tasks[ti];
         t.run = Run::Runnable;
         t.cpu = target;
+        t.ready_at = woken + 100;
         self.cpus[target].rq.push_back(ti);
+        let cur = self.cpus[target].current;
+        if cur != IDLE && now.saturating_sub(self.tasks[cur].slice_start) >= 1_000_000 {
+            // Wake-up preemption: the sleeper has less virtual runtime than a task that has
+            // run for longer than the wake-up granularity.
+            self.cpus[target].need_resched = true;
+            if let Role::Vcpu(v) = &self.tasks[cur].role {
+                if v.phase == VPhase::Guest {
+                    self.force_exit(now + 2_000, cur, ctx);
+                }
+            }
+        }
         if self.cpus[target].current == IDLE && !self.cpus[target].switch_pending {
             self.cpus[target].switch_pending = true;
             let at = now + self.rng.range(1_500, 6_000);
@@ -869,7 +905,16 @@ impl Host {
                 .filter(|&c| c != cpu && self.cpus[c].current != IDLE)
                 .max_by_key(|&c| (self.cpus[c].rq.len(), std::cmp::Reverse(c)));
             if let Some(src) = src {
-                if let Some(ti) = self.cpus[src].rq.pop_front() {
+                let ready = self.cpus[src]
+                    .rq
+                    .front()
+                    .is_some_and(|&ti| self.tasks[ti].ready_at <= now);
+                let pulled = if ready {
+                    self.cpus[src].rq.pop_front()
+                } else {
+                    None
+                };
+                if let Some(ti) = pulled {
                     let tid = self.tasks[ti].tid;
                     self.emit(
                         now,
@@ -902,8 +947,11 @@ impl Host {
         } else {
             self.tasks[next_i].tid
         };
-        let ts = now + 300;
-        self.emit(
+        let mut ts = now + 300;
+        if next_i != IDLE {
+            ts = ts.max(self.tasks[next_i].ready_at + 200);
+        }
+        let ts = self.emit(
             ts,
             cpu,
             Kind::SchedSwitch {
@@ -917,9 +965,11 @@ impl Host {
             t.gen += 1;
             if prev_state == 0 || prev_state == 0x100 {
                 t.run = Run::Runnable;
+                t.ready_at = ts;
                 self.cpus[cpu].rq.push_back(prev);
             } else {
                 t.run = Run::Blocked;
+                t.blocked_at = ts;
             }
         }
         self.cpus[cpu].current = next_i;
@@ -1067,8 +1117,8 @@ impl Host {
                         Job::MainTick
                     }
                     _ => {
-                        let sleep = self.rng.exp(6_000_000, 200_000);
-                        let burst = self.rng.exp(2_500_000, 50_000);
+                        let sleep = self.rng.exp(8_000_000, 200_000);
+                        let burst = self.rng.exp(1_200_000, 50_000);
                         ctx.queue.push(Scheduled {
                             at: now + sleep + burst,
                             action: Action::WakeHelper { task },
@@ -1181,8 +1231,8 @@ impl Host {
         let h = helper_mut(&mut self.tasks[ti]).unwrap();
         match h.cur {
             Some((job, left)) => {
-                // Run at most 1 ms before the next preemption check.
-                let chunk = left.min(1_000_000);
+                // Run at most 0.5 ms before the next preemption check.
+                let chunk = left.min(500_000);
                 h.cur = Some((job, left - chunk));
                 let gen = self.tasks[ti].gen;
                 ctx.queue.push(Scheduled {
@@ -1375,7 +1425,25 @@ impl Host {
             self.wake(now + 400, cpu, ti, Some(cause), ctx);
         } else if run == Run::Running && phase == VPhase::Guest && self.tasks[ti].cpu != cpu {
             self.force_exit(now + 1_500, ti, ctx);
+        } else {
+            self.end_poll(now + 1_000, ti, ctx);
         }
+    }
+
+    /// An interrupt arrived while the vCPU thread polls after a HLT: it re-enters at once.
+    fn end_poll(&mut self, at: u64, ti: usize, ctx: &mut HostCtx) {
+        let t = &mut self.tasks[ti];
+        if t.run != Run::Running {
+            return;
+        }
+        let v = vcpu_mut(t);
+        if v.step != VStep::PollEnd {
+            return;
+        }
+        v.step = VStep::Enter;
+        v.poll_hit = true;
+        t.gen += 1;
+        self.next_step(ti, at, ctx);
     }
 
     // ----- vCPU threads -----------------------------------------------------------------------
@@ -1425,6 +1493,8 @@ impl Host {
         }
         if run == Run::Blocked {
             self.wake(t + 400, cpu, ti, Some(WaitCause::Timer), ctx);
+        } else {
+            self.end_poll(t + 1_500, ti, ctx);
         }
         self.emit(t + 1_000, cpu, Kind::HrtimerExpireExit { hrtimer });
     }
@@ -1455,16 +1525,26 @@ impl Host {
                     v.timer_pending || !v.pending.is_empty()
                 };
                 let v = vcpu_mut(&mut self.tasks[ti]);
-                v.step = VStep::Enter;
                 if has_pending {
+                    v.step = VStep::Enter;
                     self.next_step(ti, now + 800, ctx);
                 } else {
-                    v.phase = VPhase::Halted;
+                    // Halt polling: KVM spins a little before sleeping, in case an interrupt
+                    // comes right away (then the thread never sleeps).
+                    v.step = VStep::PollEnd;
                     v.halted_at = now;
-                    v.woke_from_halt = true;
-                    let cpu = self.tasks[ti].cpu;
-                    self.switch(now, cpu, 1, ctx);
+                    let window = self.rng.range(10_000, 40_000);
+                    self.next_step(ti, now + window, ctx);
                 }
+            }
+            VStep::PollEnd => {
+                let v = vcpu_mut(&mut self.tasks[ti]);
+                v.step = VStep::Enter;
+                v.phase = VPhase::Halted;
+                v.halted_at = now;
+                v.woke_from_halt = true;
+                let cpu = self.tasks[ti].cpu;
+                self.switch(now, cpu, 1, ctx);
             }
         }
     }
@@ -1518,17 +1598,12 @@ impl Host {
         let spec = self.vms[vm].spec.clone();
         {
             let v = vcpu_mut(&mut self.tasks[ti]);
-            if v.woke_from_halt {
+            if v.woke_from_halt || v.poll_hit {
+                let waited = v.woke_from_halt;
                 v.woke_from_halt = false;
-                let waited = now.saturating_sub(v.halted_at);
-                self.emit(
-                    t,
-                    cpu,
-                    Kind::KvmVcpuWakeup {
-                        ns: waited,
-                        waited: true,
-                    },
-                );
+                v.poll_hit = false;
+                let ns = now.saturating_sub(v.halted_at);
+                self.emit(t, cpu, Kind::KvmVcpuWakeup { ns, waited });
                 t += 300;
             }
         }
@@ -1639,7 +1714,9 @@ impl Host {
                 })
             {
                 let other = (idx + 1 + r.range(0, nv as u64 - 2) as u32) % nv;
-                let vv = if r.chance(0.5) {
+                // In a disk VM the reschedule IPI is what hands the I/O process over to
+                // another vCPU, so ticks there only send call-function IPIs.
+                let vv = if info.workload != Workload::Disk && r.chance(0.5) {
                     VEC_RESCHED
                 } else {
                     VEC_CALL_SINGLE

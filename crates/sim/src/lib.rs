@@ -13,8 +13,9 @@
 //!   events written plus what the simulator knows (why each wake-up happened), as `truth.json`
 //!   in the schema of `virtflow analyze --json` (`virtflow_model::Vm`).
 //!
-//! [`simulate`] runs a configuration into a directory; [`write_demo`] writes the small trace
-//! the binary uses as its built-in demo. The same seed gives the same bytes: all randomness
+//! [`simulate`] runs a configuration into a directory: `trace.dat`, `trace.txt` or `kernel/`
+//! (CTF) plus `truth.json`; with several hosts, one sub-directory per host (`host0/`…).
+//! [`write_demo`] writes the small trace the binary uses as its built-in demo. The same seed gives the same bytes: all randomness
 //! comes from one seeded generator and nothing depends on hash order or the wall clock.
 
 pub mod ctf;
@@ -84,7 +85,7 @@ impl Scenario {
     pub fn default_duration(self) -> u64 {
         match self {
             // About 100 million events at the large host's event rate.
-            Scenario::Large => 90_000_000_000,
+            Scenario::Large => 170_000_000_000,
             Scenario::Idle => 3_000_000_000,
             _ => 1_000_000_000,
         }

@@ -416,3 +416,21 @@ fn demo_is_small_and_read_by_trace_cmd() {
     let out = tool("trace-cmd").arg("report").arg(&p).output().unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn large_keeps_totals_only_and_stays_readable() {
+    let (s, t) = run("large-small", Scenario::Large, Format::Dat, 20, |_| {});
+    assert!(!t.intervals, "large keeps no intervals (bounded memory)");
+    assert_eq!(t.hosts[0].cpus, 16);
+    assert!(t.vms.len() >= 16);
+    for vm in &t.vms {
+        for v in &vm.vcpus {
+            assert!(v.intervals.is_empty());
+            assert_eq!(
+                v.time_ns.total() as i64,
+                t.hosts[0].end_ns - t.hosts[0].start_ns
+            );
+        }
+    }
+    check_trace_cmd(&s.traces[0].0, s.traces[0].1);
+}

@@ -68,17 +68,20 @@ async function waitDrawn(page, after) {
 }
 
 const { child, url } = await startViewer();
+process.on("exit", () => child.kill());
 const profile = mkdtempSync(join(tmpdir(), "virtflow-chromium-"));
-const browser = await chromium.launch({
+// A persistent context is how Playwright takes a fresh --user-data-dir.
+const context = await chromium.launchPersistentContext(profile, {
   executablePath,
+  headless: true,
+  viewport: { width: 1400, height: 900 },
   args: [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--user-data-dir=${profile}`,
   ],
 });
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const page = context.pages()[0] ?? await context.newPage();
   const outside = [];
   page.on("request", (r) => { if (!r.url().startsWith(url)) outside.push(r.url()); });
   const errors = [];
@@ -155,7 +158,7 @@ try {
   check("no request leaves the viewer", outside.length === 0, outside.join(" "));
   check("no script errors", errors.length === 0, errors.join(" | "));
 } finally {
-  await browser.close();
+  await context.close();
   child.kill();
   rmSync(profile, { recursive: true, force: true });
 }

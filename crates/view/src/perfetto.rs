@@ -154,7 +154,11 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
 /// The counters' sampling window: the trace span in [`COUNTER_WINDOWS`] parts, at least 1 µs.
 fn counter_window(model: &Model) -> i64 {
     let all = model.vms.iter().flat_map(|vm| vm.vcpus.iter());
-    let start = all.clone().filter_map(|v| v.intervals.first()).map(|i| i.start).min();
+    let start = all
+        .clone()
+        .filter_map(|v| v.intervals.first())
+        .map(|i| i.start)
+        .min();
     let end = all.filter_map(|v| v.intervals.last()).map(|i| i.end).max();
     match (start, end) {
         (Some(s), Some(e)) if e > s => ((e - s) / COUNTER_WINDOWS).max(1_000),
@@ -227,10 +231,14 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn emit_next<W: Write>(&mut self, w: &mut PacketWriter<W>, labeler: &Labeler) -> io::Result<()> {
+    fn emit_next<W: Write>(
+        &mut self,
+        w: &mut PacketWriter<W>,
+        labeler: &Labeler,
+    ) -> io::Result<()> {
         let sample = self.samples.get(self.next_sample).copied();
         match (self.slice_time(), sample) {
-            (Some(t), s) if s.map_or(true, |s| t <= s.0) => {
+            (Some(t), s) if !matches!(s, Some(s) if s.0 < t) => {
                 let iv = &self.vcpu.intervals[self.next];
                 if self.open {
                     w.event(

@@ -32,6 +32,9 @@ pub fn escape(s: &str) -> String {
 
 /// A duration for people.
 pub fn duration(ns: u64) -> String {
+    if ns == 0 {
+        return "0".to_string();
+    }
     let ns = ns as f64;
     let (v, unit) = if ns >= 1e9 {
         (ns / 1e9, "s")
@@ -95,11 +98,18 @@ pub fn write_html(mut model: Model) -> String {
     preemption(&mut h, &summary);
     h.push_str("<h2>Clusters</h2>\n");
     match &summary.clusters {
-        None => h.push_str("<p class=\"muted\">no clustering: the VMs were not grouped by workload.</p>\n"),
+        None => h.push_str(
+            "<p class=\"muted\">no clustering: the VMs were not grouped by workload.</p>\n",
+        ),
         Some(c) => {
             h.push_str("<table><tr><th>workload</th><th>VMs</th></tr>\n");
             for (w, vms) in c {
-                let _ = writeln!(h, "<tr><td>{}</td><td>{}</td></tr>", escape(w), escape(&vms.join(", ")));
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td></tr>",
+                    escape(w),
+                    escape(&vms.join(", "))
+                );
             }
             h.push_str("</table>\n");
         }
@@ -113,14 +123,23 @@ fn header(h: &mut String, s: &Summary) {
     for host in &s.hosts {
         let _ = writeln!(
             h,
-            "<tr><td>host</td><td>{} · {} CPUs · {}</td></tr>",
-            escape(&host.name),
+            "<tr><td>host</td><td>{}{} CPUs · {} traced</td></tr>",
+            if host.name.is_empty() {
+                String::new()
+            } else {
+                format!("{} · ", escape(&host.name))
+            },
             host.cpus,
             duration((host.end_ns - host.start_ns).max(0) as u64)
         );
     }
     let vcpus: usize = s.vms.iter().map(|v| v.vcpus.len()).sum();
-    let _ = writeln!(h, "<tr><td>VMs</td><td>{} ({} vCPUs)</td></tr>", s.vms.len(), vcpus);
+    let _ = writeln!(
+        h,
+        "<tr><td>VMs</td><td>{} ({} vCPUs)</td></tr>",
+        s.vms.len(),
+        vcpus
+    );
     let _ = writeln!(
         h,
         "<tr><td>events</td><td>{} read, {} lost</td></tr>",
@@ -207,7 +226,10 @@ fn overview(h: &mut String, index: &TimelineIndex) {
 /// A horizontal bar of state shares, `width` px wide.
 fn stacked_bar(h: &mut String, ns: &StateNs, width: f64) {
     let total: u64 = ns.iter().sum();
-    let _ = write!(h, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"14\">");
+    let _ = write!(
+        h,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"14\">"
+    );
     let mut x = 0.0;
     for k in StateKey::ALL {
         let v = ns[k as usize];
@@ -235,17 +257,20 @@ fn shares(h: &mut String, s: &Summary) {
     h.push_str("</tr>\n");
     for vm in &s.vms {
         let rows = std::iter::once((format!("<b>{}</b>", escape(&vm.name)), vm.state_ns)).chain(
-            vm.vcpus
-                .iter()
-                .map(|v| (format!("&nbsp;&nbsp;vCPU {} (tid {})", v.vcpu, v.tid), v.state_ns)),
+            vm.vcpus.iter().map(|v| {
+                (
+                    format!("&nbsp;&nbsp;vCPU {} (tid {})", v.vcpu, v.tid),
+                    v.state_ns,
+                )
+            }),
         );
         for (label, ns) in rows {
             let total: u64 = ns.iter().sum();
             let _ = write!(h, "<tr><td>{label}</td><td>");
             stacked_bar(h, &ns, 240.0);
             h.push_str("</td>");
-            for k in 0..STATE_KEYS {
-                let _ = write!(h, "<td>{}</td>", percent(ns[k], total));
+            for v in ns {
+                let _ = write!(h, "<td>{}</td>", percent(v, total));
             }
             h.push_str("</tr>\n");
         }
@@ -260,7 +285,13 @@ fn exits(h: &mut String, s: &Summary) {
             h.push_str("<p class=\"muted\">no exits.</p>\n");
             continue;
         }
-        let max = vm.exits.iter().map(|e| e.total_ns).max().unwrap_or(1).max(1);
+        let max = vm
+            .exits
+            .iter()
+            .map(|e| e.total_ns)
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let total: u64 = vm.exits.iter().map(|e| e.total_ns).sum();
         h.push_str("<table><tr><th>reason</th><th>time</th><th></th><th>share</th><th>count</th><th>min</th><th>mean</th><th>max</th></tr>\n");
         for e in &vm.exits {
@@ -290,7 +321,13 @@ fn waits(h: &mut String, s: &Summary) {
     h.push_str("</tr>\n");
     for vm in &s.vms {
         let mut ns = [0u64; STATE_KEYS];
-        for k in [StateKey::WaitTimer, StateKey::WaitDisk, StateKey::WaitNetwork, StateKey::WaitTask, StateKey::WaitOther] {
+        for k in [
+            StateKey::WaitTimer,
+            StateKey::WaitDisk,
+            StateKey::WaitNetwork,
+            StateKey::WaitTask,
+            StateKey::WaitOther,
+        ] {
             ns[k as usize] = vm.state_ns[k as usize];
         }
         let _ = write!(h, "<tr><td>{}</td><td>", escape(&vm.name));
@@ -343,7 +380,12 @@ fn preemption(h: &mut String, s: &Summary) {
     if !m.top.is_empty() {
         h.push_str("<table><tr><th>top host preemptors</th><th>time</th></tr>\n");
         for (who, ns) in &m.top {
-            let _ = writeln!(h, "<tr><td>{}</td><td>{}</td></tr>", escape(who), duration(*ns));
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(who),
+                duration(*ns)
+            );
         }
         h.push_str("</table>\n");
     }

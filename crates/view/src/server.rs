@@ -131,11 +131,7 @@ pub fn check_bind(addr: IpAddr, allow_remote: bool) -> Result<(), String> {
 }
 
 /// Binds the listening socket (`port` 0: any free port).
-pub fn bind(
-    addr: IpAddr,
-    port: u16,
-    allow_remote: bool,
-) -> Result<std::net::TcpListener, String> {
+pub fn bind(addr: IpAddr, port: u16, allow_remote: bool) -> Result<std::net::TcpListener, String> {
     check_bind(addr, allow_remote)?;
     let listener = std::net::TcpListener::bind(SocketAddr::new(addr, port))
         .map_err(|e| format!("cannot listen on {}: {e}", SocketAddr::new(addr, port)))?;
@@ -162,7 +158,10 @@ pub fn router(data: Arc<ViewData>, loopback_only: bool) -> Router {
         .route("/api/timeline", get(timeline))
         .route("/api/selection", get(selection))
         .fallback(asset)
-        .layer(middleware::from_fn_with_state(state.clone(), limit_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_requests,
+        ))
         .with_state(state)
 }
 
@@ -284,17 +283,16 @@ fn all_rows() -> usize {
     usize::MAX
 }
 
-async fn timeline(
-    State(state): State<AppState>,
-    Query(p): Query<TimelineParams>,
-) -> Response {
+async fn timeline(State(state): State<AppState>, Query(p): Query<TimelineParams>) -> Response {
     if p.end <= p.start || p.width == 0 {
         return refuse(StatusCode::BAD_REQUEST, "need start < end and width > 0");
     }
     let data = state.data.clone();
     // Aggregation is CPU work: keep it off the I/O threads.
     let body = tokio::task::spawn_blocking(move || {
-        let vp = data.index.viewport(p.start, p.end, p.width, p.first, p.count);
+        let vp = data
+            .index
+            .viewport(p.start, p.end, p.width, p.first, p.count);
         serde_json::to_vec(&vp)
     })
     .await;
@@ -310,10 +308,7 @@ struct SelectionParams {
     end: i64,
 }
 
-async fn selection(
-    State(state): State<AppState>,
-    Query(p): Query<SelectionParams>,
-) -> Response {
+async fn selection(State(state): State<AppState>, Query(p): Query<SelectionParams>) -> Response {
     if p.end < p.start {
         return refuse(StatusCode::BAD_REQUEST, "need start <= end");
     }

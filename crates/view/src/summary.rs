@@ -90,8 +90,8 @@ impl Summary {
                     .collect();
                 let mut state_ns = [0u64; STATE_KEYS];
                 for v in &vcpus {
-                    for k in 0..STATE_KEYS {
-                        state_ns[k] += v.state_ns[k];
+                    for (sum, ns) in state_ns.iter_mut().zip(v.state_ns) {
+                        *sum += ns;
                     }
                 }
                 let mut exits = vm.exits.clone();
@@ -168,8 +168,12 @@ fn preemption_matrix(model: &Model, labeler: &Labeler) -> PreemptionMatrix {
         ns: vec![vec![0; n + 3]; n],
         top: Vec::new(),
     };
-    let vm_of_pid: BTreeMap<u32, usize> =
-        model.vms.iter().enumerate().map(|(i, vm)| (vm.pid, i)).collect();
+    let vm_of_pid: BTreeMap<u32, usize> = model
+        .vms
+        .iter()
+        .enumerate()
+        .map(|(i, vm)| (vm.pid, i))
+        .collect();
     let mut top: BTreeMap<String, u64> = BTreeMap::new();
     for (victim, vm) in model.vms.iter().enumerate() {
         for iv in vm.vcpus.iter().flat_map(|v| v.intervals.iter()) {
@@ -185,13 +189,16 @@ fn preemption_matrix(model: &Model, labeler: &Labeler) -> PreemptionMatrix {
                 Preemptor::Unknown => col_unknown,
             };
             m.ns[victim][col] += ns;
-            if matches!(by, Preemptor::HostProcess { .. } | Preemptor::KernelThread { .. }) {
+            if matches!(
+                by,
+                Preemptor::HostProcess { .. } | Preemptor::KernelThread { .. }
+            ) {
                 *top.entry(labeler.preemptor(by)).or_default() += ns;
             }
         }
     }
     let mut top: Vec<(String, u64)> = top.into_iter().collect();
-    top.sort_by(|a, b| b.1.cmp(&a.1));
+    top.sort_by_key(|t| std::cmp::Reverse(t.1));
     top.truncate(10);
     m.top = top;
     m

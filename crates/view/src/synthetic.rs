@@ -3,7 +3,7 @@
 //! and exit tables consistent with the intervals. Deterministic for a given seed.
 
 use virtflow_model::{
-    ExitStat, Host, HelperThread, Interval, Isa, Model, Preemptor, StateTimes, ThreadRole, Vcpu,
+    ExitStat, HelperThread, Host, Interval, Isa, Model, Preemptor, StateTimes, ThreadRole, Vcpu,
     VcpuState, VectorStat, Vm, WaitCause,
 };
 
@@ -96,7 +96,11 @@ pub fn model_at(vms: usize, vcpus: usize, intervals: usize, seed: u64, t0: i64) 
             while v.intervals.len() < intervals {
                 // guest run, then an exit; now and then a block and a wake-up, or a preemption.
                 let run = 2_000 + rng.below(60_000) as i64;
-                v.intervals.push(Interval { start: t, end: t + run, state: VcpuState::Guest });
+                v.intervals.push(Interval {
+                    start: t,
+                    end: t + run,
+                    state: VcpuState::Guest,
+                });
                 t += run;
                 let e = rng.below(EXITS.len() as u64) as usize;
                 let (code, _) = EXITS[e];
@@ -104,7 +108,10 @@ pub fn model_at(vms: usize, vcpus: usize, intervals: usize, seed: u64, t0: i64) 
                 v.intervals.push(Interval {
                     start: t,
                     end: t + d,
-                    state: VcpuState::Hypervisor { isa: Isa::Vmx, code },
+                    state: VcpuState::Hypervisor {
+                        isa: Isa::Vmx,
+                        code,
+                    },
                 });
                 let stat = &mut exits[e];
                 stat.count += 1;
@@ -114,32 +121,59 @@ pub fn model_at(vms: usize, vcpus: usize, intervals: usize, seed: u64, t0: i64) 
                 t += d;
                 if code == 30 {
                     let u = 2_000 + rng.below(20_000) as i64;
-                    v.intervals.push(Interval { start: t, end: t + u, state: VcpuState::UserSpace { reason: 2 } });
+                    v.intervals.push(Interval {
+                        start: t,
+                        end: t + u,
+                        state: VcpuState::UserSpace { reason: 2 },
+                    });
                     t += u;
                 }
                 if code == 12 {
                     let cause = WaitCause::ALL[rng.below(5) as usize];
                     let w = 50_000 + rng.below(2_000_000) as i64;
-                    v.intervals.push(Interval { start: t, end: t + w, state: VcpuState::Waiting { cause } });
+                    v.intervals.push(Interval {
+                        start: t,
+                        end: t + w,
+                        state: VcpuState::Waiting { cause },
+                    });
                     t += w;
                     let r = 1_000 + rng.below(30_000) as i64;
-                    v.intervals.push(Interval { start: t, end: t + r, state: VcpuState::Ready });
+                    v.intervals.push(Interval {
+                        start: t,
+                        end: t + r,
+                        state: VcpuState::Ready,
+                    });
                     t += r;
                     if cause == WaitCause::Timer {
                         vm.injections[0].count += 1;
                     }
                 } else if rng.below(12) == 0 {
                     let by = match rng.below(4) {
-                        0 => Preemptor::SameVm { tid: pid + 1 + (c + 1) % vcpus as u32 },
+                        0 => Preemptor::SameVm {
+                            tid: pid + 1 + (c + 1) % vcpus as u32,
+                        },
                         1 => {
                             let other = pids[(vi + 1) % pids.len()];
-                            Preemptor::OtherVm { pid: other, tid: other + 1 }
+                            Preemptor::OtherVm {
+                                pid: other,
+                                tid: other + 1,
+                            }
                         }
-                        2 => Preemptor::HostProcess { tid: 900, comm: "backup".to_string() },
-                        _ => Preemptor::KernelThread { tid: 77, comm: "kworker/1:2".to_string() },
+                        2 => Preemptor::HostProcess {
+                            tid: 900,
+                            comm: "backup".to_string(),
+                        },
+                        _ => Preemptor::KernelThread {
+                            tid: 77,
+                            comm: "kworker/1:2".to_string(),
+                        },
                     };
                     let p = 20_000 + rng.below(500_000) as i64;
-                    v.intervals.push(Interval { start: t, end: t + p, state: VcpuState::Preempted { by } });
+                    v.intervals.push(Interval {
+                        start: t,
+                        end: t + p,
+                        state: VcpuState::Preempted { by },
+                    });
                     t += p;
                 }
             }
@@ -151,9 +185,8 @@ pub fn model_at(vms: usize, vcpus: usize, intervals: usize, seed: u64, t0: i64) 
             vm.vcpus.push(v);
         }
         for e in &mut exits {
-            if e.count > 0 {
-                e.mean_ns = e.total_ns / e.count;
-            } else {
+            e.mean_ns = e.total_ns.checked_div(e.count).unwrap_or(0);
+            if e.count == 0 {
                 e.min_ns = 0;
             }
         }
@@ -161,6 +194,11 @@ pub fn model_at(vms: usize, vcpus: usize, intervals: usize, seed: u64, t0: i64) 
         out.vms.push(vm);
     }
     out.hosts[0].end_ns = end_max;
-    out.read.events = out.vms.iter().flat_map(|vm| &vm.vcpus).map(|v| v.intervals.len() as u64).sum();
+    out.read.events = out
+        .vms
+        .iter()
+        .flat_map(|vm| &vm.vcpus)
+        .map(|v| v.intervals.len() as u64)
+        .sum();
     out
 }

@@ -43,7 +43,12 @@ pub enum RowKind {
     /// The VM's summary row: per pixel, the state that dominates across its vCPUs.
     Vm { vm: usize, tracks: Vec<usize> },
     /// One vCPU.
-    Vcpu { vm: usize, track: usize, vcpu: u32, tid: u32 },
+    Vcpu {
+        vm: usize,
+        track: usize,
+        vcpu: u32,
+        tid: u32,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -143,7 +148,7 @@ impl Track {
                 // Wholly inside the interval before.
                 continue;
             }
-            if track.starts.len() % BLOCK == 0 {
+            if track.starts.len() / BLOCK == track.block_before.len() {
                 track.block_before.push(acc);
             }
             acc[keys[detail as usize] as usize] += (end - start) as u64;
@@ -196,6 +201,7 @@ impl Track {
     fn segments(&self, s: i64, e: i64, ns_per_px: f64, keys: &[StateKey]) -> Vec<Segment> {
         let mut out: Vec<Segment> = Vec::new();
         let px = (ns_per_px.ceil() as i64).max(1);
+        let mut prefix = Prefix::new(self, keys);
         let mut i = self.first_ending_after(s, 0);
         let mut t = s;
         while i < self.len() && self.starts[i] < e {
@@ -214,9 +220,14 @@ impl Track {
             }
             // Narrower than a pixel: one pixel-wide bucket, colored by its dominant state.
             let bucket_end = (a + px).min(e);
-            let ns = self.time_in(a, bucket_end, keys);
-            let next = self.first_ending_after(bucket_end, i);
-            let covered = (self.starts[i..].partition_point(|&st| st < bucket_end)) as u64;
+            let lo = prefix.at(a);
+            let hi = prefix.at(bucket_end);
+            let mut ns = [0; STATE_KEYS];
+            for k in 0..STATE_KEYS {
+                ns[k] = hi[k] - lo[k];
+            }
+            let next = gallop(&self.ends, i, |end| end <= bucket_end);
+            let covered = (gallop(&self.starts, i, |st| st < bucket_end) - i) as u64;
             let key = dominant(&ns);
             match out.last_mut() {
                 // Runs of buckets with the same dominant state become one segment.
@@ -229,6 +240,79 @@ impl Track {
             t = bucket_end;
             i = next;
         }
+        out
+    }
+}
+
+/// The first index at or after `from` where `pred` fails, for a predicate that holds on a
+/// prefix of `v`: found by galloping from `from`, so that a sweep moving forward a little at
+/// a time pays for the distance moved, not for the length of the track.
+fn gallop(v: &[i64], from: usize, pred: impl Fn(i64) -> bool) -> usize {
+    let n = v.len();
+    if from >= n || !pred(v[from]) {
+        return from;
+    }
+    let mut lo = from;
+    let mut step = 1;
+    while lo + step < n && pred(v[lo + step]) {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step).min(n);
+    lo + 1 + v[lo + 1..hi].partition_point(|&x| pred(x))
+}
+
+/// [`Track::before`] for a sweep: times that never decrease, each answered by moving
+/// forward from the last one (whole blocks at a time when the gap is large).
+struct Prefix<'a> {
+    track: &'a Track,
+    keys: &'a [StateKey],
+    /// Intervals `[0, done)` are summed, whole, in `acc`.
+    done: usize,
+    acc: StateNs,
+    last: Option<(i64, StateNs)>,
+}
+
+impl<'a> Prefix<'a> {
+    fn new(track: &'a Track, keys: &'a [StateKey]) -> Prefix<'a> {
+        Prefix {
+            track,
+            keys,
+            done: 0,
+            acc: [0; STATE_KEYS],
+            last: None,
+        }
+    }
+
+    /// Time per state before `t`; `t` must not be less than in the previous call.
+    fn at(&mut self, t: i64) -> StateNs {
+        if let Some((lt, v)) = self.last {
+            if lt == t {
+                return v;
+            }
+        }
+        let tr = self.track;
+        let started = gallop(&tr.starts, self.done, |s| s < t);
+        let mut out = self.acc;
+        if started > 0 {
+            // Every interval before the last one started ends before `t`.
+            let whole = started - 1;
+            if whole > self.done + 2 * BLOCK {
+                let block = whole / BLOCK;
+                self.acc = tr.block_before[block];
+                self.done = block * BLOCK;
+            }
+            while self.done < whole {
+                let i = self.done;
+                self.acc[self.keys[tr.details[i] as usize] as usize] +=
+                    (tr.ends[i] - tr.starts[i]) as u64;
+                self.done += 1;
+            }
+            out = self.acc;
+            out[self.keys[tr.details[whole] as usize] as usize] +=
+                (tr.ends[whole].min(t) - tr.starts[whole]) as u64;
+        }
+        self.last = Some((t, out));
         out
     }
 }
@@ -318,7 +402,9 @@ impl TimelineIndex {
             let hs = model.hosts.iter().map(|h| h.start_ns).min();
             let he = model.hosts.iter().map(|h| h.end_ns).max();
             index.start = hs.map_or(0, |s| s - origin);
-            index.end = he.map_or(1_000_000_000, |e| e - origin).max(index.start + 1);
+            index.end = he
+                .map_or(1_000_000_000, |e| e - origin)
+                .max(index.start + 1);
         }
         index
     }
@@ -371,10 +457,11 @@ impl TimelineIndex {
         keys: &[StateKey],
     ) -> Vec<Segment> {
         let bound = |k: u32| start + ((end - start) as i128 * k as i128 / width as i128) as i64;
-        let mut prev: Vec<StateNs> = tracks
+        let mut sweeps: Vec<Prefix> = tracks
             .iter()
-            .map(|&t| self.tracks[t].before(start, keys))
+            .map(|&t| Prefix::new(&self.tracks[t], keys))
             .collect();
+        let mut prev: Vec<StateNs> = sweeps.iter_mut().map(|p| p.at(start)).collect();
         let mut out: Vec<Segment> = Vec::new();
         for k in 0..width {
             let (a, b) = (bound(k), bound(k + 1));
@@ -382,8 +469,8 @@ impl TimelineIndex {
                 continue;
             }
             let mut sum = [0u64; STATE_KEYS];
-            for (slot, &t) in prev.iter_mut().zip(tracks) {
-                let now = self.tracks[t].before(b, keys);
+            for (slot, sweep) in prev.iter_mut().zip(sweeps.iter_mut()) {
+                let now = sweep.at(b);
                 for s in 0..STATE_KEYS {
                     sum[s] += now[s] - slot[s];
                 }
@@ -429,5 +516,39 @@ impl TimelineIndex {
     /// Number of intervals indexed.
     pub fn interval_count(&self) -> usize {
         self.tracks.iter().map(Track::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeping_prefix_equals_random_access_prefix() {
+        let mut model = crate::synthetic::model(1, 1, 3_000, 17);
+        let index = TimelineIndex::take_from(&mut model);
+        let keys = index.keys();
+        let track = &index.tracks[0];
+        let mut sweep = Prefix::new(track, &keys);
+        // Steps from sub-interval to many blocks, and repeats of the same time.
+        let mut t = index.start - 10;
+        let mut step = 1;
+        while t < index.end + 10 {
+            assert_eq!(sweep.at(t), track.before(t, &keys), "at {t}");
+            assert_eq!(sweep.at(t), track.before(t, &keys), "again at {t}");
+            t += step;
+            step = (step * 7 + 13) % 3_000_000;
+        }
+    }
+
+    #[test]
+    fn gallop_finds_the_partition_point() {
+        let v: Vec<i64> = (0..1000).map(|x| x * 3).collect();
+        for from in [0, 1, 10, 500, 999, 1000] {
+            for t in [-1, 0, 1, 29, 30, 1500, 2997, 2998, 5000] {
+                let want = v.partition_point(|&x| x < t).max(from);
+                assert_eq!(gallop(&v, from, |x| x < t), want, "from {from} t {t}");
+            }
+        }
     }
 }

@@ -16,7 +16,11 @@ fn tracks_and_slices_match_the_model() {
     for p in &trace.packet {
         assert_eq!(p.trusted_packet_sequence_id, Some(1));
         if let Some(d) = &p.track_descriptor {
-            assert!(descriptors.insert(d.uuid(), d).is_none(), "uuid {} reused", d.uuid());
+            assert!(
+                descriptors.insert(d.uuid(), d).is_none(),
+                "uuid {} reused",
+                d.uuid()
+            );
         }
     }
     // Events per track, in order.
@@ -24,10 +28,16 @@ fn tracks_and_slices_match_the_model() {
     let mut last_ts = 0;
     for p in &trace.packet {
         if let Some(e) = &p.track_event {
-            assert!(descriptors.contains_key(&e.track_uuid()), "event on an undeclared track");
+            assert!(
+                descriptors.contains_key(&e.track_uuid()),
+                "event on an undeclared track"
+            );
             assert!(p.timestamp() >= last_ts, "packets out of time order");
             last_ts = p.timestamp();
-            events.entry(e.track_uuid()).or_default().push((p.timestamp(), e));
+            events
+                .entry(e.track_uuid())
+                .or_default()
+                .push((p.timestamp(), e));
         }
     }
 
@@ -43,7 +53,11 @@ fn tracks_and_slices_match_the_model() {
                 .find(|d| d.thread.as_ref().is_some_and(|t| t.tid() == v.tid as i32))
                 .unwrap_or_else(|| panic!("no thread track for vCPU tid {}", v.tid));
             assert_eq!(thread.thread.as_ref().unwrap().pid(), vm.pid as i32);
-            assert_eq!(thread.parent_uuid(), process.uuid(), "vCPU not under its VM");
+            assert_eq!(
+                thread.parent_uuid(),
+                process.uuid(),
+                "vCPU not under its VM"
+            );
 
             // Slices: begin/end pairs, one per interval, same times and names.
             let evs = &events[&thread.uuid()];
@@ -63,14 +77,28 @@ fn tracks_and_slices_match_the_model() {
                 .filter(|d| d.counter.is_some() && d.parent_uuid() == thread.uuid())
                 .collect();
             assert_eq!(counters.len(), 2);
-            let preempted: i64 = v.intervals.iter().filter(|i| matches!(i.state, virtflow_model::VcpuState::Preempted { .. })).map(|i| i.end - i.start).sum();
-            let steal = counters.iter().find(|d| d.name().ends_with("steal %")).unwrap();
+            let preempted: i64 = v
+                .intervals
+                .iter()
+                .filter(|i| matches!(i.state, virtflow_model::VcpuState::Preempted { .. }))
+                .map(|i| i.end - i.start)
+                .sum();
+            let steal = counters
+                .iter()
+                .find(|d| d.name().ends_with("steal %"))
+                .unwrap();
             let samples = &events[&steal.uuid()];
-            assert!(!samples.is_empty());
             // The steal percentages, weighted by their windows, add up to the preempted time.
-            let window = (samples.len() > 1).then(|| samples[1].0 - samples[0].0).unwrap_or(1);
-            let steal_ns: f64 = samples.iter().map(|(_, e)| e.double_counter_value() / 100.0 * window as f64).sum();
-            assert!((steal_ns - preempted as f64).abs() <= 1.0 + preempted as f64 * 1e-9, "steal {steal_ns} vs preempted {preempted}");
+            assert!(samples.len() > 1, "one steal sample per window");
+            let window = samples[1].0 - samples[0].0;
+            let steal_ns: f64 = samples
+                .iter()
+                .map(|(_, e)| e.double_counter_value() / 100.0 * window as f64)
+                .sum();
+            assert!(
+                (steal_ns - preempted as f64).abs() <= 1.0 + preempted as f64 * 1e-9,
+                "steal {steal_ns} vs preempted {preempted}"
+            );
         }
     }
 }

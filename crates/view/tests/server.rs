@@ -36,7 +36,13 @@ fn raw(addr: SocketAddr, request: &str) -> (u16, Vec<u8>) {
 }
 
 fn get(addr: SocketAddr, target: &str) -> (u16, Vec<u8>) {
-    raw(addr, &format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", addr.port()))
+    raw(
+        addr,
+        &format!(
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            addr.port()
+        ),
+    )
 }
 
 #[test]
@@ -75,14 +81,20 @@ fn serves_its_assets_and_nothing_else() {
         let (status, body) = get(addr, target);
         assert!(status == 404 || status == 400, "{target}: {status}");
         let text = String::from_utf8_lossy(&body);
-        assert!(!text.contains("[package]") && !text.contains("root:"), "{target} leaked a file");
+        assert!(
+            !text.contains("[package]") && !text.contains("root:"),
+            "{target} leaked a file"
+        );
     }
 }
 
 #[test]
 fn bounds_requests() {
     let addr = start(200);
-    let long = format!("/api/timeline?start=0&end=1&width=10&pad={}", "a".repeat(MAX_URI_BYTES));
+    let long = format!(
+        "/api/timeline?start=0&end=1&width=10&pad={}",
+        "a".repeat(MAX_URI_BYTES)
+    );
     assert_eq!(get(addr, &long).0, 414);
     let big_header = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
@@ -109,12 +121,18 @@ fn timeline_api_merges_sub_pixel_intervals_and_bounds_each_response() {
     let (status, meta) = get(addr, "/api/meta");
     assert_eq!(status, 200);
     let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
-    let (start, end) = (meta["start"].as_i64().unwrap(), meta["end"].as_i64().unwrap());
+    let (start, end) = (
+        meta["start"].as_i64().unwrap(),
+        meta["end"].as_i64().unwrap(),
+    );
     let rows = meta["rows"].as_array().unwrap().len();
     assert_eq!(rows, 2 + 4, "a row per VM and per vCPU");
 
     for width in [100u32, 1000, 100_000] {
-        let (status, body) = get(addr, &format!("/api/timeline?start={start}&end={end}&width={width}"));
+        let (status, body) = get(
+            addr,
+            &format!("/api/timeline?start={start}&end={end}&width={width}"),
+        );
         assert_eq!(status, 200);
         let vp: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let w = vp["width"].as_u64().unwrap();
@@ -123,11 +141,22 @@ fn timeline_api_merges_sub_pixel_intervals_and_bounds_each_response() {
         let mut merged = 0;
         for row in vp["rows"].as_array().unwrap() {
             let segs = row.as_array().unwrap();
-            assert!(segs.len() as u64 <= 2 * w + 2, "{} segments at {w} px", segs.len());
+            assert!(
+                segs.len() as u64 <= 2 * w + 2,
+                "{} segments at {w} px",
+                segs.len()
+            );
             for s in segs {
-                let (a, b, detail) = (s[0].as_i64().unwrap(), s[1].as_i64().unwrap(), s[3].as_i64().unwrap());
+                let (a, b, detail) = (
+                    s[0].as_i64().unwrap(),
+                    s[1].as_i64().unwrap(),
+                    s[3].as_i64().unwrap(),
+                );
                 if detail >= 0 {
-                    assert!((b - a) as f64 >= ns_per_px, "an unmerged sub-pixel interval");
+                    assert!(
+                        (b - a) as f64 >= ns_per_px,
+                        "an unmerged sub-pixel interval"
+                    );
                 } else {
                     merged += 1;
                 }
@@ -140,6 +169,11 @@ fn timeline_api_merges_sub_pixel_intervals_and_bounds_each_response() {
     let (status, sel) = get(addr, &format!("/api/selection?start={start}&end={end}"));
     assert_eq!(status, 200);
     let sel: serde_json::Value = serde_json::from_slice(&sel).unwrap();
-    let first_vcpu: u64 = sel["rows"][1].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum();
+    let first_vcpu: u64 = sel["rows"][1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
     assert!(first_vcpu > 0);
 }

@@ -34,7 +34,12 @@ fn selection_totals_equal_brute_force_for(n: usize) {
     let index = index_of(&model);
     let o = index.origin;
     let span = index.end - index.start;
-    for (a, b) in [(0, span), (span / 7, span / 3), (span / 2, span / 2 + 12_345), (span / 5, span / 5)] {
+    for (a, b) in [
+        (0, span),
+        (span / 7, span / 3),
+        (span / 2, span / 2 + 12_345),
+        (span / 5, span / 5),
+    ] {
         let sel = index.selection(a, b);
         for (row, totals) in index.rows.iter().zip(&sel) {
             match &row.kind {
@@ -50,7 +55,13 @@ fn selection_totals_equal_brute_force_for(n: usize) {
                             want[k] += one[k];
                         }
                     }
-                    assert_eq!(totals, &want, "VM row {} window [{a}, {b}) n {}", row.label, model.vms[*vm].vcpus[0].intervals.len());
+                    assert_eq!(
+                        totals,
+                        &want,
+                        "VM row {} window [{a}, {b}) n {}",
+                        row.label,
+                        model.vms[*vm].vcpus[0].intervals.len()
+                    );
                 }
             }
         }
@@ -73,17 +84,28 @@ fn whole_trace_view_merges_sub_pixel_intervals_and_stays_bounded() {
         );
         assert!(!segs.is_empty(), "{} drew nothing", row.label);
         for w in segs.windows(2) {
-            assert!(w[0].end() <= w[1].start(), "segments overlap in {}", row.label);
+            assert!(
+                w[0].end() <= w[1].start(),
+                "segments overlap in {}",
+                row.label
+            );
         }
         for s in segs {
             // Nothing narrower than a pixel is sent unmerged.
             if !s.is_merged() {
-                assert!((s.end() - s.start()) as f64 >= ns_per_px, "{s:?} is sub-pixel");
+                assert!(
+                    (s.end() - s.start()) as f64 >= ns_per_px,
+                    "{s:?} is sub-pixel"
+                );
             }
         }
         if let RowKind::Vcpu { .. } = row.kind {
             let merged: u64 = segs.iter().filter(|s| s.is_merged()).map(|s| s.4).sum();
-            assert!(merged > 1000, "{}: only {merged} intervals merged", row.label);
+            assert!(
+                merged > 1000,
+                "{}: only {merged} intervals merged",
+                row.label
+            );
         }
     }
 }

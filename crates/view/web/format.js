@@ -4,6 +4,7 @@ const UNITS = [[1e9, "s"], [1e6, "ms"], [1e3, "µs"], [1, "ns"]];
 
 // A duration in the largest unit that keeps it ≥ 1.
 export function formatDuration(ns) {
+  if (ns === 0) return "0";
   const [div, unit] = UNITS.find(([d]) => Math.abs(ns) >= d) ?? UNITS[3];
   const v = ns / div;
   return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${unit}`;

@@ -30,7 +30,11 @@ function swatch(color) {
 }
 
 export function renderLegend(box, states) {
-  box.replaceChildren(...states.map((s) => el("span", { className: "legend-item", dataset: { state: s.name } }, swatch(s.color), s.label)));
+  box.replaceChildren(...states.map((s) => {
+    const item = el("span", { className: "legend-item" }, swatch(s.color), s.label);
+    item.dataset.state = s.name;
+    return item;
+  }));
 }
 
 export function renderExits(box, summary) {

@@ -25,7 +25,11 @@ pub struct Ev {
 /// C's `%g`.
 pub fn fmt_g(v: f64) -> String {
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     if v.is_nan() {
         return "nan".into();
@@ -44,7 +48,12 @@ pub fn fmt_g(v: f64) -> String {
         }
     };
     if !(-4..6).contains(&exp) {
-        format!("{}e{}{:02}", strip(mant), if exp < 0 { '-' } else { '+' }, exp.abs())
+        format!(
+            "{}e{}{:02}",
+            strip(mant),
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
     } else {
         let prec = (5 - exp).max(0) as usize;
         strip(&format!("{:.*}", prec, v))
@@ -74,7 +83,9 @@ pub fn fmt_value(v: &Value, out: &mut String) {
                     '\r' => out.push_str("\\r"),
                     '\t' => out.push_str("\\t"),
                     '\x0b' => out.push_str("\\v"),
-                    c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+                    c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                        out.push_str(&format!("\\x{:02x}", c as u32))
+                    }
                     c => out.push(c),
                 }
             }
@@ -170,7 +181,8 @@ pub fn normalise(s: &str) -> String {
             i += 1;
             continue;
         }
-        let prev_ok = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
+        let prev_ok =
+            i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.');
         if c == b'0' && prev_ok && i + 1 < b.len() {
             let (radix, start) = match b[i + 1] {
                 b'x' | b'X' => (16, i + 2),
@@ -213,7 +225,14 @@ pub fn babeltrace_no_muxer(trace: &Path) -> Option<Result<Vec<Ev>, String>> {
     let mut cmd = Command::new("babeltrace2");
     cmd.args(["run", "--component", "src:source.ctf.fs", "--params"])
         .arg(format!("inputs=[\"{}\"]", trace.display()))
-        .args(["--component", "pretty:sink.text.pretty", "--params", "clock-seconds=true", "--connect", "src:pretty"]);
+        .args([
+            "--component",
+            "pretty:sink.text.pretty",
+            "--params",
+            "clock-seconds=true",
+            "--connect",
+            "src:pretty",
+        ]);
     babeltrace_cmd(cmd)
 }
 
@@ -238,7 +257,11 @@ fn babeltrace_cmd(mut cmd: Command) -> Option<Result<Vec<Ev>, String>> {
             None => (rest.trim_end_matches(':'), ""),
         };
         let name = prefix.rsplit(' ').next().unwrap_or("").to_string();
-        evs.push(Ev { ts, name, fields: strip_empty_groups(&normalise(fields)) });
+        evs.push(Ev {
+            ts,
+            name,
+            fields: strip_empty_groups(&normalise(fields)),
+        });
     }
     Some(Ok(evs))
 }
@@ -267,7 +290,9 @@ pub fn ours(trace: &Path) -> Result<(Vec<Ev>, Option<String>), String> {
                 let mut groups: Vec<String> = Vec::new();
                 let mut last: Option<Scope> = None;
                 for (i, f) in c.fields.iter().enumerate() {
-                    let v = src.value(FieldId(i as u32)).ok_or_else(|| format!("no value for {}", f.name))?;
+                    let v = src
+                        .value(FieldId(i as u32))
+                        .ok_or_else(|| format!("no value for {}", f.name))?;
                     let mut s = String::new();
                     if last != Some(f.scope) {
                         groups.push(String::new());
@@ -280,8 +305,13 @@ pub fn ours(trace: &Path) -> Result<(Vec<Ev>, Option<String>), String> {
                     fmt_value(&v, &mut s);
                     groups.last_mut().unwrap().push_str(&s);
                 }
-                let fields: Vec<String> = groups.into_iter().map(|g| format!("{{ {g} }}")).collect();
-                evs.push(Ev { ts: h.ts as i128, name: c.name.rsplit(' ').next().unwrap_or("").to_string(), fields: strip_empty_groups(&normalise(&fields.join(", "))) });
+                let fields: Vec<String> =
+                    groups.into_iter().map(|g| format!("{{ {g} }}")).collect();
+                evs.push(Ev {
+                    ts: h.ts as i128,
+                    name: c.name.rsplit(' ').next().unwrap_or("").to_string(),
+                    fields: strip_empty_groups(&normalise(&fields.join(", "))),
+                });
             }
             Ok(Step::Lost(_)) => {}
             Ok(Step::End) => return Ok((evs, None)),
@@ -313,13 +343,21 @@ pub fn compare(a: &[Ev], b: &[Ev]) -> Result<(), String> {
         let mut y: Vec<&Ev> = b[i..j].iter().collect();
         if x.iter().zip(&y).any(|(p, q)| p != *q) {
             for (k, e) in x.iter().enumerate() {
-                let m = y.iter().position(|q| *q == e).or_else(|| y.iter().position(|q| loose_eq(e, q)));
+                let m = y
+                    .iter()
+                    .position(|q| *q == e)
+                    .or_else(|| y.iter().position(|q| loose_eq(e, q)));
                 match m {
                     Some(m) => {
                         y.remove(m);
                     }
                     None => {
-                        return Err(format!("event #{}:\n  ours: {:?}\n  bt:   {:?}", i + k, e, b[i + k]));
+                        return Err(format!(
+                            "event #{}:\n  ours: {:?}\n  bt:   {:?}",
+                            i + k,
+                            e,
+                            b[i + k]
+                        ));
                     }
                 }
             }
@@ -377,7 +415,9 @@ pub fn per_stream_dirs(trace: &Path) -> Vec<(PathBuf, PathBuf)> {
         .collect();
     files.sort();
     for f in files {
-        let d = tmp.join(trace.file_name().unwrap()).join(f.file_name().unwrap());
+        let d = tmp
+            .join(trace.file_name().unwrap())
+            .join(f.file_name().unwrap());
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         std::os::unix::fs::symlink(trace.join("metadata"), d.join("metadata")).unwrap();

@@ -47,6 +47,8 @@ pub(crate) const KNOWN_EVENTS: &[KnownEvent] = &[
         templates: &[
             "prev_comm={prev_comm:s} prev_pid={prev_pid:d} prev_prio={prev_prio:d} prev_state={prev_state:ks} ==> next_comm={next_comm:s} next_pid={next_pid:d} next_prio={next_prio:d}",
             "{prev_comm:s}:{prev_pid:d} [{prev_prio:d}] {prev_state:tcs} ==> {next_comm:s}:{next_pid:d} [{next_prio:d}]",
+            // `trace-cmd report -w` appends the wake-up latency.
+            "{prev_comm:s}:{prev_pid:d} [{prev_prio:d}] {prev_state:tcs} ==> {next_comm:s}:{next_pid:d} [{next_prio:d}] Latency: {..}",
         ],
         post: None,
     },

@@ -529,27 +529,7 @@ fn parse_lost(rest: &str) -> Option<Line<'static>> {
 
 /// `<comm>-<pid> [(<tgid>)] [<cpu>] [<flags>] <ts>: <name>: <text>`.
 fn parse_event_line(line: &str) -> Option<LineHeader<'_>> {
-    let b = line.as_bytes();
-    // The CPU column: the first `[digits]` preceded by a space and by `-pid` or `(tgid)`.
-    let mut search = 0;
-    let (open, close) = loop {
-        let open = search + b[search..].iter().position(|&c| c == b'[')?;
-        search = open + 1;
-        let digits = b[open + 1..]
-            .iter()
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        let close = open + 1 + digits;
-        if digits == 0 || b.get(close) != Some(&b']') || open == 0 || b[open - 1] != b' ' {
-            continue;
-        }
-        let before = line[..open].trim_end();
-        if before.ends_with(')') || before.rsplit_once('-').is_some_and(|(_, p)| is_digits(p)) {
-            break (open, close);
-        }
-    };
-    let cpu: u32 = line[open + 1..close].parse().ok()?;
-    let mut before = line[..open].trim_end();
+    let (cpu, mut before, after) = bracketed_cpu(line).or_else(|| latency_cpu(line))?;
     let mut tgid = None;
     if before.ends_with(')') {
         let paren = before.rfind('(')?;
@@ -569,7 +549,7 @@ fn parse_event_line(line: &str) -> Option<LineHeader<'_>> {
     let comm = comm.trim_start();
 
     // Optional irq-flags column, then the timestamp ending in ':'.
-    let mut rest = line[close + 1..].trim_start();
+    let mut rest = after.trim_start();
     let (first, after) = rest.split_once(' ').unwrap_or((rest, ""));
     let ts = match parse_timestamp(first) {
         Some(ts) => {
@@ -600,6 +580,59 @@ fn parse_event_line(line: &str) -> Option<LineHeader<'_>> {
         name,
         text,
     })
+}
+
+/// The CPU column `[001]`: the first `[digits]` preceded by a space and by `-pid` or
+/// `(tgid)`. Returns the CPU, the text before it and the text after it.
+fn bracketed_cpu(line: &str) -> Option<(u32, &str, &str)> {
+    let b = line.as_bytes();
+    let mut search = 0;
+    loop {
+        let open = search + b[search..].iter().position(|&c| c == b'[')?;
+        search = open + 1;
+        let digits = b[open + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let close = open + 1 + digits;
+        if digits == 0 || b.get(close) != Some(&b']') || open == 0 || b[open - 1] != b' ' {
+            continue;
+        }
+        let before = line[..open].trim_end();
+        if before.ends_with(')') || before.rsplit_once('-').is_some_and(|(_, p)| is_digits(p)) {
+            return Some((
+                line[open + 1..close].parse().ok()?,
+                before,
+                &line[close + 1..],
+            ));
+        }
+    }
+}
+
+/// trace-cmd's latency format (`report -l`): `comm-pid  1d.h1.  20.920299: …`, the CPU
+/// number glued to the irq flags. Found from the timestamp token.
+fn latency_cpu(line: &str) -> Option<(u32, &str, &str)> {
+    let mut prev: Option<(usize, &str)> = None;
+    let mut pos = 0;
+    for tok in line.split(' ') {
+        let at = pos;
+        pos += tok.len() + 1;
+        if tok.is_empty() {
+            continue;
+        }
+        if let Some((prev_at, cpu_flags)) = prev {
+            if parse_timestamp(tok).is_some() {
+                let digits = cpu_flags.bytes().take_while(u8::is_ascii_digit).count();
+                let before = line[..prev_at].trim_end();
+                if digits > 0 && before.rsplit_once('-').is_some_and(|(_, p)| is_digits(p)) {
+                    return Some((cpu_flags[..digits].parse().ok()?, before, &line[at..]));
+                }
+                return None;
+            }
+        }
+        prev = Some((at, tok));
+    }
+    None
 }
 
 fn is_digits(s: &str) -> bool {

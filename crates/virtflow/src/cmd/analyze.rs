@@ -115,7 +115,11 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         if let Some(host) = model.hosts.first() {
             let span = (host.end_ns - host.start_ns).max(1) as f64;
             writeln!(out, "\nbusiest threads on the host:")?;
-            writeln!(out, "  {:>8}  {:<20} {:>10} {:>7}", "tid", "comm", "on CPU", "share")?;
+            writeln!(
+                out,
+                "  {:>8}  {:<20} {:>10} {:>7}",
+                "tid", "comm", "on CPU", "share"
+            )?;
             for t in &host.busiest {
                 writeln!(
                     out,
@@ -144,7 +148,11 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "  - {} truncated packets", r.truncated_packets)?;
         }
         if r.unknown_events > 0 {
-            writeln!(out, "  - {} events of unknown classes skipped", r.unknown_events)?;
+            writeln!(
+                out,
+                "  - {} events of unknown classes skipped",
+                r.unknown_events
+            )?;
         }
         for w in &r.warnings {
             writeln!(out, "  - {w}")?;
@@ -175,8 +183,19 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "  {:>4} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6}",
-        "vCPU", "tid", "guest", "hyp", "user", "preem", "ready", "timer", "disk", "net", "task",
-        "other", "unkn"
+        "vCPU",
+        "tid",
+        "guest",
+        "hyp",
+        "user",
+        "preem",
+        "ready",
+        "timer",
+        "disk",
+        "net",
+        "task",
+        "other",
+        "unkn"
     )?;
     for v in &vm.vcpus {
         let t = &v.time_ns;
@@ -200,7 +219,10 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             p(t.unknown)
         )?;
     }
-    writeln!(out, "  (% of traced time; hyp includes user = in the VMM's user space; waiting by cause)")?;
+    writeln!(
+        out,
+        "  (% of traced time; hyp includes user = in the VMM's user space; waiting by cause)"
+    )?;
     // Wait causes: how many, how long on average.
     let mut causes = Vec::new();
     for c in WaitCause::ALL {
@@ -211,7 +233,7 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
         }
     }
     if !causes.is_empty() {
-        writeln!(out, "  waits: {}", causes.join(", "))?;
+        list(out, "waits", &causes)?;
         let s = &vm.wait_signals;
         writeln!(
             out,
@@ -235,23 +257,19 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
         let all: u64 = vm.exits.iter().map(|e| e.count).sum();
         writeln!(
             out,
-            "  exits ({} in all):  {:<22} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
-            thousands(all),
-            "reason",
-            "count",
-            "share",
-            "total",
-            "min",
-            "mean",
-            "max"
+            "  exits, {} in all (time: from the exit to the next entry):",
+            thousands(all)
         )?;
-        let pad = format!("  exits ({} in all):  ", thousands(all)).len();
+        writeln!(
+            out,
+            "    {:<24} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
+            "reason", "count", "share", "total", "min", "mean", "max"
+        )?;
         for e in vm.exits.iter().take(8) {
             writeln!(
                 out,
-                "{:pad$}{:<22} {:>9} {:>5.1}% {:>10} {:>9} {:>9} {:>9}",
-                "",
-                clip(&e.reason, 22),
+                "    {:<24} {:>9} {:>5.1}% {:>10} {:>9} {:>9} {:>9}",
+                clip(&e.reason, 24),
                 thousands(e.count),
                 100.0 * e.count as f64 / all.max(1) as f64,
                 ns(e.total_ns),
@@ -261,7 +279,11 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             )?;
         }
         if vm.exits.len() > 8 {
-            writeln!(out, "{:pad$}… {} more reasons (--json has all)", "", vm.exits.len() - 8)?;
+            writeln!(
+                out,
+                "    … {} more reasons (--json has all)",
+                vm.exits.len() - 8
+            )?;
         }
     }
     if !vm.injections.is_empty() {
@@ -269,9 +291,16 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             .injections
             .iter()
             .take(8)
-            .map(|i| format!("{:#04x} {} {}", i.vector, i.class.name(), thousands(i.count)))
+            .map(|i| {
+                format!(
+                    "{:#04x} {} {}",
+                    i.vector,
+                    i.class.name(),
+                    thousands(i.count)
+                )
+            })
             .collect();
-        writeln!(out, "  injected: {}", list.join(", "))?;
+        self::list(out, "injected", &list)?;
     }
     if !vm.preemptions.is_empty() {
         let list: Vec<String> = vm
@@ -280,7 +309,7 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             .take(5)
             .map(|p| format!("{} {}× {}", preemptor(&p.by), p.count, ns(p.total_ns)))
             .collect();
-        writeln!(out, "  preempted by: {}", list.join(", "))?;
+        self::list(out, "preempted by", &list)?;
     }
     if !vm.threads.is_empty() {
         let list: Vec<String> = vm
@@ -288,9 +317,39 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             .iter()
             .map(|t| format!("{} {} ({})", t.tid, t.comm, role(t.role)))
             .collect();
-        writeln!(out, "  helper threads: {}", list.join(", "))?;
+        self::list(out, "helper threads", &list)?;
     }
     Ok(())
+}
+
+/// Report width, in columns.
+const WIDTH: usize = 100;
+
+/// `  label: a, b, c` wrapped at [`WIDTH`], continuation lines aligned after the label.
+fn list(out: &mut dyn Write, label: &str, items: &[String]) -> std::io::Result<()> {
+    let head = format!("  {label}: ");
+    let indent = head.chars().count();
+    let mut line = head;
+    let mut width = indent;
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            item.clone()
+        };
+        let n = piece.chars().count();
+        if width > indent && width + 1 + n > WIDTH {
+            writeln!(out, "{}", line.trim_end())?;
+            line = " ".repeat(indent);
+            width = indent;
+        } else if width > indent {
+            line.push(' ');
+            width += 1;
+        }
+        line.push_str(&piece);
+        width += n;
+    }
+    writeln!(out, "{line}")
 }
 
 fn preemptor(p: &Preemptor) -> String {

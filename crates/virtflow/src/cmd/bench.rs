@@ -156,7 +156,11 @@ fn read_fields(path: &Path) -> anyhow::Result<()> {
     const WANTED: &[(&str, &[&[&str]])] = &[
         (
             "sched_switch",
-            &[&["prev_tid", "prev_pid"], &["next_tid", "next_pid"], &["prev_state"]],
+            &[
+                &["prev_tid", "prev_pid"],
+                &["next_tid", "next_pid"],
+                &["prev_state"],
+            ],
         ),
         ("sched_waking", &[&["tid", "pid"]]),
         ("sched_wakeup", &[&["tid", "pid"]]),

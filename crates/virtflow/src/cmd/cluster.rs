@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use virtflow_cluster::{
-    cluster, features, lami, pipeline, plot, table, ClusterOptions, FeatureTable, KSelection,
-    Level, Normalization,
+    cluster, features, lami, pipeline, plot, ClusterOptions, FeatureTable, KSelection, Level,
+    Normalization,
 };
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +91,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match result {
         Err(e) if lami_mode => {
             // LAMI reports errors as an object on standard output.
-            println!("{}", serde_json::json!({ "error-message": format!("{e:#}") }));
+            println!(
+                "{}",
+                serde_json::json!({ "error-message": format!("{e:#}") })
+            );
             std::process::exit(1);
         }
         other => other,
@@ -105,12 +108,9 @@ fn options(args: &Args) -> anyhow::Result<(Level, ClusterOptions)> {
             max: args.max_k.max(2),
         }
     } else {
-        let k: usize = args
-            .k
-            .parse()
-            .ok()
-            .filter(|k| *k >= 1)
-            .with_context(|| format!("--k must be a positive number or `auto`, not {:?}", args.k))?;
+        let k: usize = args.k.parse().ok().filter(|k| *k >= 1).with_context(|| {
+            format!("--k must be a positive number or `auto`, not {:?}", args.k)
+        })?;
         KSelection::Fixed(k)
     };
     let normalization =
@@ -149,14 +149,16 @@ pub(crate) fn feature_table(
         progress(i, path);
         let name = path.display().to_string();
         let mut open = || {
-            crate::input::open_one(path).map_err(|e| match e.downcast::<virtflow_trace::TraceError>() {
-                Ok(te) => te,
-                Err(other) => virtflow_trace::TraceError::new(path, 0, format!("{other:#}")),
+            crate::input::open_one(path).map_err(|e| {
+                match e.downcast::<virtflow_trace::TraceError>() {
+                    Ok(te) => te,
+                    Err(other) => virtflow_trace::TraceError::new(path, 0, format!("{other:#}")),
+                }
             })
         };
         let mut tf = pipeline::trace_features(&name, &mut open, level, window)
             .with_context(|| format!("reading {name}"))?;
-        pipeline::attach_truth(&mut tf.table, &pipeline::known_workloads(path));
+        pipeline::attach_truth(&mut tf.table, &pipeline::known_workloads(path), &tf.model);
         begin = begin.min(tf.begin);
         end = end.max(tf.end);
         notes.append(&mut tf.notes);
@@ -185,13 +187,16 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
     }
     if table.rows.is_empty() {
         let why = notes.join("; ");
-        bail!("no {} to cluster in the given traces{}{why}", level.name(), if why.is_empty() { "" } else { ": " });
+        bail!(
+            "no {} to cluster in the given traces{}{why}",
+            level.name(),
+            if why.is_empty() { "" } else { ": " }
+        );
     }
     let mut report = cluster(&table, &opts);
     report.notes = notes;
     if let Some(path) = &args.plot {
-        let raw: Vec<Vec<f64>> = table.rows.iter().map(|r| r.values.clone()).collect();
-        let normalised = table::normalize(&raw, opts.normalization);
+        let normalised = virtflow_cluster::clustering_input(&table, opts.normalization);
         std::fs::write(path, plot::svg(&table, &normalised, &report))
             .with_context(|| format!("{}", path.display()))?;
     }

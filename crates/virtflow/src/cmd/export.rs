@@ -13,6 +13,14 @@ pub enum Format {
     /// Perfetto protobuf trace (ui.perfetto.dev, trace_processor): a process track per VM,
     /// a thread track per vCPU with its state slices, steal and interrupt-rate counters.
     Perfetto,
+    /// The workload feature table (one row per VM, vCPU or guest process; see
+    /// docs/features.md) as CSV.
+    Csv,
+    /// The same feature table as Apache Parquet.
+    Parquet,
+    /// The feature table and its clustering as LAMI 1.0 results (Trace Compass); for Trace
+    /// Compass's External Analyses, register `virtflow cluster --format lami` instead.
+    Lami,
 }
 
 #[derive(clap::Args, Debug)]
@@ -28,12 +36,19 @@ pub struct Args {
     /// Where to write the export.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    /// csv, parquet, lami: what a row of the feature table is.
+    #[arg(long, default_value = "vm", value_parser = ["vm", "vcpu", "process"])]
+    pub level: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if matches!(args.format, Format::Csv | Format::Parquet | Format::Lami) {
+        return features(&args);
+    }
     let model = super::view::load_model(&args.traces, args.model.as_deref())?;
     match args.format {
         Format::Perfetto => perfetto(&model, &args.output),
+        Format::Csv | Format::Parquet | Format::Lami => unreachable!("handled above"),
     }
 }
 
@@ -55,5 +70,39 @@ fn perfetto(model: &Model, output: &PathBuf) -> anyhow::Result<()> {
             stats.clamped
         );
     }
+    Ok(())
+}
+
+/// csv, parquet, lami: the workload feature table of `virtflow cluster`, from the traces
+/// (the features need the events, not only the model).
+fn features(args: &Args) -> anyhow::Result<()> {
+    use virtflow_cluster::{cluster, lami, parquet_out, ClusterOptions, Level};
+    if args.model.is_some() {
+        anyhow::bail!("--format {:?} reads traces, not --model", args.format);
+    }
+    let level = Level::parse(&args.level).context("--level must be vm, vcpu or process")?;
+    let (table, notes, begin, end) =
+        super::cluster::feature_table(&args.traces, level, None, |_, _| {})?;
+    for n in &notes {
+        eprintln!("virtflow: note: {n}");
+    }
+    let output = &args.output;
+    match args.format {
+        Format::Csv => std::fs::write(output, table.to_csv())
+            .with_context(|| format!("{}", output.display()))?,
+        Format::Parquet => parquet_out::write(&table, output).map_err(|e| anyhow::anyhow!(e))?,
+        _ => {
+            let report = cluster(&table, &ClusterOptions::default());
+            let results = lami::results(&table, &report, begin, end);
+            std::fs::write(output, serde_json::to_string(&results)? + "\n")
+                .with_context(|| format!("{}", output.display()))?;
+        }
+    }
+    eprintln!(
+        "virtflow: wrote {} ({} rows × {} features)",
+        output.display(),
+        table.rows.len(),
+        table.features.len()
+    );
     Ok(())
 }

@@ -10,11 +10,14 @@ use anyhow::Context;
 use virtflow_record::{session::parse_duration, BackendChoice, Host, Level, RecordOptions};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Recording stops when COMMAND exits, else after --duration, else on Ctrl-C \
+#[command(
+    after_help = "Recording stops when COMMAND exits, else after --duration, else on Ctrl-C \
 (which always stops cleanly and leaves a readable trace). `virtflow doctor` tells what this host \
-can record.")]
+can record."
+)]
 pub struct Args {
-    /// The trace to write [default: virtflow-lttng/, perf.data or trace.dat, after the backend].
+    /// The trace to write [default: virtflow-lttng/, perf.data or trace.dat, after the backend;
+    /// with tracefs, a name ending in .txt gets the ftrace text].
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// auto (LTTng, else perf, else tracefs), lttng, perf or tracefs.
@@ -53,9 +56,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: true,
     };
     let rec = virtflow_record::record(Host::probe(), &options, &stop)?;
-    for w in &rec.warnings {
-        eprintln!("virtflow record: note: {w}");
-    }
     eprintln!(
         "virtflow record: wrote {} ({} bytes, {} events enabled, {:.1} s{}{})",
         rec.out.display(),
@@ -64,7 +64,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rec.elapsed.as_secs_f64(),
         rec.lost_events
             .map_or(String::new(), |l| format!(", {l} events lost")),
-        if rec.interrupted { ", stopped by Ctrl-C" } else { "" }
+        if rec.interrupted {
+            ", stopped by Ctrl-C"
+        } else {
+            ""
+        }
     );
     if let Some(status) = rec.command_status.filter(|s| !s.success()) {
         eprintln!("virtflow record: note: the traced command exited with {status}");

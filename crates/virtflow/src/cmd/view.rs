@@ -34,8 +34,7 @@ pub struct Args {
 /// the demo trace). Shared by `view`, `report` and `export`.
 pub(crate) fn load_model(traces: &[PathBuf], model: Option<&Path>) -> anyhow::Result<Model> {
     if let Some(path) = model {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+        let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
         return serde_json::from_reader(std::io::BufReader::new(file))
             .with_context(|| format!("{}: not a virtflow model (analyze --json)", path.display()));
     }
