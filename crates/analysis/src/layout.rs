@@ -246,7 +246,7 @@ impl Layout {
             .collect();
         let sideband = classes
             .iter()
-            .map(|c| c.system.is_empty() && c.name.starts_with("perf_"))
+            .map(|c| c.name.starts_with("perf_"))
             .collect();
         Layout { handlers, sideband }
     }

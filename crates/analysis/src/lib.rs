@@ -65,9 +65,11 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         match source.advance()? {
             Step::Event(header) => {
                 n += 1;
+                let sideband = layout.is_sideband(header.class);
                 match layout.decode(&*source, &header) {
+                    Some((_, ev)) if sideband => an.sideband(&ev),
                     Some((ctx, ev)) => an.event(&ctx, &ev),
-                    None if layout.is_sideband(header.class) => {}
+                    None if sideband => {}
                     None => an.tick(header.ts, header.cpu),
                 }
                 if n & (PROGRESS_EVERY - 1) == 0 {

@@ -558,18 +558,34 @@ impl Analyzer {
         self.cpu(cpu);
     }
 
-    pub fn event(&mut self, ctx: &EventContext, ev: &TypedEvent) {
-        if let TypedEvent::TaskInfo { tid, tgid, comm } = *ev {
-            if tid != 0 && tid != u32::MAX {
-                let i = self.thread(tid);
-                if let Some(comm) = comm {
-                    self.set_comm(i, comm);
-                }
-                if let Some(tgid) = tgid.filter(|t| *t != u32::MAX) {
-                    self.set_tgid(i, tgid);
-                }
-            }
+    /// A side-band record (perf's `perf_comm`, `perf_fork`): names and thread groups only;
+    /// its timestamp (often 0) says nothing about the trace's span.
+    pub fn sideband(&mut self, ev: &TypedEvent) {
+        let (tid, tgid, comm) = match *ev {
+            TypedEvent::TaskInfo { tid, tgid, comm } => (tid, tgid, comm),
+            TypedEvent::ProcessFork {
+                child_tid,
+                child_tgid,
+                child_comm,
+                ..
+            } => (child_tid, child_tgid, child_comm),
+            _ => return,
+        };
+        if tid == 0 || tid == u32::MAX {
             return;
+        }
+        let i = self.thread(tid);
+        if let Some(comm) = comm {
+            self.set_comm(i, comm);
+        }
+        if let Some(tgid) = tgid.filter(|t| *t != u32::MAX) {
+            self.set_tgid(i, tgid);
+        }
+    }
+
+    pub fn event(&mut self, ctx: &EventContext, ev: &TypedEvent) {
+        if matches!(ev, TypedEvent::TaskInfo { .. }) {
+            return self.sideband(ev);
         }
         self.cpu(ctx.cpu);
         let ts = ctx.ts;

@@ -600,3 +600,75 @@ fn no_kvm_events_says_so_and_reports_the_host() {
     let busiest: Vec<_> = host.busiest.iter().map(|t| (t.tid, t.cpu_ns)).collect();
     assert_eq!(busiest, vec![(42, 5000), (43, 3000)]);
 }
+
+#[test]
+fn perf_ctf_vocabulary_with_side_band_records() {
+    // perf's CTF conversion: `system:name` classes, the current thread in `perf_tid`, its
+    // process in `perf_pid`, and `perf_comm` records at time 0 naming every thread.
+    let perf = |ts, cpu, name: &str, tid: u64, pid: u64, more: &[(&str, Value<'static>)]| {
+        let mut f = vec![("perf_tid", u(tid)), ("perf_pid", u(pid))];
+        f.extend_from_slice(more);
+        ev(ts, cpu, name, &f)
+    };
+    let m = run(vec![
+        ev(
+            0,
+            0,
+            "perf_comm",
+            &[("pid", u(50)), ("tid", u(50)), ("comm", s("qemu-kvm"))],
+        ),
+        ev(
+            0,
+            0,
+            "perf_comm",
+            &[("pid", u(50)), ("tid", u(57)), ("comm", s("IO mon"))],
+        ),
+        perf(
+            1000,
+            0,
+            "sched:sched_switch",
+            0,
+            0,
+            &[
+                ("prev_comm", s("swapper/0")),
+                ("prev_pid", u(0)),
+                ("prev_state", u(0)),
+                ("next_comm", s("CPU 0/KVM")),
+                ("next_pid", u(100)),
+            ],
+        ),
+        perf(2000, 0, "kvm:kvm_entry", 100, 50, &[("vcpu_id", u(0))]),
+        perf(
+            3000,
+            0,
+            "kvm:kvm_exit",
+            100,
+            50,
+            &[("exit_reason", u(30)), ("isa", u(1))],
+        ),
+        perf(3500, 0, "kvm:kvm_entry", 100, 50, &[("vcpu_id", u(0))]),
+    ]);
+    check_totals(&m);
+    let host = &m.hosts[0];
+    assert_eq!(
+        (host.start_ns, host.end_ns),
+        (1000, 3500),
+        "side-band records are not events"
+    );
+    assert_eq!(
+        vcpu_intervals(&m, 100),
+        vec![
+            iv(1000, 2000, VcpuState::Unknown),
+            iv(2000, 3000, VcpuState::Guest),
+            iv(3000, 3500, hyp(30)),
+        ]
+    );
+    let vm = &m.vms[0];
+    assert_eq!((vm.pid, vm.name.as_str()), (50, "qemu-kvm/50"));
+    let helpers: Vec<_> = vm.threads.iter().map(|t| (t.tid, t.role)).collect();
+    assert_eq!(
+        helpers,
+        vec![(50, ThreadRole::MainLoop), (57, ThreadRole::IoThread)]
+    );
+    assert_eq!(vm.exits[0].reason, "IO_INSTRUCTION");
+}

@@ -138,7 +138,9 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
     for (i, c) in classes.iter().enumerate() {
         let id = ClassId(i as u32);
         let f = |names: &[&str]| first_field(src, id, names);
-        let kind = match c.name.as_str() {
+        // perf's CTF conversion names events `system:name` (`kvm:kvm_exit`).
+        let name = c.name.rsplit(':').next().unwrap_or(&c.name);
+        let kind = match name {
             "sched_switch" => Kind::Switch,
             "sched_wakeup" | "sched_wakeup_new" | "sched_waking" => Kind::Wakeup,
             "kvm_entry" | "kvm_x86_entry" => Kind::Entry,
@@ -159,7 +161,7 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
             _ => Kind::Other,
         };
         let mut fl = Fields {
-            current: f(&["common_pid", "tid", "_tid", "vtid"]),
+            current: f(&["common_pid", "tid", "_tid", "vtid", "perf_tid"]),
             ..Default::default()
         };
         match kind {
@@ -199,6 +201,8 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
         vcpus_of_vm.entry(pid).or_default().push(tid);
     }
     let mut first = true;
+    // The last timestamp of any event: open intervals run to it.
+    let mut end_any = i64::MIN;
 
     loop {
         let h = match src.advance()? {
@@ -209,16 +213,19 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
             }
             Step::Event(h) => h,
         };
+        end_any = end_any.max(h.ts);
+        let ci = h.class.0 as usize;
+        let kind = kinds[ci];
+        if kind == Kind::Other {
+            // Only the events used set the trace's span: perf's CTF conversion, for one,
+            // puts its `perf_mmap` records at time 0.
+            continue;
+        }
         if first {
             obs.first_ts = h.ts;
             first = false;
         }
         obs.last_ts = h.ts;
-        let ci = h.class.0 as usize;
-        let kind = kinds[ci];
-        if kind == Kind::Other {
-            continue;
-        }
         let fl = &fields[ci];
         let get = |f: Option<FieldId>| f.and_then(|f| src.u64(f));
         let current = get(fl.current)
@@ -410,7 +417,7 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
         }
     }
     // Close what is still open at the end of the trace.
-    let end = obs.last_ts;
+    let end = end_any.max(obs.last_ts);
     for (tid, r) in state {
         let t = obs.threads.entry(tid).or_default();
         if let Some(s) = r.on_cpu_since {
@@ -426,7 +433,11 @@ pub fn observe(src: &mut dyn EventSource, vms: &VmThreads) -> Result<Observation
             t.ready_ns += (end - s).max(0) as u64;
         }
         if let Some(s) = r.in_guest_since {
-            t.guest_ns += (end - s).max(0) as u64;
+            let d = (end - s).max(0) as u64;
+            t.guest_ns += d;
+            if let Some(cr3) = r.guest_cr3 {
+                obs.processes.entry((tid, cr3)).or_default().guest_ns += d;
+            }
         }
     }
     Ok(obs)

@@ -168,3 +168,96 @@ fn real_lab_traces_cluster_by_their_manifest_workload() {
     let bad = mismatches(&report);
     assert!(bad.is_empty(), "{bad:?}\n{}", report.to_text());
 }
+
+#[test]
+fn perf_data_and_its_ctf_conversion_give_the_same_features() {
+    // The same recording read through two readers (perf.data, and perf's own CTF conversion
+    // of it) must give the same feature values.
+    let dir = lab().join("s1_idle");
+    if !dir.join("ctf").exists() || !dir.join("perf.data").exists() {
+        eprintln!("kvm-lab s1_idle perf/ctf not present: skipped");
+        return;
+    }
+    let perf = dir.join("perf.data");
+    let ctf = dir.join("ctf");
+    let mut open_perf = || -> Result<Box<dyn EventSource>, TraceError> {
+        Ok(Box::new(virtflow_ftrace::PerfSource::open(&perf)?))
+    };
+    let mut open_ctf = || -> Result<Box<dyn EventSource>, TraceError> {
+        Ok(Box::new(virtflow_ctf::CtfSource::open(&ctf)?))
+    };
+    let a = trace_features("perf", &mut open_perf, Level::Vm, None)
+        .unwrap()
+        .table;
+    let b = trace_features("ctf", &mut open_ctf, Level::Vm, None)
+        .unwrap()
+        .table;
+    assert_eq!(a.rows.len(), 1);
+    assert_eq!(b.rows.len(), 1);
+    assert!(
+        a.value(0, "irq_timer_rate").unwrap() > 1.0,
+        "the idle guest's tick is seen"
+    );
+    for (f, (x, y)) in a
+        .features
+        .iter()
+        .zip(a.rows[0].values.iter().zip(&b.rows[0].values))
+    {
+        assert!(
+            (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            "{}: perf {x} vs ctf {y}",
+            f.name
+        );
+    }
+}
+
+#[test]
+fn guest_time_per_cr3_matches_the_simulator_truth() {
+    let dir = tempdir::Dir::new("processes");
+    let cfg = virtflow_sim::Config::new(virtflow_sim::Scenario::Processes);
+    let summary = virtflow_sim::simulate(&cfg, dir.path()).expect("simulate");
+    let trace = summary.traces[0].0.clone();
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary.truth).unwrap()).unwrap();
+    let mut src = open_dat(&trace).unwrap();
+    let obs = virtflow_cluster::observe::observe(&mut *src, &Default::default()).unwrap();
+    let procs = truth["guest_processes"]
+        .as_array()
+        .expect("guest_processes in truth");
+    assert!(!procs.is_empty());
+    for p in procs {
+        let (pid, vcpu, cr3) = (
+            p["vm_pid"].as_u64().unwrap(),
+            p["vcpu"].as_u64().unwrap(),
+            p["cr3"].as_u64().unwrap(),
+        );
+        let tid = truth["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["pid"].as_u64() == Some(pid))
+            .and_then(|v| {
+                v["vcpus"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| c["vcpu"].as_u64() == Some(vcpu))
+            })
+            .and_then(|c| c["tid"].as_u64())
+            .unwrap() as u32;
+        let seen = obs.processes.get(&(tid, cr3)).map_or(0, |o| o.guest_ns);
+        assert_eq!(
+            seen,
+            p["guest_ns"].as_u64().unwrap(),
+            "vm {pid} vCPU {vcpu} cr3 {cr3:#x}"
+        );
+    }
+    // And the process level has one row per (VM, CR3).
+    let table = table_of(&[trace], Level::Process);
+    let distinct: std::collections::BTreeSet<(u64, u64)> = procs
+        .iter()
+        .map(|p| (p["vm_pid"].as_u64().unwrap(), p["cr3"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(table.rows.len(), distinct.len());
+    assert!(table.rows.iter().all(|r| r.key.cr3.is_some()));
+}

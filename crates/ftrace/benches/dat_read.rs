@@ -61,6 +61,12 @@ fn measure(path: &Path) {
     let (events, t_decode) = best_of(runs, || full_decode(path));
     let (_, t_dump) = best_of(runs, || dump(path));
     let (_, t_analysis) = best_of(runs, || analysis(path));
+    // The direct formatting writes exactly the `dump` text.
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    dump_into(path, &mut a, Some(20_000));
+    dump_direct_into(path, &mut b, Some(20_000));
+    assert!(a == b, "direct formatting differs from the dump text");
+    let (_, t_direct) = best_of(runs, || dump_direct_into(path, &mut std::io::sink(), None));
     let t_ref = best_of(runs, || {
         let status = Command::new("trace-cmd")
             .arg("report")
@@ -88,6 +94,7 @@ fn measure(path: &Path) {
         ("decode (all fields)", t_decode),
         ("dump text to a sink", t_dump),
         ("analysis fields", t_analysis),
+        ("dump text, direct formatting", t_direct),
     ] {
         println!(
             "  {name:<28} {:>12.0} ev/s  {:>6.1}x trace-cmd",
@@ -122,10 +129,18 @@ fn full_decode(path: &Path) -> u64 {
 }
 
 fn dump(path: &Path) -> u64 {
+    dump_into(path, &mut std::io::sink(), None)
+}
+
+/// The `virtflow dump` text form through `write!` and `Value`'s `Display`, as `dump` does.
+fn dump_into(path: &Path, sink: &mut impl Write, limit: Option<u64>) -> u64 {
     let mut s = DatSource::open(path).unwrap();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, sink);
     let mut n = 0u64;
     loop {
+        if limit.is_some_and(|l| n >= l) {
+            break;
+        }
         match s.advance().unwrap() {
             Step::End => break,
             Step::Lost(_) => {}
@@ -179,5 +194,103 @@ fn analysis(path: &Path) -> u64 {
         }
     }
     std::hint::black_box(acc);
+    n
+}
+
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// The same text as [`dump_into`], with integers and plain strings written directly and
+/// integer fields read through the allocation-free accessors: what `dump` could cost.
+fn dump_direct_into(path: &Path, sink: &mut impl Write, limit: Option<u64>) -> u64 {
+    use virtflow_trace::{FieldKind, Value};
+    let mut s = DatSource::open(path).unwrap();
+    let mut out: Vec<u8> = Vec::with_capacity(1 << 17);
+    let mut n = 0u64;
+    loop {
+        if limit.is_some_and(|l| n >= l) {
+            break;
+        }
+        match s.advance().unwrap() {
+            Step::End => break,
+            Step::Lost(_) => {}
+            Step::Event(h) => {
+                n += 1;
+                let class = &s.classes()[h.class.0 as usize];
+                push_i64(&mut out, h.ts);
+                out.extend_from_slice(b" cpu=");
+                push_u64(&mut out, h.cpu as u64);
+                out.extend_from_slice(b" stream=");
+                push_u64(&mut out, h.stream as u64);
+                out.push(b' ');
+                out.extend_from_slice(class.name.as_bytes());
+                out.push(b':');
+                for (i, f) in class.fields.iter().enumerate() {
+                    let id = FieldId(i as u32);
+                    match f.kind {
+                        FieldKind::UInt => {
+                            if let Some(v) = s.u64(id) {
+                                out.push(b' ');
+                                out.extend_from_slice(f.name.as_bytes());
+                                out.push(b'=');
+                                push_u64(&mut out, v);
+                            }
+                        }
+                        FieldKind::Int => {
+                            if let Some(v) = s.i64(id) {
+                                out.push(b' ');
+                                out.extend_from_slice(f.name.as_bytes());
+                                out.push(b'=');
+                                push_i64(&mut out, v);
+                            }
+                        }
+                        _ => {
+                            if let Some(v) = s.value(id) {
+                                out.push(b' ');
+                                out.extend_from_slice(f.name.as_bytes());
+                                out.push(b'=');
+                                match &v {
+                                    Value::Str(t)
+                                        if t.bytes().all(|b| {
+                                            (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\'
+                                        }) =>
+                                    {
+                                        out.push(b'"');
+                                        out.extend_from_slice(t.as_bytes());
+                                        out.push(b'"');
+                                    }
+                                    _ => write!(out, "{v}").unwrap(),
+                                }
+                            }
+                        }
+                    }
+                }
+                out.push(b'\n');
+                if out.len() >= 1 << 16 {
+                    sink.write_all(&out).unwrap();
+                    out.clear();
+                }
+            }
+        }
+    }
+    sink.write_all(&out).unwrap();
     n
 }

@@ -191,6 +191,7 @@ fn array_value<'a>(
 
 /// The field's full value: integers, strings, arrays (as [`Value::Array`] of integers),
 /// opaque bytes.
+#[inline]
 pub fn read_value<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Option<Value<'a>> {
     match f.layout {
         FieldLayout::Integer => {
@@ -204,9 +205,14 @@ pub fn read_value<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Option<
         FieldLayout::CharArray
         | FieldLayout::Dynamic {
             is_string: true, ..
-        } => Some(Value::Str(String::from_utf8_lossy(string_bytes(
-            f, rec, endian,
-        )?))),
+        } => {
+            let bytes = string_bytes(f, rec, endian)?;
+            // Kernel strings are nearly always ASCII: validate, and convert only if needed.
+            Some(Value::Str(match std::str::from_utf8(bytes) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(bytes),
+            }))
+        }
         FieldLayout::Array { elem_size } => {
             array_value(fixed_bytes(f, rec)?, elem_size, f.signed, endian)
         }

@@ -340,7 +340,10 @@ fn metadata_matches_trace_cmd_dump() {
 
     let cmdlines = common::trace_cmd(&["dump", "--cmd-lines", p]);
     let mut checked = 0;
-    for line in cmdlines.lines().filter(|l| !l.starts_with('\t') && !l.is_empty()) {
+    for line in cmdlines
+        .lines()
+        .filter(|l| !l.starts_with('\t') && !l.is_empty())
+    {
         let (pid, comm) = line.split_once(' ').unwrap();
         assert_eq!(source.comm(pid.parse().unwrap()), Some(comm), "{line}");
         checked += 1;

@@ -226,8 +226,15 @@ impl Track {
             for k in 0..STATE_KEYS {
                 ns[k] = hi[k] - lo[k];
             }
-            let next = gallop(&self.ends, i, |end| end <= bucket_end);
-            let covered = (gallop(&self.starts, i, |st| st < bucket_end) - i) as u64;
+            // The sweep has found which intervals start before the bucket's end: those are
+            // covered, and the next to look at is the last of them if it runs past the end.
+            let started = prefix.started;
+            let covered = (started - i) as u64;
+            let next = if self.ends[started - 1] > bucket_end {
+                started - 1
+            } else {
+                started
+            };
             let key = dominant(&ns);
             match out.last_mut() {
                 // Runs of buckets with the same dominant state become one segment.
@@ -270,6 +277,8 @@ struct Prefix<'a> {
     /// Intervals `[0, done)` are summed, whole, in `acc`.
     done: usize,
     acc: StateNs,
+    /// Intervals that start before the last time asked: what a sweep needs next.
+    started: usize,
     last: Option<(i64, StateNs)>,
 }
 
@@ -280,6 +289,7 @@ impl<'a> Prefix<'a> {
             keys,
             done: 0,
             acc: [0; STATE_KEYS],
+            started: 0,
             last: None,
         }
     }
@@ -293,6 +303,7 @@ impl<'a> Prefix<'a> {
         }
         let tr = self.track;
         let started = gallop(&tr.starts, self.done, |s| s < t);
+        self.started = started;
         let mut out = self.acc;
         if started > 0 {
             // Every interval before the last one started ends before `t`.
@@ -429,13 +440,28 @@ impl TimelineIndex {
         let keys = self.keys();
         let first_row = first_row.min(self.rows.len());
         let last_row = (first_row + count.min(MAX_ROWS)).min(self.rows.len());
-        let rows = self.rows[first_row..last_row]
+        let rows = &self.rows[first_row..last_row];
+        // Each vCPU's segments once, even when its VM's row needs them too.
+        let mut needed: Vec<usize> = rows
+            .iter()
+            .flat_map(|row| match &row.kind {
+                RowKind::Vcpu { track, .. } => std::slice::from_ref(track),
+                RowKind::Vm { tracks, .. } => tracks.as_slice(),
+            })
+            .copied()
+            .collect();
+        needed.sort_unstable();
+        needed.dedup();
+        let computed = self.segments_of(&needed, start, end, ns_per_px, &keys);
+        let of = |track: usize| &computed[needed.binary_search(&track).expect("computed")];
+        let rows = rows
             .iter()
             .map(|row| match &row.kind {
-                RowKind::Vcpu { track, .. } => {
-                    self.tracks[*track].segments(start, end, ns_per_px, &keys)
+                RowKind::Vcpu { track, .. } => of(*track).clone(),
+                RowKind::Vm { tracks, .. } => {
+                    let parts: Vec<&Vec<Segment>> = tracks.iter().map(|&t| of(t)).collect();
+                    vm_segments(&parts, start, end, width)
                 }
-                RowKind::Vm { tracks, .. } => self.vm_segments(tracks, start, end, width, &keys),
             })
             .collect();
         Viewport {
@@ -447,45 +473,33 @@ impl TimelineIndex {
         }
     }
 
-    /// A VM row: for every pixel, the state that dominates across the VM's vCPUs.
-    fn vm_segments(
+    /// The segments of `tracks`, computed on up to four threads (tracks are independent).
+    fn segments_of(
         &self,
         tracks: &[usize],
         start: i64,
         end: i64,
-        width: u32,
+        ns_per_px: f64,
         keys: &[StateKey],
-    ) -> Vec<Segment> {
-        let bound = |k: u32| start + ((end - start) as i128 * k as i128 / width as i128) as i64;
-        let mut sweeps: Vec<Prefix> = tracks
-            .iter()
-            .map(|&t| Prefix::new(&self.tracks[t], keys))
-            .collect();
-        let mut prev: Vec<StateNs> = sweeps.iter_mut().map(|p| p.at(start)).collect();
-        let mut out: Vec<Segment> = Vec::new();
-        for k in 0..width {
-            let (a, b) = (bound(k), bound(k + 1));
-            if b <= a {
-                continue;
-            }
-            let mut sum = [0u64; STATE_KEYS];
-            for (slot, sweep) in prev.iter_mut().zip(sweeps.iter_mut()) {
-                let now = sweep.at(b);
-                for s in 0..STATE_KEYS {
-                    sum[s] += now[s] - slot[s];
-                }
-                *slot = now;
-            }
-            if sum.iter().all(|&v| v == 0) {
-                continue;
-            }
-            let key = dominant(&sum) as u8;
-            match out.last_mut() {
-                Some(last) if last.2 == key && last.1 == a => last.1 = b,
-                _ => out.push(Segment(a, b, key, -1, 0)),
-            }
-        }
-        out
+    ) -> Vec<Vec<Segment>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let chunk = tracks.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = tracks
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&t| self.tracks[t].segments(start, end, ns_per_px, keys))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a segment worker panicked"))
+                .collect()
+        })
     }
 
     /// Time per state within `[start, end)` (relative) for every row; a VM row sums its vCPUs.
@@ -517,6 +531,47 @@ impl TimelineIndex {
     pub fn interval_count(&self) -> usize {
         self.tracks.iter().map(Track::len).sum()
     }
+}
+
+/// A VM row: for every pixel, the state that its vCPUs' segments cover longest. Built from
+/// the vCPU rows' segments (a merged bucket counts as its dominant state), so it costs
+/// O(segments + width) per vCPU rather than another pass over the intervals.
+fn vm_segments(parts: &[&Vec<Segment>], start: i64, end: i64, width: u32) -> Vec<Segment> {
+    let w = width as usize;
+    let span = (end - start).max(1) as i128;
+    let bound = |p: usize| start + (span * p as i128 / w as i128) as i64;
+    let pixel = |t: i64| (((t - start) as i128 * w as i128 / span) as usize).min(w - 1);
+    let mut weight = vec![[0u64; STATE_KEYS]; w];
+    for seg in parts.iter().flat_map(|segs| segs.iter()) {
+        let (a, b) = (seg.0.max(start), seg.1.min(end));
+        if b <= a {
+            continue;
+        }
+        for (p, cell) in weight
+            .iter_mut()
+            .enumerate()
+            .take(pixel(b - 1) + 1)
+            .skip(pixel(a))
+        {
+            let overlap = b.min(bound(p + 1)) - a.max(bound(p));
+            if overlap > 0 {
+                cell[seg.2 as usize] += overlap as u64;
+            }
+        }
+    }
+    let mut out: Vec<Segment> = Vec::new();
+    for (p, cell) in weight.iter().enumerate() {
+        if cell.iter().all(|&v| v == 0) {
+            continue;
+        }
+        let (a, b) = (bound(p), bound(p + 1));
+        let key = dominant(cell) as u8;
+        match out.last_mut() {
+            Some(last) if last.2 == key && last.1 == a => last.1 = b,
+            _ => out.push(Segment(a, b, key, -1, 0)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -148,3 +148,43 @@ fn overlapping_intervals_are_clipped_not_double_counted() {
     let total: u64 = index.selection(index.start, index.end)[1].iter().sum();
     assert_eq!(total, (index.end - index.start) as u64);
 }
+
+#[test]
+fn vm_row_shows_what_its_vcpus_show() {
+    // Two identical vCPUs: wherever a vCPU segment covers a whole pixel, the VM row must
+    // show that segment's state there.
+    let mut model = synthetic::model(1, 1, 20_000, 23);
+    let mut twin = model.vms[0].vcpus[0].clone();
+    twin.vcpu = 1;
+    twin.tid += 1;
+    model.vms[0].vcpus.push(twin);
+    let index = index_of(&model);
+    for zoom in [1, 10, 1000] {
+        let span = (index.end - index.start) / zoom;
+        let (start, end, width) = (
+            index.start + span / 3,
+            index.start + span / 3 + span,
+            700u32,
+        );
+        let vp = index.viewport(start, end, width, 0, 3);
+        let (vm_row, vcpu_row) = (&vp.rows[0], &vp.rows[1]);
+        let bound = |p: i64| start + ((end - start) as i128 * p as i128 / width as i128) as i64;
+        let mut checked = 0;
+        for p in 0..width as i64 {
+            let (a, b) = (bound(p), bound(p + 1));
+            let Some(v) = vcpu_row.iter().find(|s| s.start() <= a && s.end() >= b) else {
+                continue;
+            };
+            let vm = vm_row
+                .iter()
+                .find(|s| s.start() <= a && s.end() >= b)
+                .unwrap_or_else(|| panic!("VM row has no segment over pixel {p}"));
+            assert_eq!(vm.key(), v.key(), "pixel {p} at zoom {zoom}");
+            checked += 1;
+        }
+        assert!(
+            checked > 50,
+            "only {checked} pixels checked at zoom {zoom}"
+        );
+    }
+}

@@ -94,11 +94,11 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         let name = if host.name.is_empty() {
             String::new()
         } else {
-            format!("{} ", host.name)
+            format!(" {}", host.name)
         };
         writeln!(
             out,
-            "host {name}: {} CPUs, {} traced, {} events",
+            "host{name}: {} CPUs, {} traced, {} events",
             host.cpus,
             ns(span),
             thousands(model.read.events)

@@ -53,7 +53,7 @@ pub struct Args {
     pub json: bool,
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
-    /// Draw the clusters' 2-D projection (PCA) to this SVG file.
+    /// Draw the clusters' 2-D projection (PCA) to this SVG file (PNG is not offered).
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// LAMI: print the MI version (`1.0`) and exit.
@@ -152,12 +152,13 @@ pub(crate) fn feature_table(
             crate::input::open_one(path).map_err(|e| {
                 match e.downcast::<virtflow_trace::TraceError>() {
                     Ok(te) => te,
-                    Err(other) => virtflow_trace::TraceError::new(path, 0, format!("{other:#}")),
+                    Err(other) => {
+                        virtflow_trace::TraceError::new(path, 0, other.root_cause().to_string())
+                    }
                 }
             })
         };
-        let mut tf = pipeline::trace_features(&name, &mut open, level, window)
-            .with_context(|| format!("reading {name}"))?;
+        let mut tf = pipeline::trace_features(&name, &mut open, level, window)?;
         pipeline::attach_truth(&mut tf.table, &pipeline::known_workloads(path), &tf.model);
         begin = begin.min(tf.begin);
         end = end.max(tf.end);
@@ -171,6 +172,14 @@ pub(crate) fn feature_table(
 
 fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
     let (level, opts) = options(args)?;
+    if let Some(path) = &args.plot {
+        if path
+            .extension()
+            .is_none_or(|e| !e.eq_ignore_ascii_case("svg"))
+        {
+            bail!("--plot writes SVG: give a FILE.svg ({})", path.display());
+        }
+    }
     let window = args.begin.zip(args.end);
     let n = args.traces.len();
     let show_progress = lami_mode && args.output_progress;
