@@ -611,3 +611,81 @@ impl HeaderPlan {
         Ok(out)
     }
 }
+
+/// One root scope of an event body whose layout is fixed and holds nothing a later field
+/// refers to: skipping it is an alignment and an addition.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FixedScope {
+    /// Alignment in bits (1 for an empty scope, which does not align).
+    pub align: u64,
+    /// Size in bits.
+    pub size: u64,
+}
+
+impl FixedScope {
+    /// The scope's skip plan when its layout allows one.
+    pub fn of(l: &Layout) -> Option<FixedScope> {
+        if l.empty {
+            return Some(FixedScope { align: 1, size: 0 });
+        }
+        let (_, total) = l.fixed.as_ref()?;
+        if !l.slot_fields.is_empty() {
+            return None;
+        }
+        Some(FixedScope {
+            align: l.align.max(1) as u64,
+            size: *total,
+        })
+    }
+}
+
+/// An event body (stream event context, event context, payload) that is skipped without
+/// decoding: where each scope starts follows from where the body starts.
+#[derive(Clone, Copy, Debug)]
+pub struct FixedBody(pub [FixedScope; 3]);
+
+impl FixedBody {
+    /// Scope starts and the end of the body starting at bit `pos`.
+    #[inline(always)]
+    pub fn place(&self, mut pos: u64) -> ([u64; 3], u64) {
+        let mut starts = [0u64; 3];
+        for (k, sc) in self.0.iter().enumerate() {
+            pos = align_up(pos, sc.align);
+            starts[k] = pos;
+            pos += sc.size;
+        }
+        (starts, pos)
+    }
+}
+
+/// A plain fixed-length integer at a constant offset from the start of its scope: read
+/// directly by the accessors.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectInt {
+    /// Scope: 0 packet context, 1 stream event context, 2 event context, 3 payload.
+    pub scope: u8,
+    pub be: bool,
+    pub signed: bool,
+    pub size: u32,
+    /// Bits from the start of the scope.
+    pub rel: u64,
+}
+
+impl DirectInt {
+    /// The direct reader of field `i` of layout `l`, when it is a plain integer at a fixed
+    /// offset (booleans and enumerations included: `u64`/`i64` read their integer value).
+    pub fn of(l: &Layout, scope: u8, i: usize) -> Option<DirectInt> {
+        let (rel, _) = l.fixed.as_ref()?;
+        let it = l.plain.get(i)?.as_ref()?;
+        if it.size == 0 || it.size > 64 {
+            return None;
+        }
+        Some(DirectInt {
+            scope,
+            be: it.bo == ByteOrder::Be,
+            signed: it.signed,
+            size: it.size,
+            rel: *rel.get(i)?,
+        })
+    }
+}

@@ -131,6 +131,8 @@ struct StreamRt {
     by_id: HashMap<u64, u32>,
     dense: Vec<u32>,
     clock: Option<Clock>,
+    /// `clock` origin in ns when the clock counts nanoseconds: timestamps are one addition.
+    ns_base: Option<i64>,
     cpu_field: Option<usize>,
 }
 
@@ -139,6 +141,11 @@ struct ClassRt {
     payload: Layout,
     /// FieldId → (scope, index): scope 0 packet context, 1 common, 2 context, 3 payload.
     fields: Vec<(u8, u32)>,
+    /// The body's skip plan, when its three scopes are fixed: events of this class are then
+    /// passed over without walking their fields.
+    body: Option<decode::FixedBody>,
+    /// FieldId → direct reader, for plain integers at fixed offsets.
+    direct: Vec<Option<decode::DirectInt>>,
 }
 
 struct TraceRt {
@@ -453,6 +460,14 @@ impl StreamCursor {
                 ));
             };
             let cr = &classes[cls as usize];
+            if let Some(body) = &cr.body {
+                let (starts, end) = body.place(c.pos);
+                if end <= self.content_end && end > start {
+                    self.finish_event(s, ts_raw, cls, starts, start, end);
+                    return Ok(());
+                }
+                // Past the content or empty: the general walk below says what is wrong.
+            }
             let mut offs = std::mem::take(&mut self.offs);
             let res = (|| -> Result<[u64; 3], String> {
                 let mut nohook = |_: &IntTy, _| {};
@@ -472,28 +487,49 @@ impl StreamCursor {
             if c.pos == start {
                 return Err(self.err(start, "event of size zero"));
             }
-            if let Some((v, size)) = ts_raw {
-                if size >= 64 {
-                    self.clock_val = v;
-                } else {
-                    let mask = (1u64 << size) - 1;
-                    let mut nv = (self.clock_val & !mask) | v;
-                    if v < (self.clock_val & mask) {
-                        nv = nv.wrapping_add(1u64 << size);
-                    }
-                    self.clock_val = nv;
-                }
-            }
-            self.ts = match &s.clock {
-                Some(k) => k.to_ns(self.clock_val),
-                None => self.clock_val as i64,
-            };
-            self.class = cls;
-            self.starts = starts;
-            self.ev_start = start;
-            self.pos = c.pos;
-            self.next = Next::Event;
+            self.finish_event(s, ts_raw, cls, starts, start, c.pos);
             return Ok(());
+        }
+    }
+
+    /// Makes the event decoded at `start..end` the current one: updates the clock from the
+    /// header's (possibly truncated) timestamp and records where its scopes start.
+    #[inline(always)]
+    fn finish_event(
+        &mut self,
+        s: &StreamRt,
+        ts_raw: Option<(u64, u32)>,
+        cls: u32,
+        starts: [u64; 3],
+        start: u64,
+        end: u64,
+    ) {
+        if let Some((v, size)) = ts_raw {
+            if size >= 64 {
+                self.clock_val = v;
+            } else {
+                let mask = (1u64 << size) - 1;
+                let mut nv = (self.clock_val & !mask) | v;
+                if v < (self.clock_val & mask) {
+                    nv = nv.wrapping_add(1u64 << size);
+                }
+                self.clock_val = nv;
+            }
+        }
+        self.ts = match (s.ns_base, &s.clock) {
+            (Some(base), _) if self.clock_val < (1 << 62) => {
+                base.saturating_add(self.clock_val as i64)
+            }
+            (_, Some(k)) => k.to_ns(self.clock_val),
+            (_, None) => self.clock_val as i64,
+        };
+        self.class = cls;
+        self.starts = starts;
+        self.ev_start = start;
+        self.pos = end;
+        // Assigning over an `Event` would run the drop glue of `Next` for nothing.
+        if !matches!(self.next, Next::Event) {
+            self.next = Next::Event;
         }
     }
 }
@@ -703,10 +739,32 @@ impl CtfSource {
                     system,
                     fields: descs,
                 });
+                let body = match (
+                    decode::FixedScope::of(&common),
+                    decode::FixedScope::of(&context),
+                    decode::FixedScope::of(&payload),
+                ) {
+                    (Some(a), Some(b), Some(c)) => Some(decode::FixedBody([a, b, c])),
+                    _ => None,
+                };
+                let direct = fields
+                    .iter()
+                    .map(|&(scope, i)| {
+                        let lay = match scope {
+                            0 => &packet_context,
+                            1 => &common,
+                            2 => &context,
+                            _ => &payload,
+                        };
+                        decode::DirectInt::of(lay, scope, i as usize)
+                    })
+                    .collect();
                 self.rt.push(ClassRt {
                     context,
                     payload,
                     fields,
+                    body,
+                    direct,
                 });
             }
             let clock = s
@@ -714,8 +772,15 @@ impl CtfSource {
                 .as_ref()
                 .and_then(|c| clocks.iter().find(|k| &k.name == c))
                 .cloned();
+            // Exact only while the sum stays in range; `finish_event` checks the cycle count.
+            let ns_base = clock.as_ref().and_then(|k| {
+                (k.freq == 1_000_000_000)
+                    .then(|| k.offset_s.checked_mul(1_000_000_000)?.checked_add(k.offset_cycles))
+                    .flatten()
+            });
             streams.push(StreamRt {
                 id: s.id,
+                ns_base,
                 packet_context,
                 header_plan: decode::HeaderPlan::new(&s.event_header),
                 header: Layout::new(s.event_header),
@@ -819,6 +884,26 @@ impl CtfSource {
         Some((s, off, &lay.fields()[idx].1))
     }
 
+    /// A plain integer at a fixed offset: raw bits and signedness, without locating the
+    /// field through its layout.
+    #[inline(always)]
+    fn read_direct(&self, field: FieldId) -> Option<Option<(u64, bool, u32)>> {
+        let s = &self.streams[self.cur?];
+        let cr = &self.rt[s.class as usize];
+        let d = match cr.direct.get(field.0 as usize) {
+            Some(Some(d)) => d,
+            _ => return Some(None),
+        };
+        let base = match d.scope {
+            0 => s.pkt_ctx_start,
+            1 => s.starts[0],
+            2 => s.starts[1],
+            _ => s.starts[2],
+        };
+        let v = crate::bits::read_fast(s.data(), base + d.rel, d.size, d.be)?;
+        Some(Some((v, d.signed, d.size)))
+    }
+
     fn read_int(&self, field: FieldId) -> Option<(u64, &IntTy)> {
         let (s, off, ty) = self.locate(field)?;
         let Ty::Int(it) = ty else { return None };
@@ -908,6 +993,13 @@ impl EventSource for CtfSource {
     }
 
     fn u64(&self, field: FieldId) -> Option<u64> {
+        if let Some((v, signed, size)) = self.read_direct(field)? {
+            return Some(if signed {
+                crate::bits::sign_extend(v, size) as u64
+            } else {
+                v
+            });
+        }
         let (v, it) = self.read_int(field)?;
         Some(if it.signed && it.kind != IntKind::Var {
             crate::bits::sign_extend(v, it.size) as u64
@@ -917,6 +1009,13 @@ impl EventSource for CtfSource {
     }
 
     fn i64(&self, field: FieldId) -> Option<i64> {
+        if let Some((v, signed, size)) = self.read_direct(field)? {
+            return Some(if signed {
+                crate::bits::sign_extend(v, size)
+            } else {
+                v as i64
+            });
+        }
         let (v, it) = self.read_int(field)?;
         Some(if it.signed && it.kind != IntKind::Var {
             crate::bits::sign_extend(v, it.size)

@@ -34,6 +34,9 @@ pub struct Track {
     details: Vec<u32>,
     /// `block_before[k]` = time per state of intervals `[0, k * BLOCK)`.
     block_before: Vec<StateNs>,
+    /// `block_first[k]` = start of interval `k * BLOCK`: a sweep searches this small array
+    /// first, then one block, instead of probing the whole track far apart in memory.
+    block_first: Vec<i64>,
 }
 
 /// What a display row shows.
@@ -133,6 +136,7 @@ impl Track {
             ends: Vec::with_capacity(raw.len()),
             details: Vec::with_capacity(raw.len()),
             block_before: Vec::with_capacity(raw.len() / BLOCK + 1),
+            block_first: Vec::with_capacity(raw.len() / BLOCK + 1),
         };
         let mut repaired = 0;
         let mut acc = [0u64; STATE_KEYS];
@@ -150,6 +154,7 @@ impl Track {
             }
             if track.starts.len() / BLOCK == track.block_before.len() {
                 track.block_before.push(acc);
+                track.block_first.push(start);
             }
             acc[keys[detail as usize] as usize] += (end - start) as u64;
             track.starts.push(start);
@@ -302,7 +307,11 @@ impl<'a> Prefix<'a> {
             }
         }
         let tr = self.track;
-        let started = gallop(&tr.starts, self.done, |s| s < t);
+        // Blocks whose first interval starts before `t`, then the place within the last one.
+        let blocks = gallop(&tr.block_first, self.done / BLOCK, |s| s < t);
+        let lo = blocks.saturating_sub(1) * BLOCK;
+        let hi = (blocks * BLOCK).min(tr.len());
+        let started = lo + tr.starts[lo..hi].partition_point(|&s| s < t);
         self.started = started;
         let mut out = self.acc;
         if started > 0 {

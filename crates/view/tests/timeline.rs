@@ -182,9 +182,6 @@ fn vm_row_shows_what_its_vcpus_show() {
             assert_eq!(vm.key(), v.key(), "pixel {p} at zoom {zoom}");
             checked += 1;
         }
-        assert!(
-            checked > 50,
-            "only {checked} pixels checked at zoom {zoom}"
-        );
+        assert!(checked > 50, "only {checked} pixels checked at zoom {zoom}");
     }
 }

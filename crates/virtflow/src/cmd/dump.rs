@@ -9,7 +9,7 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use virtflow_trace::{EventHeader, EventSource, Step, Value};
+use virtflow_trace::{EventHeader, EventSource, FieldId, FieldKind, Step, Value};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -86,13 +86,12 @@ pub fn dump(
                         l.end
                     )?;
                 } else {
+                    write!(out, "{} ", l.begin)?;
+                    write_cpu(out, l.cpu)?;
                     writeln!(
                         out,
-                        "{} cpu={} stream={} LOST: {count} events lost until {}",
-                        l.begin,
-                        cpu_text(l.cpu),
-                        l.stream,
-                        l.end
+                        " stream={} LOST: {count} events lost until {}",
+                        l.stream, l.end
                     )?;
                 }
             }
@@ -108,11 +107,13 @@ pub fn dump(
     }
 }
 
-fn cpu_text(cpu: u32) -> String {
+/// Writes `cpu=N` or `cpu=-` without allocating.
+fn write_cpu(out: &mut impl Write, cpu: u32) -> std::io::Result<()> {
     if cpu == EventHeader::NO_CPU {
-        "-".into()
+        out.write_all(b"cpu=-")
     } else {
-        cpu.to_string()
+        out.write_all(b"cpu=")?;
+        out.write_all(itoa::Buffer::new().format(cpu).as_bytes())
     }
 }
 
@@ -124,26 +125,77 @@ fn cpu_json(cpu: u32) -> String {
     }
 }
 
+/// A string in the `dump` form: quoted with Rust's escaping. Plain printable ASCII, by far the
+/// common case, is copied as is, which is what the escaping would give.
+fn write_quoted(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.write_all(b"\"")?;
+        out.write_all(s.as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        write!(out, "{s:?}")
+    }
+}
+
+/// One event in the text form. Integer and string fields are read through the allocation-free
+/// accessors; only enumerations, floats and compound fields build a [`Value`].
 fn write_text(
     source: &dyn EventSource,
     h: &EventHeader,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
     let class = &source.classes()[h.class.0 as usize];
-    write!(
-        out,
-        "{} cpu={} stream={} {}:",
-        h.ts,
-        cpu_text(h.cpu),
-        h.stream,
-        class.name
-    )?;
+    let mut num = itoa::Buffer::new();
+    out.write_all(num.format(h.ts).as_bytes())?;
+    out.write_all(b" ")?;
+    write_cpu(out, h.cpu)?;
+    out.write_all(b" stream=")?;
+    out.write_all(num.format(h.stream).as_bytes())?;
+    out.write_all(b" ")?;
+    out.write_all(class.name.as_bytes())?;
+    out.write_all(b":")?;
     for (i, f) in class.fields.iter().enumerate() {
-        if let Some(v) = source.value(virtflow_trace::FieldId(i as u32)) {
-            write!(out, " {}={}", f.name, v)?;
+        let id = FieldId(i as u32);
+        let head = |out: &mut _| -> std::io::Result<()> {
+            let out: &mut dyn Write = out;
+            out.write_all(b" ")?;
+            out.write_all(f.name.as_bytes())?;
+            out.write_all(b"=")
+        };
+        match f.kind {
+            FieldKind::UInt => {
+                if let Some(v) = source.u64(id) {
+                    head(out)?;
+                    out.write_all(num.format(v).as_bytes())?;
+                }
+            }
+            FieldKind::Int => {
+                if let Some(v) = source.i64(id) {
+                    head(out)?;
+                    out.write_all(num.format(v).as_bytes())?;
+                }
+            }
+            FieldKind::Str => {
+                if let Some(v) = source.str(id) {
+                    head(out)?;
+                    write_quoted(out, v)?;
+                } else if let Some(v) = source.value(id) {
+                    // A string that is not UTF-8: its lossy form.
+                    head(out)?;
+                    write!(out, "{v}")?;
+                }
+            }
+            _ => {
+                if let Some(v) = source.value(id) {
+                    head(out)?;
+                    write!(out, "{v}")?;
+                }
+            }
         }
     }
-    writeln!(out)
+    out.write_all(b"\n")
 }
 
 fn write_json(
@@ -154,7 +206,7 @@ fn write_json(
     let class = &source.classes()[h.class.0 as usize];
     let mut fields = serde_json::Map::new();
     for (i, f) in class.fields.iter().enumerate() {
-        if let Some(v) = source.value(virtflow_trace::FieldId(i as u32)) {
+        if let Some(v) = source.value(FieldId(i as u32)) {
             fields.insert(f.name.clone(), to_json(&v));
         }
     }
