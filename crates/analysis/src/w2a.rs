@@ -56,7 +56,8 @@ pub(crate) struct RawInterval {
     pub state: RawState,
 }
 
-/// A wait whose end is known but whose cause waits for the vector injected at the next entry.
+/// A wait whose end is known but whose cause waits for the vectors injected at the next
+/// entries.
 #[derive(Clone, Copy, Debug)]
 struct PendingWait {
     start: Timestamp,
@@ -64,6 +65,12 @@ struct PendingWait {
     waker: Option<WaitCause>,
     /// The class of the first vector injected after the wake-up, when known.
     vector: Option<WaitCause>,
+    /// Every class injected since the wake-up (bit per [`WaitCause::ALL`] index): KVM injects
+    /// the highest pending vector first, so the device interrupt that woke the vCPU may come
+    /// after a timer tick that became pending meanwhile.
+    seen: u8,
+    /// Entries since the wake-up.
+    entries: u8,
     /// Index of its placeholder in the thread's intervals, when intervals are kept.
     interval: Option<usize>,
 }
@@ -101,8 +108,6 @@ pub(crate) struct Thread {
     pub exits: Vec<ExitAcc>,
     pub injections: Vec<(u32, u64)>,
     pending_wait: Option<PendingWait>,
-    /// Set by a wake-up, cleared by the next entry: the first injected vector decides.
-    awaiting_vector: bool,
     pub times: StateTimes,
     pub waits: WaitTimes,
     pub signals: WaitSignals,
@@ -136,7 +141,6 @@ impl Thread {
             exits: Vec::new(),
             injections: Vec::new(),
             pending_wait: None,
-            awaiting_vector: false,
             times: StateTimes::default(),
             waits: WaitTimes::default(),
             signals: WaitSignals::default(),
@@ -201,9 +205,10 @@ impl Thread {
                     end: ts,
                     waker: None,
                     vector: None,
+                    seen: 0,
+                    entries: 0,
                     interval,
                 });
-                self.awaiting_vector = true;
             }
             Sched::Running => {
                 self.times
@@ -254,15 +259,14 @@ impl Thread {
         let Some(w) = self.pending_wait.take() else {
             return;
         };
-        self.awaiting_vector = false;
         self.signals.waits += 1;
         let cause = match (w.waker, w.vector) {
-            (Some(a), Some(b)) => {
-                if a == b {
-                    self.signals.agree += 1;
-                } else {
-                    self.signals.disagree += 1;
-                }
+            (Some(a), _) if w.seen & cause_bit(a) != 0 => {
+                self.signals.agree += 1;
+                a
+            }
+            (Some(a), Some(_)) => {
+                self.signals.disagree += 1;
                 a
             }
             (Some(a), None) => {
@@ -327,6 +331,14 @@ fn device_cause(kind: IrqSource, vhost: bool) -> WaitCause {
         _ if vhost => WaitCause::Network,
         _ => WaitCause::Disk,
     }
+}
+
+/// Entries after a wake-up whose injected vectors count as the wake-up's: enough for the
+/// guest to acknowledge a timer tick that was injected first (an exit, an entry).
+const VECTOR_ENTRIES: u8 = 3;
+
+fn cause_bit(c: WaitCause) -> u8 {
+    1 << WaitCause::ALL.iter().position(|x| *x == c).unwrap_or(4)
 }
 
 /// Linux guests' fixed vectors.
@@ -436,6 +448,10 @@ impl Groups {
     }
 }
 
+/// Tids below this are indexed directly (pid_max defaults to 4 Mi on 64-bit hosts; most
+/// tids are far smaller). The table grows only up to the largest tid seen.
+const DIRECT_TIDS: usize = 1 << 22;
+
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     /// The thread running (0: idle), when known.
@@ -452,6 +468,9 @@ pub(crate) struct Analyzer {
     pub end: Timestamp,
     cpus: Vec<Cpu>,
     pub threads: Vec<Thread>,
+    /// Thread index by tid, for the usual small tids (a per-event hash look-up shows in
+    /// profiles); larger tids go to `index`.
+    direct: Vec<u32>,
     index: FxHashMap<u32, usize>,
     pub groups: Groups,
     pub kvm_events: u64,
@@ -469,6 +488,7 @@ impl Analyzer {
             end: 0,
             cpus: Vec::new(),
             threads: Vec::new(),
+            direct: Vec::new(),
             index: FxHashMap::default(),
             groups: Groups::default(),
             kvm_events: 0,
@@ -479,18 +499,32 @@ impl Analyzer {
     }
 
     fn thread(&mut self, tid: u32) -> usize {
-        if let Some(&i) = self.index.get(&tid) {
+        if let Some(i) = self.thread_index(tid) {
             return i;
         }
         let i = self.threads.len();
         self.threads
             .push(Thread::new(tid, self.start.unwrap_or(self.end)));
-        self.index.insert(tid, i);
+        if (tid as usize) < DIRECT_TIDS {
+            if self.direct.len() <= tid as usize {
+                self.direct.resize(tid as usize + 1, u32::MAX);
+            }
+            self.direct[tid as usize] = i as u32;
+        } else {
+            self.index.insert(tid, i);
+        }
         i
     }
 
     pub fn thread_index(&self, tid: u32) -> Option<usize> {
-        self.index.get(&tid).copied()
+        if (tid as usize) < DIRECT_TIDS {
+            match self.direct.get(tid as usize) {
+                Some(&i) if i != u32::MAX => Some(i as usize),
+                _ => None,
+            }
+        } else {
+            self.index.get(&tid).copied()
+        }
     }
 
     fn cpu(&mut self, cpu: u32) -> Option<&mut Cpu> {
@@ -822,7 +856,13 @@ impl Analyzer {
                     t.vcpu_id = vcpu_id;
                 }
                 t.set_mode(keep, ts, Mode::Guest);
-                t.resolve_wait(keep);
+                // The vectors of the first few entries after a wake-up tell its cause.
+                if let Some(w) = t.pending_wait.as_mut() {
+                    w.entries += 1;
+                    if w.entries >= VECTOR_ENTRIES || w.waker.is_none() {
+                        t.resolve_wait(keep);
+                    }
+                }
                 if let Some((at, idx)) = t.pending_exit.take() {
                     let ns = (ts - at).max(0) as u64;
                     let e = &mut t.exits[idx];
@@ -875,13 +915,11 @@ impl Analyzer {
                     Some(e) => e.1 += 1,
                     None => t.injections.push((vector, 1)),
                 }
-                if t.awaiting_vector {
-                    t.awaiting_vector = false;
-                    if t.pending_wait.is_some() {
-                        let class = self.groups.vector_class(thread_key(tid), vector);
-                        if let Some(w) = self.threads[i].pending_wait.as_mut() {
-                            w.vector = class;
-                        }
+                if t.pending_wait.is_some() {
+                    let class = self.groups.vector_class(thread_key(tid), vector);
+                    if let (Some(w), Some(c)) = (self.threads[i].pending_wait.as_mut(), class) {
+                        w.vector.get_or_insert(c);
+                        w.seen |= cause_bit(c);
                     }
                 }
             }

@@ -689,3 +689,138 @@ impl DirectInt {
         })
     }
 }
+
+/// An integer of an event header at a constant bit offset from the header's start.
+#[derive(Clone, Copy, Debug)]
+struct FixedInt {
+    rel: u64,
+    size: u32,
+    be: bool,
+}
+
+impl FixedInt {
+    #[inline(always)]
+    fn read(&self, data: &[u8], start: u64) -> Option<u64> {
+        crate::bits::read_fast(data, start + self.rel, self.size, self.be)
+    }
+}
+
+/// The integers with a role in one path through a header, and where that path ends.
+#[derive(Clone, Copy, Debug, Default)]
+struct HeaderPath {
+    id: Option<FixedInt>,
+    ts: Option<FixedInt>,
+    end: u64,
+}
+
+/// A [`HeaderPlan`] whose every field lies at a constant offset from the header's start — true
+/// of LTTng's compact and large headers, whose alignment is that of their most aligned member:
+/// the header is read with a few direct loads and one bounds check.
+#[derive(Clone, Debug)]
+pub struct FastHeader {
+    align: u64,
+    /// The fields before the variant (all of them when there is none).
+    pre: HeaderPath,
+    /// The variant's selector, the slot it is kept in, and the options by value range.
+    var: Option<(FixedInt, Option<u16>, Vec<(u64, u64, HeaderPath)>)>,
+}
+
+impl FastHeader {
+    /// Compiles `plan` when its shape allows: unsigned integers, no slot but the selector's.
+    pub fn new(plan: &HeaderPlan) -> Option<FastHeader> {
+        let align = plan.align.max(1) as u64;
+        let place = |ints: &[HInt], mut rel: u64, path: &mut HeaderPath| -> Option<u64> {
+            let mut rels = Vec::new();
+            for h in ints {
+                if h.align as u64 > align || h.signed || h.size == 0 || h.size > 64 {
+                    return None;
+                }
+                rel = align_up(rel, h.align as u64);
+                let f = FixedInt {
+                    rel,
+                    size: h.size,
+                    be: h.be,
+                };
+                match h.role {
+                    Role::EventClassId => path.id = Some(f),
+                    Role::Timestamp => path.ts = Some(f),
+                    Role::None => {}
+                    _ => return None,
+                }
+                rels.push(f);
+                rel += h.size as u64;
+            }
+            path.end = rel;
+            Some(rel)
+        };
+        let mut pre = HeaderPath::default();
+        let sel_index = plan.var.as_ref().map(|(i, _)| *i);
+        for (i, h) in plan.pre.iter().enumerate() {
+            if h.slot.is_some() && Some(i) != sel_index {
+                return None;
+            }
+        }
+        let pre_end = place(&plan.pre, 0, &mut pre)?;
+        let var = match &plan.var {
+            None => None,
+            Some((si, opts)) => {
+                let sh = &plan.pre[*si];
+                let mut rel = 0;
+                for h in &plan.pre[..*si] {
+                    rel = align_up(rel, h.align as u64) + h.size as u64;
+                }
+                let sel = FixedInt {
+                    rel: align_up(rel, sh.align as u64),
+                    size: sh.size,
+                    be: sh.be,
+                };
+                let mut out = Vec::new();
+                for (lo, hi, ints) in opts {
+                    if ints.iter().any(|h| h.slot.is_some()) || *hi < 0 {
+                        return None;
+                    }
+                    let mut path = pre;
+                    place(ints, pre_end, &mut path)?;
+                    out.push(((*lo).max(0) as u64, (*hi).min(u64::MAX as i128) as u64, path));
+                }
+                Some((sel, sh.slot, out))
+            }
+        };
+        Some(FastHeader { align, pre, var })
+    }
+
+    /// Reads the header at bit `pos`: the class id, the raw timestamp, and where the header
+    /// ends. `None` when anything is off (the general plan then says what).
+    #[inline(always)]
+    pub fn run(
+        &self,
+        data: &[u8],
+        pos: u64,
+        content_end: u64,
+        slots: &mut [i128],
+    ) -> Option<(HeaderOut, u64)> {
+        let start = align_up(pos, self.align);
+        let path = match &self.var {
+            None => &self.pre,
+            Some((sel, slot, opts)) => {
+                let v = sel.read(data, start)?;
+                if let Some(s) = slot {
+                    *slots.get_mut(*s as usize)? = v as i128;
+                }
+                &opts.iter().find(|(lo, hi, _)| *lo <= v && v <= *hi)?.2
+            }
+        };
+        let end = start + path.end;
+        if end > content_end {
+            return None;
+        }
+        let mut out = HeaderOut::default();
+        if let Some(f) = &path.id {
+            out.id = Some(f.read(data, start)?);
+        }
+        if let Some(f) = &path.ts {
+            out.ts = Some((f.read(data, start)?, f.size));
+        }
+        Some((out, end))
+    }
+}

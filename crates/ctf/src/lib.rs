@@ -21,6 +21,7 @@
 pub mod bits;
 pub mod ctf2;
 pub mod decode;
+pub mod index;
 pub mod resolve;
 pub mod tsdl;
 pub mod types;
@@ -126,14 +127,35 @@ struct StreamRt {
     packet_context: Layout,
     header: Layout,
     header_plan: Option<decode::HeaderPlan>,
+    fast_header: Option<decode::FastHeader>,
     common: Layout,
     /// Event class id → global class index.
     by_id: HashMap<u64, u32>,
     dense: Vec<u32>,
     clock: Option<Clock>,
+    /// Whether packet contexts give the clock value at the packet's start: reading can then
+    /// begin at any packet.
+    has_begin_ts: bool,
     /// `clock` origin in ns when the clock counts nanoseconds: timestamps are one addition.
     ns_base: Option<i64>,
     cpu_field: Option<usize>,
+}
+
+impl StreamRt {
+    /// The global class index of event class `id` (the only class when there is no id).
+    #[inline]
+    fn class_of(&self, id: Option<u64>) -> Option<u32> {
+        match id {
+            Some(id) => self
+                .dense
+                .get(id as usize)
+                .copied()
+                .filter(|&x| x != u32::MAX)
+                .or_else(|| self.by_id.get(&id).copied()),
+            None if self.by_id.len() == 1 => self.by_id.values().next().copied(),
+            None => None,
+        }
+    }
 }
 
 struct ClassRt {
@@ -169,7 +191,31 @@ enum Data {
     Empty,
 }
 
+/// Bytes read between two releases of a mapping's consumed pages.
+const RELEASE_STEP: u64 = 1 << 20;
+
 impl Data {
+    /// Drops the mapped pages of `..upto` from the process's resident set, so that memory
+    /// stays flat however long the file: packets are read once, in order.
+    fn release(&self, from: u64, upto: u64) {
+        const PAGE: u64 = 4096;
+        let (from, upto) = (from / PAGE * PAGE, upto / PAGE * PAGE);
+        if let Data::Map(m) = self {
+            if upto > from {
+                // SAFETY: the mapping is private, read-only and never written: the dropped
+                // pages read back from the file with the same bytes on the next access, and no
+                // reference into them outlives the `&mut` call that advances the cursor.
+                let _ = unsafe {
+                    m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        from as usize,
+                        (upto - from) as usize,
+                    )
+                };
+            }
+        }
+    }
+
     #[inline]
     fn bytes(&self) -> &[u8] {
         match self {
@@ -187,6 +233,14 @@ struct StreamCursor {
     map: Data,
     index: u32,
     next_packet: u64,
+    /// The stream's packets from its index file, while the index agrees with the packets read.
+    packets: Option<Vec<index::PacketEntry>>,
+    /// Index in `packets` of the packet at `next_packet`.
+    packet_no: usize,
+    /// Things to tell the user (an index that disagrees with the stream).
+    warnings: Vec<String>,
+    /// Bytes before this offset have been released from memory (see [`Data::release`]).
+    released: u64,
     stream_class: usize,
     in_packet: bool,
     pos: u64,
@@ -325,10 +379,17 @@ impl StreamCursor {
                 .unwrap_or(EventHeader::NO_CPU),
             None => EventHeader::NO_CPU,
         };
+        if self.next_packet >= self.released + RELEASE_STEP {
+            self.map.release(self.released, self.next_packet);
+            self.released = self.next_packet / 4096 * 4096;
+        }
         self.next_packet += size / 8;
         self.pos = c.pos;
         self.content_end = content_end;
         self.in_packet = true;
+        if self.packets.is_some() {
+            self.check_index(start_bits / 8, s.id, size, content, disc, seq);
+        }
         let clock = s.clock.as_ref();
         let to_ns = |v: u64| clock.map(|k| k.to_ns(v)).unwrap_or(v as i64);
         if let Some((b, _)) = begin {
@@ -374,6 +435,109 @@ impl StreamCursor {
         Ok(true)
     }
 
+    /// Compares the packet just opened with the index's entry for it; drops the index, with a
+    /// warning, at the first disagreement.
+    fn check_index(
+        &mut self,
+        offset: u64,
+        stream_id: u64,
+        size: u64,
+        content: u64,
+        disc: Option<u64>,
+        seq: Option<u64>,
+    ) {
+        let Some(packets) = &self.packets else { return };
+        let what = match packets.get(self.packet_no) {
+            None => Some("a packet the index does not list".to_string()),
+            Some(e) => {
+                if e.offset != offset
+                    || e.packet_size != size
+                    || e.content_size != content
+                {
+                    Some(format!(
+                        "packet at byte {} of {} / {} bits, indexed at byte {} as {} / {}",
+                        offset,
+                        size,
+                        content,
+                        e.offset,
+                        e.packet_size,
+                        e.content_size
+                    ))
+                } else if e.stream_id != stream_id
+                    || (disc.is_some() && e.events_discarded.is_some() && disc != e.events_discarded)
+                    || (seq.is_some() && e.seq_num.is_some() && seq != e.seq_num)
+                {
+                    Some(format!(
+                        "packet at byte {}: stream id, discarded-event count or sequence \
+                         number differs from the index",
+                        offset
+                    ))
+                } else {
+                    None
+                }
+            }
+        };
+        match what {
+            None => self.packet_no += 1,
+            Some(w) => {
+                self.warnings.push(format!(
+                    "{}: index disagrees with the stream ({w}); index ignored",
+                    self.path.display()
+                ));
+                self.packets = None;
+            }
+        }
+    }
+
+    /// Positions the cursor on the first packet that may hold events at or after `ts` (the
+    /// index says where, when the stream has one), or on the first packet, with the loss
+    /// bookkeeping as if the packets before had been read.
+    fn rewind_for(&mut self, ts: Timestamp) {
+        let trace = self.trace.clone();
+        let mut to = (0usize, 0u64);
+        if let Some(packets) = &self.packets {
+            let ns = |e: &index::PacketEntry, v: u64| -> Option<Timestamp> {
+                let s = trace.streams.iter().find(|s| s.id == e.stream_id)?;
+                if !s.has_begin_ts {
+                    return None;
+                }
+                Some(s.clock.as_ref().map(|k| k.to_ns(v)).unwrap_or(v as i64))
+            };
+            // The first packet that ends at or after `ts`; every packet needs a known clock.
+            let mut k = 0;
+            let mut ok = true;
+            while k < packets.len() {
+                match ns(&packets[k], packets[k].ts_end) {
+                    Some(end) if end < ts => k += 1,
+                    Some(_) => break,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok && k > 0 {
+                let prev = &packets[k - 1];
+                self.last_discarded = prev.events_discarded;
+                self.last_seq = prev.seq_num;
+                self.prev_end_ts = ns(prev, prev.ts_end);
+                to = (k, packets.get(k).map(|e| e.offset).unwrap_or(self.data().len() as u64));
+            }
+        }
+        if to.0 == 0 {
+            self.last_discarded = None;
+            self.last_seq = None;
+            self.prev_end_ts = None;
+        }
+        self.packet_no = to.0;
+        self.next_packet = to.1;
+        self.released = self.released.min(to.1 / 4096 * 4096);
+        self.in_packet = false;
+        self.pending.clear();
+        self.done = false;
+        self.next = Next::End;
+    }
+
     /// Decodes the next event (or packet boundary notice) into `self.next`.
     fn fetch(&mut self, classes: &[ClassRt]) {
         if self.done {
@@ -415,6 +579,19 @@ impl StreamCursor {
                 end: self.content_end,
             };
             let start = c.pos;
+            if let Some(fh) = &s.fast_header {
+                if let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots) {
+                    if let Some(cls) = s.class_of(h.id) {
+                        if let Some(body) = &classes[cls as usize].body {
+                            let (starts, end) = body.place(hend);
+                            if end <= self.content_end && end > start {
+                                self.finish_event(s, h.ts, cls, starts, start, end);
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+            }
             let mut id: Option<u64> = None;
             let mut ts_raw: Option<(u64, u32)> = None;
             let r =
@@ -440,17 +617,7 @@ impl StreamCursor {
                     }
                 };
             r.map_err(|m| self.err(c.pos, format!("event header: {m}")))?;
-            let cls = match id {
-                Some(id) => s
-                    .dense
-                    .get(id as usize)
-                    .copied()
-                    .filter(|&x| x != u32::MAX)
-                    .or_else(|| s.by_id.get(&id).copied()),
-                None if s.by_id.len() == 1 => s.by_id.values().next().copied(),
-                None => None,
-            };
-            let Some(cls) = cls else {
+            let Some(cls) = s.class_of(id) else {
                 return Err(self.err(
                     start,
                     format!(
@@ -631,13 +798,28 @@ impl CtfSource {
                 Data::Map(unsafe { Mmap::map(&file) }.map_err(|e| TraceError::io(&f, e))?)
             };
             self.total_bytes += len;
-            self.add_stream(&trace, f, map);
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
+            let idx = dir.join("index").join(format!("{name}.idx"));
+            let packets = match index::read(&idx, len) {
+                Ok(p) => p,
+                Err(w) => {
+                    self.stats.warnings.push(w);
+                    None
+                }
+            };
+            self.add_stream(&trace, f, map, packets);
         }
         self.traces.push(trace);
         Ok(())
     }
 
-    fn add_stream(&mut self, trace: &Rc<TraceRt>, f: PathBuf, map: Data) {
+    fn add_stream(
+        &mut self,
+        trace: &Rc<TraceRt>,
+        f: PathBuf,
+        map: Data,
+        packets: Option<Vec<index::PacketEntry>>,
+    ) {
         {
             let index = self.streams.len() as u32;
             self.streams.push(StreamCursor {
@@ -646,6 +828,10 @@ impl CtfSource {
                 map,
                 index,
                 next_packet: 0,
+                released: 0,
+                packets,
+                packet_no: 0,
+                warnings: Vec::new(),
                 stream_class: 0,
                 in_packet: false,
                 pos: 0,
@@ -778,11 +964,18 @@ impl CtfSource {
                     .then(|| k.offset_s.checked_mul(1_000_000_000)?.checked_add(k.offset_cycles))
                     .flatten()
             });
+            let header_plan = decode::HeaderPlan::new(&s.event_header);
+            let has_begin_ts = packet_context
+                .fields()
+                .iter()
+                .any(|(_, t)| matches!(t, Ty::Int(i) if i.role == Role::PacketBeginTs));
             streams.push(StreamRt {
                 id: s.id,
                 ns_base,
                 packet_context,
-                header_plan: decode::HeaderPlan::new(&s.event_header),
+                has_begin_ts,
+                fast_header: header_plan.as_ref().and_then(decode::FastHeader::new),
+                header_plan,
                 header: Layout::new(s.event_header),
                 common,
                 by_id,
@@ -816,7 +1009,7 @@ impl CtfSource {
             } else {
                 Data::Mem(s)
             };
-            src.add_stream(&trace, PathBuf::from(format!("stream{i}")), data);
+            src.add_stream(&trace, PathBuf::from(format!("stream{i}")), data, None);
         }
         src.traces.push(trace);
         src.start();
@@ -843,6 +1036,36 @@ impl CtfSource {
             self.streams[i].fetch(&self.rt);
             self.push(i);
         }
+    }
+
+    /// Moves every stream so that the next [`EventSource::advance`] gives the first event at or
+    /// after `ts` (ns), and loss notices that end at or after it. Streams with a consistent
+    /// index start at the right packet; the others are read from their start, skipping.
+    /// Counters in [`EventSource::stats`] only count what `advance` delivers.
+    pub fn seek(&mut self, ts: Timestamp) -> Result<(), TraceError> {
+        self.heap.clear();
+        self.cur = None;
+        self.finished = false;
+        for i in 0..self.streams.len() {
+            let s = &mut self.streams[i];
+            s.rewind_for(ts);
+            loop {
+                s.fetch(&self.rt);
+                match &s.next {
+                    Next::Event if s.ts < ts => {}
+                    Next::Lost(l) if l.end < ts => {}
+                    Next::Err(e) => return Err(e.clone()),
+                    _ => break,
+                }
+            }
+            self.push(i);
+        }
+        Ok(())
+    }
+
+    /// How many stream files have an index that agrees with every packet read so far.
+    pub fn indexed_streams(&self) -> usize {
+        self.streams.iter().filter(|s| s.packets.is_some()).count()
     }
 
     /// The stream file and byte offset of the current event (for error messages and `dump`).
@@ -1070,7 +1293,11 @@ impl EventSource for CtfSource {
     }
 
     fn stats(&self) -> ReadStats {
-        self.stats.clone()
+        let mut st = self.stats.clone();
+        for s in &self.streams {
+            st.warnings.extend(s.warnings.iter().cloned());
+        }
+        st
     }
 
     fn progress(&self) -> Option<(u64, u64)> {

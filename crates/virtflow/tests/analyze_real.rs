@@ -81,7 +81,8 @@ fn seen(text: &str, tid: u64) -> bool {
         format!("tid = {tid} "),
         format!("pid = {tid},"),
         format!("pid = {tid} "),
-        format!(" {tid}/{tid} "),
+        // perf script's `tid/pid`.
+        format!(" {tid}/"),
     ]
     .iter()
     .any(|p| text.contains(p.as_str()))

@@ -387,15 +387,16 @@ fn ns(ns: u64) -> String {
 }
 
 fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
+    let digits = n.to_string().into_bytes();
+    let mut out = Vec::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.iter().rev().enumerate() {
+        if i > 0 && i % 3 == 0 {
+            out.push(b',');
         }
-        out.push(c);
+        out.push(*d);
     }
-    out
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn clip(s: &str, n: usize) -> String {
