@@ -127,6 +127,25 @@ pub enum TypedEvent<'a> {
     },
     IrqEnter(IrqKind),
     IrqExit(IrqKind),
+    /// The guest page-table base loaded at the coming entry: the research's LTTng
+    /// `addons_vcpu_enter_guest` (`vcpuID`, `cr3tmp`) or a plain `vcpu_enter_guest`.
+    GuestCr3 {
+        vcpu_id: Option<u32>,
+        cr3: u64,
+    },
+    /// L0 is about to run a nested (L2) guest: `kvm_nested_vmenter`, older
+    /// `kvm_nested_vmrun`, LTTng `kvm_x86_nested_vmrun`.
+    NestedEnter {
+        /// The nested VMCS/VMCB address (`vmcb`).
+        vmcs: Option<u64>,
+        /// The L2 guest's page-table base (`guest_pgd`).
+        guest_pgd: Option<u64>,
+    },
+    /// An exit from L2: `kvm_nested_vmexit` (`reflected` false: L0 may handle it and resume
+    /// L2) or `kvm_nested_vmexit_inject` (`reflected`: L1 runs next).
+    NestedExit {
+        reflected: bool,
+    },
     /// A thread's name and thread group from a side-band record (perf's `perf_comm`), not a
     /// kernel event: it does not extend the trace's span.
     TaskInfo {
@@ -226,12 +245,23 @@ enum Handler {
         tgid: Option<FieldId>,
         comm: Option<FieldId>,
     },
+    GuestCr3 {
+        vcpu_id: Option<FieldId>,
+        cr3: FieldId,
+    },
+    NestedEnter {
+        vmcs: Option<FieldId>,
+        guest_pgd: Option<FieldId>,
+    },
+    NestedExit(bool),
 }
 
 /// The per-class decoding table of one source. See the module documentation.
 pub struct Layout {
     handlers: Vec<(Handler, ContextFields)>,
     sideband: Vec<bool>,
+    /// Per class: the exit's `guest_rip`, read only by the guest-process analysis.
+    guest_rip: Vec<Option<FieldId>>,
 }
 
 /// Largest plausible vCPU number: LTTng's `kvm_x86_entry` on some kernels records garbage in
@@ -248,7 +278,25 @@ impl Layout {
             .iter()
             .map(|c| c.name.starts_with("perf_"))
             .collect();
-        Layout { handlers, sideband }
+        let guest_rip = classes
+            .iter()
+            .map(|c| match canonical_name(&c.name) {
+                "kvm_exit" => payload(c, &["guest_rip", "rip"]),
+                _ => None,
+            })
+            .collect();
+        Layout {
+            handlers,
+            sideband,
+            guest_rip,
+        }
+    }
+
+    /// The guest instruction pointer of the current event when it is a KVM exit that
+    /// carries one (`guest_rip`).
+    pub fn guest_rip(&self, src: &dyn EventSource, header: &EventHeader) -> Option<u64> {
+        let field = (*self.guest_rip.get(header.class.0 as usize)?)?;
+        src.u64(field)
     }
 
     /// True when some class decodes to KVM entries or exits.
@@ -367,6 +415,15 @@ impl Layout {
                 tgid: tgid.and_then(u32_of),
                 comm: str_of(comm),
             },
+            Handler::GuestCr3 { vcpu_id, cr3 } => TypedEvent::GuestCr3 {
+                vcpu_id: vcpu_id.and_then(|f| plausible_vcpu(src.u64(f))),
+                cr3: src.u64(cr3)?,
+            },
+            Handler::NestedEnter { vmcs, guest_pgd } => TypedEvent::NestedEnter {
+                vmcs: vmcs.and_then(|f| src.u64(f)),
+                guest_pgd: guest_pgd.and_then(|f| src.u64(f)),
+            },
+            Handler::NestedExit(reflected) => TypedEvent::NestedExit { reflected },
             Handler::Irq(true, kind) => TypedEvent::IrqEnter(kind),
             Handler::Irq(false, kind) => TypedEvent::IrqExit(kind),
         };
@@ -418,6 +475,9 @@ pub fn canonical_name(name: &str) -> &str {
             "msi_set_irq" => "kvm_msi_set_irq",
             "set_irq" => "kvm_set_irq",
             "userspace_exit" => "kvm_userspace_exit",
+            "nested_vmrun" => "kvm_nested_vmrun",
+            "nested_vmexit" => "kvm_nested_vmexit",
+            "nested_vmexit_inject" => "kvm_nested_vmexit_inject",
             _ => "",
         };
     }
@@ -580,6 +640,19 @@ fn handler_for(class: &EventClass) -> Handler {
             },
             None => Handler::Ignore,
         },
+        "addons_vcpu_enter_guest" | "vcpu_enter_guest" => match f(&["cr3tmp", "cr3"]) {
+            Some(cr3) => Handler::GuestCr3 {
+                vcpu_id: f(&["vcpuID", "vcpu_id"]),
+                cr3,
+            },
+            None => Handler::Ignore,
+        },
+        "kvm_nested_vmenter" | "kvm_nested_vmrun" => Handler::NestedEnter {
+            vmcs: f(&["vmcb", "vmcs"]),
+            guest_pgd: f(&["guest_pgd", "guest_cr3"]),
+        },
+        "kvm_nested_vmexit" => Handler::NestedExit(false),
+        "kvm_nested_vmexit_inject" => Handler::NestedExit(true),
         "hrtimer_expire_entry" | "local_timer_entry" => irq(true, IrqKind::Timer),
         "hrtimer_expire_exit" | "local_timer_exit" => irq(false, IrqKind::Timer),
         "irq_handler_entry"

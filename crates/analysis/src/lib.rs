@@ -13,6 +13,9 @@
 //!   behavioural evidence that ties helper threads to their VM.
 //! - VM assembly (module `vms`): groups of threads become [`virtflow_model::Vm`]s with their
 //!   exit-reason table, injected vectors, preemptors and wake-up latency.
+//! - Guest processes and nested guests (module `guest`): each vCPU's guest time split by
+//!   the CR3 loaded at entry, by L1/L2 when it runs its own guests, and by guest kernel/user
+//!   from `guest_rip` at exit; it follows the W2A machine's guest state.
 //! - [`exits`]: Intel VMX and AMD SVM exit-reason names.
 
 use std::sync::Arc;
@@ -21,12 +24,14 @@ use virtflow_model::Model;
 use virtflow_trace::{EventSource, Step, TraceError};
 
 pub mod exits;
+mod guest;
 mod histogram;
 pub mod layout;
 mod vms;
 mod w2a;
 
 pub use layout::{EventContext, IrqKind, IrqSource, Layout, TaskState, TypedEvent};
+pub use guest::GUEST_KERNEL_START;
 pub use w2a::fixed_vector_class;
 
 /// Progress callback: `(bytes done, bytes in total)`, as the source estimates them.
@@ -60,6 +65,7 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model, TraceError> {
     let layout = Layout::new(source.classes());
     let mut an = w2a::Analyzer::new(options.intervals);
+    let mut guest = guest::GuestTracker::new(options.intervals);
     let mut n = 0u64;
     loop {
         match source.advance()? {
@@ -68,7 +74,14 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
                 let sideband = layout.is_sideband(header.class);
                 match layout.decode(&*source, &header) {
                     Some((_, ev)) if sideband => an.sideband(&ev),
-                    Some((ctx, ev)) => an.event(&ctx, &ev),
+                    Some((ctx, ev)) => {
+                        an.event(&ctx, &ev);
+                        let rip = match ev {
+                            TypedEvent::KvmExit { .. } => layout.guest_rip(&*source, &header),
+                            _ => None,
+                        };
+                        guest.event(&an, &ctx, &ev, rip);
+                    }
                     None if sideband => {}
                     None => an.tick(header.ts, header.cpu),
                 }
@@ -79,16 +92,21 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
                     }
                 }
             }
-            Step::Lost(lost) => an.lost(&lost),
+            Step::Lost(lost) => {
+                an.lost(&lost);
+                guest.lost(&an, &lost);
+            }
             Step::End => break,
         }
     }
     an.finish();
+    guest.finish(&an);
     if let (Some(cb), Some((_, total))) = (&options.progress, source.progress()) {
         cb(total, total);
     }
     let hostname = source.hostname().unwrap_or_default();
-    let (host, vms, mut notes) = vms::build(&mut an, hostname);
+    let (host, mut vms, mut notes) = vms::build(&mut an, hostname);
+    guest.fill(&an, &mut vms);
     let read = source.stats();
     let mut front = Vec::new();
     if an.kvm_events == 0 {

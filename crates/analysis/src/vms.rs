@@ -141,6 +141,7 @@ pub(crate) fn build(an: &mut Analyzer, hostname: String) -> (Host, Vec<Vm>, Vec<
                 time_ns: t.times,
                 waits: t.waits,
                 intervals,
+                ..Vcpu::default()
             });
             for e in &t.exits {
                 let at = match exits

@@ -1,11 +1,12 @@
 //! Decodes a CTF trace the two ways the speed test measures, for profilers (perf, callgrind):
 //!
 //! ```text
-//! ctf_bench full|analysis|open TRACE [REPEAT]
+//! ctf_bench full|analysis|open|seek=NS TRACE [REPEAT]
 //! ```
 //!
 //! `full` reads `value()` of every field of every event; `analysis` reads three `sched_switch`
-//! fields with `u64()` and skips every other event; `open` only opens the trace.
+//! fields with `u64()` and skips every other event; `open` only opens the trace; `seek=NS`
+//! counts the events at or after NS (nanoseconds), starting there with `CtfSource::seek`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -63,7 +64,7 @@ fn analysis(path: &Path) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: ctf_bench full|analysis|open TRACE [REPEAT]");
+        eprintln!("usage: ctf_bench full|analysis|open|seek=NS TRACE [REPEAT]");
         std::process::exit(2);
     }
     let path = Path::new(&args[2]);
@@ -76,6 +77,16 @@ fn main() {
             "open" => {
                 CtfSource::open(path).expect("open");
                 0
+            }
+            m if m.starts_with("seek=") => {
+                let ts: i64 = m[5..].parse().expect("seek=NS");
+                let mut s = CtfSource::open(path).expect("open");
+                s.seek(ts).expect("seek");
+                let mut n = 0;
+                while !matches!(s.advance().expect("decode"), Step::End) {
+                    n += 1;
+                }
+                n
             }
             m => {
                 eprintln!("unknown mode {m}");

@@ -669,6 +669,8 @@ pub struct DirectInt {
     pub size: u32,
     /// Bits from the start of the scope.
     pub rel: u64,
+    /// A plain number (no enumeration labels, not a boolean): its [`Value`] is built directly.
+    pub plain: bool,
 }
 
 impl DirectInt {
@@ -686,6 +688,7 @@ impl DirectInt {
             signed: it.signed,
             size: it.size,
             rel: *rel.get(i)?,
+            plain: it.mappings.is_none() && it.kind == IntKind::Plain,
         })
     }
 }
@@ -781,7 +784,11 @@ impl FastHeader {
                     }
                     let mut path = pre;
                     place(ints, pre_end, &mut path)?;
-                    out.push(((*lo).max(0) as u64, (*hi).min(u64::MAX as i128) as u64, path));
+                    out.push((
+                        (*lo).max(0) as u64,
+                        (*hi).min(u64::MAX as i128) as u64,
+                        path,
+                    ));
                 }
                 Some((sel, sh.slot, out))
             }

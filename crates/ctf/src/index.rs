@@ -148,7 +148,10 @@ mod tests {
     fn reads_entries_and_checks_coverage() {
         let mut v = header(1, 72);
         entry(&mut v, [0, 4096 * 8, 100 * 8, 10, 20, 0, 0, 0, 0]);
-        entry(&mut v, [4096, 4096 * 8, 4096 * 8, 20, 30, u64::MAX, 0, 0, 3]);
+        entry(
+            &mut v,
+            [4096, 4096 * 8, 4096 * 8, 20, 30, u64::MAX, 0, 0, 3],
+        );
         let e = parse(&v, 8192).unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[1].offset, 4096);

@@ -450,21 +450,15 @@ impl StreamCursor {
         let what = match packets.get(self.packet_no) {
             None => Some("a packet the index does not list".to_string()),
             Some(e) => {
-                if e.offset != offset
-                    || e.packet_size != size
-                    || e.content_size != content
-                {
+                if e.offset != offset || e.packet_size != size || e.content_size != content {
                     Some(format!(
                         "packet at byte {} of {} / {} bits, indexed at byte {} as {} / {}",
-                        offset,
-                        size,
-                        content,
-                        e.offset,
-                        e.packet_size,
-                        e.content_size
+                        offset, size, content, e.offset, e.packet_size, e.content_size
                     ))
                 } else if e.stream_id != stream_id
-                    || (disc.is_some() && e.events_discarded.is_some() && disc != e.events_discarded)
+                    || (disc.is_some()
+                        && e.events_discarded.is_some()
+                        && disc != e.events_discarded)
                     || (seq.is_some() && e.seq_num.is_some() && seq != e.seq_num)
                 {
                     Some(format!(
@@ -521,7 +515,13 @@ impl StreamCursor {
                 self.last_discarded = prev.events_discarded;
                 self.last_seq = prev.seq_num;
                 self.prev_end_ts = ns(prev, prev.ts_end);
-                to = (k, packets.get(k).map(|e| e.offset).unwrap_or(self.data().len() as u64));
+                to = (
+                    k,
+                    packets
+                        .get(k)
+                        .map(|e| e.offset)
+                        .unwrap_or(self.data().len() as u64),
+                );
             }
         }
         if to.0 == 0 {
@@ -961,7 +961,11 @@ impl CtfSource {
             // Exact only while the sum stays in range; `finish_event` checks the cycle count.
             let ns_base = clock.as_ref().and_then(|k| {
                 (k.freq == 1_000_000_000)
-                    .then(|| k.offset_s.checked_mul(1_000_000_000)?.checked_add(k.offset_cycles))
+                    .then(|| {
+                        k.offset_s
+                            .checked_mul(1_000_000_000)?
+                            .checked_add(k.offset_cycles)
+                    })
                     .flatten()
             });
             let header_plan = decode::HeaderPlan::new(&s.event_header);
@@ -1111,6 +1115,13 @@ impl CtfSource {
     /// field through its layout.
     #[inline(always)]
     fn read_direct(&self, field: FieldId) -> Option<Option<(u64, bool, u32)>> {
+        self.read_direct_plain(field)
+            .map(|o| o.map(|(v, signed, size, _)| (v, signed, size)))
+    }
+
+    /// [`Self::read_direct`], also saying whether the integer is a plain number.
+    #[inline(always)]
+    fn read_direct_plain(&self, field: FieldId) -> Option<Option<(u64, bool, u32, bool)>> {
         let s = &self.streams[self.cur?];
         let cr = &self.rt[s.class as usize];
         let d = match cr.direct.get(field.0 as usize) {
@@ -1124,7 +1135,7 @@ impl CtfSource {
             _ => s.starts[2],
         };
         let v = crate::bits::read_fast(s.data(), base + d.rel, d.size, d.be)?;
-        Some(Some((v, d.signed, d.size)))
+        Some(Some((v, d.signed, d.size, d.plain)))
     }
 
     fn read_int(&self, field: FieldId) -> Option<(u64, &IntTy)> {
@@ -1272,13 +1283,36 @@ impl EventSource for CtfSource {
     }
 
     fn value(&self, field: FieldId) -> Option<Value<'_>> {
+        if let Some((v, signed, size, true)) = self.read_direct_plain(field)? {
+            return Some(if signed {
+                Value::Int(crate::bits::sign_extend(v, size))
+            } else {
+                Value::UInt(v)
+            });
+        }
         let (s, off, ty) = self.locate(field)?;
         let data = s.data();
-        if let Ty::Int(it) = ty {
-            if it.kind != IntKind::Var {
+        match ty {
+            Ty::Int(it) if it.kind != IntKind::Var => {
                 let v = crate::bits::read_fast(data, off, it.size, it.bo == ByteOrder::Be)?;
                 return Some(decode::int_value(it, v));
             }
+            // Strings need no slots: no scratch copy.
+            Ty::Str(Len::Static(_), false) | Ty::Str(_, true) => {
+                let b = (off / 8) as usize;
+                let bytes = match ty {
+                    Ty::Str(Len::Static(n), false) => {
+                        let raw = data.get(b..b.checked_add(*n as usize)?)?;
+                        &raw[..raw.iter().position(|&x| x == 0).unwrap_or(raw.len())]
+                    }
+                    _ => {
+                        let rest = data.get(b..(s.content_end / 8) as usize)?;
+                        &rest[..rest.iter().position(|&x| x == 0)?]
+                    }
+                };
+                return Some(Value::Str(String::from_utf8_lossy(bytes)));
+            }
+            _ => {}
         }
         let mut c = Cur {
             data,

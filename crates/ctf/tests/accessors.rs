@@ -32,8 +32,20 @@ fn check(path: &Path) -> u64 {
                     };
                     ints += 1;
                     let name = &s.classes()[h.class.0 as usize].fields[f.0 as usize].name;
-                    assert_eq!(s.u64(f), Some(u), "{}: u64 of {name} at {}", path.display(), h.ts);
-                    assert_eq!(s.i64(f), Some(i), "{}: i64 of {name} at {}", path.display(), h.ts);
+                    assert_eq!(
+                        s.u64(f),
+                        Some(u),
+                        "{}: u64 of {name} at {}",
+                        path.display(),
+                        h.ts
+                    );
+                    assert_eq!(
+                        s.i64(f),
+                        Some(i),
+                        "{}: i64 of {name} at {}",
+                        path.display(),
+                        h.ts
+                    );
                 }
             }
             Step::Lost(_) => {}

@@ -187,6 +187,69 @@ pub struct Vcpu {
     /// The state timeline, when the run asked for it (`--intervals`, the viewer, exports).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<Interval>,
+    /// Guest time whose exit showed a guest kernel address (`guest_rip` in the canonical high
+    /// half); with `guest_user_ns`, a split of `time_ns.guest` (runs whose exit was not seen
+    /// are in neither).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub guest_kernel_ns: u64,
+    /// Guest time whose exit showed a guest user-space address.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub guest_user_ns: u64,
+    /// Guest time per guest process (page-table base at entry), when the trace reports CR3
+    /// at entries; longest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<GuestProcess>,
+    /// Guest time spent in nested (L2) guests; the rest of `time_ns.guest` is L1.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub l2_ns: u64,
+    /// The L2 guests this vCPU ran, longest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nested: Vec<NestedGuest>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A half-open span of time `[start, end)`, trace nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: i64,
+    pub end: i64,
+}
+
+/// A guest process as the host sees it: one page-table base (CR3) loaded at guest entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestProcess {
+    pub cr3: u64,
+    /// Seen while the vCPU ran a nested (L2) guest.
+    #[serde(default)]
+    pub l2: bool,
+    /// Entries into the guest with this CR3.
+    #[serde(default)]
+    pub entries: u64,
+    pub guest_ns: u64,
+    /// Of `guest_ns`: runs that exited in the guest kernel, and in guest user space.
+    #[serde(default)]
+    pub kernel_ns: u64,
+    #[serde(default)]
+    pub user_ns: u64,
+    /// When the run kept intervals: when it ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Span>,
+}
+
+/// A nested (L2) guest run by a vCPU, named by its nested VMCS/VMCB address (`vmcb` of
+/// `kvm_nested_vmenter`), or by its page-table base when the tracer gives no address.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NestedGuest {
+    pub vmcs: u64,
+    /// Entries into this L2 guest.
+    #[serde(default)]
+    pub entries: u64,
+    pub guest_ns: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intervals: Vec<Span>,
 }
 
 /// What a helper thread of a VMM does, recognised from its behaviour (and name).

@@ -324,6 +324,7 @@ impl Tracker {
                     time_ns: v.times,
                     waits: v.waits,
                     intervals: std::mem::take(&mut v.intervals),
+                    ..Vcpu::default()
                 })
                 .collect();
             let mut by: BTreeMap<String, PreemptionStat> = BTreeMap::new();
