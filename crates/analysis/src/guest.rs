@@ -76,8 +76,8 @@ impl VcpuGuest {
                 processes.len() - 1
             })
         });
-        let l2 = self.l2.map(|vmcs| {
-            match self.nested.iter().position(|n| n.vmcs == vmcs) {
+        let l2 = self.l2.map(
+            |vmcs| match self.nested.iter().position(|n| n.vmcs == vmcs) {
                 Some(i) => i,
                 None => {
                     self.nested.push(NestedGuest {
@@ -86,8 +86,8 @@ impl VcpuGuest {
                     });
                     self.nested.len() - 1
                 }
-            }
-        });
+            },
+        );
         (process, l2)
     }
 
@@ -295,15 +295,19 @@ impl GuestTracker {
     /// After [`Analyzer::lost`]: what the lost events hid is unknown, its CR3 included.
     pub fn lost(&mut self, an: &Analyzer, l: &LostEvents) {
         let keep = self.keep;
+        let all = l.cpu == virtflow_trace::EventHeader::NO_CPU;
         for (i, v) in self.vcpus.iter_mut().enumerate() {
             let Some(v) = v else { continue };
             let t = &an.threads[i];
-            if v.open.is_some() && !(t.sched == Sched::Running && t.mode == Mode::Guest) {
-                v.close(keep, l.begin);
-                v.cr3 = None;
-                v.run_ns = 0;
-                v.run_process = None;
+            if !(all || t.cpu == l.cpu) {
+                continue;
             }
+            if !(t.sched == Sched::Running && t.mode == Mode::Guest) {
+                v.close(keep, l.begin);
+            }
+            v.cr3 = None;
+            v.run_ns = 0;
+            v.run_process = None;
         }
     }
 

@@ -30,8 +30,8 @@ pub mod layout;
 mod vms;
 mod w2a;
 
-pub use layout::{EventContext, IrqKind, IrqSource, Layout, TaskState, TypedEvent};
 pub use guest::GUEST_KERNEL_START;
+pub use layout::{EventContext, IrqKind, IrqSource, Layout, TaskState, TypedEvent};
 pub use w2a::fixed_vector_class;
 
 /// Progress callback: `(bytes done, bytes in total)`, as the source estimates them.

@@ -364,7 +364,21 @@ pub struct Layout {
     pub slot_fields: Vec<usize>,
     /// Plain fixed-length integer fields: direct reads.
     pub plain: Vec<Option<IntTy>>,
+    /// How to pass over each field when the layout is not fixed.
+    pub ops: Vec<SkipOp>,
     pub empty: bool,
+}
+
+/// How [`Layout::walk`] passes over one field of a layout that is not fixed.
+#[derive(Clone, Copy, Debug)]
+pub enum SkipOp {
+    /// A fixed-size scalar nothing refers to (integer, float, fixed string or BLOB): align and
+    /// add (alignment and size in bits).
+    Fixed { align: u32, size: u64 },
+    /// A NUL-terminated string.
+    NulStr,
+    /// Anything else: the general [`skip`].
+    General,
 }
 
 impl Layout {
@@ -383,7 +397,22 @@ impl Layout {
         });
         let mut slot_fields = Vec::new();
         let mut plain = Vec::new();
+        let mut ops = Vec::new();
         for (i, (_, f)) in st.fields.iter().enumerate() {
+            let scalar = match f {
+                Ty::Int(it) => it.slot.is_none() && it.role == Role::None,
+                Ty::Float { .. } => true,
+                Ty::Str(Len::Static(_), false) | Ty::Blob(Len::Static(_)) => true,
+                _ => false,
+            };
+            ops.push(match (f, scalar, f.fixed_size()) {
+                (Ty::Str(_, true), _, _) => SkipOp::NulStr,
+                (_, true, Some(size)) => SkipOp::Fixed {
+                    align: f.align(),
+                    size,
+                },
+                _ => SkipOp::General,
+            });
             if f.any_int(&|it| it.slot.is_some() || it.role != Role::None) {
                 slot_fields.push(i);
             }
@@ -398,6 +427,7 @@ impl Layout {
             fixed,
             slot_fields,
             plain,
+            ops,
             empty,
             ty,
         }
@@ -436,10 +466,25 @@ impl Layout {
             return Ok(start);
         }
         offs.clear();
-        for (_, f) in self.fields() {
-            c.align(f.align())?;
-            offs.push(c.pos);
-            skip(f, c, slots, hook, 0)?;
+        for (op, (_, f)) in self.ops.iter().zip(self.fields()) {
+            match *op {
+                SkipOp::Fixed { align, size } => {
+                    c.align(align)?;
+                    offs.push(c.pos);
+                    c.need(size)?;
+                    c.pos += size;
+                }
+                SkipOp::NulStr => {
+                    c.align(8)?;
+                    offs.push(c.pos);
+                    c.nul_string()?;
+                }
+                SkipOp::General => {
+                    c.align(f.align())?;
+                    offs.push(c.pos);
+                    skip(f, c, slots, hook, 0)?;
+                }
+            }
         }
         Ok(start)
     }

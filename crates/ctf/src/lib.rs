@@ -59,10 +59,19 @@ pub fn parse_metadata(data: &[u8], path: &Path) -> Result<TraceClass, TraceError
         let be = u32::from_be_bytes(data[..4].try_into().unwrap());
         if le == PACKETIZED_MAGIC || be == PACKETIZED_MAGIC {
             let text = depacketize(data, be == PACKETIZED_MAGIC, path)?;
-            return tsdl::parse(&String::from_utf8_lossy(&text), path);
+            return tsdl::parse(&utf8(&text), path);
         }
     }
-    tsdl::parse(&String::from_utf8_lossy(data), path)
+    tsdl::parse(&utf8(data), path)
+}
+
+/// Metadata text; invalid UTF-8 (only ever in strings) replaced. Valid text, the usual case,
+/// is checked by the faster strict validator and borrowed.
+fn utf8(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.into(),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 /// Concatenates the text of metadata packets.
@@ -190,6 +199,9 @@ enum Data {
     Mem(Vec<u8>),
     Empty,
 }
+
+/// Stream files up to this size are mapped with all their pages at once.
+const POPULATE_MAX: u64 = 4 << 20;
 
 /// Bytes read between two releases of a mapping's consumed pages.
 const RELEASE_STEP: u64 = 1 << 20;
@@ -794,8 +806,14 @@ impl CtfSource {
             let map = if len == 0 {
                 Data::Empty
             } else {
+                // Small files are mapped whole at once (one system call rather than a page
+                // fault per page); large ones are faulted in as read, and released behind.
+                let mut opts = memmap2::MmapOptions::new();
+                if len <= POPULATE_MAX {
+                    opts.populate();
+                }
                 // SAFETY: the trace files are not expected to change while they are read.
-                Data::Map(unsafe { Mmap::map(&file) }.map_err(|e| TraceError::io(&f, e))?)
+                Data::Map(unsafe { opts.map(&file) }.map_err(|e| TraceError::io(&f, e))?)
             };
             self.total_bytes += len;
             let name = f.file_name().unwrap_or_default().to_string_lossy();

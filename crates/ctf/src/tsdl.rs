@@ -59,8 +59,16 @@ pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
             while i < b.len() && (b[i] as char).is_digit(radix) {
                 i += 1;
             }
-            let v = i128::from_str_radix(&text[digits_start..i], radix)
-                .map_err(|_| (start, "bad integer literal".to_string()))?;
+            let digits = &b[digits_start..i];
+            // Short decimals (sizes, alignments, ids: most literals) without the general parser.
+            let v = if radix == 10 && !digits.is_empty() && digits.len() <= 18 {
+                digits
+                    .iter()
+                    .fold(0i128, |v, &d| v * 10 + (d - b'0') as i128)
+            } else {
+                i128::from_str_radix(&text[digits_start..i], radix)
+                    .map_err(|_| (start, "bad integer literal".to_string()))?
+            };
             while i < b.len() && matches!(b[i], b'u' | b'U' | b'l' | b'L') {
                 i += 1;
             }

@@ -82,6 +82,34 @@ pub fn open_all(paths: &[PathBuf]) -> anyhow::Result<Box<dyn EventSource>> {
     }
 }
 
+/// How the built-in demo trace is named in reports.
+pub const DEMO_NAME: &str = "(built-in demo trace)";
+
+/// The built-in demo trace written to a temporary folder, removed when dropped.
+pub struct DemoTrace {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl DemoTrace {
+    pub fn write() -> anyhow::Result<DemoTrace> {
+        let dir = std::env::temp_dir().join(format!("virtflow-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+        let path = virtflow_sim::write_demo(&dir).context("writing the built-in demo trace")?;
+        Ok(DemoTrace { dir, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for DemoTrace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Opens the TRACE arguments, or — when none is given — the demo trace built into the binary
 /// (written to a temporary folder). Returns the source and the names to show for it.
 pub fn open_or_demo(paths: &[PathBuf]) -> anyhow::Result<(Box<dyn EventSource>, Vec<String>)> {
@@ -89,11 +117,8 @@ pub fn open_or_demo(paths: &[PathBuf]) -> anyhow::Result<(Box<dyn EventSource>, 
         let names = paths.iter().map(|p| p.display().to_string()).collect();
         return Ok((open_all(paths)?, names));
     }
-    let dir = std::env::temp_dir().join(format!("virtflow-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
-    let path = virtflow_sim::write_demo(&dir).context("writing the built-in demo trace")?;
-    let source = open_one(&path)?;
-    // The reader has mapped or read what it needs; the folder can go.
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok((source, vec!["(built-in demo trace)".to_string()]))
+    let demo = DemoTrace::write()?;
+    // The reader has mapped or read what it needs; the folder can go when `demo` drops.
+    let source = open_one(demo.path())?;
+    Ok((source, vec![DEMO_NAME.to_string()]))
 }

@@ -45,7 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if matches!(args.format, Format::Csv | Format::Parquet | Format::Lami) {
         return features(&args);
     }
-    let model = super::view::load_model(&args.traces, args.model.as_deref())?;
+    let model = super::view::load_model(&args.traces, args.model.as_deref(), false)?;
     match args.format {
         Format::Perfetto => perfetto(&model, &args.output),
         Format::Csv | Format::Parquet | Format::Lami => unreachable!("handled above"),

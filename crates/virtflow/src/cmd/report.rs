@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = super::view::load_model(&args.traces, args.model.as_deref())?;
+    let model = super::view::load_model(&args.traces, args.model.as_deref(), true)?;
     let html = virtflow_view::report::write_html(model);
     std::fs::write(&args.output, html).with_context(|| format!("{}", args.output.display()))?;
     eprintln!("virtflow: wrote {}", args.output.display());
