@@ -14,6 +14,18 @@
 //!   class is compiled once into a [`decode::Layout`] (precomputed field offsets when the
 //!   layout is fixed), so an event is skipped by size and its fields are decoded lazily by the
 //!   accessors, without allocating.
+//! - The per-event loop has a fast path for the common shapes, LTTng's kernel layout first: a
+//!   [`decode::FastHeader`] reads a compact or large event header with direct loads at
+//!   constant offsets and one bounds check; a class whose body (stream event context, context,
+//!   payload) is fixed has a [`decode::FixedBody`], so its events are passed over with three
+//!   additions; plain integers at fixed offsets have a [`decode::DirectInt`], so `u64`, `i64`
+//!   and `value` read them without locating them through the layout. Anything else takes the
+//!   general walk, which also produces the error messages.
+//! - [`index`] reads LTTng packet index files: a stream's index is kept while every packet
+//!   agrees with it (a disagreement drops it with a warning in [`ReadStats`]), and lets
+//!   [`CtfSource::seek`] start each stream at the packet holding a timestamp.
+//! - Memory stays flat whatever the trace's size: stream files are mapped, and the pages of
+//!   packets already read are released as reading goes on.
 
 // `is_multiple_of` is newer than the workspace's minimum Rust version.
 #![allow(clippy::manual_is_multiple_of, clippy::type_complexity)]

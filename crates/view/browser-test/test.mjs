@@ -153,7 +153,13 @@ try {
   check("exit reasons panel", panels[0].length > 20, panels[0].slice(0, 80));
   check("wait causes panel", /timer/.test(panels[1]), panels[1].slice(0, 80));
   check("preemption matrix panel", /preempted/.test(panels[2]), panels[2].slice(0, 80));
-  check("clusters panel", panels[3].length > 0, panels[3]);
+  // The demo trace's VMs run a CPU, a disk, a network and an idle workload (the simulator's
+  // mixed scenario): the clustering must name one cluster after each.
+  check(
+    "clusters panel names the demo's workloads",
+    ["cpu-intensive", "disk-intensive", "network-intensive", "idle"].every((w) => panels[3].includes(w)),
+    panels[3],
+  );
 
   check("no request leaves the viewer", outside.length === 0, outside.join(" "));
   check("no script errors", errors.length === 0, errors.join(" | "));
