@@ -313,9 +313,28 @@ impl Layout {
         src: &'s dyn EventSource,
         header: &EventHeader,
     ) -> Option<(EventContext<'s>, TypedEvent<'s>)> {
+        self.decode_names(src, header, |_| true)
+    }
+
+    /// [`Layout::decode`], reading a thread's name (`next_comm`, the woken task's `comm`, the
+    /// context's `procname`) only when `wants_name(tid)`: reading and checking a name costs
+    /// more than the rest of a `sched_switch`. The outgoing task's `prev_comm` is always
+    /// read: a name changes while its thread runs (`exec`, `prctl(PR_SET_NAME)`) or, set by
+    /// another thread, shows by the time it leaves the CPU, so switch-outs keep every known
+    /// name current.
+    pub fn decode_names<'s>(
+        &self,
+        src: &'s dyn EventSource,
+        header: &EventHeader,
+        wants_name: impl Fn(u32) -> bool,
+    ) -> Option<(EventContext<'s>, TypedEvent<'s>)> {
         let (handler, ctx_fields) = self.handlers.get(header.class.0 as usize)?;
         let u32_of = |f: FieldId| src.u64(f).map(|v| v as u32);
         let str_of = |f: Option<FieldId>| f.and_then(|f| src.str(f));
+        let name_of = |tid: u32, f: Option<FieldId>| match f {
+            Some(f) if wants_name(tid) => src.str(f),
+            _ => None,
+        };
         let event = match *handler {
             Handler::Ignore => return None,
             Handler::SchedSwitch {
@@ -324,21 +343,27 @@ impl Layout {
                 prev_state,
                 next_tid,
                 next_comm,
-            } => TypedEvent::SchedSwitch {
-                prev_tid: u32_of(prev_tid)?,
-                prev_comm: str_of(prev_comm),
-                prev_state: match prev_state {
-                    StateField::Bits(f) => TaskState::from_bits(src.u64(f)?),
-                    StateField::Letters(f) => TaskState::from_letters(src.str(f)?),
-                    StateField::Absent => TaskState::Sleeping,
-                },
-                next_tid: u32_of(next_tid)?,
-                next_comm: str_of(next_comm),
-            },
-            Handler::SchedWakeup { tid, comm } => TypedEvent::SchedWakeup {
-                tid: u32_of(tid)?,
-                comm: str_of(comm),
-            },
+            } => {
+                let (prev_tid, next_tid) = (u32_of(prev_tid)?, u32_of(next_tid)?);
+                TypedEvent::SchedSwitch {
+                    prev_tid,
+                    prev_comm: str_of(prev_comm),
+                    prev_state: match prev_state {
+                        StateField::Bits(f) => TaskState::from_bits(src.u64(f)?),
+                        StateField::Letters(f) => TaskState::from_letters(src.str(f)?),
+                        StateField::Absent => TaskState::Sleeping,
+                    },
+                    next_tid,
+                    next_comm: name_of(next_tid, next_comm),
+                }
+            }
+            Handler::SchedWakeup { tid, comm } => {
+                let tid = u32_of(tid)?;
+                TypedEvent::SchedWakeup {
+                    tid,
+                    comm: name_of(tid, comm),
+                }
+            }
             Handler::SchedMigrate { tid, dest_cpu } => TypedEvent::SchedMigrate {
                 tid: u32_of(tid)?,
                 dest_cpu: u32_of(dest_cpu)?,
@@ -427,12 +452,16 @@ impl Layout {
             Handler::Irq(true, kind) => TypedEvent::IrqEnter(kind),
             Handler::Irq(false, kind) => TypedEvent::IrqExit(kind),
         };
+        let tid = ctx_fields.tid.and_then(u32_of);
         let ctx = EventContext {
             ts: header.ts,
             cpu: header.cpu,
-            tid: ctx_fields.tid.and_then(u32_of),
+            tid,
             tgid: ctx_fields.tgid.and_then(u32_of),
-            comm: str_of(ctx_fields.comm),
+            comm: match tid {
+                Some(tid) => name_of(tid, ctx_fields.comm),
+                None => str_of(ctx_fields.comm),
+            },
         };
         Some((ctx, event))
     }

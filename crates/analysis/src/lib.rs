@@ -72,7 +72,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
             Step::Event(header) => {
                 n += 1;
                 let sideband = layout.is_sideband(header.class);
-                match layout.decode(&*source, &header) {
+                match layout.decode_names(&*source, &header, |tid| an.needs_name(tid)) {
                     Some((_, ev)) if sideband => an.sideband(&ev),
                     Some((ctx, ev)) => {
                         an.event(&ctx, &ev);

@@ -498,10 +498,19 @@ impl Analyzer {
         }
     }
 
+    /// The index of the thread `tid`, created when first seen. The look-up is inlined into
+    /// every handler; creating a thread is rare and kept out of line.
+    #[inline]
     fn thread(&mut self, tid: u32) -> usize {
-        if let Some(i) = self.thread_index(tid) {
-            return i;
+        match self.thread_index(tid) {
+            Some(i) => i,
+            None => self.new_thread(tid),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_thread(&mut self, tid: u32) -> usize {
         let i = self.threads.len();
         self.threads
             .push(Thread::new(tid, self.start.unwrap_or(self.end)));
@@ -516,6 +525,7 @@ impl Analyzer {
         i
     }
 
+    #[inline]
     pub fn thread_index(&self, tid: u32) -> Option<usize> {
         if (tid as usize) < DIRECT_TIDS {
             match self.direct.get(tid as usize) {
@@ -540,6 +550,16 @@ impl Analyzer {
             self.cpu_count = self.cpu_count.max(cpu + 1);
         }
         Some(&mut self.cpus[c])
+    }
+
+    /// Whether the thread's name is still unknown (the decoder skips names it already has).
+    /// The idle task (tid 0) is no thread of the analysis: its name is never needed.
+    #[inline]
+    pub fn needs_name(&self, tid: u32) -> bool {
+        tid != 0
+            && self
+                .thread_index(tid)
+                .is_none_or(|i| self.threads[i].comm.is_empty())
     }
 
     fn set_comm(&mut self, i: usize, comm: &str) {

@@ -17,6 +17,11 @@ pub struct Cur<'a> {
 
 pub type DResult<T> = Result<T, String>;
 
+#[cold]
+fn past_end(bits: u64) -> String {
+    format!("field of {bits} bits goes past the end of the packet content")
+}
+
 impl<'a> Cur<'a> {
     #[inline]
     pub fn align(&mut self, a: u32) -> DResult<()> {
@@ -27,13 +32,11 @@ impl<'a> Cur<'a> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     fn need(&self, bits: u64) -> DResult<()> {
         match self.pos.checked_add(bits) {
             Some(e) if e <= self.end => Ok(()),
-            _ => Err(format!(
-                "field of {bits} bits goes past the end of the packet content"
-            )),
+            _ => Err(past_end(bits)),
         }
     }
 
@@ -152,6 +155,12 @@ pub fn skip<F: FnMut(&IntTy, u64)>(
         return Err("types nested too deeply".into());
     }
     match ty {
+        // Nothing needs the value: pass over it.
+        Ty::Int(it) if it.slot.is_none() && it.role == Role::None && it.kind != IntKind::Var => {
+            c.align(it.align)?;
+            c.need(it.size as u64)?;
+            c.pos += it.size as u64;
+        }
         Ty::Int(it) => {
             let v = c.int(it)?;
             if let Some(s) = it.slot {

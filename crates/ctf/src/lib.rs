@@ -212,9 +212,6 @@ enum Data {
     Empty,
 }
 
-/// Stream files up to this size are mapped with all their pages at once.
-const POPULATE_MAX: u64 = 4 << 20;
-
 /// Bytes read between two releases of a mapping's consumed pages.
 const RELEASE_STEP: u64 = 1 << 20;
 
@@ -818,14 +815,8 @@ impl CtfSource {
             let map = if len == 0 {
                 Data::Empty
             } else {
-                // Small files are mapped whole at once (one system call rather than a page
-                // fault per page); large ones are faulted in as read, and released behind.
-                let mut opts = memmap2::MmapOptions::new();
-                if len <= POPULATE_MAX {
-                    opts.populate();
-                }
                 // SAFETY: the trace files are not expected to change while they are read.
-                Data::Map(unsafe { opts.map(&file) }.map_err(|e| TraceError::io(&f, e))?)
+                Data::Map(unsafe { Mmap::map(&file) }.map_err(|e| TraceError::io(&f, e))?)
             };
             self.total_bytes += len;
             let name = f.file_name().unwrap_or_default().to_string_lossy();

@@ -6,7 +6,9 @@
 //! "hypervisor: EPT_VIOLATION", "preempted by kworker/1:2 (77, kernel)"…), and, under each
 //! vCPU, two counter tracks sampled over fixed windows: `steal %` (share of the window spent
 //! preempted) and `interrupt exits/s` (exits for host interrupts, VMX EXTERNAL_INTERRUPT /
-//! SVM `intr`, started in the window).
+//! SVM `intr`, started in the window). When the analysis split a vCPU's guest time, its
+//! guest processes (CR3) and nested L2 guests get child tracks of the vCPU's, with a slice
+//! (`guest process cr3 0x…`, `L2 guest vmcs 0x…`) for every span they ran.
 //!
 //! Packets are written one at a time, in global timestamp order (a k-way merge over the
 //! vCPUs), as fields of the top-level `Trace` message, so memory stays flat however many
@@ -17,7 +19,7 @@ use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
 use prost::Message;
-use virtflow_model::{Model, Vcpu, VcpuState};
+use virtflow_model::{Model, Span, Vcpu, VcpuState};
 
 use crate::states::{is_external_interrupt, Labeler};
 
@@ -72,6 +74,7 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
         next_uuid
     };
     let mut tracks: Vec<Vec<VcpuTracks>> = Vec::new();
+    let mut span_cursors: Vec<SpanCursor> = Vec::new();
     for vm in &model.vms {
         let process = uuid();
         w.packet(TracePacket {
@@ -123,6 +126,41 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
                 })?;
             }
             vm_tracks.push(t);
+            // Guest processes and L2 guests: child tracks of the vCPU's, slices only.
+            let parent = vm_tracks.last().map(|t| t.thread);
+            let processes = v.processes.iter().map(|p| {
+                let level = if p.l2 { "L2 " } else { "" };
+                (
+                    format!("{level}guest process cr3 {:#x}", p.cr3),
+                    &p.intervals,
+                )
+            });
+            let nested = v
+                .nested
+                .iter()
+                .map(|n| (format!("L2 guest vmcs {:#x}", n.vmcs), &n.intervals));
+            for (what, spans) in processes.chain(nested) {
+                if spans.is_empty() {
+                    continue;
+                }
+                let track = uuid();
+                w.packet(TracePacket {
+                    track_descriptor: Some(TrackDescriptor {
+                        uuid: Some(track),
+                        parent_uuid: parent,
+                        name: Some(format!("{name} {what}")),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })?;
+                span_cursors.push(SpanCursor {
+                    spans,
+                    track,
+                    name: what,
+                    next: 0,
+                    open: false,
+                });
+            }
         }
         tracks.push(vm_tracks);
     }
@@ -135,15 +173,26 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
             cursors.push(Cursor::new(v, t, window));
         }
     }
+    // Indices past the vCPU cursors name span cursors.
+    let n = cursors.len();
     let mut heap: BinaryHeap<Reverse<(i64, usize)>> = cursors
         .iter()
+        .map(Cursor::peek_time)
+        .chain(span_cursors.iter().map(SpanCursor::peek_time))
         .enumerate()
-        .filter_map(|(i, c)| c.peek_time().map(|t| Reverse((t, i))))
+        .filter_map(|(i, t)| t.map(|t| Reverse((t, i))))
         .collect();
     while let Some(Reverse((_, i))) = heap.pop() {
-        let cursor = &mut cursors[i];
-        cursor.emit_next(&mut w, &labeler)?;
-        if let Some(t) = cursor.peek_time() {
+        let next = if i < n {
+            let cursor = &mut cursors[i];
+            cursor.emit_next(&mut w, &labeler)?;
+            cursor.peek_time()
+        } else {
+            let cursor = &mut span_cursors[i - n];
+            cursor.emit_next(&mut w)?;
+            cursor.peek_time()
+        };
+        if let Some(t) = next {
             heap.push(Reverse((t, i)));
         }
     }
@@ -286,6 +335,48 @@ impl<'a> Cursor<'a> {
             (Some(_), None) => unreachable!("handled by the first arm"),
         }
         Ok(())
+    }
+}
+
+/// The spans of one guest process or L2 guest, as slice begin/end pairs on its track.
+struct SpanCursor<'a> {
+    spans: &'a [Span],
+    track: u64,
+    name: String,
+    next: usize,
+    open: bool,
+}
+
+impl SpanCursor<'_> {
+    fn peek_time(&self) -> Option<i64> {
+        let s = self.spans.get(self.next)?;
+        Some(if self.open { s.end } else { s.start })
+    }
+
+    fn emit_next<W: Write>(&mut self, w: &mut PacketWriter<W>) -> io::Result<()> {
+        let Some(t) = self.peek_time() else {
+            return Ok(());
+        };
+        let event = if self.open {
+            self.open = false;
+            self.next += 1;
+            w.stats.slices += 1;
+            TrackEvent {
+                r#type: Some(EventType::SliceEnd as i32),
+                track_uuid: Some(self.track),
+                ..Default::default()
+            }
+        } else {
+            self.open = true;
+            TrackEvent {
+                r#type: Some(EventType::SliceBegin as i32),
+                track_uuid: Some(self.track),
+                categories: vec!["guest".to_string()],
+                name: Some(self.name.clone()),
+                ..Default::default()
+            }
+        };
+        w.event(t, event)
     }
 }
 

@@ -195,6 +195,7 @@ fn overview(h: &mut String, index: &TimelineIndex) {
         let (indent, weight) = match row.kind {
             RowKind::Vm { .. } => (4, "600"),
             RowKind::Vcpu { .. } => (16, "400"),
+            RowKind::Process { .. } | RowKind::Nested { .. } => (28, "400"),
         };
         let _ = writeln!(
             h,

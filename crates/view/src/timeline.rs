@@ -52,6 +52,35 @@ pub enum RowKind {
         vcpu: u32,
         tid: u32,
     },
+    /// Under a vCPU: when one guest process (a CR3 loaded at entry) ran on it. Its
+    /// intervals are all `guest`, with gaps where the process did not run.
+    Process {
+        vm: usize,
+        track: usize,
+        vcpu: u32,
+        cr3: u64,
+        /// Loaded for a nested (L2) guest.
+        l2: bool,
+    },
+    /// Under a vCPU: when it ran one nested (L2) guest, named by its VMCS/VMCB address.
+    Nested {
+        vm: usize,
+        track: usize,
+        vcpu: u32,
+        vmcs: u64,
+    },
+}
+
+impl RowKind {
+    /// The one track a vCPU, process or nested-guest row draws.
+    pub fn track(&self) -> Option<usize> {
+        match self {
+            RowKind::Vm { .. } => None,
+            RowKind::Vcpu { track, .. }
+            | RowKind::Process { track, .. }
+            | RowKind::Nested { track, .. } => Some(*track),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -383,7 +412,7 @@ impl TimelineIndex {
                 let intervals = std::mem::take(&mut vcpu.intervals);
                 let mut raw = Vec::with_capacity(intervals.len());
                 for iv in intervals {
-                    let next_id = detail_ids.len() as u32;
+                    let next_id = index.details.len() as u32;
                     let id = *detail_ids.entry(iv.state.clone()).or_insert_with(|| {
                         keys.push(StateKey::of(&iv.state));
                         index.details.push(Detail {
@@ -412,6 +441,44 @@ impl TimelineIndex {
                         tid: vcpu.tid,
                     },
                 });
+                // Under the vCPU: its guest processes, then its L2 guests, each a track of
+                // `guest` spans whose detail names the process or guest (shown on hover).
+                for p in vcpu.processes.iter_mut() {
+                    let spans = std::mem::take(&mut p.intervals);
+                    if spans.is_empty() {
+                        continue;
+                    }
+                    let level = if p.l2 { "L2 " } else { "" };
+                    let label = format!("guest: {level}process cr3 {:#x}", p.cr3);
+                    let track = index.guest_track(&mut keys, label, spans);
+                    index.rows.push(Row {
+                        label: format!("{level}cr3 {:#x}", p.cr3),
+                        kind: RowKind::Process {
+                            vm: vm_idx,
+                            track,
+                            vcpu: vcpu.vcpu,
+                            cr3: p.cr3,
+                            l2: p.l2,
+                        },
+                    });
+                }
+                for n in vcpu.nested.iter_mut() {
+                    let spans = std::mem::take(&mut n.intervals);
+                    if spans.is_empty() {
+                        continue;
+                    }
+                    let label = format!("guest: L2 guest vmcs {:#x}", n.vmcs);
+                    let track = index.guest_track(&mut keys, label, spans);
+                    index.rows.push(Row {
+                        label: format!("L2 vmcs {:#x}", n.vmcs),
+                        kind: RowKind::Nested {
+                            vm: vm_idx,
+                            track,
+                            vcpu: vcpu.vcpu,
+                            vmcs: n.vmcs,
+                        },
+                    });
+                }
             }
             if let RowKind::Vm { tracks, .. } = &mut index.rows[vm_row].kind {
                 *tracks = vm_tracks;
@@ -427,6 +494,31 @@ impl TimelineIndex {
                 .max(index.start + 1);
         }
         index
+    }
+
+    /// Adds a track of `guest` spans (a guest process or L2 guest) whose hover detail is
+    /// `label`; returns its id.
+    fn guest_track(
+        &mut self,
+        keys: &mut Vec<StateKey>,
+        label: String,
+        spans: Vec<virtflow_model::Span>,
+    ) -> usize {
+        let id = self.details.len() as u32;
+        keys.push(StateKey::Guest);
+        self.details.push(Detail {
+            key: StateKey::Guest,
+            label,
+        });
+        let origin = self.origin;
+        let raw = spans
+            .into_iter()
+            .map(|s| (s.start - origin, s.end - origin, id))
+            .collect();
+        let (track, repaired) = Track::build(raw, keys);
+        self.repaired += repaired;
+        self.tracks.push(track);
+        self.tracks.len() - 1
     }
 
     fn keys(&self) -> Vec<StateKey> {
@@ -454,7 +546,9 @@ impl TimelineIndex {
         let mut needed: Vec<usize> = rows
             .iter()
             .flat_map(|row| match &row.kind {
-                RowKind::Vcpu { track, .. } => std::slice::from_ref(track),
+                RowKind::Vcpu { track, .. }
+                | RowKind::Process { track, .. }
+                | RowKind::Nested { track, .. } => std::slice::from_ref(track),
                 RowKind::Vm { tracks, .. } => tracks.as_slice(),
             })
             .copied()
@@ -466,7 +560,9 @@ impl TimelineIndex {
         let rows = rows
             .iter()
             .map(|row| match &row.kind {
-                RowKind::Vcpu { track, .. } => of(*track).clone(),
+                RowKind::Vcpu { track, .. }
+                | RowKind::Process { track, .. }
+                | RowKind::Nested { track, .. } => of(*track).clone(),
                 RowKind::Vm { tracks, .. } => {
                     let parts: Vec<&Vec<Segment>> = tracks.iter().map(|&t| of(t)).collect();
                     vm_segments(&parts, start, end, width)
@@ -522,7 +618,9 @@ impl TimelineIndex {
         self.rows
             .iter()
             .map(|row| match &row.kind {
-                RowKind::Vcpu { track, .. } => per_track[*track],
+                RowKind::Vcpu { track, .. }
+                | RowKind::Process { track, .. }
+                | RowKind::Nested { track, .. } => per_track[*track],
                 RowKind::Vm { tracks, .. } => {
                     let mut sum = [0u64; STATE_KEYS];
                     for &t in tracks {

@@ -63,6 +63,10 @@ fn selection_totals_equal_brute_force_for(n: usize) {
                         model.vms[*vm].vcpus[0].intervals.len()
                     );
                 }
+                // The synthetic model has no guest processes nor nested guests.
+                RowKind::Process { .. } | RowKind::Nested { .. } => {
+                    panic!("unexpected row {}", row.label)
+                }
             }
         }
     }

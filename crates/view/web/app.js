@@ -14,7 +14,7 @@ async function main() {
   const meta = await res.json();
   const summary = meta.summary;
   $("traces").textContent = summary.traces.join(", ");
-  $("status").textContent = `${summary.vms.length} VMs · ${meta.rows.length - summary.vms.length} vCPUs · ${meta.intervals.toLocaleString()} intervals`;
+  $("status").textContent = `${summary.vms.length} VMs · ${meta.rows.filter((r) => r.kind === "vcpu").length} vCPUs · ${meta.intervals.toLocaleString()} intervals`;
   renderLegend($("legend"), summary.states);
   renderExits($("panel-exits").querySelector(".body"), summary);
   renderWaits($("panel-waits").querySelector(".body"), summary);

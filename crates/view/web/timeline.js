@@ -11,8 +11,23 @@ const GUTTER = 190;       // label column, px
 const RULER = 26;         // time ruler height, px
 const VM_ROW = 22;
 const VCPU_ROW = 17;
+const SUB_ROW = 13;       // a guest process (CR3) or nested L2 guest under its vCPU
 const MIN_SPAN_NS = 50;   // deepest zoom: a single short exit spans the plot
 const PAGE_ROWS = 256;    // rows per request (the server's limit)
+
+// Rows under a vCPU: its guest processes (by CR3) and its nested L2 guests.
+function isSubRow(row) {
+  return row.kind === "process" || row.kind === "nested";
+}
+
+// A guest process gets its own hue, so processes read apart; L2 guests keep the guest color.
+function subRowColor(row) {
+  if (row.kind !== "process") return null;
+  // The page-table base's frame number, scattered over the hue circle.
+  const frame = Math.floor(row.cr3 / 4096);
+  const hue = (frame * 137.508) % 360;
+  return `hsl(${hue.toFixed(0)}, 55%, ${row.l2 ? 40 : 50}%)`;
+}
 
 export class Timeline {
   constructor(canvas, tooltip, meta, onSelect) {
@@ -39,14 +54,15 @@ export class Timeline {
     let y = RULER;
     this.rowTop = this.rows.map((r) => {
       const top = y;
-      y += r.kind === "vm" ? VM_ROW + 4 : VCPU_ROW;
+      y += r.kind === "vm" ? VM_ROW + 4 : isSubRow(r) ? SUB_ROW : VCPU_ROW;
       return top;
     });
     this.height = y + 6;
   }
 
   rowHeight(i) {
-    return this.rows[i].kind === "vm" ? VM_ROW : VCPU_ROW - 3;
+    const row = this.rows[i];
+    return row.kind === "vm" ? VM_ROW : isSubRow(row) ? SUB_ROW - 3 : VCPU_ROW - 3;
   }
 
   plotWidth() {
@@ -131,8 +147,12 @@ export class Timeline {
         ctx.fillRect(0, top - 2, this.cssWidth, VM_ROW + 4);
       }
       ctx.fillStyle = "#1d1d1f";
-      ctx.font = row.kind === "vm" ? "600 12px system-ui, sans-serif" : "12px system-ui, sans-serif";
-      ctx.fillText(row.label, row.kind === "vm" ? 6 : 18, top + h / 2, GUTTER - 24);
+      const sub = isSubRow(row);
+      ctx.font = row.kind === "vm" ? "600 12px system-ui, sans-serif"
+        : sub ? "11px system-ui, sans-serif" : "12px system-ui, sans-serif";
+      const indent = row.kind === "vm" ? 6 : sub ? 30 : 18;
+      ctx.fillText(row.label, indent, top + h / 2, GUTTER - indent - 6);
+      const own = subRowColor(row);
       const segs = this.data?.rows[i];
       if (!segs) return;
       ctx.save();
@@ -143,7 +163,7 @@ export class Timeline {
         const x0 = this.xOf(s);
         const x1 = this.xOf(e);
         if (x1 < GUTTER || x0 > GUTTER + this.plotWidth()) continue;
-        ctx.fillStyle = this.states[key].color;
+        ctx.fillStyle = own ?? this.states[key].color;
         ctx.fillRect(x0, top, Math.max(1, x1 - x0), h);
       }
       ctx.restore();

@@ -56,13 +56,38 @@ impl FileBytes {
     }
 }
 
-/// What the current event is: which stream, and where its record is in the stream's page.
+/// What the current event is: which stream, and where its record is: in the file, when
+/// its page is read in place (the usual case, one bounds check per field read), else in the
+/// stream's current page.
 #[derive(Clone, Copy)]
 struct Current {
     stream: u32,
     class: u32,
-    start: u32,
+    in_file: bool,
+    start: usize,
     len: u32,
+}
+
+/// Where an integer field lies in its class's records: the fields the accessors read, in a
+/// table of a few bytes per field (a format's fields also carry names and types). `size` 0
+/// marks a field that is no integer of 1, 2, 4 or 8 bytes.
+#[derive(Clone, Copy)]
+struct IntSlot {
+    offset: u32,
+    size: u8,
+    signed: bool,
+}
+
+impl IntSlot {
+    fn of(f: &crate::format::FormatField) -> IntSlot {
+        let integer = matches!(f.layout, crate::format::FieldLayout::Integer)
+            && matches!(f.size, 1 | 2 | 4 | 8);
+        IntSlot {
+            offset: f.offset,
+            size: if integer { f.size as u8 } else { 0 },
+            signed: f.signed,
+        }
+    }
 }
 
 /// A trace-cmd `.dat` file as an [`EventSource`].
@@ -71,12 +96,15 @@ pub struct DatSource {
     file: FileBytes,
     meta: DatMeta,
     classes: Vec<EventClass>,
+    /// Per class, per field: where its integer is (see [`IntSlot`]).
+    int_slots: Vec<Vec<IntSlot>>,
     types: TypeLookup,
     streams: Vec<CpuStream>,
     /// (timestamp in ns, stream index) of every stream with a pending record.
     heap: BinaryHeap<Reverse<(i64, u32)>>,
     /// The stream whose record is current: it moves on at the next `advance`, so that the
-    /// current record's bytes stay valid until then.
+    /// current record's bytes stay valid until then. Its entry stays on top of the heap
+    /// until then too.
     refill: Option<u32>,
     /// Last timestamp delivered per stream, for the start of a loss interval.
     last_ts: Vec<i64>,
@@ -106,6 +134,11 @@ impl DatSource {
         let err = |e: DatError| TraceError::new(path, e.offset, e.message);
         let meta = meta::parse(file.bytes()).map_err(err)?;
         let classes: Vec<EventClass> = meta.formats.iter().map(record::event_class).collect();
+        let int_slots = meta
+            .formats
+            .iter()
+            .map(|f| f.fields.iter().map(IntSlot::of).collect())
+            .collect();
         let types = type_lookup(&meta.formats);
         let layout = PageLayout::new(&meta.header_page, meta.endian);
         let mut streams = Vec::new();
@@ -155,6 +188,7 @@ impl DatSource {
             endian: meta.endian,
             meta,
             classes,
+            int_slots,
             types,
             streams,
             heap: BinaryHeap::with_capacity(n),
@@ -191,6 +225,40 @@ impl DatSource {
     }
 
     /// The metadata read from the file: formats, options, buffers, guests…
+    /// Moves stream `i`, whose record was just delivered and whose entry is still on top
+    /// of the heap, to its next record. Replacing the top in place costs one sift-down
+    /// (usually a couple of comparisons, as a CPU's records tend to come in runs) where a
+    /// pop and a push would cost two full sifts per event.
+    fn refill_top(&mut self, i: u32) {
+        let s = &mut self.streams[i as usize];
+        let next = match s.fill(self.file.bytes(), &self.types) {
+            Ok(()) => s
+                .pending
+                .map(|p| self.meta.clock_conversion.to_ns(p.raw_ts, s.cpu as usize)),
+            Err(e) => {
+                self.stats.truncated_packets += 1;
+                if self.error.is_none() {
+                    self.error = Some(TraceError::new(&self.path, e.offset, e.message));
+                }
+                None
+            }
+        };
+        if let (FileBytes::Mapped(map), Some((from, to))) =
+            (&self.file, s.passed_pages(RELEASE_BYTES))
+        {
+            release(map, from, to);
+        }
+        if let Some(mut top) = self.heap.peek_mut() {
+            debug_assert_eq!(top.0 .1, i, "the delivered stream is on top of the heap");
+            match next {
+                Some(ts) => *top = Reverse((ts, i)),
+                None => {
+                    std::collections::binary_heap::PeekMut::pop(top);
+                }
+            }
+        }
+    }
+
     pub fn meta(&self) -> &DatMeta {
         &self.meta
     }
@@ -281,14 +349,74 @@ impl DatSource {
     #[inline]
     fn record(&self) -> Option<(&EventFormat, &[u8])> {
         let c = self.current?;
-        let page = self.streams[c.stream as usize].page(self.file.bytes());
-        let rec = page.get(c.start as usize..(c.start + c.len) as usize)?;
-        Some((&self.meta.formats[c.class as usize], rec))
+        Some((
+            self.meta.formats.get(c.class as usize)?,
+            self.record_bytes(&c)?,
+        ))
+    }
+
+    #[inline]
+    fn record_bytes(&self, c: &Current) -> Option<&[u8]> {
+        let range = c.start..c.start + c.len as usize;
+        if c.in_file {
+            self.file.bytes().get(range)
+        } else {
+            self.streams[c.stream as usize]
+                .page(self.file.bytes())
+                .get(range)
+        }
+    }
+
+    /// An integer field of the current record, sign-extended when signed.
+    #[inline]
+    fn integer(&self, field: FieldId) -> Option<i64> {
+        let c = self.current.as_ref()?;
+        let slot = *self
+            .int_slots
+            .get(c.class as usize)?
+            .get(field.0 as usize)?;
+        if slot.size == 0 {
+            return None;
+        }
+        let rec = self.record_bytes(c)?;
+        let size = slot.size as usize;
+        let v = record::read_uint(rec, slot.offset as usize, size, self.endian)?;
+        Some(if slot.signed {
+            let shift = 64 - 8 * size as u32;
+            ((v << shift) as i64) >> shift
+        } else {
+            v as i64
+        })
     }
 }
 
 /// Where `common_type` is (from any format: the common fields are the same in all) and the
 /// class of every event id.
+/// Bytes of pages a stream moves past before they are handed back to the kernel: peak
+/// memory stays flat as the trace grows (a few of these per CPU), at one system call per
+/// this many bytes read.
+const RELEASE_BYTES: usize = 1 << 20;
+
+/// Drops the mapped pages of `from..to` from this process's memory, rounded to 64 KiB (a
+/// multiple of every common page size): they are read again from the file if touched.
+#[cfg(unix)]
+fn release(map: &Mmap, from: usize, to: usize) {
+    const ALIGN: usize = 1 << 16;
+    let (from, to) = (from & !(ALIGN - 1), (to & !(ALIGN - 1)).min(map.len()));
+    if to > from {
+        // SAFETY: the map is a read-only, shared file mapping (see `DatSource::open`);
+        // MADV_DONTNEED only drops its page-table entries, and a later read faults the same
+        // bytes back in from the file, so no slice into the map ever sees different contents.
+        // A failure only leaves the pages mapped.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+        };
+    }
+}
+
+#[cfg(not(unix))]
+fn release(_map: &Mmap, _from: usize, _to: usize) {}
+
 fn type_lookup(formats: &[EventFormat]) -> TypeLookup {
     let (offset, size) = formats
         .iter()
@@ -324,9 +452,9 @@ impl EventSource for DatSource {
             return Ok(Step::End);
         }
         if let Some(i) = self.refill.take() {
-            self.fill(i);
+            self.refill_top(i);
         }
-        let Some(Reverse((ts, i))) = self.heap.pop() else {
+        let Some(&Reverse((ts, i))) = self.heap.peek() else {
             self.finished = true;
             self.stats.unknown_events = self.streams.iter().map(|s| s.unknown_events).sum();
             return match self.error.take() {
@@ -337,8 +465,7 @@ impl EventSource for DatSource {
         let s = &mut self.streams[i as usize];
         let p = s.pending.expect("a queued stream has a pending record");
         if let Some(missed) = s.lost_before_pending.take() {
-            // Report the loss first; the record stays pending and queued.
-            self.heap.push(Reverse((ts, i)));
+            // Report the loss first; the record stays pending and on top of the heap.
             let count = match missed {
                 Missed::Count(n) => Some(n),
                 _ => None,
@@ -360,10 +487,13 @@ impl EventSource for DatSource {
         self.last_ts[i as usize] = ts;
         self.refill = Some(i);
         self.stats.events += 1;
+        let in_page = p.record.start;
+        let page_in_file = s.page_in_file();
         self.current = Some(Current {
             stream: i,
             class: p.class,
-            start: p.record.start as u32,
+            in_file: page_in_file.is_some(),
+            start: page_in_file.unwrap_or(0) + in_page,
             len: p.record.len as u32,
         });
         Ok(Step::Event(EventHeader {
@@ -376,14 +506,12 @@ impl EventSource for DatSource {
 
     #[inline]
     fn u64(&self, field: FieldId) -> Option<u64> {
-        let (fmt, rec) = self.record()?;
-        record::read_u64(fmt.fields.get(field.0 as usize)?, rec, self.endian)
+        self.integer(field).map(|v| v as u64)
     }
 
     #[inline]
     fn i64(&self, field: FieldId) -> Option<i64> {
-        let (fmt, rec) = self.record()?;
-        record::read_i64(fmt.fields.get(field.0 as usize)?, rec, self.endian)
+        self.integer(field)
     }
 
     #[inline]

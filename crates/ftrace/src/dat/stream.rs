@@ -76,6 +76,9 @@ pub struct CpuStream {
     /// Bytes of the file this stream has gone through, and its total, for progress.
     pub consumed: u64,
     pub total: u64,
+    /// File offset up to which the pages it has moved past were handed back to the kernel
+    /// (plain pages only; see [`CpuStream::passed_pages`]).
+    released: usize,
 }
 
 impl CpuStream {
@@ -137,6 +140,7 @@ impl CpuStream {
             unknown_events: 0,
             consumed: 0,
             total: size,
+            released: (offset as usize).min(file.len()),
         })
     }
 
@@ -146,6 +150,30 @@ impl CpuStream {
         match &self.pages {
             Pages::Plain { .. } => &file[self.page_start..self.page_end],
             Pages::Chunked { buf, .. } => &buf[self.page_start..self.page_end],
+        }
+    }
+
+    /// Where the current page starts in the file, when its pages are read in place (not
+    /// decompressed).
+    #[inline]
+    pub fn page_in_file(&self) -> Option<usize> {
+        match &self.pages {
+            Pages::Plain { .. } => Some(self.page_start),
+            Pages::Chunked { .. } => None,
+        }
+    }
+
+    /// The file range of the pages this stream has moved past since the last call, once it
+    /// spans at least `min` bytes (plain pages only): the reader hands it back to the kernel
+    /// so that mapped pages do not pile up as the trace grows.
+    pub fn passed_pages(&mut self, min: usize) -> Option<(usize, usize)> {
+        match self.pages {
+            Pages::Plain { .. } if self.page_start >= self.released.saturating_add(min) => {
+                let range = (self.released, self.page_start);
+                self.released = self.page_start;
+                Some(range)
+            }
+            _ => None,
         }
     }
 

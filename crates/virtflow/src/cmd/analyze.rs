@@ -223,6 +223,7 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
         out,
         "  (% of traced time; hyp includes user = in the VMM's user space; waiting by cause)"
     )?;
+    render_guest_split(vm, out)?;
     // Wait causes: how many, how long on average.
     let mut causes = Vec::new();
     for c in WaitCause::ALL {
@@ -318,6 +319,88 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             .map(|t| format!("{} {} ({})", t.tid, t.comm, role(t.role)))
             .collect();
         self::list(out, "helper threads", &list)?;
+    }
+    Ok(())
+}
+
+/// Inside the guest time: guest kernel vs user (from `guest_rip` at exits), L1 vs L2 when
+/// the VM runs nested guests, and the guest processes when the trace reports CR3 at entries.
+fn render_guest_split(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
+    let pct = |x: u64, of: u64| 100.0 * x as f64 / of.max(1) as f64;
+    let rings: Vec<String> = vm
+        .vcpus
+        .iter()
+        .filter(|v| v.guest_kernel_ns + v.guest_user_ns > 0)
+        .map(|v| {
+            let of = v.guest_kernel_ns + v.guest_user_ns;
+            format!(
+                "vCPU {} {:.0}%/{:.0}%",
+                v.vcpu,
+                pct(v.guest_kernel_ns, of),
+                pct(v.guest_user_ns, of)
+            )
+        })
+        .collect();
+    if !rings.is_empty() {
+        list(out, "guest kernel/user", &rings)?;
+    }
+    let nested: Vec<String> = vm
+        .vcpus
+        .iter()
+        .filter(|v| v.l2_ns > 0)
+        .map(|v| {
+            let l1 = v.time_ns.guest.saturating_sub(v.l2_ns);
+            format!(
+                "vCPU {} L1 {} L2 {} ({:.0}% L2)",
+                v.vcpu,
+                ns(l1),
+                ns(v.l2_ns),
+                pct(v.l2_ns, v.time_ns.guest)
+            )
+        })
+        .collect();
+    if !nested.is_empty() {
+        list(out, "nested", &nested)?;
+    }
+    // Processes of the whole VM: the same CR3 on several vCPUs is one guest process.
+    let mut procs: Vec<(u64, bool, u64, u64)> = Vec::new();
+    for p in vm.vcpus.iter().flat_map(|v| &v.processes) {
+        match procs.iter_mut().find(|q| q.0 == p.cr3 && q.1 == p.l2) {
+            Some(q) => {
+                q.2 += p.entries;
+                q.3 += p.guest_ns;
+            }
+            None => procs.push((p.cr3, p.l2, p.entries, p.guest_ns)),
+        }
+    }
+    if procs.is_empty() {
+        return Ok(());
+    }
+    procs.sort_by(|a, b| b.3.cmp(&a.3).then(a.0.cmp(&b.0)));
+    let guest: u64 = vm.vcpus.iter().map(|v| v.time_ns.guest).sum();
+    writeln!(
+        out,
+        "  guest processes (CR3 at entry), {} in all:",
+        procs.len()
+    )?;
+    writeln!(
+        out,
+        "    {:<20} {:>5} {:>9} {:>10} {:>6}",
+        "cr3", "level", "entries", "guest", "share"
+    )?;
+    for (cr3, l2, entries, guest_ns) in procs.iter().take(8) {
+        writeln!(
+            out,
+            "    {:<20} {:>5} {:>9} {:>10} {:>5.1}%",
+            format!("{cr3:#x}"),
+            if *l2 { "L2" } else { "L1" },
+            thousands(*entries),
+            ns(*guest_ns),
+            pct(*guest_ns, guest)
+        )?;
+    }
+    if procs.len() > 8 {
+        writeln!(out, "    … {} more (--json has all)", procs.len() - 8)?;
     }
     Ok(())
 }
