@@ -275,7 +275,7 @@ fn a_full_disk_is_reported_as_such_and_leaves_no_partial_trace() {
     if host_for(Backend::Tracefs).is_none() || host_for(Backend::Perf).is_none() {
         return;
     }
-    // A 64 KiB file system: full after the first few events.
+    // A 64 KiB file system: full long before the recording ends.
     let dir = scratch("record-full");
     let mount = run(Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
@@ -292,17 +292,17 @@ fn a_full_disk_is_reported_as_such_and_leaves_no_partial_trace() {
         ("tracefs", "t.txt"),
         ("perf", "p.data"),
     ] {
+        // A command that forks and execs a thousand times makes far more than 64 KiB of
+        // scheduler events whatever else the machine is doing.
         let res = run(virtflow()
+            .args(["record", "--no-analyze", "--backend", backend, "-o"])
+            .arg(dir.join(name))
             .args([
-                "record",
-                "--no-analyze",
-                "--duration",
-                "1",
-                "--backend",
-                backend,
-                "-o",
-            ])
-            .arg(dir.join(name)));
+                "--",
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 1000 ]; do /bin/true; i=$((i+1)); done",
+            ]));
         let stderr = text(&res.stderr);
         if res.status.success() || !stderr.contains("disk full while writing") {
             failures.push(format!("{backend} → {name}: {}\n{stderr}", res.status));
