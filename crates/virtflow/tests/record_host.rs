@@ -149,6 +149,8 @@ fn tracefs_backend_records_a_readable_trace() {
 
 #[test]
 fn perf_backend_records_a_readable_trace_and_analyzes_it() {
+    // `perf record -a` sees the whole machine: no other test's workload may run meanwhile.
+    let _tracefs = TRACEFS.lock().unwrap_or_else(|e| e.into_inner());
     let Some(_host) = host_for(Backend::Perf) else {
         return;
     };

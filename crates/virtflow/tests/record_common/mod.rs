@@ -18,7 +18,8 @@ use std::sync::Mutex;
 use virtflow_record::backend::{self, Backend};
 use virtflow_record::host::{self, Host};
 
-/// The tracefs top-level buffer is one per machine: tests using it take turns.
+/// Recording is machine-wide (one tracefs top-level buffer, `perf record -a` sees every
+/// process): tests that record take turns.
 pub static TRACEFS: Mutex<()> = Mutex::new(());
 
 /// Says `SKIPPED: <reason>` on the real stderr: `eprintln!` would be captured by the test
