@@ -4,41 +4,11 @@
 //! The simulator writes the truth from its own knowledge of each wake-up (never written into
 //! the trace); the analysis only sees the trace.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod sim_common;
+
+use sim_common::{scratch, trace_in, virtflow};
 
 use virtflow_model::{StateTimes, VcpuState};
-
-fn virtflow(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_virtflow"))
-        .args(args)
-        .output()
-        .expect("run virtflow");
-    assert!(
-        out.status.success(),
-        "virtflow {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "virtflow-analyze-sim-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// The trace the simulator wrote in `dir` (anything but `truth.json`).
-fn trace_in(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().is_some_and(|n| n != "truth.json"))
-        .expect("a trace beside truth.json")
-}
 
 /// The states compared: waiting as a whole (its causes are checked wait by wait).
 fn states(t: &StateTimes) -> [(&'static str, u64); 6] {
@@ -53,7 +23,7 @@ fn states(t: &StateTimes) -> [(&'static str, u64); 6] {
 }
 
 fn check(scenario: &str, format: &str, duration: &str) {
-    let dir = scratch(&format!("{scenario}-{format}"));
+    let dir = scratch("analyze-sim", &format!("{scenario}-{format}"));
     let d = dir.to_str().unwrap();
     virtflow(&[
         "simulate",

@@ -3,41 +3,16 @@
 //! knowledge of each run) and `trace-cmd report`'s reading of the same trace.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+mod sim_common;
+
+use sim_common::{scratch, trace_in, virtflow};
 
 use virtflow_model::Model;
 
-fn virtflow(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_virtflow"))
-        .args(args)
-        .output()
-        .expect("run virtflow");
-    assert!(
-        out.status.success(),
-        "virtflow {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("virtflow-guest-sim-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn trace_in(dir: &Path) -> PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().is_some_and(|n| n != "truth.json"))
-        .expect("a trace beside truth.json")
-}
-
 fn simulate_and_analyze(scenario: &str, format: &str) -> (PathBuf, serde_json::Value, Model) {
-    let dir = scratch(&format!("{scenario}-{format}"));
+    let dir = scratch("guest-sim", &format!("{scenario}-{format}"));
     let d = dir.to_str().unwrap();
     virtflow(&[
         "simulate",

@@ -1,0 +1,35 @@
+//! What the tests against the simulator share: running the binary, a scratch folder, and
+//! finding the trace the simulator wrote.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs `virtflow ARGS…`, asserts it succeeded, and returns its standard output.
+pub fn virtflow(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_virtflow"))
+        .args(args)
+        .output()
+        .expect("run virtflow");
+    assert!(
+        out.status.success(),
+        "virtflow {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// An empty scratch folder path, unique to this test process, `suite` and `name`.
+pub fn scratch(suite: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("virtflow-{suite}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The trace the simulator wrote in `dir` (anything but `truth.json`).
+pub fn trace_in(dir: &Path) -> PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().is_some_and(|n| n != "truth.json"))
+        .expect("a trace beside truth.json")
+}
