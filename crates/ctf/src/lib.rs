@@ -189,6 +189,9 @@ struct ClassRt {
     body: Option<decode::FixedBody>,
     /// FieldId → direct reader, for plain integers at fixed offsets.
     direct: Vec<Option<decode::DirectInt>>,
+    /// The caller reads this class (see [`EventSource::set_interest`]): its events are
+    /// announced; the others are passed over inside the stream, unseen by the merge.
+    wanted: bool,
 }
 
 struct TraceRt {
@@ -283,6 +286,8 @@ struct StreamCursor {
     ev_start: u64,
     next: Next,
     done: bool,
+    /// Events passed over because the caller did not want their class.
+    skipped: u64,
 }
 
 impl StreamCursor {
@@ -594,25 +599,40 @@ impl StreamCursor {
             let trace = self.trace.clone();
             let s = &trace.streams[self.stream_class];
             let data: &[u8] = self.map.bytes();
+            // The common shapes: a fast header and a fixed body. Events of classes nobody
+            // reads are passed over here, packet by packet, without going through the merge.
+            if let Some(fh) = &s.fast_header {
+                while self.pos < self.content_end {
+                    let start = self.pos;
+                    let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots)
+                    else {
+                        break;
+                    };
+                    let Some(cls) = s.class_of(h.id) else { break };
+                    let cr = &classes[cls as usize];
+                    let Some(body) = &cr.body else { break };
+                    let (starts, end) = body.place(hend);
+                    if end > self.content_end || end <= start {
+                        break;
+                    }
+                    if cr.wanted {
+                        self.finish_event(s, h.ts, cls, starts, start, end);
+                        return Ok(());
+                    }
+                    self.ts = advance_clock(&mut self.clock_val, s, h.ts);
+                    self.pos = end;
+                    self.skipped += 1;
+                }
+                if self.pos >= self.content_end {
+                    continue;
+                }
+            }
             let mut c = Cur {
                 data,
                 pos: self.pos,
                 end: self.content_end,
             };
             let start = c.pos;
-            if let Some(fh) = &s.fast_header {
-                if let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots) {
-                    if let Some(cls) = s.class_of(h.id) {
-                        if let Some(body) = &classes[cls as usize].body {
-                            let (starts, end) = body.place(hend);
-                            if end <= self.content_end && end > start {
-                                self.finish_event(s, h.ts, cls, starts, start, end);
-                                return Ok(());
-                            }
-                        }
-                    }
-                }
-            }
             let mut id: Option<u64> = None;
             let mut ts_raw: Option<(u64, u32)> = None;
             let r =
@@ -651,8 +671,12 @@ impl StreamCursor {
             if let Some(body) = &cr.body {
                 let (starts, end) = body.place(c.pos);
                 if end <= self.content_end && end > start {
-                    self.finish_event(s, ts_raw, cls, starts, start, end);
-                    return Ok(());
+                    if cr.wanted {
+                        self.finish_event(s, ts_raw, cls, starts, start, end);
+                        return Ok(());
+                    }
+                    self.pass_event(s, ts_raw, end);
+                    continue;
                 }
                 // Past the content or empty: the general walk below says what is wrong.
             }
@@ -675,9 +699,21 @@ impl StreamCursor {
             if c.pos == start {
                 return Err(self.err(start, "event of size zero"));
             }
-            self.finish_event(s, ts_raw, cls, starts, start, c.pos);
-            return Ok(());
+            if cr.wanted {
+                self.finish_event(s, ts_raw, cls, starts, start, c.pos);
+                return Ok(());
+            }
+            self.pass_event(s, ts_raw, c.pos);
         }
+    }
+
+    /// Passes over an event of a class nobody reads: its timestamp still moves the clock (a
+    /// later event's truncated timestamp is relative to it).
+    #[inline(always)]
+    fn pass_event(&mut self, s: &StreamRt, ts_raw: Option<(u64, u32)>, end: u64) {
+        self.ts = advance_clock(&mut self.clock_val, s, ts_raw);
+        self.pos = end;
+        self.skipped += 1;
     }
 
     /// Makes the event decoded at `start..end` the current one: updates the clock from the
@@ -692,25 +728,7 @@ impl StreamCursor {
         start: u64,
         end: u64,
     ) {
-        if let Some((v, size)) = ts_raw {
-            if size >= 64 {
-                self.clock_val = v;
-            } else {
-                let mask = (1u64 << size) - 1;
-                let mut nv = (self.clock_val & !mask) | v;
-                if v < (self.clock_val & mask) {
-                    nv = nv.wrapping_add(1u64 << size);
-                }
-                self.clock_val = nv;
-            }
-        }
-        self.ts = match (s.ns_base, &s.clock) {
-            (Some(base), _) if self.clock_val < (1 << 62) => {
-                base.saturating_add(self.clock_val as i64)
-            }
-            (_, Some(k)) => k.to_ns(self.clock_val),
-            (_, None) => self.clock_val as i64,
-        };
+        self.ts = advance_clock(&mut self.clock_val, s, ts_raw);
         self.class = cls;
         self.starts = starts;
         self.ev_start = start;
@@ -719,6 +737,29 @@ impl StreamCursor {
         if !matches!(self.next, Next::Event) {
             self.next = Next::Event;
         }
+    }
+}
+
+/// Moves a stream's clock by an event header's (possibly truncated) timestamp; returns the
+/// event's time in ns.
+#[inline(always)]
+fn advance_clock(clock_val: &mut u64, s: &StreamRt, ts_raw: Option<(u64, u32)>) -> Timestamp {
+    if let Some((v, size)) = ts_raw {
+        if size >= 64 {
+            *clock_val = v;
+        } else {
+            let mask = (1u64 << size) - 1;
+            let mut nv = (*clock_val & !mask) | v;
+            if v < (*clock_val & mask) {
+                nv = nv.wrapping_add(1u64 << size);
+            }
+            *clock_val = nv;
+        }
+    }
+    match (s.ns_base, &s.clock) {
+        (Some(base), _) if *clock_val < (1 << 62) => base.saturating_add(*clock_val as i64),
+        (_, Some(k)) => k.to_ns(*clock_val),
+        (_, None) => *clock_val as i64,
     }
 }
 
@@ -873,6 +914,7 @@ impl CtfSource {
                 ev_start: 0,
                 next: Next::End,
                 done: false,
+                skipped: 0,
             });
         }
     }
@@ -972,6 +1014,7 @@ impl CtfSource {
                     fields,
                     body,
                     direct,
+                    wanted: true,
                 });
             }
             let clock = s
@@ -1350,9 +1393,37 @@ impl EventSource for CtfSource {
     fn stats(&self) -> ReadStats {
         let mut st = self.stats.clone();
         for s in &self.streams {
+            st.events += s.skipped;
             st.warnings.extend(s.warnings.iter().cloned());
         }
         st
+    }
+
+    fn set_interest(&mut self, classes: Option<&[ClassId]>) {
+        for (i, c) in self.rt.iter_mut().enumerate() {
+            c.wanted = classes.is_none_or(|cs| cs.contains(&ClassId(i as u32)));
+        }
+        // Each stream has read its next event ahead: pass over those nobody wants now, and
+        // order the streams again by what they hold next.
+        let mut changed = false;
+        for (i, st) in self.streams.iter_mut().enumerate() {
+            if Some(i) != self.cur
+                && matches!(st.next, Next::Event)
+                && !self.rt[st.class as usize].wanted
+            {
+                st.skipped += 1;
+                st.fetch(&self.rt);
+                changed = true;
+            }
+        }
+        if changed {
+            self.heap.clear();
+            for i in 0..self.streams.len() {
+                if Some(i) != self.cur {
+                    self.push(i);
+                }
+            }
+        }
     }
 
     fn progress(&self) -> Option<(u64, u64)> {

@@ -354,6 +354,15 @@ pub trait EventSource {
     fn hostname(&self) -> Option<String> {
         None
     }
+
+    /// Declares the only classes the caller will read (`None`, the default: every class). The
+    /// source may then pass over the events of the other classes without announcing them —
+    /// they still count in [`ReadStats::events`] — which is how a reader of a handful of
+    /// classes avoids paying for the rest. Loss notices are announced whatever the interest.
+    /// Call it before the first [`EventSource::advance`]; sources that cannot filter ignore it.
+    fn set_interest(&mut self, classes: Option<&[ClassId]>) {
+        let _ = classes;
+    }
 }
 
 impl<S: EventSource + ?Sized> EventSource for Box<S> {
@@ -383,5 +392,8 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
     fn hostname(&self) -> Option<String> {
         (**self).hostname()
+    }
+    fn set_interest(&mut self, classes: Option<&[ClassId]>) {
+        (**self).set_interest(classes)
     }
 }

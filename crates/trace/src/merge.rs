@@ -132,4 +132,18 @@ impl EventSource for Merge {
     fn hostname(&self) -> Option<String> {
         self.sources.iter().find_map(|s| s.hostname())
     }
+
+    fn set_interest(&mut self, classes: Option<&[ClassId]>) {
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            let base = self.class_base[i];
+            let n = s.classes().len() as u32;
+            let own: Option<Vec<ClassId>> = classes.map(|cs| {
+                cs.iter()
+                    .filter(|c| c.0 >= base && c.0 - base < n)
+                    .map(|c| ClassId(c.0 - base))
+                    .collect()
+            });
+            s.set_interest(own.as_deref());
+        }
+    }
 }

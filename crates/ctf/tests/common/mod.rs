@@ -280,7 +280,20 @@ fn parse_secs(s: &str) -> Option<i128> {
 
 /// Our events, rendered like babeltrace's pretty text sink.
 pub fn ours(trace: &Path) -> Result<(Vec<Ev>, Option<String>), String> {
+    ours_of(trace, None).map(|(evs, err, _)| (evs, err))
+}
+
+/// Our events of the classes named in `interest` (all when `None`), read with
+/// [`EventSource::set_interest`], and the number of events the reader counted.
+pub fn ours_of(
+    trace: &Path,
+    interest: Option<&[&str]>,
+) -> Result<(Vec<Ev>, Option<String>, u64), String> {
     let mut src = CtfSource::open(trace).map_err(|e| e.to_string())?;
+    if let Some(names) = interest {
+        let ids: Vec<_> = names.iter().flat_map(|n| src.classes_named(n)).collect();
+        src.set_interest(Some(&ids));
+    }
     let mut evs = Vec::new();
     let classes = src.classes().to_vec();
     loop {
@@ -314,8 +327,8 @@ pub fn ours(trace: &Path) -> Result<(Vec<Ev>, Option<String>), String> {
                 });
             }
             Ok(Step::Lost(_)) => {}
-            Ok(Step::End) => return Ok((evs, None)),
-            Err(e) => return Ok((evs, Some(e.to_string()))),
+            Ok(Step::End) => return Ok((evs, None, src.stats().events)),
+            Err(e) => return Ok((evs, Some(e.to_string()), src.stats().events)),
         }
     }
 }
