@@ -65,7 +65,7 @@ impl<'a> Cur<'a> {
         Ok(v)
     }
 
-    fn nul_string(&mut self) -> DResult<&'a [u8]> {
+    pub fn nul_string(&mut self) -> DResult<&'a [u8]> {
         self.align(8)?;
         let start = (self.pos / 8) as usize;
         let lim = ((self.end / 8) as usize).min(self.data.len());
@@ -82,7 +82,7 @@ impl<'a> Cur<'a> {
         }
     }
 
-    fn bytes(&mut self, n: u64) -> DResult<&'a [u8]> {
+    pub fn bytes(&mut self, n: u64) -> DResult<&'a [u8]> {
         self.align(8)?;
         let bits = n.checked_mul(8).ok_or("length overflows")?;
         self.need(bits)?;
@@ -240,8 +240,14 @@ pub fn skip<F: FnMut(&IntTy, u64)>(
     Ok(())
 }
 
-fn bytes_to_str(b: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(b)
+/// A string field's text: borrowed when it is UTF-8 (the strict validator is the faster one),
+/// else lossily converted.
+#[inline]
+pub fn bytes_to_str(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
 }
 
 pub fn int_value<'a>(it: &'a IntTy, raw: u64) -> Value<'a> {

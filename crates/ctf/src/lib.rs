@@ -189,6 +189,11 @@ struct ClassRt {
     body: Option<decode::FixedBody>,
     /// FieldId → direct reader, for plain integers at fixed offsets.
     direct: Vec<Option<decode::DirectInt>>,
+    /// FieldId → (scope, bit offset in it, length in bytes), for fixed-length strings at fixed
+    /// offsets.
+    direct_str: Vec<Option<(u8, u64, u32)>>,
+    /// Some field of the stream event context, context or payload keeps or reads a slot.
+    uses_slots: bool,
     /// The caller reads this class (see [`EventSource::set_interest`]): its events are
     /// announced; the others are passed over inside the stream, unseen by the merge.
     wanted: bool,
@@ -996,16 +1001,33 @@ impl CtfSource {
                     (Some(a), Some(b), Some(c)) => Some(decode::FixedBody([a, b, c])),
                     _ => None,
                 };
+                let lay_of = |scope: u8| match scope {
+                    0 => &packet_context,
+                    1 => &common,
+                    2 => &context,
+                    _ => &payload,
+                };
                 let direct = fields
                     .iter()
+                    .map(|&(scope, i)| decode::DirectInt::of(lay_of(scope), scope, i as usize))
+                    .collect();
+                let uses_slots = [&common, &context, &payload].iter().any(|l| {
+                    l.fields().iter().any(|(_, t)| {
+                        t.any_int(&|it| it.slot.is_some()) || !matches!(t.fixed_size(), Some(_))
+                    })
+                });
+                // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).
+                let direct_str = fields
+                    .iter()
                     .map(|&(scope, i)| {
-                        let lay = match scope {
-                            0 => &packet_context,
-                            1 => &common,
-                            2 => &context,
-                            _ => &payload,
-                        };
-                        decode::DirectInt::of(lay, scope, i as usize)
+                        let lay = lay_of(scope);
+                        let (rel, _) = lay.fixed.as_ref()?;
+                        match lay.fields().get(i as usize)? {
+                            (_, Ty::Str(Len::Static(n), false)) if *n <= u32::MAX as u64 => {
+                                Some((scope, *rel.get(i as usize)?, *n as u32))
+                            }
+                            _ => None,
+                        }
                     })
                     .collect();
                 self.rt.push(ClassRt {
@@ -1014,6 +1036,8 @@ impl CtfSource {
                     fields,
                     body,
                     direct,
+                    direct_str,
+                    uses_slots,
                     wanted: true,
                 });
             }
@@ -1323,6 +1347,21 @@ impl EventSource for CtfSource {
     }
 
     fn str(&self, field: FieldId) -> Option<&str> {
+        let s = &self.streams[self.cur?];
+        if let Some(Some((scope, rel, n))) =
+            self.rt[s.class as usize].direct_str.get(field.0 as usize)
+        {
+            let base = match scope {
+                0 => s.pkt_ctx_start,
+                1 => s.starts[0],
+                2 => s.starts[1],
+                _ => s.starts[2],
+            };
+            let b = ((base + rel) / 8) as usize;
+            let raw = s.data().get(b..b + *n as usize)?;
+            let end = raw.iter().position(|&x| x == 0).unwrap_or(raw.len());
+            return std::str::from_utf8(&raw[..end]).ok();
+        }
         let (s, off, ty) = self.locate(field)?;
         let data = s.data();
         let b = (off / 8) as usize;
@@ -1374,7 +1413,7 @@ impl EventSource for CtfSource {
                         &rest[..rest.iter().position(|&x| x == 0)?]
                     }
                 };
-                return Some(Value::Str(String::from_utf8_lossy(bytes)));
+                return Some(Value::Str(decode::bytes_to_str(bytes)));
             }
             _ => {}
         }
@@ -1388,6 +1427,112 @@ impl EventSource for CtfSource {
         scratch.clear();
         scratch.extend_from_slice(&s.slots);
         decode::value(ty, &mut c, &mut scratch, 0).ok()
+    }
+
+    fn for_each_value(&self, class: ClassId, f: &mut dyn FnMut(FieldId, Value<'_>)) {
+        let Some(i) = self.cur else { return };
+        let s = &self.streams[i];
+        if class.0 != s.class {
+            return;
+        }
+        let cr = &self.rt[s.class as usize];
+        // Packet context fields come first: read where they are.
+        let packet = cr
+            .fields
+            .iter()
+            .take_while(|(scope, _)| *scope == 0)
+            .count();
+        for k in 0..packet {
+            let direct = cr.direct[k].filter(|d| d.plain);
+            let v = match direct {
+                Some(d) => crate::bits::read_fast(s.data(), s.pkt_ctx_start + d.rel, d.size, d.be)
+                    .map(|v| {
+                        if d.signed {
+                            Value::Int(crate::bits::sign_extend(v, d.size))
+                        } else {
+                            Value::UInt(v)
+                        }
+                    }),
+                None => self.value(FieldId(k as u32)),
+            };
+            if let Some(v) = v {
+                f(FieldId(k as u32), v);
+            }
+        }
+        let trace = &*s.trace;
+        // Decoding stores referenced integers into slots: work on a scratch copy, when the
+        // class's fields refer to any.
+        let mut slots = self.scratch.borrow_mut();
+        slots.clear();
+        if cr.uses_slots {
+            slots.extend_from_slice(&s.slots);
+        }
+        // Then one cursor per scope, moving forward field after field: no field is located.
+        let mut c = Cur {
+            data: s.data(),
+            pos: 0,
+            end: s.content_end,
+        };
+        let mut scope_now = 0;
+        for (k, &(scope, idx)) in cr.fields.iter().enumerate().skip(packet) {
+            let lay = match scope {
+                1 => &trace.streams[s.stream_class].common,
+                2 => &cr.context,
+                _ => &cr.payload,
+            };
+            if scope != scope_now {
+                scope_now = scope;
+                c.pos = s.starts[scope as usize - 1];
+            }
+            let Some((_, ty)) = lay.fields().get(idx as usize) else {
+                return;
+            };
+            // Plain integers and strings, most fields by far, without the general decoder.
+            let fast = match ty {
+                Ty::Int(it)
+                    if it.kind == IntKind::Plain
+                        && it.mappings.is_none()
+                        && (1..=64).contains(&it.size) =>
+                {
+                    let pos = align_up(c.pos, it.align as u64);
+                    let end = pos + it.size as u64;
+                    if end > c.end {
+                        return;
+                    }
+                    let Some(raw) =
+                        crate::bits::read_fast(c.data, pos, it.size, it.bo == ByteOrder::Be)
+                    else {
+                        return;
+                    };
+                    c.pos = end;
+                    if let Some(slot) = it.slot {
+                        slots[slot as usize] = decode::slot_value(it, raw);
+                    }
+                    Some(if it.signed {
+                        Value::Int(crate::bits::sign_extend(raw, it.size))
+                    } else {
+                        Value::UInt(raw)
+                    })
+                }
+                Ty::Str(Len::Static(n), false) => {
+                    let Ok(b) = c.bytes(*n) else { return };
+                    let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
+                    Some(Value::Str(decode::bytes_to_str(&b[..end])))
+                }
+                Ty::Str(_, true) => {
+                    let Ok(b) = c.nul_string() else { return };
+                    Some(Value::Str(decode::bytes_to_str(b)))
+                }
+                _ => None,
+            };
+            match fast {
+                Some(v) => f(FieldId(k as u32), v),
+                None => match decode::value(ty, &mut c, &mut slots, 0) {
+                    Ok(v) => f(FieldId(k as u32), v),
+                    Err(_) => return,
+                },
+            }
+        }
     }
 
     fn stats(&self) -> ReadStats {

@@ -28,18 +28,13 @@ fn best<F: FnMut() -> u64>(mut f: F) -> (f64, u64) {
 }
 
 fn full(path: &Path) -> u64 {
-    let mut s = CtfSource::open(path).unwrap();
-    let nf: Vec<usize> = s.classes().iter().map(|c| c.fields.len()).collect();
+    let mut s = CtfSource::open(path).expect("open");
     let (mut n, mut sink) = (0, 0usize);
     loop {
-        match s.advance().unwrap() {
+        match s.advance().expect("decode") {
             Step::Event(h) => {
                 n += 1;
-                for f in 0..nf[h.class.0 as usize] {
-                    if let Some(v) = s.value(FieldId(f as u32)) {
-                        sink += std::mem::size_of_val(&v);
-                    }
-                }
+                s.for_each_value(h.class, &mut |_, v| sink += std::mem::size_of_val(&v));
             }
             Step::Lost(_) => {}
             Step::End => break,

@@ -327,6 +327,23 @@ pub trait EventSource {
     /// The field's full value (allocates for compound values).
     fn value(&self, field: FieldId) -> Option<Value<'_>>;
 
+    /// Every field of the current event, of class `class`, in the order of
+    /// [`EventClass::fields`], each with its full value. Readers that decode sequentially do it
+    /// in one pass over the event instead of locating each field: this is how to read whole
+    /// events (`dump`, full decoding). Fields that [`EventSource::value`] would not give are
+    /// left out.
+    fn for_each_value(&self, class: ClassId, f: &mut dyn FnMut(FieldId, Value<'_>)) {
+        let n = self
+            .classes()
+            .get(class.0 as usize)
+            .map_or(0, |c| c.fields.len());
+        for i in 0..n {
+            if let Some(v) = self.value(FieldId(i as u32)) {
+                f(FieldId(i as u32), v);
+            }
+        }
+    }
+
     /// What the reader counted so far.
     fn stats(&self) -> ReadStats;
 
@@ -383,6 +400,9 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
     fn value(&self, field: FieldId) -> Option<Value<'_>> {
         (**self).value(field)
+    }
+    fn for_each_value(&self, class: ClassId, f: &mut dyn FnMut(FieldId, Value<'_>)) {
+        (**self).for_each_value(class, f)
     }
     fn stats(&self) -> ReadStats {
         (**self).stats()

@@ -104,6 +104,13 @@ impl EventSource for Merge {
         self.sources[self.current?].value(field)
     }
 
+    fn for_each_value(&self, class: ClassId, f: &mut dyn FnMut(FieldId, Value<'_>)) {
+        if let Some(i) = self.current {
+            let own = ClassId(class.0.wrapping_sub(self.class_base[i]));
+            self.sources[i].for_each_value(own, f);
+        }
+    }
+
     fn stats(&self) -> ReadStats {
         let mut total = ReadStats::default();
         for s in &self.sources {

@@ -302,10 +302,28 @@ pub fn ours_of(
                 let c = &classes[h.class.0 as usize];
                 let mut groups: Vec<String> = Vec::new();
                 let mut last: Option<Scope> = None;
+                // The whole event in one pass, and each field located on its own: the two
+                // ways of reading must agree field by field.
+                let mut whole = Vec::with_capacity(c.fields.len());
+                src.for_each_value(h.class, &mut |id, v| whole.push((id, v.into_owned())));
+                if whole.len() != c.fields.len() {
+                    return Err(format!(
+                        "{}: {} fields in one pass, {} declared",
+                        c.name,
+                        whole.len(),
+                        c.fields.len()
+                    ));
+                }
                 for (i, f) in c.fields.iter().enumerate() {
                     let v = src
                         .value(FieldId(i as u32))
                         .ok_or_else(|| format!("no value for {}", f.name))?;
+                    if whole[i] != (FieldId(i as u32), v.clone().into_owned()) {
+                        return Err(format!(
+                            "{}.{}: {:?} in one pass, {v:?} on its own",
+                            c.name, f.name, whole[i].1
+                        ));
+                    }
                     let mut s = String::new();
                     if last != Some(f.scope) {
                         groups.push(String::new());
