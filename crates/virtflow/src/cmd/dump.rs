@@ -9,7 +9,7 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use virtflow_trace::{EventHeader, EventSource, FieldId, FieldKind, Step, Value};
+use virtflow_trace::{EventHeader, EventSource, Step, Value};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -139,8 +139,8 @@ fn write_quoted(out: &mut impl Write, s: &str) -> std::io::Result<()> {
     }
 }
 
-/// One event in the text form. Integer and string fields are read through the allocation-free
-/// accessors; only enumerations, floats and compound fields build a [`Value`].
+/// One event in the text form: every field decoded in one pass over the event
+/// ([`EventSource::for_each_value`]); integers and strings are written without allocating.
 fn write_text(
     source: &dyn EventSource,
     h: &EventHeader,
@@ -156,45 +156,27 @@ fn write_text(
     out.write_all(b" ")?;
     out.write_all(class.name.as_bytes())?;
     out.write_all(b":")?;
-    for (i, f) in class.fields.iter().enumerate() {
-        let id = FieldId(i as u32);
-        let head = |out: &mut _| -> std::io::Result<()> {
-            let out: &mut dyn Write = out;
+    let mut result = Ok(());
+    source.for_each_value(h.class, &mut |id, v| {
+        if result.is_err() {
+            return;
+        }
+        let Some(f) = class.fields.get(id.0 as usize) else {
+            return;
+        };
+        result = (|| {
             out.write_all(b" ")?;
             out.write_all(f.name.as_bytes())?;
-            out.write_all(b"=")
-        };
-        match f.kind {
-            FieldKind::UInt => {
-                if let Some(v) = source.u64(id) {
-                    head(out)?;
-                    out.write_all(num.format(v).as_bytes())?;
-                }
+            out.write_all(b"=")?;
+            match &v {
+                Value::UInt(x) => out.write_all(num.format(*x).as_bytes()),
+                Value::Int(x) => out.write_all(num.format(*x).as_bytes()),
+                Value::Str(x) => write_quoted(out, x),
+                other => write!(out, "{other}"),
             }
-            FieldKind::Int => {
-                if let Some(v) = source.i64(id) {
-                    head(out)?;
-                    out.write_all(num.format(v).as_bytes())?;
-                }
-            }
-            FieldKind::Str => {
-                if let Some(v) = source.str(id) {
-                    head(out)?;
-                    write_quoted(out, v)?;
-                } else if let Some(v) = source.value(id) {
-                    // A string that is not UTF-8: its lossy form.
-                    head(out)?;
-                    write!(out, "{v}")?;
-                }
-            }
-            _ => {
-                if let Some(v) = source.value(id) {
-                    head(out)?;
-                    write!(out, "{v}")?;
-                }
-            }
-        }
-    }
+        })();
+    });
+    result?;
     out.write_all(b"\n")
 }
 
@@ -205,11 +187,11 @@ fn write_json(
 ) -> std::io::Result<()> {
     let class = &source.classes()[h.class.0 as usize];
     let mut fields = serde_json::Map::new();
-    for (i, f) in class.fields.iter().enumerate() {
-        if let Some(v) = source.value(FieldId(i as u32)) {
+    source.for_each_value(h.class, &mut |id, v| {
+        if let Some(f) = class.fields.get(id.0 as usize) {
             fields.insert(f.name.clone(), to_json(&v));
         }
-    }
+    });
     let obj = serde_json::json!({
         "ts": h.ts,
         "cpu": if h.cpu == EventHeader::NO_CPU { None } else { Some(h.cpu) },
