@@ -780,6 +780,17 @@ pub struct CtfSource {
     stats: ReadStats,
     total_bytes: u64,
     scratch: std::cell::RefCell<Vec<i128>>,
+    /// The current event's class and where its scopes start, copied out of its stream so that
+    /// the accessors, called several times per event, reach them in one step.
+    view: View,
+}
+
+/// See [`CtfSource::view`].
+#[derive(Clone, Copy, Default)]
+struct View {
+    class: u32,
+    /// Bit offsets of the packet context, stream event context, event context and payload.
+    bases: [u64; 4],
 }
 
 fn find_traces(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), TraceError> {
@@ -1120,6 +1131,7 @@ impl CtfSource {
             stats: ReadStats::default(),
             total_bytes: 0,
             scratch: Default::default(),
+            view: View::default(),
         }
     }
 
@@ -1210,19 +1222,13 @@ impl CtfSource {
     /// [`Self::read_direct`], also saying whether the integer is a plain number.
     #[inline(always)]
     fn read_direct_plain(&self, field: FieldId) -> Option<Option<(u64, bool, u32, bool)>> {
-        let s = &self.streams[self.cur?];
-        let cr = &self.rt[s.class as usize];
-        let d = match cr.direct.get(field.0 as usize) {
+        let i = self.cur?;
+        let d = match self.rt[self.view.class as usize].direct.get(field.0 as usize) {
             Some(Some(d)) => d,
             _ => return Some(None),
         };
-        let base = match d.scope {
-            0 => s.pkt_ctx_start,
-            1 => s.starts[0],
-            2 => s.starts[1],
-            _ => s.starts[2],
-        };
-        let v = crate::bits::read_fast(s.data(), base + d.rel, d.size, d.be)?;
+        let base = self.view.bases[d.scope as usize & 3];
+        let v = crate::bits::read_fast(self.streams[i].data(), base + d.rel, d.size, d.be)?;
         Some(Some((v, d.signed, d.size, d.plain)))
     }
 
@@ -1289,6 +1295,10 @@ impl EventSource for CtfSource {
         match &s.next {
             Next::Event => {
                 self.stats.events += 1;
+                self.view = View {
+                    class: s.class,
+                    bases: [s.pkt_ctx_start, s.starts[0], s.starts[1], s.starts[2]],
+                };
                 Ok(Step::Event(EventHeader {
                     ts: s.ts,
                     cpu: s.cpu,
@@ -1349,15 +1359,9 @@ impl EventSource for CtfSource {
     fn str(&self, field: FieldId) -> Option<&str> {
         let s = &self.streams[self.cur?];
         if let Some(Some((scope, rel, n))) =
-            self.rt[s.class as usize].direct_str.get(field.0 as usize)
+            self.rt[self.view.class as usize].direct_str.get(field.0 as usize)
         {
-            let base = match scope {
-                0 => s.pkt_ctx_start,
-                1 => s.starts[0],
-                2 => s.starts[1],
-                _ => s.starts[2],
-            };
-            let b = ((base + rel) / 8) as usize;
+            let b = ((self.view.bases[*scope as usize & 3] + rel) / 8) as usize;
             let raw = s.data().get(b..b + *n as usize)?;
             let end = raw.iter().position(|&x| x == 0).unwrap_or(raw.len());
             return std::str::from_utf8(&raw[..end]).ok();
