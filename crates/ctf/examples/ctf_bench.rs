@@ -1,11 +1,12 @@
 //! Decodes a CTF trace the two ways the speed test measures, for profilers (perf, callgrind):
 //!
 //! ```text
-//! ctf_bench full|analysis|open|seek=NS TRACE [REPEAT]
+//! ctf_bench full|analysis|count|open|seek=NS TRACE [REPEAT]
 //! ```
 //!
 //! `full` reads `value()` of every field of every event; `analysis` reads three `sched_switch`
-//! fields with `u64()` and skips every other event; `open` only opens the trace; `seek=NS`
+//! fields with `u64()` and skips every other event; `count` announces every event and reads
+//! nothing; `open` only opens the trace; `seek=NS`
 //! counts the events at or after NS (nanoseconds), starting there with `CtfSource::seek`.
 
 use std::path::Path;
@@ -60,7 +61,7 @@ fn analysis(path: &Path) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: ctf_bench full|analysis|open|seek=NS TRACE [REPEAT]");
+        eprintln!("usage: ctf_bench full|analysis|count|open|seek=NS TRACE [REPEAT]");
         std::process::exit(2);
     }
     let path = Path::new(&args[2]);
@@ -70,6 +71,14 @@ fn main() {
         let n = match args[1].as_str() {
             "full" => full(path),
             "analysis" => analysis(path),
+            "count" => {
+                let mut s = CtfSource::open(path).expect("open");
+                let mut n = 0;
+                while !matches!(s.advance().expect("decode"), Step::End) {
+                    n += 1;
+                }
+                n
+            }
             "open" => {
                 CtfSource::open(path).expect("open");
                 0

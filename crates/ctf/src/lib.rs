@@ -569,6 +569,48 @@ impl StreamCursor {
         self.next = Next::End;
     }
 
+    /// The common case of [`Self::fetch`], inlined into the merge: the next event of this
+    /// packet has a fast header and a fixed body, and its class is wanted. Returns false when
+    /// [`Self::fetch`] must run (anything else, including every error).
+    #[inline(always)]
+    fn fetch_fast(&mut self, classes: &[ClassRt]) -> bool {
+        if self.done || !self.in_packet || !self.pending.is_empty() {
+            return false;
+        }
+        let start = self.pos;
+        if start >= self.content_end {
+            return false;
+        }
+        let s = &self.trace.streams[self.stream_class];
+        let Some(fh) = &s.fast_header else {
+            return false;
+        };
+        let data = self.map.bytes();
+        let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots) else {
+            return false;
+        };
+        let Some(cls) = s.class_of(h.id) else {
+            return false;
+        };
+        let cr = &classes[cls as usize];
+        let (true, Some(body)) = (cr.wanted, &cr.body) else {
+            return false;
+        };
+        let (starts, end) = body.place(hend);
+        if end > self.content_end || end <= start {
+            return false;
+        }
+        self.ts = advance_clock(&mut self.clock_val, s, h.ts);
+        self.class = cls;
+        self.starts = starts;
+        self.ev_start = start;
+        self.pos = end;
+        if !matches!(self.next, Next::Event) {
+            self.next = Next::Event;
+        }
+        true
+    }
+
     /// Decodes the next event (or packet boundary notice) into `self.next`.
     fn fetch(&mut self, classes: &[ClassRt]) {
         if self.done {
@@ -1223,7 +1265,10 @@ impl CtfSource {
     #[inline(always)]
     fn read_direct_plain(&self, field: FieldId) -> Option<Option<(u64, bool, u32, bool)>> {
         let i = self.cur?;
-        let d = match self.rt[self.view.class as usize].direct.get(field.0 as usize) {
+        let d = match self.rt[self.view.class as usize]
+            .direct
+            .get(field.0 as usize)
+        {
             Some(Some(d)) => d,
             _ => return Some(None),
         };
@@ -1261,7 +1306,9 @@ impl EventSource for CtfSource {
         // longer the earliest (one sift-down), instead of a push and a pop.
         let i = match self.cur.take() {
             Some(c) => {
-                self.streams[c].fetch(&self.rt);
+                if !self.streams[c].fetch_fast(&self.rt) {
+                    self.streams[c].fetch(&self.rt);
+                }
                 let s = &self.streams[c];
                 if matches!(s.next, Next::End) {
                     match self.heap.pop() {
@@ -1358,8 +1405,9 @@ impl EventSource for CtfSource {
 
     fn str(&self, field: FieldId) -> Option<&str> {
         let s = &self.streams[self.cur?];
-        if let Some(Some((scope, rel, n))) =
-            self.rt[self.view.class as usize].direct_str.get(field.0 as usize)
+        if let Some(Some((scope, rel, n))) = self.rt[self.view.class as usize]
+            .direct_str
+            .get(field.0 as usize)
         {
             let b = ((self.view.bases[*scope as usize & 3] + rel) / 8) as usize;
             let raw = s.data().get(b..b + *n as usize)?;
