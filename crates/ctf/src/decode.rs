@@ -962,6 +962,24 @@ impl SkipCode {
         self.compile(ty);
     }
 
+    /// The program passing over a whole event body — stream event context, context and
+    /// payload, each aligned as [`Layout::walk`] aligns it — when nothing in it needs the
+    /// general walk: how events of classes nobody reads are passed over.
+    pub fn body(scopes: [&Layout; 3]) -> Option<SkipCode> {
+        let mut code = SkipCode::default();
+        for l in scopes {
+            if l.empty {
+                continue;
+            }
+            code.pass(l.align.max(1), 0);
+            for (_, f) in l.fields() {
+                code.compile(f);
+            }
+        }
+        let general = code.ops.iter().any(|o| matches!(o, Op::General(_)));
+        (!general).then_some(code)
+    }
+
     /// Appends the program of `ty`.
     fn compile(&mut self, ty: &Ty) {
         let referenced = |t: &Ty| t.any_int(&|it| it.slot.is_some() || it.role != Role::None);

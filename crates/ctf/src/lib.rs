@@ -194,6 +194,8 @@ struct ClassRt {
     direct_str: Vec<Option<(u8, u64, u32)>>,
     /// Some field of the stream event context, context or payload keeps or reads a slot.
     uses_slots: bool,
+    /// For a body that is not fixed: the program passing over all of it, when one can.
+    skip_body: Option<decode::SkipCode>,
     /// The caller reads this class (see [`EventSource::set_interest`]): its events are
     /// announced; the others are passed over inside the stream, unseen by the merge.
     wanted: bool,
@@ -657,7 +659,29 @@ impl StreamCursor {
                     };
                     let Some(cls) = s.class_of(h.id) else { break };
                     let cr = &classes[cls as usize];
-                    let Some(body) = &cr.body else { break };
+                    let Some(body) = &cr.body else {
+                        // A variable-size event nobody reads: its end is all that is needed.
+                        let Some(code) = cr.skip_body.as_ref().filter(|_| !cr.wanted) else {
+                            break;
+                        };
+                        let mut c = Cur {
+                            data,
+                            pos: hend,
+                            end: self.content_end,
+                        };
+                        let n = code.ops.len();
+                        if code
+                            .run(0, n, &mut c, &mut self.slots, &mut |_, _| {})
+                            .is_err()
+                            || c.pos <= start
+                        {
+                            break;
+                        }
+                        self.ts = advance_clock(&mut self.clock_val, s, h.ts);
+                        self.pos = c.pos;
+                        self.skipped += 1;
+                        continue;
+                    };
                     let (starts, end) = body.place(hend);
                     if end > self.content_end || end <= start {
                         break;
@@ -1054,6 +1078,10 @@ impl CtfSource {
                     (Some(a), Some(b), Some(c)) => Some(decode::FixedBody([a, b, c])),
                     _ => None,
                 };
+                let skip_body = match body {
+                    Some(_) => None,
+                    None => decode::SkipCode::body([&common, &context, &payload]),
+                };
                 let lay_of = |scope: u8| match scope {
                     0 => &packet_context,
                     1 => &common,
@@ -1091,6 +1119,7 @@ impl CtfSource {
                     direct,
                     direct_str,
                     uses_slots,
+                    skip_body,
                     wanted: true,
                 });
             }
