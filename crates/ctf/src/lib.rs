@@ -1094,7 +1094,7 @@ impl CtfSource {
                     .collect();
                 let uses_slots = [&common, &context, &payload].iter().any(|l| {
                     l.fields().iter().any(|(_, t)| {
-                        t.any_int(&|it| it.slot.is_some()) || !matches!(t.fixed_size(), Some(_))
+                        t.any_int(&|it| it.slot.is_some()) || t.fixed_size().is_none()
                     })
                 });
                 // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).

@@ -2,6 +2,7 @@
 //! clocks, and field locations (variant selectors, sequence lengths) resolved to value slots.
 
 use crate::types::*;
+use std::collections::HashSet;
 use std::path::Path;
 use virtflow_trace::TraceError;
 
@@ -21,6 +22,34 @@ pub fn build(
     packet_header: Option<Ty>,
     streams: Vec<(u64, Option<Ty>, Option<Ty>, Option<Ty>, u64)>,
     events: Vec<(u64, EventClassDef)>,
+    clocks: Vec<Clock>,
+    env: Vec<(String, String)>,
+    roles_by_name: bool,
+) -> Result<TraceClass, TraceError> {
+    let n = events.len();
+    build_from(
+        file,
+        bo,
+        packet_header,
+        streams,
+        n,
+        events,
+        clocks,
+        env,
+        roles_by_name,
+    )
+}
+
+/// [`build`], with the event classes (and their stream class ids) from an iterator, and how
+/// many there are.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_from(
+    file: &Path,
+    bo: Option<ByteOrder>,
+    packet_header: Option<Ty>,
+    streams: Vec<(u64, Option<Ty>, Option<Ty>, Option<Ty>, u64)>,
+    n_events: usize,
+    events: impl IntoIterator<Item = (u64, EventClassDef)>,
     clocks: Vec<Clock>,
     env: Vec<(String, String)>,
     roles_by_name: bool,
@@ -58,20 +87,26 @@ pub fn build(
             clock: None,
         });
     }
+    // Event classes to their stream classes; ids seen per stream class, to find duplicates
+    // among the hundreds of classes of a kernel trace without comparing every pair.
+    let mut ids: Vec<Seen> = vec![Seen::default(); tc.streams.len()];
+    if let [s] = tc.streams.as_mut_slice() {
+        s.events.reserve_exact(n_events);
+    }
     for (sid, e) in events {
-        let Some(s) = tc.streams.iter_mut().find(|s| s.id == sid) else {
+        let Some(si) = tc.streams.iter().position(|s| s.id == sid) else {
             return Err(err_at(
                 e.meta_offset,
                 format!("event `{}` refers to unknown stream class {sid}", e.name),
             ));
         };
-        if s.events.iter().any(|x| x.id == e.id) {
+        if !ids[si].insert(e.id) {
             return Err(err_at(
                 e.meta_offset,
                 format!("duplicate event class id {} in stream class {sid}", e.id),
             ));
         }
-        s.events.push(e);
+        tc.streams[si].events.push(e);
     }
     // Every root scope must be a structure.
     let check_struct = |t: &Ty, what: &str| -> Result<(), TraceError> {
@@ -352,7 +387,49 @@ fn find_name(list: &[(String, Ty)], name: &str) -> Option<usize> {
         })
 }
 
+/// Event class ids seen in a stream class: a bit for each small one, a set for the others.
+#[derive(Clone, Default)]
+struct Seen {
+    bits: Vec<u64>,
+    others: HashSet<u64>,
+}
+
+impl Seen {
+    /// Whether `id` is new.
+    fn insert(&mut self, id: u64) -> bool {
+        if id >= 1 << 16 {
+            return self.others.insert(id);
+        }
+        let (w, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+        if self.bits.len() <= w {
+            self.bits.resize(w + 1, 0);
+        }
+        let new = self.bits[w] & bit == 0;
+        self.bits[w] |= bit;
+        new
+    }
+}
+
+/// Whether a type refers to a field (sequence length, variant selector, optional's
+/// selector) by its name.
+fn has_paths(t: &Ty) -> bool {
+    match t {
+        Ty::Str(Len::Dyn(Loc::Path(_)), _) | Ty::Blob(Len::Dyn(Loc::Path(_))) => true,
+        Ty::Array { elem, len, .. } => matches!(len, Len::Dyn(Loc::Path(_))) || has_paths(elem),
+        Ty::Struct(s) => s.fields.iter().any(|(_, f)| has_paths(f)),
+        Ty::Variant(v) => {
+            matches!(v.tag, Loc::Path(_)) || v.options.iter().any(|(_, f)| has_paths(f))
+        }
+        Ty::Optional { sel, ty, .. } => matches!(sel, Loc::Path(_)) || has_paths(ty),
+        _ => false,
+    }
+}
+
 fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<(), String> {
+    // Most roots refer to nothing: they are passed over without collecting anything.
+    if !has_paths(roots[r]) {
+        return Ok(());
+    }
     let mut list = Vec::new();
     sites(roots[r], &mut Vec::new(), &mut list);
     for (site, fp, kind) in list {
