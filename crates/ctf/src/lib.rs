@@ -1416,31 +1416,6 @@ impl EventSource for CtfSource {
         })
     }
 
-    fn u64s(&self, fields: &[FieldId], out: &mut [Option<u64>]) {
-        let Some(i) = self.cur else {
-            out.iter_mut().for_each(|o| *o = None);
-            return;
-        };
-        // The current event found once; each plain integer at a fixed offset is then a load.
-        let data = self.streams[i].data();
-        let direct = &self.rt[self.view.class as usize].direct;
-        for (f, o) in fields.iter().zip(out.iter_mut()) {
-            *o = match direct.get(f.0 as usize) {
-                Some(Some(d)) => {
-                    let pos = self.view.bases[d.scope as usize & 3] + d.rel;
-                    crate::bits::read_fast(data, pos, d.size, d.be).map(|v| {
-                        if d.signed {
-                            crate::bits::sign_extend(v, d.size) as u64
-                        } else {
-                            v
-                        }
-                    })
-                }
-                _ => self.u64(*f),
-            };
-        }
-    }
-
     fn i64(&self, field: FieldId) -> Option<i64> {
         if let Some((v, signed, size)) = self.read_direct(field)? {
             return Some(if signed {

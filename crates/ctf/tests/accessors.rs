@@ -1,6 +1,6 @@
 //! The integer accessors take shortcuts (direct reads at precomputed offsets, events skipped by
-//! size): on every event of real traces, `u64`/`i64`/`u64s` must agree with `value()`, the path
-//! the differential test checks against babeltrace2.
+//! size): on every event of real traces, `u64`/`i64` must agree with `value()`, the path the
+//! differential test checks against babeltrace2.
 
 mod common;
 use common::*;
@@ -25,19 +25,6 @@ fn check(path: &Path) -> u64 {
     loop {
         match s.advance().unwrap_or_else(|e| panic!("{e}")) {
             Step::Event(h) => {
-                // All fields at once, in reverse order: each as `value()` reads it.
-                let all: Vec<FieldId> = (0..nf[h.class.0 as usize] as u32)
-                    .rev()
-                    .map(FieldId)
-                    .collect();
-                let mut many = vec![None; all.len()];
-                s.u64s(&all, &mut many);
-                for (f, got) in all.iter().zip(&many) {
-                    let want = s.value(*f).as_ref().and_then(int_of).map(|(u, _)| u);
-                    if want.is_some() {
-                        assert_eq!(*got, want, "{}: u64s at {}", path.display(), h.ts);
-                    }
-                }
                 for f in 0..nf[h.class.0 as usize] {
                     let f = FieldId(f as u32);
                     let Some((u, i)) = s.value(f).as_ref().and_then(int_of) else {

@@ -317,15 +317,6 @@ pub trait EventSource {
     /// Integer, boolean or enumeration field as `u64` (signed values are reinterpreted).
     fn u64(&self, field: FieldId) -> Option<u64>;
 
-    /// Several integer fields of the current event at once, as [`EventSource::u64`] reads each
-    /// (`out[i]` for `fields[i]`): one call where an analysis reads a few fields of every
-    /// event, so a reader finds the current event once.
-    fn u64s(&self, fields: &[FieldId], out: &mut [Option<u64>]) {
-        for (f, o) in fields.iter().zip(out.iter_mut()) {
-            *o = self.u64(*f);
-        }
-    }
-
     /// Integer, boolean or enumeration field as `i64` (unsigned values are reinterpreted).
     fn i64(&self, field: FieldId) -> Option<i64>;
 
@@ -400,9 +391,6 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
     fn u64(&self, field: FieldId) -> Option<u64> {
         (**self).u64(field)
-    }
-    fn u64s(&self, fields: &[FieldId], out: &mut [Option<u64>]) {
-        (**self).u64s(fields, out)
     }
     fn i64(&self, field: FieldId) -> Option<i64> {
         (**self).i64(field)

@@ -94,13 +94,6 @@ impl EventSource for Merge {
     fn u64(&self, field: FieldId) -> Option<u64> {
         self.sources[self.current?].u64(field)
     }
-
-    fn u64s(&self, fields: &[FieldId], out: &mut [Option<u64>]) {
-        match self.current {
-            Some(i) => self.sources[i].u64s(fields, out),
-            None => out.iter_mut().for_each(|o| *o = None),
-        }
-    }
     fn i64(&self, field: FieldId) -> Option<i64> {
         self.sources[self.current?].i64(field)
     }
