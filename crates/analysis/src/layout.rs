@@ -14,6 +14,8 @@
 //!   (`prev_tid`, `next_tid`), `sched_waking` (`tid`), `timer_hrtimer_expire_entry`,
 //!   `irq_softirq_entry`…, and the `tid` / `pid` / `procname` contexts.
 //! - older LTTng: `kvm_entry` / `kvm_exit` without the `x86` infix.
+//! - ftrace `print` (tracefs `trace_marker`, `buf`), or its text forms `tracing_mark_write`
+//!   and `print` (`text`): [`TypedEvent::Marker`], read for VMM command lines.
 
 use virtflow_model::Isa;
 use virtflow_trace::{
@@ -146,6 +148,11 @@ pub enum TypedEvent<'a> {
     NestedExit {
         reflected: bool,
     },
+    /// The text of an ftrace `print` event (`buf`; what user space wrote to tracefs
+    /// `trace_marker`), where `virtflow record` leaves the VMMs' command lines.
+    Marker {
+        text: &'a str,
+    },
     /// A thread's name and thread group from a side-band record (perf's `perf_comm`), not a
     /// kernel event: it does not extend the trace's span.
     TaskInfo {
@@ -254,6 +261,9 @@ enum Handler {
         guest_pgd: Option<FieldId>,
     },
     NestedExit(bool),
+    Marker {
+        text: FieldId,
+    },
 }
 
 /// The per-class decoding table of one source. See the module documentation.
@@ -449,6 +459,9 @@ impl Layout {
                 guest_pgd: guest_pgd.and_then(|f| src.u64(f)),
             },
             Handler::NestedExit(reflected) => TypedEvent::NestedExit { reflected },
+            Handler::Marker { text } => TypedEvent::Marker {
+                text: src.str(text)?,
+            },
             Handler::Irq(true, kind) => TypedEvent::IrqEnter(kind),
             Handler::Irq(false, kind) => TypedEvent::IrqExit(kind),
         };
@@ -681,6 +694,13 @@ fn handler_for(class: &EventClass) -> Handler {
             guest_pgd: f(&["guest_pgd", "guest_cr3"]),
         },
         "kvm_nested_vmexit" => Handler::NestedExit(false),
+        // `.dat` and perf name the event `print` (field `buf`); tracefs text shows it as
+        // `tracing_mark_write: <buf>` and `trace-cmd report` as `print: tracing_mark_write:
+        // <buf>`, which the text reader keeps whole in `text`.
+        "print" | "tracing_mark_write" => match f(&["buf", "text"]) {
+            Some(text) => Handler::Marker { text },
+            None => Handler::Ignore,
+        },
         "kvm_nested_vmexit_inject" => Handler::NestedExit(true),
         "hrtimer_expire_entry" | "local_timer_entry" => irq(true, IrqKind::Timer),
         "hrtimer_expire_exit" | "local_timer_exit" => irq(false, IrqKind::Timer),

@@ -17,12 +17,15 @@
 //!   the CR3 loaded at entry, by L1/L2 when it runs its own guests, and by guest kernel/user
 //!   from `guest_rip` at exit; it follows the W2A machine's guest state.
 //! - [`exits`]: Intel VMX and AMD SVM exit-reason names.
+//! - [`cmdline`]: VMs named by their VMM's command line (QEMU `-name`, `-uuid`), read from
+//!   `print` markers in the trace or given in [`Options::vmm_cmdlines`].
 
 use std::sync::Arc;
 
 use virtflow_model::Model;
 use virtflow_trace::{EventSource, Step, TraceError};
 
+pub mod cmdline;
 pub mod exits;
 mod guest;
 mod histogram;
@@ -30,6 +33,7 @@ pub mod layout;
 mod vms;
 mod w2a;
 
+pub use cmdline::{name_vms, VmmCommandLine};
 pub use guest::GUEST_KERNEL_START;
 pub use layout::{EventContext, IrqKind, IrqSource, Layout, TaskState, TypedEvent};
 pub use w2a::fixed_vector_class;
@@ -46,6 +50,9 @@ pub struct Options {
     pub progress: Option<Arc<Progress>>,
     /// The names of the traces read, copied into [`Model::traces`].
     pub traces: Vec<String>,
+    /// Command lines of the VMM processes, known from outside the trace (the recorder's
+    /// sidecar file); they name the VMs of the same pid, as markers in the trace do.
+    pub vmm_cmdlines: Vec<VmmCommandLine>,
 }
 
 impl std::fmt::Debug for Options {
@@ -54,6 +61,7 @@ impl std::fmt::Debug for Options {
             .field("intervals", &self.intervals)
             .field("progress", &self.progress.is_some())
             .field("traces", &self.traces)
+            .field("vmm_cmdlines", &self.vmm_cmdlines.len())
             .finish()
     }
 }
@@ -66,6 +74,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
     let layout = Layout::new(source.classes());
     let mut an = w2a::Analyzer::new(options.intervals);
     let mut guest = guest::GuestTracker::new(options.intervals);
+    let mut markers = cmdline::Markers::default();
     let mut n = 0u64;
     loop {
         match source.advance()? {
@@ -73,6 +82,11 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
                 n += 1;
                 let sideband = layout.is_sideband(header.class);
                 match layout.decode_names(&*source, &header, |tid| an.needs_name(tid)) {
+                    // Written by a tool, not the kernel's doing: only its time counts.
+                    Some((_, TypedEvent::Marker { text })) => {
+                        markers.add(text);
+                        an.tick(header.ts, header.cpu);
+                    }
                     Some((_, ev)) if sideband => an.sideband(&ev),
                     Some((ctx, ev)) => {
                         an.event(&ctx, &ev);
@@ -105,7 +119,9 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         cb(total, total);
     }
     let hostname = source.hostname().unwrap_or_default();
-    let (host, mut vms, mut notes) = vms::build(&mut an, hostname);
+    let (mut cmdlines, mut marker_problems) = markers.finish();
+    cmdlines.extend(options.vmm_cmdlines.iter().cloned());
+    let (host, mut vms, mut notes) = vms::build(&mut an, hostname, &cmdlines);
     guest.fill(&an, &mut vms);
     let read = source.stats();
     let mut front = Vec::new();
@@ -128,6 +144,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         ));
     }
     front.append(&mut notes);
+    front.append(&mut marker_problems);
     Ok(Model {
         traces: options.traces.clone(),
         hosts: vec![host],

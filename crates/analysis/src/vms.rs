@@ -7,6 +7,7 @@ use virtflow_model::{
     VcpuState, VectorStat, Vm, WaitCause, WaitSignals,
 };
 
+use crate::cmdline::{self, VmmCommandLine};
 use crate::exits::exit_name;
 use crate::histogram::Durations;
 use crate::w2a::{process_key, thread_key, vhost_pid, Analyzer, Mode, RawState};
@@ -23,7 +24,11 @@ struct Group {
     pids: Vec<u32>,
 }
 
-pub(crate) fn build(an: &mut Analyzer, hostname: String) -> (Host, Vec<Vm>, Vec<String>) {
+pub(crate) fn build(
+    an: &mut Analyzer,
+    hostname: String,
+    cmdlines: &[VmmCommandLine],
+) -> (Host, Vec<Vm>, Vec<String>) {
     let mut notes = Vec::new();
     let mut groups = find_groups(an);
     merge_lone_vcpus(an, &mut groups);
@@ -98,6 +103,7 @@ pub(crate) fn build(an: &mut Analyzer, hostname: String) -> (Host, Vec<Vm>, Vec<
             host: hostname.clone(),
             ..Vm::default()
         };
+        cmdline::name_vm(&mut vm, cmdlines, &mut notes);
         // vCPUs, numbered by `vcpu_id`, else by their `CPU n/KVM` name, else in tid order.
         let mut vcpus: Vec<(u32, usize)> = Vec::new();
         let mut next_free = 0;
@@ -249,6 +255,7 @@ pub(crate) fn build(an: &mut Analyzer, hostname: String) -> (Host, Vec<Vm>, Vec<
         vms.push(vm);
     }
     vms.sort_by_key(|v| v.pid);
+    cmdline::unmatched_note(&vms, cmdlines, &mut notes);
     if dropped {
         notes.push(
             "some vCPU timelines start after their thread's first events (kept only from \

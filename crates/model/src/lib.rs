@@ -296,8 +296,16 @@ pub struct VectorStat {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Vm {
     pub pid: u32,
-    /// Process name and pid, or the `-name` given to QEMU when the trace shows it.
+    /// `<process name>/<pid>`; `<guest name> (<process name>/<pid>)` when the guest's name is
+    /// known (`guest_name`).
     pub name: String,
+    /// The guest's name from its VMM's command line (QEMU `-name`), when the trace or the
+    /// recorder's sidecar file holds that command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_name: Option<String>,
+    /// The VM's UUID from the same command line (QEMU `-uuid`, else `-smbios type=1,uuid=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
     pub host: String,
     /// The workload class, when known (the simulator's truth; a clustering's verdict).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -407,6 +415,24 @@ mod tests {
         assert_eq!(t.userspace, 5);
         assert_eq!(t.waiting.disk, 7);
         assert_eq!(t.total(), 22);
+    }
+
+    #[test]
+    fn vm_guest_name_and_uuid_are_optional_in_json() {
+        // A model written before these fields existed still reads.
+        let old = r#"{"pid":1,"name":"qemu-system-x86/1","host":"h","vcpus":[]}"#;
+        let vm: Vm = serde_json::from_str(old).unwrap();
+        assert_eq!((vm.guest_name.as_deref(), vm.uuid.as_deref()), (None, None));
+        let s = serde_json::to_string(&vm).unwrap();
+        assert!(!s.contains("guest_name") && !s.contains("uuid"), "{s}");
+        let named = Vm {
+            guest_name: Some("web1".into()),
+            uuid: Some("c7a5fdbd-edaf-9455-926a-d65c16db1809".into()),
+            ..vm
+        };
+        let s = serde_json::to_string(&named).unwrap();
+        assert!(s.contains(r#""guest_name":"web1""#), "{s}");
+        assert_eq!(serde_json::from_str::<Vm>(&s).unwrap(), named);
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! - [`record`] (module [`session`]): one recording — start the backend, run a command or
 //!   wait (duration, Ctrl-C), show progress, stop, leave a readable trace.
 //! - [`Diagnosis`] (module [`doctor`]): `virtflow doctor`'s checks, each with its fix.
+//! - [`vmm`]: the VMM processes seen while recording (those holding KVM open) and their
+//!   command lines, written into the trace (tracefs `trace_marker`) and beside it, so that
+//!   `virtflow analyze` can name VMs by QEMU's `-name` and `-uuid`.
 //!
 //! Everything that decides is a function of a [`Host`], so it is tested with fake hosts;
 //! only [`session`] and the backend modules touch the machine.
@@ -24,6 +27,7 @@ mod lttng;
 mod perf;
 pub mod session;
 mod tracefs;
+pub mod vmm;
 
 use std::fmt;
 use std::path::PathBuf;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{self, Backend, BackendChoice};
 use crate::events::{self, Level, Vocabulary};
 use crate::host::{Host, TRACEFS_DIR};
+use crate::vmm::{self, VmmProcess};
 use crate::{lttng, perf, tracefs, RecordError};
 
 /// What to record, as `virtflow record`'s options say.
@@ -30,6 +31,9 @@ pub struct RecordOptions {
     pub command: Vec<OsString>,
     /// Tell on stderr what is recorded, warnings, a progress line, and notes at the end.
     pub progress: bool,
+    /// Do not look for VMM processes: no command lines in the trace, no sidecar file (see
+    /// [`crate::vmm`]).
+    pub no_vmm_cmdlines: bool,
 }
 
 /// A finished recording.
@@ -51,6 +55,12 @@ pub struct Recording {
     pub command_status: Option<ExitStatus>,
     /// Stopped by Ctrl-C.
     pub interrupted: bool,
+    /// The VMM processes seen while recording, with their command lines.
+    pub vmms: Vec<VmmProcess>,
+    /// Where their command lines were saved (see [`crate::vmm`]).
+    pub vmm_sidecar: Option<PathBuf>,
+    /// How many VMM command-line lines the trace itself holds (`trace_marker`, tracefs only).
+    pub vmm_markers: usize,
 }
 
 /// What a running backend reports while recording.
@@ -67,6 +77,11 @@ pub(crate) trait Running {
     fn progress(&mut self) -> Progress;
     fn stop(&mut self) -> Result<(), RecordError>;
     fn finish(self: Box<Self>) -> Result<Finished, RecordError>;
+    /// Writes one line of text into the trace while it records; `Ok(false)` when this
+    /// backend cannot (only tracefs has a user-space marker).
+    fn mark(&mut self, _line: &str) -> Result<bool, RecordError> {
+        Ok(false)
+    }
 }
 
 /// What a backend reports at the end.
@@ -122,6 +137,9 @@ pub fn record(
         .clone()
         .unwrap_or_else(|| default_out(backend, &host));
     prepare_out(&out, backend)?;
+    // A sidecar left by an earlier recording to the same place would name the wrong processes.
+    let sidecar = vmm::sidecar_path(&out, backend == Backend::Lttng);
+    let _ = std::fs::remove_file(&sidecar);
     if let Some(free) = free_bytes(&out) {
         if free < 64 << 20 {
             warnings.push(format!(
@@ -174,6 +192,8 @@ pub fn record(
     };
 
     let started = Instant::now();
+    let mut vmms = VmmLog::new(!opts.no_vmm_cmdlines);
+    vmms.look(&mut *running, false);
     let mut child = match spawn_command(&opts.command) {
         Ok(c) => c,
         Err(e) => {
@@ -199,10 +219,16 @@ pub fn record(
             break false;
         }
         reporter.tick(started.elapsed(), || running.progress());
+        if vmms.due(started.elapsed()) {
+            vmms.look(&mut *running, false);
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     // The recording's length ends here; stopping (perf flushing its buffers) is not part of it.
     let elapsed = started.elapsed();
+    // A last look, while tracing is still on, for VMMs started since the previous one; every
+    // VMM is written again, in case the ring buffer overwrote the first lines.
+    vmms.look(&mut *running, true);
     let stopped = running.stop();
     let last = running.progress();
     reporter.finish(elapsed, last);
@@ -229,6 +255,13 @@ pub fn record(
             output: format!("wrote no trace to {}", out.display()),
         });
     }
+    let vmm_sidecar = vmms.save(&sidecar);
+    if opts.progress {
+        for w in &vmms.warnings {
+            eprintln!("virtflow record: warning: {w}");
+        }
+    }
+    warnings.append(&mut vmms.warnings);
     Ok(Recording {
         out,
         backend,
@@ -240,7 +273,91 @@ pub fn record(
         buffer_kb_per_cpu: buffer_kb,
         command_status,
         interrupted,
+        vmms: vmms.watch.map(|w| w.seen).unwrap_or_default(),
+        vmm_sidecar,
+        vmm_markers: vmms.markers,
     })
+}
+
+/// The VMM processes of one recording (see [`crate::vmm`]): looked for, marked in the
+/// trace, saved beside it.
+struct VmmLog {
+    /// `None` with `--no-vmm-cmdlines`.
+    watch: Option<vmm::Watch>,
+    next: Duration,
+    /// Marker lines written into the trace.
+    markers: usize,
+    /// The backend has no markers, or refused one: no more tries.
+    no_markers: bool,
+    warnings: Vec<String>,
+}
+
+impl VmmLog {
+    fn new(enabled: bool) -> VmmLog {
+        VmmLog {
+            watch: enabled.then(|| vmm::Watch::new(Path::new("/proc"))),
+            next: Duration::ZERO,
+            markers: 0,
+            no_markers: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn due(&self, elapsed: Duration) -> bool {
+        self.watch.is_some() && elapsed >= self.next
+    }
+
+    /// Looks for VMMs not seen yet and writes their command lines into the trace; with `all`,
+    /// those of every VMM seen so far.
+    fn look(&mut self, running: &mut dyn Running, all: bool) {
+        let Some(watch) = self.watch.as_mut() else {
+            return;
+        };
+        self.next += vmm::RESCAN_EVERY;
+        let new = watch.poll();
+        let to_mark = if all { &watch.seen } else { &new };
+        for v in to_mark {
+            for line in vmm::marker_lines(v.pid, &v.argv) {
+                if self.no_markers {
+                    break;
+                }
+                match running.mark(&line) {
+                    Ok(true) => self.markers += 1,
+                    Ok(false) => self.no_markers = true,
+                    Err(e) => {
+                        self.no_markers = true;
+                        self.warnings.push(format!(
+                            "cannot write VMM command lines into the trace ({e}); the sidecar \
+                             file keeps them"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the sidecar (also when no VMM was seen: it says none was); its path, or `None`.
+    fn save(&mut self, path: &Path) -> Option<PathBuf> {
+        let watch = self.watch.as_ref()?;
+        if watch.seen.is_empty() && watch.unreadable > 0 {
+            self.warnings.push(format!(
+                "could not list the open files of {} processes (not root?): VMM processes among \
+                 them are not named",
+                watch.unreadable
+            ));
+        }
+        match vmm::write_sidecar(path, &watch.seen) {
+            Ok(()) => Some(path.to_path_buf()),
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                self.warnings.push(format!(
+                    "cannot save the VMM command lines to {}: {e}",
+                    path.display()
+                ));
+                None
+            }
+        }
+    }
 }
 
 fn mount_tracefs() -> Result<(), RecordError> {

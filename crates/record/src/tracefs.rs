@@ -244,6 +244,24 @@ impl Running for TracefsRun {
         write(&self.dir.join("tracing_on"), "0")
     }
 
+    /// `trace_marker`: the line becomes an ftrace `print` event (`buf`), in the `.dat` and the
+    /// text alike. One write is one event; a write the kernel cut short is an error.
+    fn mark(&mut self, line: &str) -> Result<bool, RecordError> {
+        let path = self.dir.join("trace_marker");
+        let written = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write(line.as_bytes()))
+            .map_err(|e| RecordError::io(&path, e))?;
+        if written < line.len() {
+            return Err(RecordError::Io {
+                path,
+                source: std::io::Error::other(format!("kept {written} of {} bytes", line.len())),
+            });
+        }
+        Ok(true)
+    }
+
     fn finish(mut self: Box<Self>) -> Result<Finished, RecordError> {
         let stats = self.stats();
         let written = self.write_output();

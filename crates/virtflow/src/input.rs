@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use virtflow_analysis::VmmCommandLine;
 use virtflow_trace::{EventSource, Merge};
 
 /// The container formats virtflow reads.
@@ -80,6 +81,26 @@ pub fn open_all(paths: &[PathBuf]) -> anyhow::Result<Box<dyn EventSource>> {
     } else {
         Ok(Box::new(Merge::new(sources)))
     }
+}
+
+/// The VMM command lines `virtflow record` saved beside (or in) the TRACE arguments
+/// (`virtflow_record::vmm`), and a note for each such file that could not be read.
+pub fn vmm_cmdlines(paths: &[PathBuf]) -> (Vec<VmmCommandLine>, Vec<String>) {
+    let mut cmdlines = Vec::new();
+    let mut notes = Vec::new();
+    for path in paths {
+        let Some(sidecar) = virtflow_record::vmm::find_sidecar(path) else {
+            continue;
+        };
+        match virtflow_record::vmm::read_sidecar(&sidecar) {
+            Ok(vmms) => cmdlines.extend(vmms.into_iter().map(|v| VmmCommandLine {
+                pid: v.pid,
+                argv: v.argv,
+            })),
+            Err(e) => notes.push(format!("ignored {e}")),
+        }
+    }
+    (cmdlines, notes)
 }
 
 /// How the built-in demo trace is named in reports.

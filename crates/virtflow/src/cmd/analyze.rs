@@ -30,13 +30,16 @@ const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (mut source, names) = crate::input::open_or_demo(&args.traces)?;
+    let (vmm_cmdlines, sidecar_notes) = crate::input::vmm_cmdlines(&args.traces);
     let bar = ProgressSlot::default();
     let options = Options {
         intervals: args.intervals,
         progress: std::io::stderr().is_terminal().then(|| bar.callback()),
         traces: names,
+        vmm_cmdlines,
     };
-    let model = analyze(&mut *source, &options).context("reading the trace")?;
+    let mut model = analyze(&mut *source, &options).context("reading the trace")?;
+    model.notes.extend(sidecar_notes);
     bar.finish();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -171,14 +174,21 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             virtflow_model::Isa::Svm => ", AMD SVM",
         })
         .unwrap_or("");
+    // A name that leads with the guest's (`web1 (qemu-system-x86/1234)`) holds the pid already.
+    let who = if vm.guest_name.is_some() {
+        clip(&vm.name, 70)
+    } else {
+        format!("{} (pid {})", vm.name, vm.pid)
+    };
     writeln!(
         out,
-        "VM {} (pid {}): {} vCPU{}{isa}",
-        vm.name,
-        vm.pid,
+        "VM {who}: {} vCPU{}{isa}",
         vm.vcpus.len(),
         if vm.vcpus.len() == 1 { "" } else { "s" }
     )?;
+    if let Some(uuid) = &vm.uuid {
+        writeln!(out, "  uuid {uuid}")?;
+    }
     // The vCPU table: shares of the traced time, in percent.
     writeln!(
         out,

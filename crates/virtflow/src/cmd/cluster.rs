@@ -159,6 +159,17 @@ pub(crate) fn feature_table(
             })
         };
         let mut tf = pipeline::trace_features(&name, &mut open, level, window)?;
+        // Markers in the trace named its VMs already; the recorder's sidecar file may name more.
+        let (cmdlines, mut sidecar_notes) = crate::input::vmm_cmdlines(std::slice::from_ref(path));
+        notes.append(&mut sidecar_notes);
+        let mut cmdline_notes = Vec::new();
+        let renamed = virtflow_analysis::name_vms(&mut tf.model.vms, &cmdlines, &mut cmdline_notes);
+        for (pid, vm_name) in renamed {
+            for row in tf.table.rows.iter_mut().filter(|r| r.key.pid == pid) {
+                row.key.vm = vm_name.clone();
+            }
+        }
+        notes.extend(cmdline_notes.into_iter().map(|n| format!("{name}: {n}")));
         pipeline::attach_truth(&mut tf.table, &pipeline::known_workloads(path), &tf.model);
         begin = begin.min(tf.begin);
         end = end.max(tf.end);

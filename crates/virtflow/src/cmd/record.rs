@@ -36,6 +36,11 @@ pub struct Args {
     /// Do not run `virtflow analyze` on the trace afterwards.
     #[arg(long)]
     pub no_analyze: bool,
+    /// Do not save the command lines of the VMM processes (those holding /dev/kvm open), which
+    /// name the VMs by QEMU's -name and -uuid: by default they go into the trace (tracefs) and
+    /// beside it, in TRACE.vmm-cmdlines.json (in the folder for LTTng).
+    #[arg(long)]
+    pub no_vmm_cmdlines: bool,
     /// The command to trace; recording stops when it exits.
     #[arg(last = true)]
     pub command: Vec<OsString>,
@@ -54,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         buffer_kb: args.buffer_kb,
         command: args.command,
         progress: true,
+        no_vmm_cmdlines: args.no_vmm_cmdlines,
     };
     let rec = virtflow_record::record(Host::probe(), &options, &stop)?;
     eprintln!(
@@ -70,6 +76,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             ""
         }
     );
+    if let Some(sidecar) = &rec.vmm_sidecar {
+        let pids: Vec<String> = rec.vmms.iter().map(|v| v.pid.to_string()).collect();
+        eprintln!(
+            "virtflow record: {} VMM process{} seen{}{}; command lines saved to {}{}",
+            rec.vmms.len(),
+            if rec.vmms.len() == 1 { "" } else { "es" },
+            if pids.is_empty() { "" } else { ", pid " },
+            pids.join(", "),
+            sidecar.display(),
+            if rec.vmm_markers > 0 {
+                " and into the trace"
+            } else {
+                ""
+            }
+        );
+    }
     if let Some(status) = rec.command_status.filter(|s| !s.success()) {
         eprintln!("virtflow record: note: the traced command exited with {status}");
     }

@@ -59,12 +59,15 @@ pub(crate) fn load_model(
     if demo.is_some() {
         names = vec![crate::input::DEMO_NAME.to_string()];
     }
+    let (vmm_cmdlines, sidecar_notes) = crate::input::vmm_cmdlines(traces);
     let options = Options {
         intervals: true,
         traces: names,
+        vmm_cmdlines,
         ..Options::default()
     };
     let mut model = analyze(&mut *source, &options).context("reading the trace")?;
+    model.notes.extend(sidecar_notes);
     drop(source);
     if clusters && !model.vms.is_empty() {
         if let Err(e) = name_workloads(&paths, &mut model) {
