@@ -537,6 +537,7 @@ impl Analyzer {
         }
     }
 
+    #[inline]
     fn cpu(&mut self, cpu: u32) -> Option<&mut Cpu> {
         if cpu == virtflow_trace::EventHeader::NO_CPU {
             return None;

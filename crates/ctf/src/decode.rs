@@ -743,6 +743,29 @@ pub struct DirectInt {
     pub rel: u64,
     /// A plain number (no enumeration labels, not a boolean): its [`Value`] is built directly.
     pub plain: bool,
+    /// `size` low bits set.
+    pub mask: u64,
+    /// Shift left then arithmetic shift right by this to sign-extend (0: unsigned or 64 bits).
+    pub sext: u32,
+}
+
+impl DirectInt {
+    /// Reads the integer of a scope starting at bit `base`: raw bits, sign-extended when
+    /// signed. A little-endian field whose bits lie within the eight bytes from its first one
+    /// (nearly all) is one load, a shift and a mask.
+    #[inline(always)]
+    pub fn read(&self, data: &[u8], base: u64) -> Option<u64> {
+        let pos = base + self.rel;
+        let byte = (pos >> 3) as usize;
+        let shift = (pos & 7) as u32;
+        let raw = match data.get(byte..byte.wrapping_add(8)) {
+            Some(w) if !self.be && shift + self.size <= 64 => {
+                (u64::from_le_bytes(w.try_into().ok()?) >> shift) & self.mask
+            }
+            _ => crate::bits::read_fast(data, pos, self.size, self.be)?,
+        };
+        Some((((raw << self.sext) as i64) >> self.sext) as u64)
+    }
 }
 
 impl DirectInt {
@@ -761,6 +784,8 @@ impl DirectInt {
             size: it.size,
             rel: *rel.get(i)?,
             plain: it.mappings.is_none() && it.kind == IntKind::Plain,
+            mask: u64::MAX >> (64 - it.size),
+            sext: if it.signed { 64 - it.size } else { 0 },
         })
     }
 }

@@ -215,11 +215,11 @@ enum Next {
     End,
 }
 
-/// A stream's bytes: mapped from its file, or in memory (tests, fuzzing).
+/// A stream's bytes: mapped from its file, or in memory (tests, fuzzing, empty files). Two
+/// cases only: the accessors ask for the bytes several times per event.
 enum Data {
     Map(Mmap),
     Mem(Vec<u8>),
-    Empty,
 }
 
 /// Bytes read between two releases of a mapping's consumed pages.
@@ -252,7 +252,6 @@ impl Data {
         match self {
             Data::Map(m) => m,
             Data::Mem(v) => v,
-            Data::Empty => &[],
         }
     }
 }
@@ -936,7 +935,7 @@ impl CtfSource {
             let file = File::open(&f).map_err(|e| TraceError::io(&f, e))?;
             let len = file.metadata().map_err(|e| TraceError::io(&f, e))?.len();
             let map = if len == 0 {
-                Data::Empty
+                Data::Mem(Vec::new())
             } else {
                 // SAFETY: the trace files are not expected to change while they are read.
                 Data::Map(unsafe { Mmap::map(&file) }.map_err(|e| TraceError::io(&f, e))?)
@@ -1178,11 +1177,7 @@ impl CtfSource {
         let trace = src.add_trace_class(tc);
         for (i, s) in streams.into_iter().enumerate() {
             src.total_bytes += s.len() as u64;
-            let data = if s.is_empty() {
-                Data::Empty
-            } else {
-                Data::Mem(s)
-            };
+            let data = Data::Mem(s);
             src.add_stream(&trace, PathBuf::from(format!("stream{i}")), data, None);
         }
         src.traces.push(trace);
@@ -1282,28 +1277,23 @@ impl CtfSource {
         Some((s, off, &lay.fields()[idx].1))
     }
 
-    /// A plain integer at a fixed offset: raw bits and signedness, without locating the
-    /// field through its layout.
+    /// A plain integer at a fixed offset, read without locating the field through its layout:
+    /// `Some(None)` when the field has no direct reader; else its value (sign-extended when
+    /// signed), whether it is signed, and whether it is a plain number.
     #[inline(always)]
-    fn read_direct(&self, field: FieldId) -> Option<Option<(u64, bool, u32)>> {
-        self.read_direct_plain(field)
-            .map(|o| o.map(|(v, signed, size, _)| (v, signed, size)))
-    }
-
-    /// [`Self::read_direct`], also saying whether the integer is a plain number.
-    #[inline(always)]
-    fn read_direct_plain(&self, field: FieldId) -> Option<Option<(u64, bool, u32, bool)>> {
+    fn read_direct(&self, field: FieldId) -> Option<Option<(u64, bool, bool)>> {
         let i = self.cur?;
-        let d = match self.rt[self.view.class as usize]
+        let Some(Some(d)) = self.rt[self.view.class as usize]
             .direct
             .get(field.0 as usize)
-        {
-            Some(Some(d)) => d,
-            _ => return Some(None),
+        else {
+            return Some(None);
         };
-        let base = self.view.bases[d.scope as usize & 3];
-        let v = crate::bits::read_fast(self.streams[i].data(), base + d.rel, d.size, d.be)?;
-        Some(Some((v, d.signed, d.size, d.plain)))
+        let v = d.read(
+            self.streams[i].data(),
+            self.view.bases[d.scope as usize & 3],
+        )?;
+        Some(Some((v, d.signed, d.plain)))
     }
 
     fn read_int(&self, field: FieldId) -> Option<(u64, &IntTy)> {
@@ -1401,12 +1391,8 @@ impl EventSource for CtfSource {
     }
 
     fn u64(&self, field: FieldId) -> Option<u64> {
-        if let Some((v, signed, size)) = self.read_direct(field)? {
-            return Some(if signed {
-                crate::bits::sign_extend(v, size) as u64
-            } else {
-                v
-            });
+        if let Some((v, _, _)) = self.read_direct(field)? {
+            return Some(v);
         }
         let (v, it) = self.read_int(field)?;
         Some(if it.signed && it.kind != IntKind::Var {
@@ -1417,12 +1403,8 @@ impl EventSource for CtfSource {
     }
 
     fn i64(&self, field: FieldId) -> Option<i64> {
-        if let Some((v, signed, size)) = self.read_direct(field)? {
-            return Some(if signed {
-                crate::bits::sign_extend(v, size)
-            } else {
-                v as i64
-            });
+        if let Some((v, _, _)) = self.read_direct(field)? {
+            return Some(v as i64);
         }
         let (v, it) = self.read_int(field)?;
         Some(if it.signed && it.kind != IntKind::Var {
@@ -1467,9 +1449,9 @@ impl EventSource for CtfSource {
     }
 
     fn value(&self, field: FieldId) -> Option<Value<'_>> {
-        if let Some((v, signed, size, true)) = self.read_direct_plain(field)? {
+        if let Some((v, signed, true)) = self.read_direct(field)? {
             return Some(if signed {
-                Value::Int(crate::bits::sign_extend(v, size))
+                Value::Int(v as i64)
             } else {
                 Value::UInt(v)
             });
@@ -1526,14 +1508,13 @@ impl EventSource for CtfSource {
         for k in 0..packet {
             let direct = cr.direct[k].filter(|d| d.plain);
             let v = match direct {
-                Some(d) => crate::bits::read_fast(s.data(), s.pkt_ctx_start + d.rel, d.size, d.be)
-                    .map(|v| {
-                        if d.signed {
-                            Value::Int(crate::bits::sign_extend(v, d.size))
-                        } else {
-                            Value::UInt(v)
-                        }
-                    }),
+                Some(d) => d.read(s.data(), s.pkt_ctx_start).map(|v| {
+                    if d.signed {
+                        Value::Int(v as i64)
+                    } else {
+                        Value::UInt(v)
+                    }
+                }),
                 None => self.value(FieldId(k as u32)),
             };
             if let Some(v) = v {
