@@ -28,7 +28,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use virtflow_trace::{
-    EventClass, EventHeader, EventSource, FieldId, LostEvents, ReadStats, Step, TraceError, Value,
+    ClassId, EventClass, EventHeader, EventSource, FieldId, LostEvents, ReadStats, Step,
+    TraceError, Value,
 };
 
 use self::bytes::DatError;
@@ -523,6 +524,37 @@ impl EventSource for DatSource {
     fn value(&self, field: FieldId) -> Option<Value<'_>> {
         let (fmt, rec) = self.record()?;
         record::read_value(fmt.fields.get(field.0 as usize)?, rec, self.endian)
+    }
+
+    fn for_each_value(&self, class: ClassId, f: &mut dyn FnMut(FieldId, Value<'_>)) {
+        // The record found once for all its fields.
+        if self.current.is_none_or(|c| c.class != class.0) {
+            return;
+        }
+        let Some((fmt, rec)) = self.record() else {
+            return;
+        };
+        let slots = self.int_slots.get(class.0 as usize);
+        for (i, field) in fmt.fields.iter().enumerate() {
+            let v = match slots.and_then(|s| s.get(i)) {
+                // Integers of 1, 2, 4 or 8 bytes as the integer accessors read them.
+                Some(slot) if slot.size != 0 => {
+                    let size = slot.size as usize;
+                    record::read_uint(rec, slot.offset as usize, size, self.endian).map(|v| {
+                        if slot.signed {
+                            let shift = 64 - 8 * size as u32;
+                            Value::Int(((v << shift) as i64) >> shift)
+                        } else {
+                            Value::UInt(v)
+                        }
+                    })
+                }
+                _ => record::read_value(field, rec, self.endian),
+            };
+            if let Some(v) = v {
+                f(FieldId(i as u32), v);
+            }
+        }
     }
 
     fn stats(&self) -> ReadStats {
