@@ -796,12 +796,24 @@ struct FixedInt {
     rel: u64,
     size: u32,
     be: bool,
+    /// `size` low bits set.
+    mask: u64,
 }
 
 impl FixedInt {
+    /// A little-endian integer whose bits lie within the eight bytes from its first one (all
+    /// of LTTng's header fields) is one load, a shift and a mask.
     #[inline(always)]
     fn read(&self, data: &[u8], start: u64) -> Option<u64> {
-        crate::bits::read_fast(data, start + self.rel, self.size, self.be)
+        let pos = start + self.rel;
+        let byte = (pos >> 3) as usize;
+        let shift = (pos & 7) as u32;
+        match data.get(byte..byte.wrapping_add(8)) {
+            Some(w) if !self.be && shift + self.size <= 64 => {
+                Some((u64::from_le_bytes(w.try_into().ok()?) >> shift) & self.mask)
+            }
+            _ => crate::bits::read_fast(data, pos, self.size, self.be),
+        }
     }
 }
 
@@ -840,6 +852,7 @@ impl FastHeader {
                     rel,
                     size: h.size,
                     be: h.be,
+                    mask: u64::MAX >> (64 - h.size),
                 };
                 match h.role {
                     Role::EventClassId => path.id = Some(f),
@@ -869,10 +882,14 @@ impl FastHeader {
                 for h in &plan.pre[..*si] {
                     rel = align_up(rel, h.align as u64) + h.size as u64;
                 }
+                if sh.size == 0 || sh.size > 64 {
+                    return None;
+                }
                 let sel = FixedInt {
                     rel: align_up(rel, sh.align as u64),
                     size: sh.size,
                     be: sh.be,
+                    mask: u64::MAX >> (64 - sh.size),
                 };
                 let mut out = Vec::new();
                 for (lo, hi, ints) in opts {
