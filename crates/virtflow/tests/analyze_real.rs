@@ -349,14 +349,21 @@ fn terminal_report_fits_100_columns() {
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(text.contains("VM qemu-system-x86/"), "{text}");
         for line in text.lines().filter(|l| !l.starts_with("virtflow analyze:")) {
-            // Notes are sentences a terminal may wrap; everything else is laid out.
-            if line.starts_with("  - ") {
-                continue;
-            }
+            // Notes are wrapped between words: only a single word longer than a line (a path)
+            // may run past.
+            let one_word = line
+                .trim_start_matches([' ', '-'])
+                .split_whitespace()
+                .count()
+                == 1;
             assert!(
-                line.chars().count() <= 100,
+                line.chars().count() <= 100 || one_word,
                 "line wider than 100 columns:\n{line}"
             );
+        }
+        if name.starts_with("s3_disk") {
+            // Its waker and injected vector disagree on some waits: a long note, wrapped.
+            assert!(text.contains("\nnotes:\n  - "), "{text}");
         }
     }
 }

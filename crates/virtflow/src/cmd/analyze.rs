@@ -145,20 +145,19 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     {
         writeln!(out, "\nnotes:")?;
         for n in rest {
-            writeln!(out, "  - {n}")?;
+            note(out, n)?;
         }
         if r.truncated_packets > 0 {
-            writeln!(out, "  - {} truncated packets", r.truncated_packets)?;
+            note(out, &format!("{} truncated packets", r.truncated_packets))?;
         }
         if r.unknown_events > 0 {
-            writeln!(
+            note(
                 out,
-                "  - {} events of unknown classes skipped",
-                r.unknown_events
+                &format!("{} events of unknown classes skipped", r.unknown_events),
             )?;
         }
         for w in &r.warnings {
-            writeln!(out, "  - {w}")?;
+            note(out, w)?;
         }
     }
     Ok(())
@@ -417,6 +416,25 @@ fn render_guest_split(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Report width, in columns.
 const WIDTH: usize = 100;
+
+/// `  - text` wrapped at [`WIDTH`] between words, continuation lines indented under the text;
+/// a word longer than a line (a path) stays whole.
+fn note(out: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    let mut line = String::from("  -");
+    let mut width = 3;
+    for word in text.split_whitespace() {
+        let n = word.chars().count();
+        if width > 4 && width + 1 + n > WIDTH {
+            writeln!(out, "{line}")?;
+            line = String::from("   ");
+            width = 3;
+        }
+        line.push(' ');
+        line.push_str(word);
+        width += 1 + n;
+    }
+    writeln!(out, "{line}")
+}
 
 /// `  label: a, b, c` wrapped at [`WIDTH`], continuation lines aligned after the label.
 fn list(out: &mut dyn Write, label: &str, items: &[String]) -> std::io::Result<()> {
