@@ -282,6 +282,9 @@ fn shares(h: &mut String, s: &Summary) {
 fn exits(h: &mut String, s: &Summary) {
     for vm in &s.vms {
         let _ = writeln!(h, "<h3>{}</h3>", escape(&vm.name));
+        if let Some(uuid) = &vm.uuid {
+            let _ = writeln!(h, "<p class=\"muted\">uuid {}</p>", escape(uuid));
+        }
         if vm.exits.is_empty() {
             h.push_str("<p class=\"muted\">no exits.</p>\n");
             continue;

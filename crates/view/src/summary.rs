@@ -30,6 +30,8 @@ pub struct VmSummary {
     pub name: String,
     pub host: String,
     pub workload: Option<String>,
+    /// QEMU's `-uuid`, when the trace held the VMM's command line.
+    pub uuid: Option<String>,
     pub state_ns: StateNs,
     pub vcpus: Vec<VcpuSummary>,
     pub exits: Vec<ExitStat>,
@@ -114,6 +116,7 @@ impl Summary {
                     name: vm.name.clone(),
                     host: vm.host.clone(),
                     workload: vm.workload.clone(),
+                    uuid: vm.uuid.clone(),
                     state_ns,
                     vcpus,
                     exits,

@@ -6,7 +6,12 @@ use virtflow_view::{report, synthetic};
 fn report_is_self_contained_and_has_every_section() {
     let mut model = synthetic::model(2, 2, 3_000, 9);
     model.vms[0].name = "vm<script>alert(1)</script>".to_string();
+    model.vms[1].uuid = Some("5f1c2e8a-0b3d-4c7e-9a41-2d6f8e0b7c19".to_string());
     let html = report::write_html(model);
+    assert!(
+        html.contains("uuid 5f1c2e8a-0b3d-4c7e-9a41-2d6f8e0b7c19"),
+        "a VM's uuid is shown"
+    );
     for section in [
         "Overview timeline",
         "State shares per vCPU",
