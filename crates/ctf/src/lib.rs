@@ -570,65 +570,89 @@ impl StreamCursor {
         self.next = Next::End;
     }
 
-    /// The common case of [`Self::fetch`], inlined into the merge: the next event of this
-    /// packet has a fast header and a fixed body, and its class is wanted. Returns false when
-    /// [`Self::fetch`] must run (anything else, including every error).
+    /// The fast path of [`Self::fetch`], inlined into the merge, over the events of the current
+    /// packet that have a fast header: a wanted event with a fixed body becomes the current one;
+    /// events of classes nobody reads are passed over — by size, or by their body's skip
+    /// program — without going through the merge. Returns false when [`Self::fetch`] must go on
+    /// (the packet's end, a pending loss, any other shape, every error, which it reports).
     #[inline(always)]
     fn fetch_fast(&mut self, classes: &[ClassRt]) -> bool {
         if self.done || !self.in_packet || !self.pending.is_empty() {
-            return false;
-        }
-        let start = self.pos;
-        if start >= self.content_end {
             return false;
         }
         let s = &self.trace.streams[self.stream_class];
         let Some(fh) = &s.fast_header else {
             return false;
         };
-        let data = self.map.bytes();
-        let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots) else {
-            return false;
-        };
-        let Some(cls) = s.class_of(h.id) else {
-            return false;
-        };
-        let cr = &classes[cls as usize];
-        let (true, Some(body)) = (cr.wanted, &cr.body) else {
-            return false;
-        };
-        let (starts, end) = body.place(hend);
-        if end > self.content_end || end <= start {
-            return false;
+        while self.pos < self.content_end {
+            let start = self.pos;
+            let data = self.map.bytes();
+            let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots) else {
+                return false;
+            };
+            let Some(cls) = s.class_of(h.id) else {
+                return false;
+            };
+            let cr = &classes[cls as usize];
+            let end = match (&cr.body, &cr.skip_body) {
+                (Some(body), _) => {
+                    let (starts, end) = body.place(hend);
+                    if end > self.content_end || end <= start {
+                        return false;
+                    }
+                    if cr.wanted {
+                        self.finish_event(h.ts, cls, starts, start, end);
+                        return true;
+                    }
+                    end
+                }
+                // A variable-size event nobody reads: its end is all that is needed.
+                (None, Some(code)) if !cr.wanted => {
+                    let mut c = Cur {
+                        data,
+                        pos: hend,
+                        end: self.content_end,
+                    };
+                    let n = code.ops.len();
+                    let passed = code.run(0, n, &mut c, &mut self.slots, &mut |_, _| {});
+                    if passed.is_err() || c.pos <= start {
+                        return false;
+                    }
+                    c.pos
+                }
+                _ => return false,
+            };
+            self.ts = advance_clock(&mut self.clock_val, s, h.ts);
+            self.pos = end;
+            self.skipped += 1;
         }
-        self.ts = advance_clock(&mut self.clock_val, s, h.ts);
-        self.class = cls;
-        self.starts = starts;
-        self.ev_start = start;
-        self.pos = end;
-        if !matches!(self.next, Next::Event) {
-            self.next = Next::Event;
-        }
-        true
+        false
     }
 
-    /// Decodes the next event (or packet boundary notice) into `self.next`.
+    /// Decodes the next event (or packet boundary notice) into `self.next`: the fast path
+    /// inline, the rest out of line.
+    #[inline(always)]
     fn fetch(&mut self, classes: &[ClassRt]) {
         if self.done {
             self.next = Next::End;
             return;
         }
-        match self.fetch_inner(classes) {
-            Ok(()) => {}
-            Err(e) => {
-                self.done = true;
-                self.next = Next::Err(e);
-            }
+        if self.fetch_fast(classes) {
+            return;
+        }
+        if let Err(e) = self.fetch_slow(classes) {
+            self.done = true;
+            self.next = Next::Err(e);
         }
     }
 
-    fn fetch_inner(&mut self, classes: &[ClassRt]) -> Result<(), TraceError> {
+    /// [`Self::fetch`] once the fast path has declined what is at the cursor: losses, packet
+    /// boundaries, and events of other shapes through the general walk.
+    fn fetch_slow(&mut self, classes: &[ClassRt]) -> Result<(), TraceError> {
+        let mut fast_declined = true;
         loop {
+            // The fast path is tried again once the cursor has moved.
+            let declined = std::mem::replace(&mut fast_declined, false);
             if !self.pending.is_empty() {
                 let l = self.pending.remove(0);
                 self.ts = l.begin;
@@ -644,59 +668,16 @@ impl StreamCursor {
                 }
                 continue;
             }
+            if !declined && self.fetch_fast(classes) {
+                return Ok(());
+            }
+            if self.pos >= self.content_end {
+                continue;
+            }
+            // Any other shape, or what the fast path found wrong: the general walk of one event.
             let trace = self.trace.clone();
             let s = &trace.streams[self.stream_class];
             let data: &[u8] = self.map.bytes();
-            // The common shapes: a fast header and a fixed body. Events of classes nobody
-            // reads are passed over here, packet by packet, without going through the merge.
-            if let Some(fh) = &s.fast_header {
-                while self.pos < self.content_end {
-                    let start = self.pos;
-                    let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots)
-                    else {
-                        break;
-                    };
-                    let Some(cls) = s.class_of(h.id) else { break };
-                    let cr = &classes[cls as usize];
-                    let Some(body) = &cr.body else {
-                        // A variable-size event nobody reads: its end is all that is needed.
-                        let Some(code) = cr.skip_body.as_ref().filter(|_| !cr.wanted) else {
-                            break;
-                        };
-                        let mut c = Cur {
-                            data,
-                            pos: hend,
-                            end: self.content_end,
-                        };
-                        let n = code.ops.len();
-                        if code
-                            .run(0, n, &mut c, &mut self.slots, &mut |_, _| {})
-                            .is_err()
-                            || c.pos <= start
-                        {
-                            break;
-                        }
-                        self.ts = advance_clock(&mut self.clock_val, s, h.ts);
-                        self.pos = c.pos;
-                        self.skipped += 1;
-                        continue;
-                    };
-                    let (starts, end) = body.place(hend);
-                    if end > self.content_end || end <= start {
-                        break;
-                    }
-                    if cr.wanted {
-                        self.finish_event(s, h.ts, cls, starts, start, end);
-                        return Ok(());
-                    }
-                    self.ts = advance_clock(&mut self.clock_val, s, h.ts);
-                    self.pos = end;
-                    self.skipped += 1;
-                }
-                if self.pos >= self.content_end {
-                    continue;
-                }
-            }
             let mut c = Cur {
                 data,
                 pos: self.pos,
@@ -742,7 +723,7 @@ impl StreamCursor {
                 let (starts, end) = body.place(c.pos);
                 if end <= self.content_end && end > start {
                     if cr.wanted {
-                        self.finish_event(s, ts_raw, cls, starts, start, end);
+                        self.finish_event(ts_raw, cls, starts, start, end);
                         return Ok(());
                     }
                     self.pass_event(s, ts_raw, end);
@@ -770,7 +751,7 @@ impl StreamCursor {
                 return Err(self.err(start, "event of size zero"));
             }
             if cr.wanted {
-                self.finish_event(s, ts_raw, cls, starts, start, c.pos);
+                self.finish_event(ts_raw, cls, starts, start, c.pos);
                 return Ok(());
             }
             self.pass_event(s, ts_raw, c.pos);
@@ -791,13 +772,13 @@ impl StreamCursor {
     #[inline(always)]
     fn finish_event(
         &mut self,
-        s: &StreamRt,
         ts_raw: Option<(u64, u32)>,
         cls: u32,
         starts: [u64; 3],
         start: u64,
         end: u64,
     ) {
+        let s = &self.trace.streams[self.stream_class];
         self.ts = advance_clock(&mut self.clock_val, s, ts_raw);
         self.class = cls;
         self.starts = starts;
@@ -1325,9 +1306,7 @@ impl EventSource for CtfSource {
         // longer the earliest (one sift-down), instead of a push and a pop.
         let i = match self.cur.take() {
             Some(c) => {
-                if !self.streams[c].fetch_fast(&self.rt) {
-                    self.streams[c].fetch(&self.rt);
-                }
+                self.streams[c].fetch(&self.rt);
                 let s = &self.streams[c];
                 if matches!(s.next, Next::End) {
                     match self.heap.pop() {
