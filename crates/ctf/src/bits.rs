@@ -76,20 +76,28 @@ pub fn read_bits(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
 /// `data`), inlined; falls back to [`read_bits`].
 #[inline(always)]
 pub fn read_fast(data: &[u8], pos: u64, size: u32, be: bool) -> Option<u64> {
+    if size == 0 || size > 64 {
+        return read_bits(data, pos, size, be);
+    }
+    read_masked(data, pos, size, u64::MAX >> (64 - size), be)
+}
+
+/// [`read_fast`] with the field's `mask` (its `size` low bits, `size` in 1..=64) computed once
+/// by the caller: one load, a shift and a mask when the field's bits lie within the eight
+/// bytes from its first one.
+#[inline(always)]
+pub fn read_masked(data: &[u8], pos: u64, size: u32, mask: u64, be: bool) -> Option<u64> {
     let byte = (pos >> 3) as usize;
     let shift = (pos & 7) as u32;
-    if let Some(w) = data.get(byte..byte.wrapping_add(8)) {
-        if shift + size <= 64 && size >= 1 {
-            let w: [u8; 8] = w.try_into().unwrap();
-            let mask = u64::MAX >> (64 - size);
-            return Some(if be {
-                (u64::from_be_bytes(w) >> (64 - shift - size)) & mask
-            } else {
-                (u64::from_le_bytes(w) >> shift) & mask
-            });
+    match data.get(byte..byte.wrapping_add(8)) {
+        Some(w) if !be && shift + size <= 64 => {
+            Some((u64::from_le_bytes(w.try_into().ok()?) >> shift) & mask)
         }
+        Some(w) if shift + size <= 64 => {
+            Some((u64::from_be_bytes(w.try_into().ok()?) >> (64 - shift - size)) & mask)
+        }
+        _ => read_bits(data, pos, size, be),
     }
-    read_bits(data, pos, size, be)
 }
 
 /// Sign-extends the low `size` bits of `v`.

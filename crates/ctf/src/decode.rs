@@ -750,20 +750,10 @@ pub struct DirectInt {
 }
 
 impl DirectInt {
-    /// Reads the integer of a scope starting at bit `base`: raw bits, sign-extended when
-    /// signed. A little-endian field whose bits lie within the eight bytes from its first one
-    /// (nearly all) is one load, a shift and a mask.
+    /// Reads the integer of a scope starting at bit `base`, sign-extended when signed.
     #[inline(always)]
     pub fn read(&self, data: &[u8], base: u64) -> Option<u64> {
-        let pos = base + self.rel;
-        let byte = (pos >> 3) as usize;
-        let shift = (pos & 7) as u32;
-        let raw = match data.get(byte..byte.wrapping_add(8)) {
-            Some(w) if !self.be && shift + self.size <= 64 => {
-                (u64::from_le_bytes(w.try_into().ok()?) >> shift) & self.mask
-            }
-            _ => crate::bits::read_fast(data, pos, self.size, self.be)?,
-        };
+        let raw = crate::bits::read_masked(data, base + self.rel, self.size, self.mask, self.be)?;
         Some((((raw << self.sext) as i64) >> self.sext) as u64)
     }
 }
@@ -801,19 +791,9 @@ struct FixedInt {
 }
 
 impl FixedInt {
-    /// A little-endian integer whose bits lie within the eight bytes from its first one (all
-    /// of LTTng's header fields) is one load, a shift and a mask.
     #[inline(always)]
     fn read(&self, data: &[u8], start: u64) -> Option<u64> {
-        let pos = start + self.rel;
-        let byte = (pos >> 3) as usize;
-        let shift = (pos & 7) as u32;
-        match data.get(byte..byte.wrapping_add(8)) {
-            Some(w) if !self.be && shift + self.size <= 64 => {
-                Some((u64::from_le_bytes(w.try_into().ok()?) >> shift) & self.mask)
-            }
-            _ => crate::bits::read_fast(data, pos, self.size, self.be),
-        }
+        crate::bits::read_masked(data, start + self.rel, self.size, self.mask, self.be)
     }
 }
 
