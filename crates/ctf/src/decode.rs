@@ -240,6 +240,12 @@ pub fn skip<F: FnMut(&IntTy, u64)>(
     Ok(())
 }
 
+/// A fixed-length string's bytes: up to its first NUL, or all of them.
+#[inline]
+pub fn until_nul(b: &[u8]) -> &[u8] {
+    &b[..b.iter().position(|&x| x == 0).unwrap_or(b.len())]
+}
+
 /// A string field's text: borrowed when it is UTF-8 (the strict validator is the faster one),
 /// else lossily converted.
 #[inline]
@@ -311,9 +317,7 @@ pub fn value<'a>(
                 c.nul_string()?
             } else {
                 let n = len_of(len, slots)?;
-                let b = c.bytes(n)?;
-                let k = b.iter().position(|&x| x == 0).unwrap_or(b.len());
-                &b[..k]
+                until_nul(c.bytes(n)?)
             };
             Value::Str(bytes_to_str(b))
         }

@@ -791,6 +791,24 @@ impl StreamCursor {
     }
 }
 
+/// The bytes, up to its NUL, of a string field at bit `off` of the stream's current packet, when
+/// it has a fixed length or is NUL-terminated (`Some(None)`: a string whose length another field
+/// gives, or not a string; `None`: past the data).
+fn string_at<'a>(s: &'a StreamCursor, off: u64, ty: &Ty) -> Option<Option<&'a [u8]>> {
+    let data = s.data();
+    let b = (off / 8) as usize;
+    Some(match ty {
+        Ty::Str(Len::Static(n), false) => {
+            Some(decode::until_nul(data.get(b..b.checked_add(*n as usize)?)?))
+        }
+        Ty::Str(_, true) => {
+            let rest = data.get(b..(s.content_end / 8) as usize)?;
+            Some(&rest[..rest.iter().position(|&x| x == 0)?])
+        }
+        _ => None,
+    })
+}
+
 /// Moves a stream's clock by an event header's (possibly truncated) timestamp; returns the
 /// event's time in ns.
 #[inline(always)]
@@ -1401,30 +1419,17 @@ impl EventSource for CtfSource {
         {
             let b = ((self.view.bases[*scope as usize & 3] + rel) / 8) as usize;
             let raw = s.data().get(b..b + *n as usize)?;
-            let end = raw.iter().position(|&x| x == 0).unwrap_or(raw.len());
-            return std::str::from_utf8(&raw[..end]).ok();
+            return std::str::from_utf8(decode::until_nul(raw)).ok();
         }
         let (s, off, ty) = self.locate(field)?;
-        let data = s.data();
-        let b = (off / 8) as usize;
-        let bytes = match ty {
-            Ty::Str(Len::Static(n), false) => {
-                let raw = data.get(b..b.checked_add(*n as usize)?)?;
-                &raw[..raw.iter().position(|&x| x == 0).unwrap_or(raw.len())]
-            }
-            Ty::Str(_, true) => {
-                let rest = data.get(b..(s.content_end / 8) as usize)?;
-                &rest[..rest.iter().position(|&x| x == 0)?]
-            }
-            Ty::Str(..) => {
-                return match self.value(field)? {
-                    Value::Str(std::borrow::Cow::Borrowed(x)) => Some(x),
-                    _ => None,
-                }
-            }
-            _ => return None,
-        };
-        std::str::from_utf8(bytes).ok()
+        match string_at(s, off, ty)? {
+            Some(bytes) => std::str::from_utf8(bytes).ok(),
+            // Strings of a length read from another field: through the general decoder.
+            None => match self.value(field)? {
+                Value::Str(std::borrow::Cow::Borrowed(x)) => Some(x),
+                _ => None,
+            },
+        }
     }
 
     fn value(&self, field: FieldId) -> Option<Value<'_>> {
@@ -1443,19 +1448,10 @@ impl EventSource for CtfSource {
                 return Some(decode::int_value(it, v));
             }
             // Strings need no slots: no scratch copy.
-            Ty::Str(Len::Static(_), false) | Ty::Str(_, true) => {
-                let b = (off / 8) as usize;
-                let bytes = match ty {
-                    Ty::Str(Len::Static(n), false) => {
-                        let raw = data.get(b..b.checked_add(*n as usize)?)?;
-                        &raw[..raw.iter().position(|&x| x == 0).unwrap_or(raw.len())]
-                    }
-                    _ => {
-                        let rest = data.get(b..(s.content_end / 8) as usize)?;
-                        &rest[..rest.iter().position(|&x| x == 0)?]
-                    }
-                };
-                return Some(Value::Str(decode::bytes_to_str(bytes)));
+            Ty::Str(..) => {
+                if let Some(bytes) = string_at(s, off, ty)? {
+                    return Some(Value::Str(decode::bytes_to_str(bytes)));
+                }
             }
             _ => {}
         }
@@ -1557,8 +1553,7 @@ impl EventSource for CtfSource {
                 }
                 Ty::Str(Len::Static(n), false) => {
                     let Ok(b) = c.bytes(*n) else { return };
-                    let end = b.iter().position(|&x| x == 0).unwrap_or(b.len());
-                    Some(Value::Str(decode::bytes_to_str(&b[..end])))
+                    Some(Value::Str(decode::bytes_to_str(decode::until_nul(b))))
                 }
                 Ty::Str(_, true) => {
                     let Ok(b) = c.nul_string() else { return };
