@@ -80,6 +80,23 @@ struct IntSlot {
 }
 
 impl IntSlot {
+    /// The integer in record `rec`, sign-extended when signed (`None`: not an integer slot, or
+    /// past the record).
+    #[inline]
+    fn read(&self, rec: &[u8], endian: Endian) -> Option<i64> {
+        if self.size == 0 {
+            return None;
+        }
+        let size = self.size as usize;
+        let v = record::read_uint(rec, self.offset as usize, size, endian)?;
+        Some(if self.signed {
+            let shift = 64 - 8 * size as u32;
+            ((v << shift) as i64) >> shift
+        } else {
+            v as i64
+        })
+    }
+
     fn of(f: &crate::format::FormatField) -> IntSlot {
         let integer = matches!(f.layout, crate::format::FieldLayout::Integer)
             && matches!(f.size, 1 | 2 | 4 | 8);
@@ -376,18 +393,7 @@ impl DatSource {
             .int_slots
             .get(c.class as usize)?
             .get(field.0 as usize)?;
-        if slot.size == 0 {
-            return None;
-        }
-        let rec = self.record_bytes(c)?;
-        let size = slot.size as usize;
-        let v = record::read_uint(rec, slot.offset as usize, size, self.endian)?;
-        Some(if slot.signed {
-            let shift = 64 - 8 * size as u32;
-            ((v << shift) as i64) >> shift
-        } else {
-            v as i64
-        })
+        slot.read(self.record_bytes(c)?, self.endian)
     }
 }
 
@@ -538,17 +544,13 @@ impl EventSource for DatSource {
         for (i, field) in fmt.fields.iter().enumerate() {
             let v = match slots.and_then(|s| s.get(i)) {
                 // Integers of 1, 2, 4 or 8 bytes as the integer accessors read them.
-                Some(slot) if slot.size != 0 => {
-                    let size = slot.size as usize;
-                    record::read_uint(rec, slot.offset as usize, size, self.endian).map(|v| {
-                        if slot.signed {
-                            let shift = 64 - 8 * size as u32;
-                            Value::Int(((v << shift) as i64) >> shift)
-                        } else {
-                            Value::UInt(v)
-                        }
-                    })
-                }
+                Some(slot) if slot.size != 0 => slot.read(rec, self.endian).map(|v| {
+                    if slot.signed {
+                        Value::Int(v)
+                    } else {
+                        Value::UInt(v as u64)
+                    }
+                }),
                 _ => record::read_value(field, rec, self.endian),
             };
             if let Some(v) = v {
