@@ -5,16 +5,17 @@
 //! cargo test --release -p virtflow-ctf --test speed -- --ignored --nocapture
 //! ```
 //!
-//! Full decode = `value()` of every field of every event; analysis path = `u64` of three
-//! `sched_switch` fields, every other event skipped. Times are wall-clock, best of 5, and include
-//! opening the trace (metadata parsing), as babeltrace's do.
+//! Full decode = every field of every event (`drain::every_field`); analysis path = three
+//! `sched_switch` fields, the reader passing over every other class (`drain::some_fields`). Times
+//! are wall-clock, best of 5, and include opening the trace (metadata parsing), as babeltrace's
+//! do.
 
 mod common;
 use common::*;
 use std::path::Path;
 use std::time::Instant;
 use virtflow_ctf::CtfSource;
-use virtflow_trace::{EventSource, FieldId, Step};
+use virtflow_trace::drain;
 
 fn best<F: FnMut() -> u64>(mut f: F) -> (f64, u64) {
     let mut t = f64::MAX;
@@ -27,48 +28,18 @@ fn best<F: FnMut() -> u64>(mut f: F) -> (f64, u64) {
     (t, n)
 }
 
+/// The analysis path: three fields of `sched_switch`, every other class passed over.
+const SCHED_SWITCH: &[(&str, &[&[&str]])] = &[(
+    "sched_switch",
+    &[&["prev_tid"], &["next_tid"], &["prev_state"]],
+)];
+
 fn full(path: &Path) -> u64 {
-    let mut s = CtfSource::open(path).expect("open");
-    let (mut n, mut sink) = (0, 0usize);
-    loop {
-        match s.advance().expect("decode") {
-            Step::Event(h) => {
-                n += 1;
-                s.for_each_value(h.class, &mut |_, v| sink += std::mem::size_of_val(&v));
-            }
-            Step::Lost(_) => {}
-            Step::End => break,
-        }
-    }
-    std::hint::black_box(sink);
-    n
+    drain::every_field(&mut CtfSource::open(path).unwrap()).unwrap()
 }
 
 fn analysis(path: &Path) -> u64 {
-    let mut s = CtfSource::open(path).unwrap();
-    let mut fields = vec![None; s.classes().len()];
-    for c in s.classes_named("sched_switch") {
-        let f = |n: &str| s.field(c, n).unwrap_or(FieldId(u32::MAX));
-        fields[c.0 as usize] = Some([f("prev_tid"), f("next_tid"), f("prev_state")]);
-    }
-    s.set_interest(Some(&s.classes_named("sched_switch")));
-    let mut acc = 0u64;
-    loop {
-        match s.advance().unwrap() {
-            Step::Event(h) => {
-                if let Some(fs) = &fields[h.class.0 as usize] {
-                    for f in fs {
-                        acc = acc.wrapping_add(s.u64(*f).unwrap_or(0));
-                    }
-                }
-            }
-            Step::Lost(_) => {}
-            Step::End => break,
-        }
-    }
-    std::hint::black_box(acc);
-    // Every event, announced or passed over.
-    s.stats().events
+    drain::some_fields(&mut CtfSource::open(path).unwrap(), SCHED_SWITCH).unwrap()
 }
 
 #[test]

@@ -15,6 +15,7 @@
 //! - [`Merge`]: merges several sources (several traces, or several hosts) into one, in
 //!   timestamp order, remapping class ids.
 //! - [`VecSource`]: an in-memory source built from literal events, for tests of analyses.
+//! - [`drain`]: reading a whole source the two ways the benchmarks measure.
 //!
 //! Readers (`virtflow-ctf`, `virtflow-ftrace`) implement [`EventSource`]; the analyses only
 //! ever see this trait, so every analysis works on every format.
@@ -23,6 +24,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod drain;
 mod merge;
 mod vec_source;
 

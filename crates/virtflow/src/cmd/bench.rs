@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::Serialize;
-use virtflow_trace::{ClassId, EventSource, FieldId, Step};
+use virtflow_trace::drain;
 
 use crate::input::{self, Format};
 
@@ -124,23 +124,7 @@ fn best_of<T>(
 }
 
 fn decode_all(path: &Path) -> anyhow::Result<u64> {
-    let mut source = input::open_one(path)?;
-    let mut n = 0u64;
-    let mut sink = 0usize;
-    loop {
-        match source.advance()? {
-            Step::End => break,
-            Step::Lost(_) => {}
-            Step::Event(h) => {
-                n += 1;
-                source.for_each_value(h.class, &mut |_, v| {
-                    sink += std::mem::size_of_val(&v);
-                });
-            }
-        }
-    }
-    std::hint::black_box(sink);
-    Ok(n)
+    Ok(drain::every_field(&mut *input::open_one(path)?)?)
 }
 
 fn dump_to_sink(path: &Path) -> anyhow::Result<()> {
@@ -173,46 +157,7 @@ fn read_fields(path: &Path) -> anyhow::Result<u64> {
         ("kvm_inj_virq", &[&["vector", "irq"]]),
         ("kvm_x86_inj_virq", &[&["vector", "irq"]]),
     ];
-    let mut source = input::open_one(path)?;
-    // Resolved once per class: the field ids to read, or nothing for skipped classes.
-    let plan: Vec<Vec<FieldId>> = source
-        .classes()
-        .iter()
-        .map(|c| {
-            let bare = c.name.rsplit(':').next().unwrap_or(&c.name);
-            WANTED
-                .iter()
-                .find(|(n, _)| *n == bare)
-                .map(|(_, fields)| {
-                    fields
-                        .iter()
-                        .filter_map(|alts| alts.iter().find_map(|a| c.field(a)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
-        .collect();
-    // Only the classes read are announced; the reader passes over the others.
-    let wanted: Vec<ClassId> = (0..plan.len())
-        .filter(|&c| !plan[c].is_empty())
-        .map(|c| ClassId(c as u32))
-        .collect();
-    source.set_interest(Some(&wanted));
-    let mut acc = 0u64;
-    loop {
-        match source.advance()? {
-            Step::End => break,
-            Step::Lost(_) => {}
-            Step::Event(h) => {
-                for &f in &plan[h.class.0 as usize] {
-                    acc = acc.wrapping_add(source.u64(f).unwrap_or(0));
-                }
-            }
-        }
-    }
-    std::hint::black_box(acc);
-    // Every event, announced or passed over.
-    Ok(source.stats().events)
+    Ok(drain::some_fields(&mut *input::open_one(path)?, WANTED)?)
 }
 
 fn analyze(path: &Path) -> anyhow::Result<()> {
