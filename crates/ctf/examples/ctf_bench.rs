@@ -70,7 +70,7 @@ fn main() {
         };
         let dt = t.elapsed().as_secs_f64();
         println!(
-            "{}: {n} events in {dt:.3}s, {:.2} M events/s",
+            "{}: {n} events in {dt:.6}s, {:.2} M events/s",
             args[1],
             n as f64 / dt / 1e6
         );

@@ -150,9 +150,12 @@ struct StreamRt {
     header_plan: Option<decode::HeaderPlan>,
     fast_header: Option<decode::FastHeader>,
     common: Layout,
-    /// Event class id → global class index.
-    by_id: HashMap<u64, u32>,
+    /// Event class id → global class index: ids below 4096 in `dense` (`u32::MAX`: none),
+    /// larger ones in `by_id`.
     dense: Vec<u32>,
+    by_id: HashMap<u64, u32>,
+    /// The stream class's only event class, which events without an id are of.
+    lone: Option<u32>,
     clock: Option<Clock>,
     /// Whether packet contexts give the clock value at the packet's start: reading can then
     /// begin at any packet.
@@ -164,26 +167,65 @@ struct StreamRt {
 
 impl StreamRt {
     /// The global class index of event class `id` (the only class when there is no id).
-    #[inline]
+    #[inline(always)]
     fn class_of(&self, id: Option<u64>) -> Option<u32> {
         match id {
-            Some(id) => self
-                .dense
-                .get(id as usize)
-                .copied()
-                .filter(|&x| x != u32::MAX)
-                .or_else(|| self.by_id.get(&id).copied()),
-            None if self.by_id.len() == 1 => self.by_id.values().next().copied(),
-            None => None,
+            Some(id) => match self.dense.get(id as usize) {
+                Some(&x) if x != u32::MAX => Some(x),
+                _ => self.class_of_large(id),
+            },
+            None => self.lone,
         }
+    }
+
+    #[cold]
+    fn class_of_large(&self, id: u64) -> Option<u32> {
+        self.by_id.get(&id).copied()
     }
 }
 
+/// Per event class: where its fields live, and its compiled layouts ([`ClassCode`]).
+///
+/// The code is compiled when the class's first event is read, not at opening: a kernel
+/// trace's metadata describes some 1,400 classes and a trace uses a few dozen of them.
+///
+/// What the per-event loop reads comes first, the rest is boxed: the table of classes is
+/// walked in no particular order, one class per event.
+#[repr(C)]
 struct ClassRt {
-    context: Layout,
-    payload: Layout,
+    code: std::cell::OnceCell<ClassCode>,
+    /// The caller reads this class (see [`EventSource::set_interest`]): its events are
+    /// announced; the others are passed over inside the stream, unseen by the merge.
+    wanted: bool,
     /// FieldId → (scope, index): scope 0 packet context, 1 common, 2 context, 3 payload.
     fields: Vec<(u8, u32)>,
+    /// The event context and payload types, compiled into `code` on first use.
+    types: Box<(Ty, Ty)>,
+}
+
+impl ClassRt {
+    /// The compiled layouts; `s` is the class's stream class.
+    #[inline(always)]
+    fn code(&self, s: &StreamRt) -> &ClassCode {
+        match self.code.get() {
+            Some(code) => code,
+            None => self.compile(s),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn compile(&self, s: &StreamRt) -> &ClassCode {
+        self.code.get_or_init(|| {
+            let (context, payload) = (*self.types).clone();
+            ClassCode::new(s, context, payload, &self.fields)
+        })
+    }
+}
+
+/// How to read one event class: its layouts and the shortcuts compiled from them.
+#[repr(C)]
+struct ClassCode {
     /// The body's skip plan, when its three scopes are fixed: events of this class are then
     /// passed over without walking their fields.
     body: Option<decode::FixedBody>,
@@ -196,9 +238,65 @@ struct ClassRt {
     uses_slots: bool,
     /// For a body that is not fixed: the program passing over all of it, when one can.
     skip_body: Option<decode::SkipCode>,
-    /// The caller reads this class (see [`EventSource::set_interest`]): its events are
-    /// announced; the others are passed over inside the stream, unseen by the merge.
-    wanted: bool,
+    context: Box<Layout>,
+    payload: Box<Layout>,
+}
+
+impl ClassCode {
+    fn new(s: &StreamRt, context: Ty, payload: Ty, fields: &[(u8, u32)]) -> ClassCode {
+        let (context, payload) = (Layout::new(context), Layout::new(payload));
+        let common = &s.common;
+        let body = match (
+            decode::FixedScope::of(common),
+            decode::FixedScope::of(&context),
+            decode::FixedScope::of(&payload),
+        ) {
+            (Some(a), Some(b), Some(c)) => Some(decode::FixedBody([a, b, c])),
+            _ => None,
+        };
+        let skip_body = match body {
+            Some(_) => None,
+            None => decode::SkipCode::body([common, &context, &payload]),
+        };
+        let lay_of = |scope: u8| match scope {
+            0 => &s.packet_context,
+            1 => common,
+            2 => &context,
+            _ => &payload,
+        };
+        let direct = fields
+            .iter()
+            .map(|&(scope, i)| decode::DirectInt::of(lay_of(scope), scope, i as usize))
+            .collect();
+        let uses_slots = [common, &context, &payload].iter().any(|l| {
+            l.fields()
+                .iter()
+                .any(|(_, t)| t.any_int(&|it| it.slot.is_some()) || t.fixed_size().is_none())
+        });
+        // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).
+        let direct_str = fields
+            .iter()
+            .map(|&(scope, i)| {
+                let lay = lay_of(scope);
+                let (rel, _) = lay.fixed.as_ref()?;
+                match lay.fields().get(i as usize)? {
+                    (_, Ty::Str(Len::Static(n), false)) if *n <= u32::MAX as u64 => {
+                        Some((scope, *rel.get(i as usize)?, *n as u32))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        ClassCode {
+            context: Box::new(context),
+            payload: Box::new(payload),
+            body,
+            direct,
+            direct_str,
+            uses_slots,
+            skip_body,
+        }
+    }
 }
 
 struct TraceRt {
@@ -594,7 +692,8 @@ impl StreamCursor {
                 return false;
             };
             let cr = &classes[cls as usize];
-            let end = match (&cr.body, &cr.skip_body) {
+            let code = cr.code(s);
+            let end = match (&code.body, &code.skip_body) {
                 (Some(body), _) => {
                     let (starts, end) = body.place(hend);
                     if end > self.content_end || end <= start {
@@ -719,7 +818,8 @@ impl StreamCursor {
                 ));
             };
             let cr = &classes[cls as usize];
-            if let Some(body) = &cr.body {
+            let code = cr.code(s);
+            if let Some(body) = &code.body {
                 let (starts, end) = body.place(c.pos);
                 if end <= self.content_end && end > start {
                     if cr.wanted {
@@ -737,10 +837,10 @@ impl StreamCursor {
                 let a = s
                     .common
                     .walk(&mut c, &mut self.slots, &mut offs[0], &mut nohook)?;
-                let b = cr
+                let b = code
                     .context
                     .walk(&mut c, &mut self.slots, &mut offs[1], &mut nohook)?;
-                let p = cr
+                let p = code
                     .payload
                     .walk(&mut c, &mut self.slots, &mut offs[2], &mut nohook)?;
                 Ok([a, b, p])
@@ -1017,19 +1117,27 @@ impl CtfSource {
             let common = Layout::new(s.event_context);
             let mut by_id = HashMap::new();
             let mut dense = Vec::new();
+            self.rt.reserve(s.events.len());
+            self.classes.reserve(s.events.len());
+            let lone = (s.events.len() == 1).then_some(self.rt.len() as u32);
             for e in s.events {
                 let gid = self.rt.len() as u32;
-                by_id.insert(e.id, gid);
                 if e.id < 4096 {
                     if dense.len() <= e.id as usize {
                         dense.resize(e.id as usize + 1, u32::MAX);
                     }
                     dense[e.id as usize] = gid;
                 }
-                let context = Layout::new(e.context);
-                let payload = Layout::new(e.payload);
-                let mut fields = Vec::new();
-                let mut descs = Vec::new();
+                if e.id >= 4096 {
+                    by_id.insert(e.id, gid);
+                }
+                let nfields = packet_context.fields().len()
+                    + [&common.ty, &e.context, &e.payload]
+                        .iter()
+                        .map(|t| t.as_struct().map_or(0, |st| st.fields.len()))
+                        .sum::<usize>();
+                let mut fields = Vec::with_capacity(nfields);
+                let mut descs = Vec::with_capacity(nfields);
                 // Packet context fields but those the reader itself consumes (sizes,
                 // timestamps, discarded-event counter, sequence number): `cpu_id`…
                 for (i, (n, t)) in packet_context.fields().iter().enumerate() {
@@ -1043,12 +1151,13 @@ impl CtfSource {
                         kind: kind_of(t),
                     });
                 }
-                for (scope, lay, sc) in [
-                    (1u8, &common, Scope::Common),
-                    (2, &context, Scope::Context),
-                    (3, &payload, Scope::Payload),
+                for (scope, ty, sc) in [
+                    (1u8, &common.ty, Scope::Common),
+                    (2, &e.context, Scope::Context),
+                    (3, &e.payload, Scope::Payload),
                 ] {
-                    for (i, (n, t)) in lay.fields().iter().enumerate() {
+                    let members = ty.as_struct().map_or(&[][..], |st| &st.fields[..]);
+                    for (i, (n, t)) in members.iter().enumerate() {
                         fields.push((scope, i as u32));
                         descs.push(FieldDesc {
                             name: n.clone(),
@@ -1068,57 +1177,11 @@ impl CtfSource {
                     system,
                     fields: descs,
                 });
-                let body = match (
-                    decode::FixedScope::of(&common),
-                    decode::FixedScope::of(&context),
-                    decode::FixedScope::of(&payload),
-                ) {
-                    (Some(a), Some(b), Some(c)) => Some(decode::FixedBody([a, b, c])),
-                    _ => None,
-                };
-                let skip_body = match body {
-                    Some(_) => None,
-                    None => decode::SkipCode::body([&common, &context, &payload]),
-                };
-                let lay_of = |scope: u8| match scope {
-                    0 => &packet_context,
-                    1 => &common,
-                    2 => &context,
-                    _ => &payload,
-                };
-                let direct = fields
-                    .iter()
-                    .map(|&(scope, i)| decode::DirectInt::of(lay_of(scope), scope, i as usize))
-                    .collect();
-                let uses_slots = [&common, &context, &payload].iter().any(|l| {
-                    l.fields().iter().any(|(_, t)| {
-                        t.any_int(&|it| it.slot.is_some()) || t.fixed_size().is_none()
-                    })
-                });
-                // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).
-                let direct_str = fields
-                    .iter()
-                    .map(|&(scope, i)| {
-                        let lay = lay_of(scope);
-                        let (rel, _) = lay.fixed.as_ref()?;
-                        match lay.fields().get(i as usize)? {
-                            (_, Ty::Str(Len::Static(n), false)) if *n <= u32::MAX as u64 => {
-                                Some((scope, *rel.get(i as usize)?, *n as u32))
-                            }
-                            _ => None,
-                        }
-                    })
-                    .collect();
                 self.rt.push(ClassRt {
-                    context,
-                    payload,
-                    fields,
-                    body,
-                    direct,
-                    direct_str,
-                    uses_slots,
-                    skip_body,
+                    code: Default::default(),
                     wanted: true,
+                    fields,
+                    types: Box::new((e.context, e.payload)),
                 });
             }
             let clock = s
@@ -1151,6 +1214,7 @@ impl CtfSource {
                 header: Layout::new(s.event_header),
                 common,
                 by_id,
+                lone,
                 dense,
                 clock,
                 cpu_field,
@@ -1258,6 +1322,7 @@ impl CtfSource {
         let &(scope, idx) = cr.fields.get(field.0 as usize)?;
         let idx = idx as usize;
         let trace = &*s.trace;
+        let code = cr.code(&trace.streams[s.stream_class]);
         let (lay, start, offs) = match scope {
             0 => (
                 &trace.streams[s.stream_class].packet_context,
@@ -1269,8 +1334,8 @@ impl CtfSource {
                 s.starts[0],
                 &s.offs[0][..],
             ),
-            2 => (&cr.context, s.starts[1], &s.offs[1][..]),
-            _ => (&cr.payload, s.starts[2], &s.offs[2][..]),
+            2 => (&*code.context, s.starts[1], &s.offs[1][..]),
+            _ => (&*code.payload, s.starts[2], &s.offs[2][..]),
         };
         let off = lay.offset(idx, start, offs)?;
         Some((s, off, &lay.fields()[idx].1))
@@ -1282,10 +1347,9 @@ impl CtfSource {
     #[inline(always)]
     fn read_direct(&self, field: FieldId) -> Option<Option<(u64, bool, bool)>> {
         let i = self.cur?;
-        let Some(Some(d)) = self.rt[self.view.class as usize]
-            .direct
-            .get(field.0 as usize)
-        else {
+        // The current event's class was compiled when its event was read.
+        let code = self.rt[self.view.class as usize].code.get()?;
+        let Some(Some(d)) = code.direct.get(field.0 as usize) else {
             return Some(None);
         };
         let v = d.read(
@@ -1413,10 +1477,8 @@ impl EventSource for CtfSource {
 
     fn str(&self, field: FieldId) -> Option<&str> {
         let s = &self.streams[self.cur?];
-        if let Some(Some((scope, rel, n))) = self.rt[self.view.class as usize]
-            .direct_str
-            .get(field.0 as usize)
-        {
+        let code = self.rt[self.view.class as usize].code.get()?;
+        if let Some(Some((scope, rel, n))) = code.direct_str.get(field.0 as usize) {
             let b = ((self.view.bases[*scope as usize & 3] + rel) / 8) as usize;
             let raw = s.data().get(b..b + *n as usize)?;
             return std::str::from_utf8(decode::until_nul(raw)).ok();
@@ -1474,6 +1536,8 @@ impl EventSource for CtfSource {
             return;
         }
         let cr = &self.rt[s.class as usize];
+        let trace = &*s.trace;
+        let code = cr.code(&trace.streams[s.stream_class]);
         // Packet context fields come first: read where they are.
         let packet = cr
             .fields
@@ -1481,7 +1545,7 @@ impl EventSource for CtfSource {
             .take_while(|(scope, _)| *scope == 0)
             .count();
         for k in 0..packet {
-            let direct = cr.direct[k].filter(|d| d.plain);
+            let direct = code.direct[k].filter(|d| d.plain);
             let v = match direct {
                 Some(d) => d.read(s.data(), s.pkt_ctx_start).map(|v| {
                     if d.signed {
@@ -1496,12 +1560,11 @@ impl EventSource for CtfSource {
                 f(FieldId(k as u32), v);
             }
         }
-        let trace = &*s.trace;
         // Decoding stores referenced integers into slots: work on a scratch copy, when the
         // class's fields refer to any.
         let mut slots = self.scratch.borrow_mut();
         slots.clear();
-        if cr.uses_slots {
+        if code.uses_slots {
             slots.extend_from_slice(&s.slots);
         }
         // Then one cursor per scope, moving forward field after field: no field is located.
@@ -1514,8 +1577,8 @@ impl EventSource for CtfSource {
         for (k, &(scope, idx)) in cr.fields.iter().enumerate().skip(packet) {
             let lay = match scope {
                 1 => &trace.streams[s.stream_class].common,
-                2 => &cr.context,
-                _ => &cr.payload,
+                2 => &code.context,
+                _ => &code.payload,
             };
             if scope != scope_now {
                 scope_now = scope;
