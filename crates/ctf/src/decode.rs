@@ -4,7 +4,7 @@
 use crate::bits::{read_bits, read_sleb, read_uleb, sign_extend};
 use crate::types::*;
 use std::borrow::Cow;
-use virtflow_trace::Value;
+use virtflow_trace::FieldVisitor;
 
 /// A cursor over the bits of one packet's content.
 pub struct Cur<'a> {
@@ -73,7 +73,7 @@ impl<'a> Cur<'a> {
             return Err("string starts past the end of the packet content".into());
         }
         let rest = &self.data[start..lim];
-        match rest.iter().position(|&b| b == 0) {
+        match first_nul(rest) {
             Some(n) => {
                 self.pos += (n as u64 + 1) * 8;
                 Ok(&rest[..n])
@@ -243,7 +243,31 @@ pub fn skip<F: FnMut(&IntTy, u64)>(
 /// A fixed-length string's bytes: up to its first NUL, or all of them.
 #[inline]
 pub fn until_nul(b: &[u8]) -> &[u8] {
-    &b[..b.iter().position(|&x| x == 0).unwrap_or(b.len())]
+    &b[..first_nul(b).unwrap_or(b.len())]
+}
+
+/// Where the first NUL byte is. Eight bytes at a time: event strings (a `comm`, a file name)
+/// are short, and a byte-by-byte search costs more than the rest of their decoding.
+#[inline]
+pub fn first_nul(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    let mut at = 0;
+    for w in words.by_ref() {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        // The lowest high bit set marks the first zero byte (borrows only reach higher bytes).
+        let zero = w.wrapping_sub(ONES) & !w & HIGHS;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&x| x == 0)
+        .map(|i| at + i)
 }
 
 /// A string field's text: borrowed when it is UTF-8 (the strict validator is the faster one),
@@ -256,49 +280,50 @@ pub fn bytes_to_str(b: &[u8]) -> Cow<'_, str> {
     }
 }
 
-pub fn int_value<'a>(it: &'a IntTy, raw: u64) -> Value<'a> {
-    let base = if it.kind == IntKind::Bool {
-        return Value::Bool(raw != 0);
-    } else if it.signed {
-        Value::Int(if it.kind == IntKind::Var {
-            raw as i64
-        } else {
-            sign_extend(raw, it.size)
-        })
-    } else {
-        Value::UInt(raw)
-    };
-    match &it.mappings {
-        Some(maps) => {
-            let v = slot_value(it, raw);
-            let labels = maps
+/// Pushes an integer's value into a visitor: a boolean, or a number preceded by its
+/// enumeration labels when it has mappings.
+#[inline]
+pub fn visit_int(it: &IntTy, raw: u64, to: &mut dyn FieldVisitor) {
+    if it.kind == IntKind::Bool {
+        return to.bool(raw != 0);
+    }
+    if let Some(maps) = &it.mappings {
+        let v = slot_value(it, raw);
+        to.enumeration(
+            &mut maps
                 .iter()
                 .filter(|m| m.ranges.iter().any(|(lo, hi)| *lo <= v && v <= *hi))
-                .map(|m| Cow::Borrowed(m.name.as_str()))
-                .collect();
-            Value::Enum(Box::new(base), labels)
-        }
-        None => base,
+                .map(|m| m.name.as_str()),
+        );
+    }
+    if !it.signed {
+        to.uint(raw)
+    } else if it.kind == IntKind::Var {
+        to.int(raw as i64)
+    } else {
+        to.int(sign_extend(raw, it.size))
     }
 }
 
-/// Decodes a field into a [`Value`].
-pub fn value<'a>(
-    ty: &'a Ty,
-    c: &mut Cur<'a>,
+/// Decodes a field of any type at the cursor into a visitor: the general decoder, under
+/// [`crate::CtfSource`]'s `value`, `for_each_value` and `visit_fields`.
+pub fn visit(
+    ty: &Ty,
+    c: &mut Cur,
     slots: &mut [i128],
     depth: u32,
-) -> DResult<Value<'a>> {
+    to: &mut dyn FieldVisitor,
+) -> DResult<()> {
     if depth > 64 {
         return Err("types nested too deeply".into());
     }
-    Ok(match ty {
+    match ty {
         Ty::Int(it) => {
             let v = c.int(it)?;
             if let Some(s) = it.slot {
                 slots[s as usize] = slot_value(it, v);
             }
-            int_value(it, v)
+            visit_int(it, v, to);
         }
         Ty::Float { size, align, bo } => {
             c.align(*align)?;
@@ -306,11 +331,11 @@ pub fn value<'a>(
             let raw = read_bits(c.data, c.pos, *size, *bo == ByteOrder::Be)
                 .ok_or("float past the end")?;
             c.pos += *size as u64;
-            Value::Float(if *size == 32 {
+            to.float(if *size == 32 {
                 f32::from_bits(raw as u32) as f64
             } else {
                 f64::from_bits(raw)
-            })
+            });
         }
         Ty::Str(len, nul) => {
             let b = if *nul {
@@ -319,24 +344,25 @@ pub fn value<'a>(
                 let n = len_of(len, slots)?;
                 until_nul(c.bytes(n)?)
             };
-            Value::Str(bytes_to_str(b))
+            to.str(b);
         }
         Ty::Blob(len) => {
             let n = len_of(len, slots)?;
-            Value::Bytes(Cow::Borrowed(c.bytes(n)?))
+            to.bytes(c.bytes(n)?);
         }
         Ty::Struct(s) => {
             c.align(ty.align())?;
-            let mut out = Vec::with_capacity(s.fields.len());
+            to.begin_struct();
             for (n, f) in &s.fields {
-                out.push((Cow::Borrowed(n.as_str()), value(f, c, slots, depth + 1)?));
+                to.member(n);
+                visit(f, c, slots, depth + 1, to)?;
             }
-            Value::Struct(out)
+            to.end_struct();
         }
         Ty::Array { elem, len, .. } => {
             let n = len_of(len, slots)?;
             c.align(ty.align())?;
-            // Bound the allocation by what the packet can hold.
+            // Bound the work by what the packet can hold.
             let min_bits = elem.fixed_size().unwrap_or(0).max(1);
             if n.saturating_mul(min_bits) > c.end.saturating_sub(c.pos).saturating_add(1)
                 && (elem.fixed_size().is_some() || n > 1 << 20)
@@ -345,31 +371,30 @@ pub fn value<'a>(
                     "array of {n} elements goes past the end of the packet content"
                 ));
             }
-            let mut out = Vec::with_capacity((n as usize).min(4096));
+            to.begin_array(n);
             for _ in 0..n {
-                out.push(value(elem, c, slots, depth + 1)?);
+                visit(elem, c, slots, depth + 1, to)?;
                 if c.pos > c.end {
                     return Err("array goes past the end of the packet content".into());
                 }
             }
-            Value::Array(out)
+            to.end_array();
         }
         Ty::Variant(v) => {
             let o = variant_option(v, slots)?;
             let (n, t) = &v.options[o];
-            Value::Variant(
-                Cow::Borrowed(n.as_str()),
-                Box::new(value(t, c, slots, depth + 1)?),
-            )
+            to.variant(n);
+            visit(t, c, slots, depth + 1, to)?;
         }
         Ty::Optional { sel, ranges, ty } => {
             if optional_enabled(sel, ranges, slots)? {
-                value(ty, c, slots, depth + 1)?
+                visit(ty, c, slots, depth + 1, to)?;
             } else {
-                Value::None
+                to.none();
             }
         }
-    })
+    }
+    Ok(())
 }
 
 /// The compiled layout of one root scope (a structure): where its top-level fields start.
@@ -1199,5 +1224,34 @@ impl SkipCode {
             pc += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_nul;
+
+    #[test]
+    fn first_nul_agrees_with_a_byte_by_byte_search() {
+        // Every length up to 40, a NUL at every place (or none), with bytes around it that
+        // tempt the word-at-a-time test: 0x01 and 0x80 next to the zero, 0xff elsewhere.
+        for len in 0..40 {
+            for nul in 0..=len {
+                for fill in [0x01u8, 0x80, 0xff, b'a'] {
+                    let mut b = vec![fill; len];
+                    if nul < len {
+                        b[nul] = 0;
+                        if nul + 1 < len {
+                            b[nul + 1] = 0x01;
+                        }
+                    }
+                    assert_eq!(
+                        first_nul(&b),
+                        b.iter().position(|&x| x == 0),
+                        "len {len} nul {nul} fill {fill}"
+                    );
+                }
+            }
+        }
     }
 }

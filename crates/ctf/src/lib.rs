@@ -47,8 +47,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use types::*;
 use virtflow_trace::{
-    ClassId, EventClass, EventHeader, EventSource, FieldDesc, FieldId, FieldKind, LostEvents,
-    ReadStats, Scope, Step, Timestamp, TraceError, Value,
+    ClassId, EventClass, EventHeader, EventSource, FieldDesc, FieldId, FieldKind, FieldVisitor,
+    LostEvents, ReadStats, Scope, Step, Timestamp, TraceError, Value,
 };
 
 const PACKETIZED_MAGIC: u32 = 0x75D1_1D57;
@@ -238,8 +238,37 @@ struct ClassCode {
     uses_slots: bool,
     /// For a body that is not fixed: the program passing over all of it, when one can.
     skip_body: Option<decode::SkipCode>,
+    /// FieldId → how [`EventSource::visit_fields`] reads it (packet context fields aside).
+    visit: Vec<VisitOp>,
     context: Box<Layout>,
     payload: Box<Layout>,
+}
+
+/// How [`EventSource::visit_fields`] reads one field, compiled with its class.
+#[derive(Clone, Copy)]
+enum VisitOp {
+    /// A plain integer at a fixed offset.
+    Direct(decode::DirectInt),
+    /// A fixed-length string at a fixed offset: scope, bit offset in it, length in bytes.
+    DirectStr { scope: u8, rel: u64, len: u32 },
+    /// In a scope whose layout depends on the data, read at a cursor moving field after field
+    /// (`start`: the scope's first field, where the cursor moves to the scope's start): a plain
+    /// integer…
+    Int {
+        start: bool,
+        align: u64,
+        size: u32,
+        be: bool,
+        signed: bool,
+        /// Shift left then arithmetic shift right by this to sign-extend.
+        sext: u32,
+        slot: Option<u16>,
+    },
+    /// … a string of a fixed length or, without one, NUL-terminated…
+    Str { start: bool, len: Option<u64> },
+    /// … or anything else, through the general decoder: at `rel` bits into its scope when the
+    /// scope's layout is fixed, else at the cursor.
+    General { start: bool, rel: Option<u64> },
 }
 
 impl ClassCode {
@@ -264,7 +293,7 @@ impl ClassCode {
             2 => &context,
             _ => &payload,
         };
-        let direct = fields
+        let direct: Vec<Option<decode::DirectInt>> = fields
             .iter()
             .map(|&(scope, i)| decode::DirectInt::of(lay_of(scope), scope, i as usize))
             .collect();
@@ -274,7 +303,7 @@ impl ClassCode {
                 .any(|(_, t)| t.any_int(&|it| it.slot.is_some()) || t.fixed_size().is_none())
         });
         // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).
-        let direct_str = fields
+        let direct_str: Vec<Option<(u8, u64, u32)>> = fields
             .iter()
             .map(|&(scope, i)| {
                 let lay = lay_of(scope);
@@ -287,7 +316,47 @@ impl ClassCode {
                 }
             })
             .collect();
+        let mut visit = Vec::with_capacity(fields.len());
+        let mut scope_now = 0;
+        for (k, &(scope, i)) in fields.iter().enumerate() {
+            let lay = lay_of(scope);
+            let start = scope != scope_now;
+            scope_now = scope;
+            let ty = lay.fields().get(i as usize).map(|(_, t)| t);
+            let rel = lay
+                .fixed
+                .as_ref()
+                .and_then(|(rel, _)| rel.get(i as usize).copied());
+            visit.push(match (direct[k], direct_str[k], ty) {
+                (Some(d), _, _) if d.plain => VisitOp::Direct(d),
+                (_, Some((scope, rel, len)), _) => VisitOp::DirectStr { scope, rel, len },
+                _ if rel.is_some() => VisitOp::General { start, rel },
+                // A scope whose layout depends on the data: read moving a cursor.
+                (_, _, Some(Ty::Int(it)))
+                    if it.kind == IntKind::Plain
+                        && it.mappings.is_none()
+                        && (1..=64).contains(&it.size) =>
+                {
+                    VisitOp::Int {
+                        start,
+                        align: it.align.max(1) as u64,
+                        size: it.size,
+                        be: it.bo == ByteOrder::Be,
+                        sext: if it.signed { 64 - it.size } else { 0 },
+                        signed: it.signed,
+                        slot: it.slot,
+                    }
+                }
+                (_, _, Some(&Ty::Str(Len::Static(n), false))) => VisitOp::Str {
+                    start,
+                    len: Some(n),
+                },
+                (_, _, Some(Ty::Str(_, true))) => VisitOp::Str { start, len: None },
+                _ => VisitOp::General { start, rel: None },
+            });
+        }
         ClassCode {
+            visit,
             context: Box::new(context),
             payload: Box::new(payload),
             body,
@@ -1359,6 +1428,24 @@ impl CtfSource {
         Some(Some((v, d.signed, d.plain)))
     }
 
+    /// Decodes one field of the current event, wherever it is, with the general decoder.
+    fn visit_at(&self, field: FieldId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
+        let Some((s, off, ty)) = self.locate(field) else {
+            return Ok(());
+        };
+        let mut c = Cur {
+            data: s.data(),
+            pos: off,
+            end: s.content_end.max(off),
+        };
+        // Decoding may store values into slots: work on a scratch copy, reused across calls.
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.clear();
+        scratch.extend_from_slice(&s.slots);
+        decode::visit(ty, &mut c, &mut scratch, 0, to)
+            .map_err(|m| s.err(c.pos, format!("event: {m}")))
+    }
+
     fn read_int(&self, field: FieldId) -> Option<(u64, &IntTy)> {
         let (s, off, ty) = self.locate(field)?;
         let Ty::Int(it) = ty else { return None };
@@ -1505,9 +1592,13 @@ impl EventSource for CtfSource {
         let (s, off, ty) = self.locate(field)?;
         let data = s.data();
         match ty {
-            Ty::Int(it) if it.kind != IntKind::Var => {
+            Ty::Int(it) if it.kind == IntKind::Plain && it.mappings.is_none() && it.size <= 64 => {
                 let v = crate::bits::read_fast(data, off, it.size, it.bo == ByteOrder::Be)?;
-                return Some(decode::int_value(it, v));
+                return Some(if it.signed {
+                    Value::Int(crate::bits::sign_extend(v, it.size))
+                } else {
+                    Value::UInt(v)
+                });
             }
             // Strings need no slots: no scratch copy.
             Ty::Str(..) => {
@@ -1517,27 +1608,30 @@ impl EventSource for CtfSource {
             }
             _ => {}
         }
-        let mut c = Cur {
-            data,
-            pos: off,
-            end: s.content_end.max(off),
-        };
-        // Decoding may store values into slots: work on a scratch copy, reused across calls.
-        let mut scratch = self.scratch.borrow_mut();
-        scratch.clear();
-        scratch.extend_from_slice(&s.slots);
-        decode::value(ty, &mut c, &mut scratch, 0).ok()
+        let mut out = None;
+        let mut b = virtflow_trace::ValueBuilder::new(|_, v| out = Some(v));
+        b.field(field);
+        self.visit_at(field, &mut b).ok()?;
+        drop(b);
+        out
     }
 
     fn for_each_value(&self, class: ClassId, f: &mut dyn FnMut(FieldId, Value<'_>)) {
-        let Some(i) = self.cur else { return };
+        let mut b = virtflow_trace::ValueBuilder::new(f);
+        // An event that fails to decode gives the fields before the failure.
+        let _ = self.visit_fields(class, &mut b);
+    }
+
+    fn visit_fields(&self, class: ClassId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
+        let Some(i) = self.cur else { return Ok(()) };
         let s = &self.streams[i];
         if class.0 != s.class {
-            return;
+            return Ok(());
         }
         let cr = &self.rt[s.class as usize];
         let trace = &*s.trace;
         let code = cr.code(&trace.streams[s.stream_class]);
+        let fail = |pos: u64, m: String| s.err(pos, format!("event: {m}"));
         // Packet context fields come first: read where they are.
         let packet = cr
             .fields
@@ -1545,19 +1639,20 @@ impl EventSource for CtfSource {
             .take_while(|(scope, _)| *scope == 0)
             .count();
         for k in 0..packet {
-            let direct = code.direct[k].filter(|d| d.plain);
-            let v = match direct {
-                Some(d) => d.read(s.data(), s.pkt_ctx_start).map(|v| {
+            let id = FieldId(k as u32);
+            to.field(id);
+            match code.direct[k].filter(|d| d.plain) {
+                Some(d) => {
+                    let v = d.read(s.data(), s.pkt_ctx_start).ok_or_else(|| {
+                        fail(s.pkt_ctx_start, "packet context past the end".into())
+                    })?;
                     if d.signed {
-                        Value::Int(v as i64)
+                        to.int(v as i64)
                     } else {
-                        Value::UInt(v)
+                        to.uint(v)
                     }
-                }),
-                None => self.value(FieldId(k as u32)),
-            };
-            if let Some(v) = v {
-                f(FieldId(k as u32), v);
+                }
+                None => self.visit_at(id, to)?,
             }
         }
         // Decoding stores referenced integers into slots: work on a scratch copy, when the
@@ -1567,71 +1662,99 @@ impl EventSource for CtfSource {
         if code.uses_slots {
             slots.extend_from_slice(&s.slots);
         }
-        // Then one cursor per scope, moving forward field after field: no field is located.
+        // Then each field as compiled: at its fixed offset, or at a cursor moving field after
+        // field through a scope whose layout depends on the data.
+        let data = s.data();
+        let bases = [s.pkt_ctx_start, s.starts[0], s.starts[1], s.starts[2]];
         let mut c = Cur {
-            data: s.data(),
+            data,
             pos: 0,
             end: s.content_end,
         };
-        let mut scope_now = 0;
-        for (k, &(scope, idx)) in cr.fields.iter().enumerate().skip(packet) {
-            let lay = match scope {
-                1 => &trace.streams[s.stream_class].common,
-                2 => &code.context,
-                _ => &code.payload,
-            };
-            if scope != scope_now {
-                scope_now = scope;
-                c.pos = s.starts[scope as usize - 1];
-            }
-            let Some((_, ty)) = lay.fields().get(idx as usize) else {
-                return;
-            };
-            // Plain integers and strings, most fields by far, without the general decoder.
-            let fast = match ty {
-                Ty::Int(it)
-                    if it.kind == IntKind::Plain
-                        && it.mappings.is_none()
-                        && (1..=64).contains(&it.size) =>
-                {
-                    let pos = align_up(c.pos, it.align as u64);
-                    let end = pos + it.size as u64;
-                    if end > c.end {
-                        return;
-                    }
-                    let Some(raw) =
-                        crate::bits::read_fast(c.data, pos, it.size, it.bo == ByteOrder::Be)
-                    else {
-                        return;
-                    };
-                    c.pos = end;
-                    if let Some(slot) = it.slot {
-                        slots[slot as usize] = decode::slot_value(it, raw);
-                    }
-                    Some(if it.signed {
-                        Value::Int(crate::bits::sign_extend(raw, it.size))
+        let ops = code.visit.get(packet..cr.fields.len()).unwrap_or_default();
+        for (k, op) in ops.iter().enumerate() {
+            let k = k + packet;
+            to.field(FieldId(k as u32));
+            match *op {
+                VisitOp::Direct(d) => {
+                    let base = bases[d.scope as usize & 3];
+                    let v = d
+                        .read(data, base)
+                        .ok_or_else(|| fail(base + d.rel, "integer past the end".into()))?;
+                    if d.signed {
+                        to.int(v as i64)
                     } else {
-                        Value::UInt(raw)
-                    })
+                        to.uint(v)
+                    }
                 }
-                Ty::Str(Len::Static(n), false) => {
-                    let Ok(b) = c.bytes(*n) else { return };
-                    Some(Value::Str(decode::bytes_to_str(decode::until_nul(b))))
+                VisitOp::DirectStr { scope, rel, len } => {
+                    let b = ((bases[scope as usize & 3] + rel) / 8) as usize;
+                    let raw = data
+                        .get(b..b + len as usize)
+                        .ok_or_else(|| fail(b as u64 * 8, "string past the end".into()))?;
+                    to.str(decode::until_nul(raw))
                 }
-                Ty::Str(_, true) => {
-                    let Ok(b) = c.nul_string() else { return };
-                    Some(Value::Str(decode::bytes_to_str(b)))
+                VisitOp::Int {
+                    start,
+                    align,
+                    size,
+                    be,
+                    signed,
+                    sext,
+                    slot,
+                } => {
+                    if start {
+                        c.pos = bases[cr.fields[k].0 as usize & 3];
+                    }
+                    let pos = align_up(c.pos, align);
+                    let end = pos + size as u64;
+                    let raw = (end <= c.end)
+                        .then(|| crate::bits::read_fast(data, pos, size, be))
+                        .flatten()
+                        .ok_or_else(|| fail(pos, "integer past the end".into()))?;
+                    c.pos = end;
+                    let v = (((raw << sext) as i64) >> sext) as u64;
+                    if let Some(slot) = slot {
+                        // Plain integers only: the value a length or a selector reads.
+                        slots[slot as usize] = if signed { v as i64 as i128 } else { v as i128 };
+                    }
+                    if signed {
+                        to.int(v as i64)
+                    } else {
+                        to.uint(v)
+                    }
                 }
-                _ => None,
-            };
-            match fast {
-                Some(v) => f(FieldId(k as u32), v),
-                None => match decode::value(ty, &mut c, &mut slots, 0) {
-                    Ok(v) => f(FieldId(k as u32), v),
-                    Err(_) => return,
-                },
+                VisitOp::Str { start, len } => {
+                    if start {
+                        c.pos = bases[cr.fields[k].0 as usize & 3];
+                    }
+                    let b = match len {
+                        Some(n) => c.bytes(n).map(decode::until_nul),
+                        None => c.nul_string(),
+                    }
+                    .map_err(|m| fail(c.pos, m))?;
+                    to.str(b)
+                }
+                VisitOp::General { start, rel } => {
+                    let (scope, idx) = cr.fields[k];
+                    let lay = match scope {
+                        1 => &trace.streams[s.stream_class].common,
+                        2 => &*code.context,
+                        _ => &*code.payload,
+                    };
+                    let Some((_, ty)) = lay.fields().get(idx as usize) else {
+                        return Ok(());
+                    };
+                    match rel {
+                        Some(rel) => c.pos = bases[scope as usize & 3] + rel,
+                        None if start => c.pos = bases[scope as usize & 3],
+                        None => {}
+                    }
+                    decode::visit(ty, &mut c, &mut slots, 0, to).map_err(|m| fail(c.pos, m))?
+                }
             }
         }
+        Ok(())
     }
 
     fn stats(&self) -> ReadStats {

@@ -2,24 +2,71 @@
 //! test and its profiling example): every field of every event, or a few fields of a few
 //! classes with the reader told to pass over the rest.
 
-use crate::{ClassId, EventSource, FieldId, Step, TraceError};
+use crate::{ClassId, EventSource, FieldId, FieldVisitor, Step, TraceError};
 
-/// Reads every field of every event, one pass per event ([`EventSource::for_each_value`]).
-/// Returns the events read.
+/// Reads every field of every event, one pass per event, each value handed over as decoded
+/// ([`EventSource::visit_fields`]: integers as numbers, strings as their bytes, enumerations
+/// with their labels, compounds member by member). Returns the events read.
 pub fn every_field(source: &mut dyn EventSource) -> Result<u64, TraceError> {
-    let (mut events, mut sink) = (0u64, 0usize);
+    let mut events = 0u64;
+    let mut sink = Sink(0);
     loop {
         match source.advance()? {
             Step::End => break,
             Step::Lost(_) => {}
             Step::Event(h) => {
                 events += 1;
-                source.for_each_value(h.class, &mut |_, v| sink += std::mem::size_of_val(&v));
+                source.visit_fields(h.class, &mut sink)?;
             }
         }
     }
-    std::hint::black_box(sink);
+    std::hint::black_box(sink.0);
     Ok(events)
+}
+
+/// Folds every value it is given into one number, so that none is optimised away.
+struct Sink(u64);
+
+impl FieldVisitor for Sink {
+    fn field(&mut self, id: FieldId) {
+        self.0 = self.0.wrapping_add(id.0 as u64);
+    }
+    fn bool(&mut self, v: bool) {
+        self.0 = self.0.wrapping_add(v as u64);
+    }
+    fn uint(&mut self, v: u64) {
+        self.0 = self.0.wrapping_add(v);
+    }
+    fn int(&mut self, v: i64) {
+        self.0 = self.0.wrapping_add(v as u64);
+    }
+    fn float(&mut self, v: f64) {
+        self.0 = self.0.wrapping_add(v.to_bits());
+    }
+    fn str(&mut self, v: &[u8]) {
+        self.0 = self.0.wrapping_add(v.len() as u64);
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.0 = self.0.wrapping_add(v.len() as u64);
+    }
+    fn none(&mut self) {}
+    fn enumeration(&mut self, labels: &mut dyn Iterator<Item = &str>) {
+        for l in labels {
+            self.0 = self.0.wrapping_add(l.len() as u64);
+        }
+    }
+    fn variant(&mut self, option: &str) {
+        self.0 = self.0.wrapping_add(option.len() as u64);
+    }
+    fn begin_struct(&mut self) {}
+    fn member(&mut self, name: &str) {
+        self.0 = self.0.wrapping_add(name.len() as u64);
+    }
+    fn end_struct(&mut self) {}
+    fn begin_array(&mut self, len: u64) {
+        self.0 = self.0.wrapping_add(len);
+    }
+    fn end_array(&mut self) {}
 }
 
 /// Reads, as integers, the fields `wanted` names: per class (by its name without a `system:`

@@ -111,6 +111,20 @@ impl EventSource for Merge {
         }
     }
 
+    fn visit_fields(
+        &self,
+        class: ClassId,
+        to: &mut dyn crate::FieldVisitor,
+    ) -> Result<(), TraceError> {
+        match self.current {
+            Some(i) => {
+                let own = ClassId(class.0.wrapping_sub(self.class_base[i]));
+                self.sources[i].visit_fields(own, to)
+            }
+            None => Ok(()),
+        }
+    }
+
     fn stats(&self) -> ReadStats {
         let mut total = ReadStats::default();
         for s in &self.sources {

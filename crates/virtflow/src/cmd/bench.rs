@@ -2,8 +2,9 @@
 //! of each format, on the same files, in one run.
 //!
 //! Paths measured, each on a freshly opened source, best of `--runs`:
-//! - `decode`: every field of every event read as a [`Value`](virtflow_trace::Value), one pass
-//!   per event (`for_each_value`: what `dump` costs without formatting);
+//! - `decode`: every field of every event decoded and handed over — integers as numbers,
+//!   strings as their bytes, enumerations with their labels, compounds member by member — one
+//!   pass per event (`visit_fields`: what `dump` costs without formatting);
 //! - `dump`: the full `dump` text written to a sink (`virtflow dump >/dev/null`);
 //! - `fields`: the analysis access pattern — a handful of integer fields of the scheduler and
 //!   KVM event classes, resolved once; the reader is told which classes are read
