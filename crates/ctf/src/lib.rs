@@ -56,8 +56,16 @@ const CTF_MAGIC: u64 = 0xC1FC_1FC1;
 
 /// Reads a metadata file (plain TSDL, packetized TSDL, or CTF 2) into a trace class.
 pub fn read_metadata(path: &Path) -> Result<TraceClass, TraceError> {
-    let data = std::fs::read(path).map_err(|e| TraceError::io(path, e))?;
-    parse_metadata(&data, path)
+    let file = File::open(path).map_err(|e| TraceError::io(path, e))?;
+    let len = file.metadata().map_err(|e| TraceError::io(path, e))?.len();
+    if len == 0 {
+        return parse_metadata(&[], path);
+    }
+    // Mapped rather than read: a kernel trace's metadata is some 300 KB, read once, and a copy
+    // of that size costs the allocator fresh pages at every opening.
+    // SAFETY: the trace files are not expected to change while they are read.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| TraceError::io(path, e))?;
+    parse_metadata(&map, path)
 }
 
 /// Parses metadata bytes; `path` names the file in errors.
@@ -96,7 +104,8 @@ fn depacketize(data: &[u8], be: bool, path: &Path) -> Result<Vec<u8>, TraceError
             u32::from_le_bytes(b)
         }
     };
-    let mut out = Vec::new();
+    // The text is smaller than the packets holding it: one allocation.
+    let mut out = Vec::with_capacity(data.len());
     let mut off = 0usize;
     const HDR: usize = 37;
     while off < data.len() {
@@ -234,8 +243,6 @@ struct ClassCode {
     /// FieldId → (scope, bit offset in it, length in bytes), for fixed-length strings at fixed
     /// offsets.
     direct_str: Vec<Option<(u8, u64, u32)>>,
-    /// Some field of the stream event context, context or payload keeps or reads a slot.
-    uses_slots: bool,
     /// For a body that is not fixed: the program passing over all of it, when one can.
     skip_body: Option<decode::SkipCode>,
     /// FieldId → how [`EventSource::visit_fields`] reads it (packet context fields aside).
@@ -269,6 +276,8 @@ enum VisitOp {
     /// … or anything else, through the general decoder: at `rel` bits into its scope when the
     /// scope's layout is fixed, else at the cursor.
     General { start: bool, rel: Option<u64> },
+    /// A packet context field of a layout that depends on the data: located, then decoded.
+    Located,
 }
 
 impl ClassCode {
@@ -297,11 +306,6 @@ impl ClassCode {
             .iter()
             .map(|&(scope, i)| decode::DirectInt::of(lay_of(scope), scope, i as usize))
             .collect();
-        let uses_slots = [common, &context, &payload].iter().any(|l| {
-            l.fields()
-                .iter()
-                .any(|(_, t)| t.any_int(&|it| it.slot.is_some()) || t.fixed_size().is_none())
-        });
         // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).
         let direct_str: Vec<Option<(u8, u64, u32)>> = fields
             .iter()
@@ -331,6 +335,9 @@ impl ClassCode {
                 (Some(d), _, _) if d.plain => VisitOp::Direct(d),
                 (_, Some((scope, rel, len)), _) => VisitOp::DirectStr { scope, rel, len },
                 _ if rel.is_some() => VisitOp::General { start, rel },
+                // The packet context holds fields the reader consumes, which the class's
+                // fields leave out: no cursor can move through it field after field.
+                _ if scope == 0 => VisitOp::Located,
                 // A scope whose layout depends on the data: read moving a cursor.
                 (_, _, Some(Ty::Int(it)))
                     if it.kind == IntKind::Plain
@@ -362,7 +369,6 @@ impl ClassCode {
             body,
             direct,
             direct_str,
-            uses_slots,
             skip_body,
         }
     }
@@ -1629,52 +1635,27 @@ impl EventSource for CtfSource {
             return Ok(());
         }
         let cr = &self.rt[s.class as usize];
+        // The class was compiled when its event was read.
+        let Some(code) = cr.code.get() else {
+            return Ok(());
+        };
         let trace = &*s.trace;
-        let code = cr.code(&trace.streams[s.stream_class]);
         let fail = |pos: u64, m: String| s.err(pos, format!("event: {m}"));
-        // Packet context fields come first: read where they are.
-        let packet = cr
-            .fields
-            .iter()
-            .take_while(|(scope, _)| *scope == 0)
-            .count();
-        for k in 0..packet {
-            let id = FieldId(k as u32);
-            to.field(id);
-            match code.direct[k].filter(|d| d.plain) {
-                Some(d) => {
-                    let v = d.read(s.data(), s.pkt_ctx_start).ok_or_else(|| {
-                        fail(s.pkt_ctx_start, "packet context past the end".into())
-                    })?;
-                    if d.signed {
-                        to.int(v as i64)
-                    } else {
-                        to.uint(v)
-                    }
-                }
-                None => self.visit_at(id, to)?,
-            }
-        }
-        // Decoding stores referenced integers into slots: work on a scratch copy, when the
-        // class's fields refer to any.
+        // Decoding stores referenced integers into slots: a scratch copy of the stream's, made
+        // when a field first needs it.
         let mut slots = self.scratch.borrow_mut();
-        slots.clear();
-        if code.uses_slots {
-            slots.extend_from_slice(&s.slots);
-        }
-        // Then each field as compiled: at its fixed offset, or at a cursor moving field after
-        // field through a scope whose layout depends on the data.
+        let mut slots_ready = false;
         let data = s.data();
-        let bases = [s.pkt_ctx_start, s.starts[0], s.starts[1], s.starts[2]];
+        let bases = self.view.bases;
         let mut c = Cur {
             data,
             pos: 0,
             end: s.content_end,
         };
-        let ops = code.visit.get(packet..cr.fields.len()).unwrap_or_default();
-        for (k, op) in ops.iter().enumerate() {
-            let k = k + packet;
-            to.field(FieldId(k as u32));
+        // Each field as compiled: at its fixed offset, or at a cursor moving field after field
+        // through a scope whose layout depends on the data.
+        for (k, op) in code.visit.iter().enumerate() {
+            let id = FieldId(k as u32);
             match *op {
                 VisitOp::Direct(d) => {
                     let base = bases[d.scope as usize & 3];
@@ -1682,9 +1663,9 @@ impl EventSource for CtfSource {
                         .read(data, base)
                         .ok_or_else(|| fail(base + d.rel, "integer past the end".into()))?;
                     if d.signed {
-                        to.int(v as i64)
+                        to.field_int(id, v as i64)
                     } else {
-                        to.uint(v)
+                        to.field_uint(id, v)
                     }
                 }
                 VisitOp::DirectStr { scope, rel, len } => {
@@ -1692,7 +1673,7 @@ impl EventSource for CtfSource {
                     let raw = data
                         .get(b..b + len as usize)
                         .ok_or_else(|| fail(b as u64 * 8, "string past the end".into()))?;
-                    to.str(decode::until_nul(raw))
+                    to.field_str(id, decode::until_nul(raw))
                 }
                 VisitOp::Int {
                     start,
@@ -1715,13 +1696,17 @@ impl EventSource for CtfSource {
                     c.pos = end;
                     let v = (((raw << sext) as i64) >> sext) as u64;
                     if let Some(slot) = slot {
+                        if !std::mem::replace(&mut slots_ready, true) {
+                            slots.clear();
+                            slots.extend_from_slice(&s.slots);
+                        }
                         // Plain integers only: the value a length or a selector reads.
                         slots[slot as usize] = if signed { v as i64 as i128 } else { v as i128 };
                     }
                     if signed {
-                        to.int(v as i64)
+                        to.field_int(id, v as i64)
                     } else {
-                        to.uint(v)
+                        to.field_uint(id, v)
                     }
                 }
                 VisitOp::Str { start, len } => {
@@ -1733,7 +1718,7 @@ impl EventSource for CtfSource {
                         None => c.nul_string(),
                     }
                     .map_err(|m| fail(c.pos, m))?;
-                    to.str(b)
+                    to.field_str(id, b)
                 }
                 VisitOp::General { start, rel } => {
                     let (scope, idx) = cr.fields[k];
@@ -1750,7 +1735,29 @@ impl EventSource for CtfSource {
                         None if start => c.pos = bases[scope as usize & 3],
                         None => {}
                     }
+                    if !std::mem::replace(&mut slots_ready, true) {
+                        slots.clear();
+                        slots.extend_from_slice(&s.slots);
+                    }
+                    to.field(id);
                     decode::visit(ty, &mut c, &mut slots, 0, to).map_err(|m| fail(c.pos, m))?
+                }
+                VisitOp::Located => {
+                    let Some((_, off, ty)) = self.locate(id) else {
+                        continue;
+                    };
+                    let mut at = Cur {
+                        data,
+                        pos: off,
+                        end: s.content_end.max(off),
+                    };
+                    // Packet context fields come first: the copy is the stream's slots.
+                    if !std::mem::replace(&mut slots_ready, true) {
+                        slots.clear();
+                        slots.extend_from_slice(&s.slots);
+                    }
+                    to.field(id);
+                    decode::visit(ty, &mut at, &mut slots, 0, to).map_err(|m| fail(at.pos, m))?
                 }
             }
         }

@@ -67,6 +67,18 @@ impl FieldVisitor for Sink {
         self.0 = self.0.wrapping_add(len);
     }
     fn end_array(&mut self) {}
+    fn field_uint(&mut self, id: FieldId, v: u64) {
+        self.0 = self.0.wrapping_add(id.0 as u64).wrapping_add(v);
+    }
+    fn field_int(&mut self, id: FieldId, v: i64) {
+        self.0 = self.0.wrapping_add(id.0 as u64).wrapping_add(v as u64);
+    }
+    fn field_str(&mut self, id: FieldId, v: &[u8]) {
+        self.0 = self
+            .0
+            .wrapping_add(id.0 as u64)
+            .wrapping_add(v.len() as u64);
+    }
 }
 
 /// Reads, as integers, the fields `wanted` names: per class (by its name without a `system:`

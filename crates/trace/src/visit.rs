@@ -39,6 +39,24 @@ pub trait FieldVisitor {
     fn end_struct(&mut self);
     fn begin_array(&mut self, len: u64);
     fn end_array(&mut self);
+
+    /// A field holding a plain unsigned integer: [`FieldVisitor::field`] then
+    /// [`FieldVisitor::uint`], in one call (most fields are plain numbers or strings; a
+    /// visitor may do both at once).
+    fn field_uint(&mut self, id: FieldId, v: u64) {
+        self.field(id);
+        self.uint(v);
+    }
+    /// A field holding a plain signed integer: `field` then `int`.
+    fn field_int(&mut self, id: FieldId, v: i64) {
+        self.field(id);
+        self.int(v);
+    }
+    /// A field holding a string: `field` then `str`.
+    fn field_str(&mut self, id: FieldId, v: &[u8]) {
+        self.field(id);
+        self.str(v);
+    }
 }
 
 /// Pushes a value into a visitor (without the [`FieldVisitor::field`] call).

@@ -335,6 +335,18 @@ impl<W: Write> FieldVisitor for TextFields<'_, W> {
         self.put(b"]");
         self.end();
     }
+    fn field_uint(&mut self, id: FieldId, v: u64) {
+        self.field(id);
+        let mut num = std::mem::take(&mut self.num);
+        self.put(num.format(v).as_bytes());
+        self.num = num;
+    }
+    fn field_int(&mut self, id: FieldId, v: i64) {
+        self.field(id);
+        let mut num = std::mem::take(&mut self.num);
+        self.put(num.format(v).as_bytes());
+        self.num = num;
+    }
 }
 
 fn write_json(
