@@ -746,6 +746,15 @@ impl FixedScope {
 pub struct FixedBody(pub [FixedScope; 3]);
 
 impl FixedBody {
+    /// The body's size in bits when no scope needs more than byte alignment: from a byte
+    /// boundary, the body then ends that many bits further, whatever its scopes.
+    pub fn byte_aligned_size(&self) -> Option<u64> {
+        self.0
+            .iter()
+            .all(|sc| sc.align <= 8 && sc.size % 8 == 0)
+            .then(|| self.0.iter().map(|sc| sc.size).sum())
+    }
+
     /// Scope starts and the end of the body starting at bit `pos`.
     #[inline(always)]
     pub fn place(&self, mut pos: u64) -> ([u64; 3], u64) {

@@ -467,6 +467,11 @@ struct StreamCursor {
     done: bool,
     /// Events passed over because the caller did not want their class.
     skipped: u64,
+    /// Event id → the size in bits of the body of that id's events when nobody reads them and
+    /// the body is fixed and byte-aligned (0: not known to be so). The fast path passes over
+    /// such events from their header alone. Learnt as classes are met; forgotten when the
+    /// interest changes.
+    pass: Vec<u32>,
 }
 
 impl StreamCursor {
@@ -527,6 +532,10 @@ impl StreamCursor {
                 0
             }
         };
+        if sci != self.stream_class {
+            // Event ids are per stream class.
+            self.pass.clear();
+        }
         self.stream_class = sci;
         let s = &trace.streams[sci];
         let (mut begin, mut end_ts, mut content, mut size, mut disc, mut seq) =
@@ -763,6 +772,16 @@ impl StreamCursor {
             let Some((h, hend)) = fh.run(data, start, self.content_end, &mut self.slots) else {
                 return false;
             };
+            // An id already known to be passed over: no class lookup.
+            if let Some(&size) = h.id.and_then(|id| self.pass.get(id as usize)) {
+                let end = hend + size as u64;
+                if size != 0 && hend % 8 == 0 && end <= self.content_end {
+                    self.ts = advance_clock(&mut self.clock_val, s, h.ts);
+                    self.pos = end;
+                    self.skipped += 1;
+                    continue;
+                }
+            }
             let Some(cls) = s.class_of(h.id) else {
                 return false;
             };
@@ -777,6 +796,9 @@ impl StreamCursor {
                     if cr.wanted {
                         self.finish_event(h.ts, cls, starts, start, end);
                         return true;
+                    }
+                    if let (Some(id), Some(size)) = (h.id, body.byte_aligned_size()) {
+                        learn_pass(&mut self.pass, id, size);
                     }
                     end
                 }
@@ -984,6 +1006,19 @@ fn string_at<'a>(s: &'a StreamCursor, off: u64, ty: &Ty) -> Option<Option<&'a [u
     })
 }
 
+/// Remembers that events of id `id` are passed over with a body of `size` bits (see
+/// [`StreamCursor::pass`]); ids and sizes too large for the table are not remembered.
+#[cold]
+fn learn_pass(pass: &mut Vec<u32>, id: u64, size: u64) {
+    if id >= 4096 || size == 0 || size > u32::MAX as u64 {
+        return;
+    }
+    if pass.len() <= id as usize {
+        pass.resize(id as usize + 1, 0);
+    }
+    pass[id as usize] = size as u32;
+}
+
 /// Moves a stream's clock by an event header's (possibly truncated) timestamp; returns the
 /// event's time in ns.
 #[inline(always)]
@@ -1170,6 +1205,7 @@ impl CtfSource {
                 next: Next::End,
                 done: false,
                 skipped: 0,
+                pass: Vec::new(),
             });
         }
     }
@@ -1776,6 +1812,9 @@ impl EventSource for CtfSource {
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
         for (i, c) in self.rt.iter_mut().enumerate() {
             c.wanted = classes.is_none_or(|cs| cs.contains(&ClassId(i as u32)));
+        }
+        for st in &mut self.streams {
+            st.pass.clear();
         }
         // Each stream has read its next event ahead: pass over those nobody wants now, and
         // order the streams again by what they hold next.
