@@ -450,7 +450,11 @@ struct StreamCursor {
     content_end: u64,
     clock_val: u64,
     cpu: u32,
-    pkt_ctx_start: u64,
+    /// Bit offsets where the current packet's context and the current event's stream event
+    /// context, context and payload start (see [`decode::DirectInt::scope`]). Read one at a
+    /// time: the processor forwards a stored value to a load of the same place, not to a wider
+    /// load spanning several stores.
+    bases: [u64; 4],
     pkt_ctx_offs: Vec<u64>,
     last_discarded: Option<u64>,
     last_seq: Option<u64>,
@@ -460,7 +464,6 @@ struct StreamCursor {
     // The current (pre-read) event.
     ts: Timestamp,
     class: u32,
-    starts: [u64; 3],
     offs: [Vec<u64>; 3],
     ev_start: u64,
     next: Next,
@@ -559,7 +562,7 @@ impl StreamCursor {
             )
             .map_err(|m| self.err(c.pos, format!("packet context: {m}")))?;
         self.pkt_ctx_offs = offs;
-        self.pkt_ctx_start = ctx_start;
+        self.bases[0] = ctx_start;
         let avail = (len - self.next_packet) * 8;
         let size = size.unwrap_or(content.unwrap_or(avail));
         let content = content.unwrap_or(size);
@@ -978,7 +981,10 @@ impl StreamCursor {
         let s = &self.trace.streams[self.stream_class];
         self.ts = advance_clock(&mut self.clock_val, s, ts_raw);
         self.class = cls;
-        self.starts = starts;
+        let [a, b, c] = starts;
+        self.bases[1] = a;
+        self.bases[2] = b;
+        self.bases[3] = c;
         self.ev_start = start;
         self.pos = end;
         // Assigning over an `Event` would run the drop glue of `Next` for nothing.
@@ -1054,17 +1060,6 @@ pub struct CtfSource {
     stats: ReadStats,
     total_bytes: u64,
     scratch: std::cell::RefCell<Vec<i128>>,
-    /// The current event's class and where its scopes start, copied out of its stream so that
-    /// the accessors, called several times per event, reach them in one step.
-    view: View,
-}
-
-/// See [`CtfSource::view`].
-#[derive(Clone, Copy, Default)]
-struct View {
-    class: u32,
-    /// Bit offsets of the packet context, stream event context, event context and payload.
-    bases: [u64; 4],
 }
 
 fn find_traces(dir: &Path, out: &mut Vec<PathBuf>, depth: u32) -> Result<(), TraceError> {
@@ -1190,7 +1185,7 @@ impl CtfSource {
                 content_end: 0,
                 clock_val: 0,
                 cpu: EventHeader::NO_CPU,
-                pkt_ctx_start: 0,
+                bases: [0; 4],
                 pkt_ctx_offs: Vec::new(),
                 last_discarded: None,
                 last_seq: None,
@@ -1199,7 +1194,6 @@ impl CtfSource {
                 slots: vec![0; trace.nslots],
                 ts: 0,
                 class: 0,
-                starts: [0; 3],
                 offs: [Vec::new(), Vec::new(), Vec::new()],
                 ev_start: 0,
                 next: Next::End,
@@ -1371,7 +1365,6 @@ impl CtfSource {
             stats: ReadStats::default(),
             total_bytes: 0,
             scratch: Default::default(),
-            view: View::default(),
         }
     }
 
@@ -1437,16 +1430,16 @@ impl CtfSource {
         let (lay, start, offs) = match scope {
             0 => (
                 &trace.streams[s.stream_class].packet_context,
-                s.pkt_ctx_start,
+                s.bases[0],
                 &s.pkt_ctx_offs[..],
             ),
             1 => (
                 &trace.streams[s.stream_class].common,
-                s.starts[0],
+                s.bases[1],
                 &s.offs[0][..],
             ),
-            2 => (&*code.context, s.starts[1], &s.offs[1][..]),
-            _ => (&*code.payload, s.starts[2], &s.offs[2][..]),
+            2 => (&*code.context, s.bases[2], &s.offs[1][..]),
+            _ => (&*code.payload, s.bases[3], &s.offs[2][..]),
         };
         let off = lay.offset(idx, start, offs)?;
         Some((s, off, &lay.fields()[idx].1))
@@ -1457,16 +1450,13 @@ impl CtfSource {
     /// signed), whether it is signed, and whether it is a plain number.
     #[inline(always)]
     fn read_direct(&self, field: FieldId) -> Option<Option<(u64, bool, bool)>> {
-        let i = self.cur?;
+        let s = &self.streams[self.cur?];
         // The current event's class was compiled when its event was read.
-        let code = self.rt[self.view.class as usize].code.get()?;
+        let code = self.rt[s.class as usize].code.get()?;
         let Some(Some(d)) = code.direct.get(field.0 as usize) else {
             return Some(None);
         };
-        let v = d.read(
-            self.streams[i].data(),
-            self.view.bases[d.scope as usize & 3],
-        )?;
+        let v = d.read(s.data(), s.bases[d.scope as usize & 3])?;
         Some(Some((v, d.signed, d.plain)))
     }
 
@@ -1551,10 +1541,6 @@ impl EventSource for CtfSource {
         match &s.next {
             Next::Event => {
                 self.stats.events += 1;
-                self.view = View {
-                    class: s.class,
-                    bases: [s.pkt_ctx_start, s.starts[0], s.starts[1], s.starts[2]],
-                };
                 Ok(Step::Event(EventHeader {
                     ts: s.ts,
                     cpu: s.cpu,
@@ -1606,9 +1592,9 @@ impl EventSource for CtfSource {
 
     fn str(&self, field: FieldId) -> Option<&str> {
         let s = &self.streams[self.cur?];
-        let code = self.rt[self.view.class as usize].code.get()?;
+        let code = self.rt[s.class as usize].code.get()?;
         if let Some(Some((scope, rel, n))) = code.direct_str.get(field.0 as usize) {
-            let b = ((self.view.bases[*scope as usize & 3] + rel) / 8) as usize;
+            let b = ((s.bases[*scope as usize & 3] + rel) / 8) as usize;
             let raw = s.data().get(b..b + *n as usize)?;
             return std::str::from_utf8(decode::until_nul(raw)).ok();
         }
@@ -1682,7 +1668,7 @@ impl EventSource for CtfSource {
         let mut slots = self.scratch.borrow_mut();
         let mut slots_ready = false;
         let data = s.data();
-        let bases = self.view.bases;
+        let bases = &s.bases;
         let mut c = Cur {
             data,
             pos: 0,
