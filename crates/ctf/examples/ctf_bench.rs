@@ -9,6 +9,9 @@
 //! `count` announces every event and reads nothing; `open` only opens the trace; `seek=NS`
 //! counts the events at or after NS (nanoseconds), starting there with `CtfSource::seek`.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::Path;
 use std::time::Instant;
 use virtflow_ctf::CtfSource;
