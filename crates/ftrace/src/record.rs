@@ -21,7 +21,9 @@
 
 use std::borrow::Cow;
 
-use virtflow_trace::{EventClass, FieldDesc, FieldKind, Scope, Value};
+use virtflow_trace::{
+    visit, EventClass, FieldDesc, FieldId, FieldKind, FieldVisitor, Scope, Value,
+};
 
 use crate::format::{EventFormat, FieldLayout, FormatField};
 
@@ -192,6 +194,30 @@ fn array_value<'a>(
 /// The field's full value: integers, strings, arrays (as [`Value::Array`] of integers),
 /// opaque bytes.
 #[inline]
+/// Pushes field `id` of a record into a visitor: a string as its bytes (no UTF-8 check, no
+/// copy), anything else as [`read_value`] reads it. False when the field cannot be read; the
+/// visitor then has not heard of it.
+pub fn visit_field(
+    f: &FormatField,
+    rec: &[u8],
+    endian: Endian,
+    id: FieldId,
+    to: &mut dyn FieldVisitor,
+) -> bool {
+    if let Some(bytes) = string_bytes(f, rec, endian) {
+        to.field_str(id, bytes);
+        return true;
+    }
+    match read_value(f, rec, endian) {
+        Some(v) => {
+            to.field(id);
+            visit::visit_value(&v, to);
+            true
+        }
+        None => false,
+    }
+}
+
 pub fn read_value<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Option<Value<'a>> {
     match f.layout {
         FieldLayout::Integer => {

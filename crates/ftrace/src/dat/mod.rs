@@ -28,8 +28,8 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use virtflow_trace::{
-    ClassId, EventClass, EventHeader, EventSource, FieldId, LostEvents, ReadStats, Step,
-    TraceError, Value,
+    ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, LostEvents, ReadStats,
+    Step, TraceError, Value, ValueBuilder,
 };
 
 use self::bytes::DatError;
@@ -533,30 +533,33 @@ impl EventSource for DatSource {
     }
 
     fn for_each_value(&self, class: ClassId, f: &mut dyn FnMut(FieldId, Value<'_>)) {
+        let _ = self.visit_fields(class, &mut ValueBuilder::new(f));
+    }
+
+    fn visit_fields(&self, class: ClassId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
         // The record found once for all its fields.
         if self.current.is_none_or(|c| c.class != class.0) {
-            return;
+            return Ok(());
         }
         let Some((fmt, rec)) = self.record() else {
-            return;
+            return Ok(());
         };
         let slots = self.int_slots.get(class.0 as usize);
         for (i, field) in fmt.fields.iter().enumerate() {
-            let v = match slots.and_then(|s| s.get(i)) {
+            let id = FieldId(i as u32);
+            match slots.and_then(|s| s.get(i)) {
                 // Integers of 1, 2, 4 or 8 bytes as the integer accessors read them.
-                Some(slot) if slot.size != 0 => slot.read(rec, self.endian).map(|v| {
-                    if slot.signed {
-                        Value::Int(v)
-                    } else {
-                        Value::UInt(v as u64)
-                    }
-                }),
-                _ => record::read_value(field, rec, self.endian),
-            };
-            if let Some(v) = v {
-                f(FieldId(i as u32), v);
+                Some(slot) if slot.size != 0 => match slot.read(rec, self.endian) {
+                    Some(v) if slot.signed => to.field_int(id, v),
+                    Some(v) => to.field_uint(id, v as u64),
+                    None => {}
+                },
+                _ => {
+                    record::visit_field(field, rec, self.endian, id, to);
+                }
             }
         }
+        Ok(())
     }
 
     fn stats(&self) -> ReadStats {
