@@ -1,9 +1,12 @@
-//! `for_each_value` reads a whole record in one pass, through the integer shortcuts: on every
-//! event of the real `.dat` files it must give exactly what `value()` gives field by field (the
-//! path the differential tests check against `trace-cmd report`).
+//! `for_each_value` and `visit_fields` read a whole record in one pass, through the integer
+//! shortcuts: on every event of the real `.dat` files they must give exactly what `value()`
+//! gives field by field (the path the differential tests check against `trace-cmd report`),
+//! and `dump`'s text writer, fed by `visit_fields`, must write those values as their `Display`
+//! does.
 
 mod common;
 use virtflow_ftrace::DatSource;
+use virtflow_trace::text::TextFields;
 use virtflow_trace::{EventSource, FieldId, Step};
 
 #[test]
@@ -24,6 +27,22 @@ fn whole_events_equal_field_by_field_values() {
                         .filter_map(|i| src.value(FieldId(i)).map(|v| (FieldId(i), v.into_owned())))
                         .collect();
                     assert_eq!(whole, single, "{} at {}", path.display(), h.ts);
+                    let fields = &src.classes()[h.class.0 as usize].fields;
+                    let mut text = Vec::new();
+                    let mut writer = TextFields::new(&mut text, fields);
+                    src.visit_fields(h.class, &mut writer).unwrap();
+                    writer.result.unwrap();
+                    let expected: String = single
+                        .iter()
+                        .map(|(id, v)| format!(" {}={v}", fields[id.0 as usize].name))
+                        .collect();
+                    assert_eq!(
+                        String::from_utf8_lossy(&text),
+                        expected,
+                        "{} at {}",
+                        path.display(),
+                        h.ts
+                    );
                 }
                 Step::Lost(_) => {}
                 Step::End => break,

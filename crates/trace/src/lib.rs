@@ -16,7 +16,8 @@
 //!   timestamp order, remapping class ids.
 //! - [`VecSource`]: an in-memory source built from literal events, for tests of analyses.
 //! - [`FieldVisitor`]: receives a whole event's fields as the reader decodes them, without
-//!   building [`Value`]s ([`EventSource::visit_fields`]): how `dump` writes events; see [`visit`].
+//!   building [`Value`]s ([`EventSource::visit_fields`]): how `dump` writes events; see [`visit`]
+//!   and, for the `dump` text form, [`text`].
 //! - [`drain`]: reading a whole source the two ways the benchmarks measure.
 //!
 //! Readers (`virtflow-ctf`, `virtflow-ftrace`) implement [`EventSource`]; the analyses only
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub mod drain;
 mod merge;
+pub mod text;
 mod vec_source;
 pub mod visit;
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use virtflow_ctf::CtfSource;
+use virtflow_trace::text::TextFields;
 use virtflow_trace::{EventSource, FieldId, Scope, Step, Value};
 
 pub fn traces() -> PathBuf {
@@ -312,6 +313,24 @@ pub fn ours_of(
                         c.name,
                         whole.len(),
                         c.fields.len()
+                    ));
+                }
+                // `dump`'s text writer, fed by the one-pass visit, writes these values as their
+                // `Display` does.
+                let mut text = Vec::new();
+                let mut writer = TextFields::new(&mut text, &c.fields);
+                src.visit_fields(h.class, &mut writer)
+                    .map_err(|e| e.to_string())?;
+                writer.result.map_err(|e| e.to_string())?;
+                let expected: String = whole
+                    .iter()
+                    .map(|(id, v)| format!(" {}={v}", c.fields[id.0 as usize].name))
+                    .collect();
+                if text != expected.as_bytes() {
+                    return Err(format!(
+                        "{}: dump text {:?}, values {expected:?}",
+                        c.name,
+                        String::from_utf8_lossy(&text)
                     ));
                 }
                 for (i, f) in c.fields.iter().enumerate() {
