@@ -245,7 +245,7 @@ struct ClassCode {
     direct_str: Vec<Option<(u8, u64, u32)>>,
     /// For a body that is not fixed: the program passing over all of it, when one can.
     skip_body: Option<decode::SkipCode>,
-    /// FieldId → how [`EventSource::visit_fields`] reads it (packet context fields aside).
+    /// FieldId → how [`EventSource::visit_fields`] reads it.
     visit: Vec<VisitOp>,
     context: Box<Layout>,
     payload: Box<Layout>,
@@ -1744,8 +1744,10 @@ impl EventSource for CtfSource {
                 }
                 VisitOp::General { start, rel } => {
                     let (scope, idx) = cr.fields[k];
+                    let srt = &trace.streams[s.stream_class];
                     let lay = match scope {
-                        1 => &trace.streams[s.stream_class].common,
+                        0 => &srt.packet_context,
+                        1 => &srt.common,
                         2 => &*code.context,
                         _ => &*code.payload,
                     };

@@ -146,3 +146,71 @@ fn truncated_packet_gives_events_then_error_with_offset() {
     assert!(e.offset > 0, "{e}");
     assert_eq!(src.advance(), Ok(Step::End));
 }
+
+/// Enumerations at fixed offsets — one in the packet context, one in the payload — are read
+/// with their labels by every path: one field at a time, the whole event, and `dump`'s text.
+#[test]
+fn enumerations_at_fixed_offsets_in_every_scope() {
+    const META: &str = r#"/* CTF 1.8 */
+typealias integer { size = 8; align = 8; signed = false; } := uint8_t;
+typealias integer { size = 16; align = 8; signed = false; } := uint16_t;
+typealias integer { size = 32; align = 8; signed = false; } := uint32_t;
+trace { major = 1; minor = 8; byte_order = le;
+  packet.header := struct { uint32_t magic; };
+};
+stream {
+  packet.context := struct {
+    uint16_t content_size; uint16_t packet_size;
+    enum : uint8_t { IDLE = 0, BUSY = 1 } mode;
+    uint8_t cpu_id;
+  };
+  event.header := struct { uint8_t id; };
+};
+event { name = "e"; id = 0; fields := struct { enum : uint8_t { X = 3, Y = 4 } kind; uint32_t n; }; };
+"#;
+    // Header (4), context (2 + 2 + 1 + 1), then two events of id, kind and n (1 + 1 + 4).
+    let mut p = Vec::new();
+    p.extend_from_slice(&0xC1FC1FC1u32.to_le_bytes());
+    let size = ((4 + 6 + 2 * 6) * 8) as u16;
+    p.extend_from_slice(&size.to_le_bytes());
+    p.extend_from_slice(&size.to_le_bytes());
+    p.extend_from_slice(&[1, 2]);
+    for (kind, n) in [(4u8, 7u32), (3, 9)] {
+        p.push(0);
+        p.push(kind);
+        p.extend_from_slice(&n.to_le_bytes());
+    }
+    let mut src = CtfSource::from_memory(META.as_bytes(), vec![p]).unwrap();
+    let label = |v: u64, l: &str| Value::Enum(Box::new(Value::UInt(v)), vec![l.to_string().into()]);
+    let expected = [
+        (label(4, "Y"), 7, " mode=1(BUSY) cpu_id=2 kind=4(Y) n=7"),
+        (label(3, "X"), 9, " mode=1(BUSY) cpu_id=2 kind=3(X) n=9"),
+    ];
+    for (kind, n, text) in expected {
+        let Step::Event(h) = src.advance().unwrap() else {
+            panic!("an event expected")
+        };
+        let class = &src.classes()[h.class.0 as usize];
+        let names: Vec<&str> = class.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["mode", "cpu_id", "kind", "n"]);
+        let want = [label(1, "BUSY"), Value::UInt(2), kind, Value::UInt(n)];
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(
+                src.value(FieldId(i as u32)).as_ref(),
+                Some(w),
+                "{}",
+                names[i]
+            );
+        }
+        let mut whole = Vec::new();
+        src.for_each_value(h.class, &mut |_, v| whole.push(v.into_owned()));
+        assert_eq!(whole, want);
+        let mut out = Vec::new();
+        let fields = class.fields.clone();
+        let mut writer = virtflow_trace::text::TextFields::new(&mut out, &fields);
+        src.visit_fields(h.class, &mut writer).unwrap();
+        writer.result.unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), text);
+    }
+    assert!(matches!(src.advance().unwrap(), Step::End));
+}
