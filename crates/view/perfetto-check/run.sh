@@ -18,9 +18,23 @@ trap 'rm -rf "$work"' EXIT
 check() {
     "$virtflow" export "$@" --format perfetto -o "$work/export.pftrace" 2>/dev/null
     "$virtflow" analyze "$@" --json --intervals > "$work/model.json"
-    "$venv/bin/python" "$here/check.py" "$work/export.pftrace" "$work/model.json"
+    "$venv/bin/python" "$here/check.py" "$work/export.pftrace" "$work/model.json" "${labels:-}"
 }
 echo "perfetto check: built-in demo trace"
 check
 echo "perfetto check: real host trace kvm-lab/s3_disk"
 check "$repo/../shared/traces/kvm-lab/s3_disk/trace.dat"
+# The same trace with the VMM command line `virtflow record` would have saved beside it (the
+# VMM's pid from the lab's manifest; the name and UUID made up): the VM's labels.
+lab="$repo/../shared/traces/kvm-lab/s3_disk"
+mkdir -p "$work/named"
+ln -s "$lab/trace.dat" "$work/named/trace.dat"
+"$venv/bin/python" - "$lab/manifest.json" > "$work/named/trace.dat.vmm-cmdlines.json" <<'PY'
+import json, sys
+vm = json.load(open(sys.argv[1]))["vms"][0]
+argv = ["qemu-system-x86_64", "-name", "guest=web-7,debug-threads=on",
+        "-uuid", "6c5e0b62-3f1a-4c2e-9d0b-7a1f2e3d4c5b", "-enable-kvm"]
+print(json.dumps([{"pid": vm["qemu_pid"], "argv": argv, "seen_at_ns": None}]))
+PY
+echo "perfetto check: the same trace, its VM named by its VMM's command line"
+labels="guest=web-7,uuid=6c5e0b62-3f1a-4c2e-9d0b-7a1f2e3d4c5b" check "$work/named/trace.dat"

@@ -58,6 +58,14 @@ struct VcpuTracks {
     interrupts: u64,
 }
 
+/// What the UI shows beside a VM's process: its guest name and UUID, when its VMM's command
+/// line gave them.
+fn process_labels(vm: &virtflow_model::Vm) -> Vec<String> {
+    let guest = vm.guest_name.iter().map(|n| format!("guest={n}"));
+    let uuid = vm.uuid.iter().map(|u| format!("uuid={u}"));
+    guest.chain(uuid).collect()
+}
+
 /// Writes `model` as a Perfetto trace to `out`.
 pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
     let labeler = Labeler::new(model);
@@ -84,6 +92,7 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
                 process: Some(ProcessDescriptor {
                     pid: Some(vm.pid as i32),
                     process_name: Some(vm.name.clone()),
+                    process_labels: process_labels(vm),
                 }),
                 ..Default::default()
             }),
