@@ -8,6 +8,10 @@
 //! `sched_switch` fields, the reader passing over every other class (`drain::some_fields`);
 //! `count` announces every event and reads nothing; `open` only opens the trace; `seek=NS`
 //! counts the events at or after NS (nanoseconds), starting there with `CtfSource::seek`.
+//!
+//! With `FLUSH=1` in the environment, 256 MB are written before each run, which empties the
+//! processor's caches: a small trace is then read from memory, as a new process finds it,
+//! rather than from the cache the previous run left it in.
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -39,7 +43,17 @@ fn main() {
     }
     let path = Path::new(&args[2]);
     let repeat: u32 = args.get(3).and_then(|r| r.parse().ok()).unwrap_or(1);
-    for _ in 0..repeat {
+    let flush_len = if std::env::var_os("FLUSH").is_some() {
+        256 << 20
+    } else {
+        0
+    };
+    let mut flush = vec![0u8; flush_len];
+    for r in 0..repeat {
+        for (i, b) in flush.iter_mut().enumerate().step_by(64) {
+            *b = (i as u32 + r) as u8;
+        }
+        std::hint::black_box(&flush);
         let t = Instant::now();
         let n = match args[1].as_str() {
             "full" => full(path),
