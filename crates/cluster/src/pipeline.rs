@@ -1,9 +1,10 @@
 //! From one trace to its rows: the analysis (the Model), the observer pass, the join, and the
 //! known workloads found beside the trace (simulator `truth.json`, lab `manifest.json`).
 //!
-//! A trace is read twice — once by [`virtflow_analysis::analyze`], once by
-//! [`crate::observe::observe`] — because the observer needs the Model's VM index to pair an
-//! I/O exit with the request the VM's I/O thread submits. Both passes see the same
+//! A trace is read twice — once by [`virtflow_analysis::analyze`] ([`analyze_trace`]), once by
+//! [`crate::observe::observe`] ([`trace_rows`]) — because the observer needs the Model's VM
+//! index to pair an I/O exit with the request the VM's I/O thread submits; a caller that has
+//! the Model already reads it once more only. Both passes see the same
 //! [`TimeWindow`] when one is given (LAMI's `--begin`/`--end`).
 
 use std::collections::HashMap;
@@ -106,32 +107,69 @@ pub fn trace_features(
     level: Level,
     window: Option<(i64, i64)>,
 ) -> Result<TraceFeatures, TraceError> {
-    let windowed = |s: Box<dyn EventSource>| -> Box<dyn EventSource> {
-        match window {
-            Some((b, e)) => Box::new(TimeWindow::new(s, b, e)),
-            None => s,
-        }
-    };
-    let mut source = windowed(open()?);
+    let model = analyze_trace(name, open, window)?;
+    let rows = trace_rows(name, &model, open, level, window)?;
+    Ok(TraceFeatures {
+        table: rows.table,
+        model,
+        notes: rows.notes,
+        begin: rows.begin,
+        end: rows.end,
+    })
+}
+
+/// The first pass: the trace's [`Model`].
+pub fn analyze_trace(
+    name: &str,
+    open: &mut Opener<'_>,
+    window: Option<(i64, i64)>,
+) -> Result<Model, TraceError> {
+    let mut source = windowed(open()?, window);
     let options = virtflow_analysis::Options {
         traces: vec![name.to_string()],
         ..Default::default()
     };
-    let model = virtflow_analysis::analyze(&mut *source, &options)?;
-    drop(source);
-    let mut source = windowed(open()?);
-    let obs = observe::observe(&mut *source, &features::vm_threads(&model))?;
-    let (table, mut notes) = features::build(&model, &obs, name, level);
+    virtflow_analysis::analyze(&mut *source, &options)
+}
+
+/// The rows of one trace and what the reader should know about them, without its model.
+pub struct TraceRows {
+    pub table: FeatureTable,
+    pub notes: Vec<String>,
+    /// First and last timestamps read.
+    pub begin: i64,
+    pub end: i64,
+}
+
+/// The second pass: the observer over the trace, joined with `model` — the trace's model from
+/// [`analyze_trace`], or one its caller built already from the same trace and window (the
+/// timeline view's, which keeps its state intervals) — into rows at `level`.
+pub fn trace_rows(
+    name: &str,
+    model: &Model,
+    open: &mut Opener<'_>,
+    level: Level,
+    window: Option<(i64, i64)>,
+) -> Result<TraceRows, TraceError> {
+    let mut source = windowed(open()?, window);
+    let obs = observe::observe(&mut *source, &features::vm_threads(model))?;
+    let (table, mut notes) = features::build(model, &obs, name, level);
     for n in &model.notes {
         notes.push(format!("{name}: {n}"));
     }
-    Ok(TraceFeatures {
+    Ok(TraceRows {
         table,
-        model,
         notes,
         begin: obs.first_ts,
         end: obs.last_ts,
     })
+}
+
+fn windowed(s: Box<dyn EventSource>, window: Option<(i64, i64)>) -> Box<dyn EventSource> {
+    match window {
+        Some((b, e)) => Box::new(TimeWindow::new(s, b, e)),
+        None => s,
+    }
 }
 
 /// Known workloads, by VMM pid and by vCPU thread (the analysis may not tie every vCPU

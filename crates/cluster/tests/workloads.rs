@@ -261,3 +261,47 @@ fn guest_time_per_cr3_matches_the_simulator_truth() {
     assert_eq!(table.rows.len(), distinct.len());
     assert!(table.rows.iter().all(|r| r.key.cr3.is_some()));
 }
+
+/// The timeline view joins the observer pass with the model it built itself (state intervals
+/// kept): the rows must be those of the feature pipeline's own analysis, on the simulated mixed
+/// host and on every real lab trace.
+#[test]
+fn rows_from_a_model_with_intervals_equal_the_pipelines() {
+    use virtflow_cluster::pipeline::trace_rows;
+    let (_d, sim) = simulate_mixed(3, None);
+    let mut paths = vec![sim];
+    for s in ["s1_idle", "s2_cpu", "s3_disk", "s4_net", "s5_overcommit"] {
+        let p = lab().join(s).join("trace.dat");
+        if p.exists() {
+            paths.push(p);
+        }
+    }
+    for p in &paths {
+        let name = p.display().to_string();
+        let mut open = || -> Result<Box<dyn EventSource>, TraceError> {
+            if p.is_dir() {
+                Ok(Box::new(virtflow_ctf::CtfSource::open(p)?))
+            } else {
+                open_dat(p)
+            }
+        };
+        let own = trace_features(&name, &mut open, Level::Vm, None).unwrap();
+        let options = virtflow_analysis::Options {
+            intervals: true,
+            traces: vec![name.clone()],
+            ..Default::default()
+        };
+        let with_intervals = virtflow_analysis::analyze(&mut *open().unwrap(), &options).unwrap();
+        assert!(
+            with_intervals
+                .vms
+                .iter()
+                .any(|vm| vm.vcpus.iter().any(|v| !v.intervals.is_empty())),
+            "{name}: no interval kept"
+        );
+        let rows = trace_rows(&name, &with_intervals, &mut open, Level::Vm, None).unwrap();
+        assert!(!own.table.rows.is_empty(), "{name}: no row");
+        assert_eq!(rows.table, own.table, "{name}");
+        assert_eq!((rows.begin, rows.end), (own.begin, own.end), "{name}");
+    }
+}

@@ -126,11 +126,13 @@ fn options(args: &Args) -> anyhow::Result<(Level, ClusterOptions)> {
     ))
 }
 
-/// Analyses every trace into one table. Shared with `export --format csv|parquet|lami`.
+/// Analyses every trace into one table. Shared with `export --format csv|parquet|lami` and,
+/// with the model it built already of its one trace (`given`), with the timeline view.
 pub(crate) fn feature_table(
     traces: &[PathBuf],
     level: Level,
     window: Option<(i64, i64)>,
+    mut given: Option<&mut virtflow_model::Model>,
     mut progress: impl FnMut(usize, &Path),
 ) -> anyhow::Result<(FeatureTable, Vec<String>, i64, i64)> {
     if traces.is_empty() {
@@ -158,24 +160,29 @@ pub(crate) fn feature_table(
                 }
             })
         };
-        let mut tf = pipeline::trace_features(&name, &mut open, level, window)?;
+        let mut analysed = None;
+        let model = match (traces.len(), given.take()) {
+            (1, Some(given)) => given,
+            _ => analysed.insert(pipeline::analyze_trace(&name, &mut open, window)?),
+        };
+        let mut rows = pipeline::trace_rows(&name, model, &mut open, level, window)?;
         // Markers in the trace named its VMs already; the recorder's sidecar file may name more.
         let (cmdlines, mut sidecar_notes) = crate::input::vmm_cmdlines(std::slice::from_ref(path));
         notes.append(&mut sidecar_notes);
         let mut cmdline_notes = Vec::new();
-        let renamed = virtflow_analysis::name_vms(&mut tf.model.vms, &cmdlines, &mut cmdline_notes);
+        let renamed = virtflow_analysis::name_vms(&mut model.vms, &cmdlines, &mut cmdline_notes);
         for (pid, vm_name) in renamed {
-            for row in tf.table.rows.iter_mut().filter(|r| r.key.pid == pid) {
+            for row in rows.table.rows.iter_mut().filter(|r| r.key.pid == pid) {
                 row.key.vm = vm_name.clone();
             }
         }
         notes.extend(cmdline_notes.into_iter().map(|n| format!("{name}: {n}")));
-        pipeline::attach_truth(&mut tf.table, &pipeline::known_workloads(path), &tf.model);
-        begin = begin.min(tf.begin);
-        end = end.max(tf.end);
-        notes.append(&mut tf.notes);
+        pipeline::attach_truth(&mut rows.table, &pipeline::known_workloads(path), model);
+        begin = begin.min(rows.begin);
+        end = end.max(rows.end);
+        notes.append(&mut rows.notes);
         table
-            .extend(tf.table)
+            .extend(rows.table)
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     }
     Ok((table, notes, begin.min(end), end))
@@ -194,11 +201,12 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
     let window = args.begin.zip(args.end);
     let n = args.traces.len();
     let show_progress = lami_mode && args.output_progress;
-    let (table, notes, begin, end) = feature_table(&args.traces, level, window, |i, path| {
-        if show_progress {
-            println!("{:.3} reading {}", i as f64 / n as f64, path.display());
-        }
-    })?;
+    let (table, notes, begin, end) =
+        feature_table(&args.traces, level, window, None, |i, path| {
+            if show_progress {
+                println!("{:.3} reading {}", i as f64 / n as f64, path.display());
+            }
+        })?;
     if args.test_compatibility {
         if table.rows.is_empty() {
             bail!("no VM found in the given traces");

@@ -82,7 +82,7 @@ fn features(args: &Args) -> anyhow::Result<()> {
     }
     let level = Level::parse(&args.level).context("--level must be vm, vcpu or process")?;
     let (table, notes, begin, end) =
-        super::cluster::feature_table(&args.traces, level, None, |_, _| {})?;
+        super::cluster::feature_table(&args.traces, level, None, None, |_, _| {})?;
     for n in &notes {
         eprintln!("virtflow: note: {n}");
     }
