@@ -779,7 +779,7 @@ pub struct DirectInt {
     pub size: u32,
     /// Bits from the start of the scope.
     pub rel: u64,
-    /// A plain number (no enumeration labels, not a boolean): its [`Value`] is built directly.
+    /// A plain number (no enumeration labels, not a boolean): its [`Value`](virtflow_trace::Value) is built directly.
     pub plain: bool,
     /// `size` low bits set.
     pub mask: u64,

@@ -11,16 +11,21 @@
 //!   [`resolve`] checks it and turns field locations (variant selectors, sequence lengths) into
 //!   value slots.
 //! - [`decode`] reads fields from the mapped bytes with [`bits`]: each root scope of each event
-//!   class is compiled once into a [`decode::Layout`] (precomputed field offsets when the
-//!   layout is fixed), so an event is skipped by size and its fields are decoded lazily by the
-//!   accessors, without allocating.
+//!   class is compiled once, when the class's first event is read, into a [`decode::Layout`]
+//!   (precomputed field offsets when the layout is fixed), so an event is skipped by size and
+//!   its fields are decoded lazily by the accessors, without allocating. Whole events are
+//!   visited ([`EventSource::visit_fields`]) through a per-class list of steps; the general
+//!   decoder, [`decode::visit`], serves compound values and, through a
+//!   [`virtflow_trace::ValueBuilder`], `value()` and `for_each_value()`.
 //! - The per-event loop has a fast path for the common shapes, LTTng's kernel layout first: a
 //!   [`decode::FastHeader`] reads a compact or large event header with direct loads at
 //!   constant offsets and one bounds check; a class whose body (stream event context, context,
 //!   payload) is fixed has a [`decode::FixedBody`], so its events are passed over with three
 //!   additions; plain integers at fixed offsets have a [`decode::DirectInt`], so `u64`, `i64`
-//!   and `value` read them without locating them through the layout. Anything else takes the
-//!   general walk, which also produces the error messages.
+//!   and `value` read them without locating them through the layout. Under an interest, each
+//!   stream remembers which event ids it passes over and their body size, and passes over them
+//!   from the header alone. Anything else takes the general walk, which also produces the error
+//!   messages.
 //! - [`index`] reads LTTng packet index files: a stream's index is kept while every packet
 //!   agrees with it (a disagreement drops it with a warning in [`ReadStats`]), and lets
 //!   [`CtfSource::seek`] start each stream at the packet holding a timestamp.
