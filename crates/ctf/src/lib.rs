@@ -1466,7 +1466,15 @@ impl CtfSource {
     }
 
     /// Decodes one field of the current event, wherever it is, with the general decoder.
-    fn visit_at(&self, field: FieldId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
+    /// Announces the field and decodes it into the visitor (nothing when it cannot be
+    /// located). Decoding may store values into slots: `slots` becomes a copy of the stream's
+    /// to work on.
+    fn visit_at(
+        &self,
+        field: FieldId,
+        slots: &mut Vec<i128>,
+        to: &mut dyn FieldVisitor,
+    ) -> Result<(), TraceError> {
         let Some((s, off, ty)) = self.locate(field) else {
             return Ok(());
         };
@@ -1475,12 +1483,10 @@ impl CtfSource {
             pos: off,
             end: s.content_end.max(off),
         };
-        // Decoding may store values into slots: work on a scratch copy, reused across calls.
-        let mut scratch = self.scratch.borrow_mut();
-        scratch.clear();
-        scratch.extend_from_slice(&s.slots);
-        decode::visit(ty, &mut c, &mut scratch, 0, to)
-            .map_err(|m| s.err(c.pos, format!("event: {m}")))
+        slots.clear();
+        slots.extend_from_slice(&s.slots);
+        to.field(field);
+        decode::visit(ty, &mut c, slots, 0, to).map_err(|m| s.err(c.pos, format!("event: {m}")))
     }
 
     fn read_int(&self, field: FieldId) -> Option<(u64, &IntTy)> {
@@ -1643,8 +1649,8 @@ impl EventSource for CtfSource {
         }
         let mut out = None;
         let mut b = virtflow_trace::ValueBuilder::new(|_, v| out = Some(v));
-        b.field(field);
-        self.visit_at(field, &mut b).ok()?;
+        self.visit_at(field, &mut self.scratch.borrow_mut(), &mut b)
+            .ok()?;
         drop(b);
         out
     }
@@ -1772,21 +1778,9 @@ impl EventSource for CtfSource {
                     decode::visit(ty, &mut c, &mut slots, 0, to).map_err(|m| fail(c.pos, m))?
                 }
                 VisitOp::Located => {
-                    let Some((_, off, ty)) = self.locate(id) else {
-                        continue;
-                    };
-                    let mut at = Cur {
-                        data,
-                        pos: off,
-                        end: s.content_end.max(off),
-                    };
-                    // Packet context fields come first: the copy is the stream's slots.
-                    if !std::mem::replace(&mut slots_ready, true) {
-                        slots.clear();
-                        slots.extend_from_slice(&s.slots);
-                    }
-                    to.field(id);
-                    decode::visit(ty, &mut at, &mut slots, 0, to).map_err(|m| fail(at.pos, m))?
+                    // Packet context fields come first: no slot of this event is set yet.
+                    self.visit_at(id, &mut slots, to)?;
+                    slots_ready = true;
                 }
             }
         }
