@@ -243,23 +243,20 @@ struct ClassCode {
     /// The body's skip plan, when its three scopes are fixed: events of this class are then
     /// passed over without walking their fields.
     body: Option<decode::FixedBody>,
-    /// FieldId → direct reader, for plain integers at fixed offsets.
-    direct: Vec<Option<decode::DirectInt>>,
-    /// FieldId → (scope, bit offset in it, length in bytes), for fixed-length strings at fixed
-    /// offsets.
-    direct_str: Vec<Option<(u8, u64, u32)>>,
     /// For a body that is not fixed: the program passing over all of it, when one can.
     skip_body: Option<decode::SkipCode>,
-    /// FieldId → how [`EventSource::visit_fields`] reads it.
+    /// FieldId → how the field is read: by [`EventSource::visit_fields`], and by the accessors
+    /// for the integers and strings at fixed offsets.
     visit: Vec<VisitOp>,
     context: Box<Layout>,
     payload: Box<Layout>,
 }
 
-/// How [`EventSource::visit_fields`] reads one field, compiled with its class.
+/// How one field is read, compiled with its class.
 #[derive(Clone, Copy)]
 enum VisitOp {
-    /// A plain integer at a fixed offset.
+    /// An integer at a fixed offset, read directly (the accessors read its number; a visit
+    /// goes through the general decoder when it is an enumeration or a boolean).
     Direct(decode::DirectInt),
     /// A fixed-length string at a fixed offset: scope, bit offset in it, length in bytes.
     DirectStr { scope: u8, rel: u64, len: u32 },
@@ -307,27 +304,9 @@ impl ClassCode {
             2 => &context,
             _ => &payload,
         };
-        let direct: Vec<Option<decode::DirectInt>> = fields
-            .iter()
-            .map(|&(scope, i)| decode::DirectInt::of(lay_of(scope), scope, i as usize))
-            .collect();
-        // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).
-        let direct_str: Vec<Option<(u8, u64, u32)>> = fields
-            .iter()
-            .map(|&(scope, i)| {
-                let lay = lay_of(scope);
-                let (rel, _) = lay.fixed.as_ref()?;
-                match lay.fields().get(i as usize)? {
-                    (_, Ty::Str(Len::Static(n), false)) if *n <= u32::MAX as u64 => {
-                        Some((scope, *rel.get(i as usize)?, *n as u32))
-                    }
-                    _ => None,
-                }
-            })
-            .collect();
         let mut visit = Vec::with_capacity(fields.len());
         let mut scope_now = 0;
-        for (k, &(scope, i)) in fields.iter().enumerate() {
+        for &(scope, i) in fields {
             let lay = lay_of(scope);
             let start = scope != scope_now;
             scope_now = scope;
@@ -336,10 +315,18 @@ impl ClassCode {
                 .fixed
                 .as_ref()
                 .and_then(|(rel, _)| rel.get(i as usize).copied());
-            visit.push(match (direct[k], direct_str[k], ty) {
-                (Some(d), _, _) if d.plain => VisitOp::Direct(d),
-                (_, Some((scope, rel, len)), _) => VisitOp::DirectStr { scope, rel, len },
-                _ if rel.is_some() => VisitOp::General { start, rel },
+            let direct = decode::DirectInt::of(lay, scope, i as usize);
+            visit.push(match (direct, rel, ty) {
+                (Some(d), _, _) => VisitOp::Direct(d),
+                // Fixed-length strings at fixed offsets (LTTng's `comm` and `procname`).
+                (_, Some(rel), Some(&Ty::Str(Len::Static(n), false))) if n <= u32::MAX as u64 => {
+                    VisitOp::DirectStr {
+                        scope,
+                        rel,
+                        len: n as u32,
+                    }
+                }
+                (_, Some(_), _) => VisitOp::General { start, rel },
                 // The packet context holds fields the reader consumes, which the class's
                 // fields leave out: no cursor can move through it field after field.
                 _ if scope == 0 => VisitOp::Located,
@@ -372,8 +359,6 @@ impl ClassCode {
             context: Box::new(context),
             payload: Box::new(payload),
             body,
-            direct,
-            direct_str,
             skip_body,
         }
     }
@@ -1458,7 +1443,7 @@ impl CtfSource {
         let s = &self.streams[self.cur?];
         // The current event's class was compiled when its event was read.
         let code = self.rt[s.class as usize].code.get()?;
-        let Some(Some(d)) = code.direct.get(field.0 as usize) else {
+        let Some(&VisitOp::Direct(d)) = code.visit.get(field.0 as usize) else {
             return Some(None);
         };
         let v = d.read(s.data(), s.bases[d.scope as usize & 3])?;
@@ -1604,9 +1589,9 @@ impl EventSource for CtfSource {
     fn str(&self, field: FieldId) -> Option<&str> {
         let s = &self.streams[self.cur?];
         let code = self.rt[s.class as usize].code.get()?;
-        if let Some(Some((scope, rel, n))) = code.direct_str.get(field.0 as usize) {
-            let b = ((s.bases[*scope as usize & 3] + rel) / 8) as usize;
-            let raw = s.data().get(b..b + *n as usize)?;
+        if let Some(&VisitOp::DirectStr { scope, rel, len }) = code.visit.get(field.0 as usize) {
+            let b = ((s.bases[scope as usize & 3] + rel) / 8) as usize;
+            let raw = s.data().get(b..b + len as usize)?;
             return std::str::from_utf8(decode::until_nul(raw)).ok();
         }
         let (s, off, ty) = self.locate(field)?;
@@ -1689,8 +1674,9 @@ impl EventSource for CtfSource {
         // through a scope whose layout depends on the data.
         for (k, op) in code.visit.iter().enumerate() {
             let id = FieldId(k as u32);
-            match *op {
-                VisitOp::Direct(d) => {
+            // The fields read here; the others, through the general decoder below.
+            let (start, rel) = match *op {
+                VisitOp::Direct(d) if d.plain => {
                     let base = bases[d.scope as usize & 3];
                     let v = d
                         .read(data, base)
@@ -1700,13 +1686,17 @@ impl EventSource for CtfSource {
                     } else {
                         to.field_uint(id, v)
                     }
+                    continue;
                 }
+                // An enumeration or a boolean: its labels or its truth.
+                VisitOp::Direct(d) => (false, Some(d.rel)),
                 VisitOp::DirectStr { scope, rel, len } => {
                     let b = ((bases[scope as usize & 3] + rel) / 8) as usize;
                     let raw = data
                         .get(b..b + len as usize)
                         .ok_or_else(|| fail(b as u64 * 8, "string past the end".into()))?;
-                    to.field_str(id, decode::until_nul(raw))
+                    to.field_str(id, decode::until_nul(raw));
+                    continue;
                 }
                 VisitOp::Int {
                     start,
@@ -1741,6 +1731,7 @@ impl EventSource for CtfSource {
                     } else {
                         to.field_uint(id, v)
                     }
+                    continue;
                 }
                 VisitOp::Str { start, len } => {
                     if start {
@@ -1751,38 +1742,39 @@ impl EventSource for CtfSource {
                         None => c.nul_string(),
                     }
                     .map_err(|m| fail(c.pos, m))?;
-                    to.field_str(id, b)
+                    to.field_str(id, b);
+                    continue;
                 }
-                VisitOp::General { start, rel } => {
-                    let (scope, idx) = cr.fields[k];
-                    let srt = &trace.streams[s.stream_class];
-                    let lay = match scope {
-                        0 => &srt.packet_context,
-                        1 => &srt.common,
-                        2 => &*code.context,
-                        _ => &*code.payload,
-                    };
-                    let Some((_, ty)) = lay.fields().get(idx as usize) else {
-                        return Ok(());
-                    };
-                    match rel {
-                        Some(rel) => c.pos = bases[scope as usize & 3] + rel,
-                        None if start => c.pos = bases[scope as usize & 3],
-                        None => {}
-                    }
-                    if !std::mem::replace(&mut slots_ready, true) {
-                        slots.clear();
-                        slots.extend_from_slice(&s.slots);
-                    }
-                    to.field(id);
-                    decode::visit(ty, &mut c, &mut slots, 0, to).map_err(|m| fail(c.pos, m))?
-                }
+                VisitOp::General { start, rel } => (start, rel),
                 VisitOp::Located => {
                     // Packet context fields come first: no slot of this event is set yet.
                     self.visit_at(id, &mut slots, to)?;
                     slots_ready = true;
+                    continue;
                 }
+            };
+            let (scope, idx) = cr.fields[k];
+            let srt = &trace.streams[s.stream_class];
+            let lay = match scope {
+                0 => &srt.packet_context,
+                1 => &srt.common,
+                2 => &*code.context,
+                _ => &*code.payload,
+            };
+            let Some((_, ty)) = lay.fields().get(idx as usize) else {
+                return Ok(());
+            };
+            match rel {
+                Some(rel) => c.pos = bases[scope as usize & 3] + rel,
+                None if start => c.pos = bases[scope as usize & 3],
+                None => {}
             }
+            if !std::mem::replace(&mut slots_ready, true) {
+                slots.clear();
+                slots.extend_from_slice(&s.slots);
+            }
+            to.field(id);
+            decode::visit(ty, &mut c, &mut slots, 0, to).map_err(|m| fail(c.pos, m))?;
         }
         Ok(())
     }
