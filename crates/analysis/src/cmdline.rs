@@ -686,27 +686,17 @@ mod tests {
             },
         ];
         let c = |pid, a: &[&str]| VmmCommandLine { pid, argv: argv(a) };
+        let web1 = [
+            "qemu-kvm",
+            "-name",
+            "web1",
+            "-uuid",
+            "c7a5fdbd-edaf-9455-926a-d65c16db1809",
+        ];
         let cmdlines = vec![
-            c(
-                10,
-                &[
-                    "qemu-kvm",
-                    "-name",
-                    "web1",
-                    "-uuid",
-                    "c7a5fdbd-edaf-9455-926a-d65c16db1809",
-                ],
-            ),
-            c(
-                10,
-                &[
-                    "qemu-kvm",
-                    "-name",
-                    "web1",
-                    "-uuid",
-                    "c7a5fdbd-edaf-9455-926a-d65c16db1809",
-                ],
-            ),
+            // Seen twice (at start and at stop): one command line.
+            c(10, &web1),
+            c(10, &web1),
             c(20, &["qemu-kvm", "-name", "a"]),
             c(20, &["qemu-kvm", "-name", "b"]),
             c(30, &["firecracker", "--id", "x"]),

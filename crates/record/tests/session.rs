@@ -83,18 +83,7 @@ fn the_stop_flag_ends_a_recording_with_a_complete_perf_data() {
     assert!(rec.events.iter().any(|e| e == "sched:sched_switch"));
     assert_eq!(rec.bytes, std::fs::metadata(&out).unwrap().len());
     // perf itself reads the whole file back.
-    let script = Command::new(perf)
-        .arg("script")
-        .arg("-i")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        script.status.success(),
-        "{}",
-        String::from_utf8_lossy(&script.stderr)
-    );
-    let text = String::from_utf8_lossy(&script.stdout);
+    let text = stdout_of(Command::new(perf).arg("script").arg("-i").arg(&out));
     assert!(
         text.contains("sched:sched_switch:"),
         "no sched_switch sample"
@@ -242,17 +231,11 @@ fn vmm_command_lines_go_into_the_trace_and_the_sidecar() {
         let text = if name.ends_with(".txt") {
             std::fs::read_to_string(&out).unwrap()
         } else {
-            let report = Command::new(which("trace-cmd").unwrap())
-                .arg("report")
-                .arg(&out)
-                .output()
-                .unwrap();
-            assert!(
-                report.status.success(),
-                "{}",
-                String::from_utf8_lossy(&report.stderr)
-            );
-            String::from_utf8_lossy(&report.stdout).into_owned()
+            stdout_of(
+                Command::new(which("trace-cmd").unwrap())
+                    .arg("report")
+                    .arg(&out),
+            )
         };
         let line = text
             .lines()
@@ -263,4 +246,15 @@ fn vmm_command_lines_go_into_the_trace_and_the_sidecar() {
         assert_eq!(line.contains(" print: "), name.ends_with(".dat"), "{line}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What a reference tool printed; it must have succeeded.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
