@@ -88,6 +88,12 @@ impl<'w, W: Write> TextFields<'w, W> {
         }
     }
 
+    fn number(&mut self, v: impl itoa::Integer) {
+        let mut num = std::mem::take(&mut self.num);
+        self.scalar(num.format(v).as_bytes());
+        self.num = num;
+    }
+
     fn scalar(&mut self, b: &[u8]) {
         self.start();
         self.put(b);
@@ -110,14 +116,10 @@ impl<W: Write> FieldVisitor for TextFields<'_, W> {
         self.scalar(if v { b"true" } else { b"false" });
     }
     fn uint(&mut self, v: u64) {
-        let mut num = std::mem::take(&mut self.num);
-        self.scalar(num.format(v).as_bytes());
-        self.num = num;
+        self.number(v);
     }
     fn int(&mut self, v: i64) {
-        let mut num = std::mem::take(&mut self.num);
-        self.scalar(num.format(v).as_bytes());
-        self.num = num;
+        self.number(v);
     }
     fn float(&mut self, v: f64) {
         self.scalar(v.to_string().as_bytes());
@@ -187,18 +189,6 @@ impl<W: Write> FieldVisitor for TextFields<'_, W> {
         self.open.pop();
         self.put(b"]");
         self.end();
-    }
-    fn field_uint(&mut self, id: FieldId, v: u64) {
-        self.field(id);
-        let mut num = std::mem::take(&mut self.num);
-        self.put(num.format(v).as_bytes());
-        self.num = num;
-    }
-    fn field_int(&mut self, id: FieldId, v: i64) {
-        self.field(id);
-        let mut num = std::mem::take(&mut self.num);
-        self.put(num.format(v).as_bytes());
-        self.num = num;
     }
 }
 
