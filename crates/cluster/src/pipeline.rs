@@ -107,7 +107,7 @@ pub fn trace_features(
     level: Level,
     window: Option<(i64, i64)>,
 ) -> Result<TraceFeatures, TraceError> {
-    let model = analyze_trace(name, open, window)?;
+    let model = analyze_trace(name, open, window, &[])?;
     let rows = trace_rows(name, &model, open, level, window)?;
     Ok(TraceFeatures {
         table: rows.table,
@@ -118,15 +118,18 @@ pub fn trace_features(
     })
 }
 
-/// The first pass: the trace's [`Model`].
+/// The first pass: the trace's [`Model`], its VMs named by the markers in the trace and by
+/// `vmm_cmdlines` (the recorder's sidecar file).
 pub fn analyze_trace(
     name: &str,
     open: &mut Opener<'_>,
     window: Option<(i64, i64)>,
+    vmm_cmdlines: &[virtflow_analysis::VmmCommandLine],
 ) -> Result<Model, TraceError> {
     let mut source = windowed(open()?, window);
     let options = virtflow_analysis::Options {
         traces: vec![name.to_string()],
+        vmm_cmdlines: vmm_cmdlines.to_vec(),
         ..Default::default()
     };
     virtflow_analysis::analyze(&mut *source, &options)

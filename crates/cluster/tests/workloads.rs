@@ -305,3 +305,38 @@ fn rows_from_a_model_with_intervals_equal_the_pipelines() {
         assert_eq!((rows.begin, rows.end), (own.begin, own.end), "{name}");
     }
 }
+
+/// A VMM command line given from outside the trace (the recorder's sidecar file) names the
+/// rows of its VM: the lab VM, by the pid its manifest gives, takes the `-name` given to it.
+#[test]
+fn rows_take_the_names_of_given_vmm_command_lines() {
+    use virtflow_analysis::VmmCommandLine;
+    use virtflow_cluster::pipeline::{analyze_trace, trace_rows};
+    let dir = lab().join("s3_disk");
+    let Ok(manifest) = std::fs::read_to_string(dir.join("manifest.json")) else {
+        eprintln!("kvm-lab s3_disk not present: skipped");
+        return;
+    };
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let pid = manifest["vms"][0]["qemu_pid"].as_u64().unwrap() as u32;
+    let trace = dir.join("trace.dat");
+    let mut open = || open_dat(&trace);
+    let given = [VmmCommandLine {
+        pid,
+        argv: ["qemu-system-x86_64", "-name", "guest=web-7", "-enable-kvm"]
+            .map(String::from)
+            .to_vec(),
+    }];
+    let model = analyze_trace("s3_disk", &mut open, None, &given).unwrap();
+    let rows = trace_rows("s3_disk", &model, &mut open, Level::Vm, None).unwrap();
+    let names: Vec<(u32, &str)> = rows
+        .table
+        .rows
+        .iter()
+        .map(|r| (r.key.pid, r.key.vm.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [(pid, format!("web-7 (qemu-system-x86/{pid})").as_str())]
+    );
+}

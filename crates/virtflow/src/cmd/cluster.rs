@@ -132,7 +132,7 @@ pub(crate) fn feature_table(
     traces: &[PathBuf],
     level: Level,
     window: Option<(i64, i64)>,
-    mut given: Option<&mut virtflow_model::Model>,
+    mut given: Option<&virtflow_model::Model>,
     mut progress: impl FnMut(usize, &Path),
 ) -> anyhow::Result<(FeatureTable, Vec<String>, i64, i64)> {
     if traces.is_empty() {
@@ -160,23 +160,17 @@ pub(crate) fn feature_table(
                 }
             })
         };
-        let mut analysed = None;
-        let model = match (traces.len(), given.take()) {
-            (1, Some(given)) => given,
-            _ => analysed.insert(pipeline::analyze_trace(&name, &mut open, window)?),
-        };
-        let mut rows = pipeline::trace_rows(&name, model, &mut open, level, window)?;
-        // Markers in the trace named its VMs already; the recorder's sidecar file may name more.
+        // The recorder's sidecar file may name VMs that markers in the trace do not.
         let (cmdlines, mut sidecar_notes) = crate::input::vmm_cmdlines(std::slice::from_ref(path));
         notes.append(&mut sidecar_notes);
-        let mut cmdline_notes = Vec::new();
-        let renamed = virtflow_analysis::name_vms(&mut model.vms, &cmdlines, &mut cmdline_notes);
-        for (pid, vm_name) in renamed {
-            for row in rows.table.rows.iter_mut().filter(|r| r.key.pid == pid) {
-                row.key.vm = vm_name.clone();
-            }
-        }
-        notes.extend(cmdline_notes.into_iter().map(|n| format!("{name}: {n}")));
+        let mut analysed = None;
+        let model: &virtflow_model::Model = match (traces.len(), given.take()) {
+            (1, Some(given)) => given,
+            _ => analysed.insert(pipeline::analyze_trace(
+                &name, &mut open, window, &cmdlines,
+            )?),
+        };
+        let mut rows = pipeline::trace_rows(&name, model, &mut open, level, window)?;
         pipeline::attach_truth(&mut rows.table, &pipeline::known_workloads(path), model);
         begin = begin.min(rows.begin);
         end = end.max(rows.end);

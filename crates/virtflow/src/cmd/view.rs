@@ -84,7 +84,7 @@ fn name_workloads(paths: &[PathBuf], model: &mut Model) -> anyhow::Result<()> {
     // The feature pass reads the trace once more only: it joins its observer pass with this
     // model rather than analysing the trace again.
     let (table, _notes, _, _) =
-        super::cluster::feature_table(paths, Level::Vm, None, Some(model), |_, _| {})?;
+        super::cluster::feature_table(paths, Level::Vm, None, Some(&*model), |_, _| {})?;
     anyhow::ensure!(!table.rows.is_empty(), "no VM with features");
     let mut options = ClusterOptions::default();
     if table.rows.len() < 3 {
