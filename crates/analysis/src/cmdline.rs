@@ -163,25 +163,9 @@ fn is_uuid(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Gives each VM the names its VMM's command line tells (the command lines of its pid), once:
-/// a VM already named is left alone. Notes say when a pid had several command lines and which
-/// command lines found no VM. Returns the VMs renamed, as `(pid, new name)`.
-pub fn name_vms(
-    vms: &mut [Vm],
-    cmdlines: &[VmmCommandLine],
-    notes: &mut Vec<String>,
-) -> Vec<(u32, String)> {
-    let mut renamed = Vec::new();
-    for vm in vms.iter_mut() {
-        if name_vm(vm, cmdlines, notes) {
-            renamed.push((vm.pid, vm.name.clone()));
-        }
-    }
-    unmatched_note(vms, cmdlines, notes);
-    renamed
-}
-
-/// Names one VM (see [`name_vms`]); true when its name changed.
+/// Gives a VM the names its VMM's command line tells (the command lines of its pid), once: a
+/// VM already named is left alone, and a note says when its pid had several command lines.
+/// True when its name changed. [`unmatched_note`] then tells the command lines no VM took.
 pub(crate) fn name_vm(vm: &mut Vm, cmdlines: &[VmmCommandLine], notes: &mut Vec<String>) -> bool {
     if vm.guest_name.is_some() || vm.uuid.is_some() {
         return false;
@@ -706,7 +690,11 @@ mod tests {
             ),
         ];
         let mut notes = Vec::new();
-        let renamed = name_vms(&mut vms, &cmdlines, &mut notes);
+        let renamed: Vec<(u32, String)> = vms
+            .iter_mut()
+            .filter_map(|vm| name_vm(vm, &cmdlines, &mut notes).then(|| (vm.pid, vm.name.clone())))
+            .collect();
+        unmatched_note(&vms, &cmdlines, &mut notes);
         assert_eq!(renamed, vec![(10, "web1 (qemu-system-x86/10)".to_string())]);
         assert_eq!(vms[0].guest_name.as_deref(), Some("web1"));
         assert_eq!(
@@ -719,8 +707,10 @@ mod tests {
         assert!(notes[0].starts_with("qemu-system-x86/20: 2 different command lines"));
         assert!(notes[1].ends_with("pid 40 (paused)"), "{notes:?}");
         // Named already: a second pass changes nothing.
-        let again = name_vms(&mut vms, &cmdlines, &mut Vec::new());
-        assert!(again.is_empty());
+        let again = vms
+            .iter_mut()
+            .any(|vm| name_vm(vm, &cmdlines, &mut Vec::new()));
+        assert!(!again);
         assert_eq!(vms[0].name, "web1 (qemu-system-x86/10)");
     }
 }

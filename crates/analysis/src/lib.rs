@@ -33,7 +33,7 @@ pub mod layout;
 mod vms;
 mod w2a;
 
-pub use cmdline::{name_vms, VmmCommandLine};
+pub use cmdline::VmmCommandLine;
 pub use guest::GUEST_KERNEL_START;
 pub use layout::{EventContext, IrqKind, IrqSource, Layout, TaskState, TypedEvent};
 pub use w2a::fixed_vector_class;
