@@ -9,8 +9,8 @@
 //!   joined in order are the JSON array. Any tool may write such lines while tracing;
 //! - from outside, through [`crate::Options::vmm_cmdlines`] (the recorder's sidecar file).
 //!
-//! [`qemu_names`] reads an argv as QEMU does (`-name`, `-uuid`); [`name_vms`] gives the
-//! [`Vm`]s of the same pid their `guest_name`, `uuid` and a `name` that leads with the guest's
+//! [`qemu_names`] reads an argv as QEMU does (`-name`, `-uuid`); `name_vm` gives the
+//! [`Vm`] of the same pid its `guest_name`, `uuid` and a `name` that leads with the guest's
 //! name. Without a command line a VM keeps `<comm>/<pid>`, and the comm is the name QEMU's
 //! `-name …,process=NAME` gave its main thread, when it was given one.
 
