@@ -473,7 +473,7 @@ impl StreamCursor {
     }
 
     fn err(&self, off_bits: u64, msg: impl Into<String>) -> TraceError {
-        TraceError::new(&self.path, off_bits / 8, msg)
+        TraceError::new(&self.path, off_bits / 8, msg.into())
     }
 
     /// Reads the packet header and context at `next_packet`. Returns false at the end.

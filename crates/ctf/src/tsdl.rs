@@ -1837,7 +1837,7 @@ event { name = "e"; id = 3; stream_id = 0;
         let text = "event { name = ; };\n#";
         let e = parse(text, Path::new("m")).unwrap_err();
         assert_eq!(e.offset, text.find('#').unwrap() as u64, "{e}");
-        assert!(e.message.contains("unexpected character"), "{e}");
+        assert!(e.to_string().contains("unexpected character"), "{e}");
     }
 
     /// A value missing at the end of the text is reported at the last token.
@@ -1846,7 +1846,7 @@ event { name = "e"; id = 3; stream_id = 0;
         let text = "event { name =";
         let e = parse(text, Path::new("m")).unwrap_err();
         assert_eq!(e.offset, text.find('=').unwrap() as u64, "{e}");
-        assert!(e.message.contains("bad value Eof"), "{e}");
+        assert!(e.to_string().contains("bad value Eof"), "{e}");
     }
 
     /// Duplicate event class ids are found whatever their size.
@@ -1858,7 +1858,7 @@ event { name = "e"; id = 3; stream_id = 0;
             let e = parse(&text, Path::new("m")).unwrap_err();
             assert_eq!(e.offset, text.rfind("event").unwrap() as u64, "{e}");
             assert!(
-                e.message
+                e.to_string()
                     .contains(&format!("duplicate event class id {id}")),
                 "{e}"
             );

@@ -51,7 +51,7 @@ fn every_fail_trace_errors_with_file_and_offset() {
                         e.path.display()
                     ));
                 }
-                if e.message.is_empty() {
+                if e.to_string().is_empty() {
                     bad.push(format!("{name}: empty message"));
                 }
             }

@@ -76,7 +76,7 @@ fn check_error(e: &TraceError, path: &Path, len: u64) {
         "offset {} beyond the file ({len}): {e}",
         e.offset
     );
-    assert!(!e.message.is_empty());
+    assert!(!e.to_string().is_empty());
 }
 
 /// Each CPU's events are a prefix of the intact file's.

@@ -298,7 +298,7 @@ fn not_a_perf_file_is_a_clear_error() {
     let path = traces().join("host-real/tracefs-trace.txt");
     let err = PerfSource::open(&path).err().expect("error");
     assert_eq!(err.path, path);
-    assert!(err.message.contains("perf.data"), "{err}");
+    assert!(err.to_string().contains("perf.data"), "{err}");
 }
 
 #[test]

@@ -25,14 +25,15 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::path::{Path, PathBuf};
 
 pub mod drain;
+pub mod error;
 mod merge;
 pub mod text;
 mod vec_source;
 pub mod visit;
 
+pub use error::{ErrorKind, TraceError};
 pub use merge::Merge;
 pub use vec_source::{VecEvent, VecSource};
 pub use visit::{FieldVisitor, ValueBuilder};
@@ -257,43 +258,6 @@ impl fmt::Display for Value<'_> {
         }
     }
 }
-
-/// A reader error: which file, where in it, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceError {
-    pub path: PathBuf,
-    /// Byte offset in `path` where the problem was found (0 when it concerns the whole file).
-    pub offset: u64,
-    pub message: String,
-}
-
-impl TraceError {
-    pub fn new(path: impl Into<PathBuf>, offset: u64, message: impl Into<String>) -> Self {
-        TraceError {
-            path: path.into(),
-            offset,
-            message: message.into(),
-        }
-    }
-
-    pub fn io(path: &Path, err: std::io::Error) -> Self {
-        TraceError::new(path, 0, err.to_string())
-    }
-}
-
-impl fmt::Display for TraceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: at byte {}: {}",
-            self.path.display(),
-            self.offset,
-            self.message
-        )
-    }
-}
-
-impl std::error::Error for TraceError {}
 
 /// What a reader counted instead of dropping: shown by `dump` and by every report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

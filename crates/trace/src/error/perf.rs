@@ -1,0 +1,18 @@
+//! What can go wrong reading a perf trace. (Filled in as the reader is converted.)
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PerfError {
+    /// Transitional: a failure not yet given its own kind.
+    Other(String),
+}
+
+impl fmt::Display for PerfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PerfError::Other(m) => f.write_str(m),
+        }
+    }
+}
