@@ -1,12 +1,10 @@
-//! CTF 1.8 metadata: the TSDL lexer and a parser that compiles straight to [`crate::types`].
-//!
-//! Metadata of a kernel trace declares hundreds of event classes, so opening a trace is mostly
-//! this parser. It lexes a few dozen tokens at a time (a token is a kind and a span of the
-//! text: names borrow the text), applies attributes as it reads them instead of collecting
-//! them, takes an `integer { … }` whose exact text it has read before from a small cache
-//! instead of reading it again (a kernel trace declares thousands with a handful of texts),
-//! and allocates only what the resulting types own.
+//! The TSDL parser: tokens to types, read as they come — named types in lexical scopes,
+//! attributes applied as they are read, integer types whose text was read before taken from
+//! a cache — and top-level blocks gathered into a [`Collected`] ([`super::blocks`] applies
+//! them).
 
+use super::blocks::Collected;
+use super::lexer::{punct_str, string_value, unquote, Lexer, ASSIGN, ELLIPSIS, K, PLAIN, T};
 use crate::types::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -14,533 +12,24 @@ use std::path::Path;
 use std::rc::Rc;
 use virtflow_trace::TraceError;
 
-/// A token, as [`lex`] returns it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Tok<'a> {
-    Ident(&'a str),
-    Int(i128),
-    Str(String),
-    P(&'static str),
-    Eof,
-}
-
-/// Splits TSDL text into tokens, each with its byte offset.
-pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
-    let mut lx = Lexer::new(text)?;
-    let mut out = Vec::new();
-    loop {
-        let t = lx.scan();
-        if let Some(e) = lx.err.take() {
-            return Err(e);
-        }
-        let tok = match t.k {
-            K::Ident => Tok::Ident(lx.slice(t)),
-            K::Int | K::BigInt => Tok::Int(lx.int(t)),
-            K::Str => Tok::Str(unquote(lx.slice(t))),
-            K::P => Tok::P(punct_str(t.v as u8)),
-            K::Eof => Tok::Eof,
-        };
-        out.push((tok, t.at as usize));
-        if t.k == K::Eof {
-            return Ok(out);
-        }
-    }
-}
-
-// Codes of the punctuation made of several characters (the others are their character).
-const ELLIPSIS: u8 = b'e';
-const ASSIGN: u8 = b'A';
-const ARROW: u8 = b'R';
-
-fn punct_str(c: u8) -> &'static str {
-    match c {
-        ELLIPSIS => "...",
-        ASSIGN => ":=",
-        ARROW => "->",
-        b'{' => "{",
-        b'}' => "}",
-        b'(' => "(",
-        b')' => ")",
-        b'[' => "[",
-        b']' => "]",
-        b'<' => "<",
-        b'>' => ">",
-        b';' => ";",
-        b',' => ",",
-        b'.' => ".",
-        b'=' => "=",
-        b':' => ":",
-        b'+' => "+",
-        b'-' => "-",
-        _ => "*",
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[repr(u32)]
-enum K {
-    Ident,
-    /// An integer whose value is `v`.
-    Int,
-    /// An integer too large for `v`: its value is read again from the text when needed.
-    BigInt,
-    /// A quoted string: the span holds the quotes, escapes are decoded when the value is used
-    /// (`v` is [`PLAIN`] when there are none).
-    Str,
-    /// Punctuation: `v` is its code (see [`punct_str`]).
-    P,
-    Eof,
-}
-
-/// A token and its span in the text; small, so that it is passed around in registers.
-#[derive(Clone, Copy, Debug)]
-struct T {
-    k: K,
-    v: u32,
-    at: u32,
-    end: u32,
-}
-
-/// `v` of a string token without escapes.
-const PLAIN: u32 = 1;
-
-// Byte classes, for the lexer's inner loops.
-const WS: u8 = 1;
-const ID_START: u8 = 2;
-const ID_CONT: u8 = 4;
-/// Punctuation that is one character whatever follows.
-const PUNCT1: u8 = 8;
-const CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        if b.is_ascii_whitespace() {
-            t[c] |= WS;
-        }
-        if b.is_ascii_alphabetic() || b == b'_' {
-            t[c] |= ID_START | ID_CONT;
-        }
-        if b.is_ascii_digit() {
-            t[c] |= ID_CONT;
-        }
-        if matches!(
-            b,
-            b'{' | b'}'
-                | b'('
-                | b')'
-                | b'['
-                | b']'
-                | b'<'
-                | b'>'
-                | b';'
-                | b','
-                | b'='
-                | b'+'
-                | b'*'
-        ) {
-            t[c] |= PUNCT1;
-        }
-        c += 1;
-    }
-    t
-};
-
-struct Lexer<'a> {
-    text: &'a str,
-    pos: usize,
-    /// The first lexical error; the lexer is at the end after it.
-    err: Option<(usize, String)>,
-}
-
-impl<'a> Lexer<'a> {
-    /// Offsets are kept in 32 bits.
-    fn new(text: &'a str) -> Result<Self, (usize, String)> {
-        if text.len() > u32::MAX as usize {
-            return Err((0, "metadata larger than 4 GiB".into()));
-        }
-        Ok(Lexer {
-            text,
-            pos: 0,
-            err: None,
-        })
-    }
-
-    fn slice(&self, t: T) -> &'a str {
-        &self.text[t.at as usize..t.end as usize]
-    }
-
-    fn eof(&self) -> T {
-        let n = self.text.len() as u32;
-        T {
-            k: K::Eof,
-            v: 0,
-            at: n,
-            end: n,
-        }
-    }
-
-    /// The next token (`Eof` at the end, again and again; after an error, in `err`, too).
-    fn scan(&mut self) -> T {
-        let mut t = self.eof();
-        self.pos = self.token(self.text.as_bytes(), self.pos, &mut t);
-        t
-    }
-
-    /// Lexes tokens into `out`, stopping after `Eof` and after `integer` (the parser may have
-    /// read that type already and skip its text); returns how many, and the offset of the
-    /// last one that is not `Eof`.
-    fn batch(&mut self, out: &mut [T]) -> (usize, Option<u32>) {
-        // Each token is written in place: built elsewhere and copied, it would be written in
-        // parts and read whole, which the processor does slowly.
-        let mut i = self.pos;
-        let mut last = None;
-        let mut count = out.len();
-        let b = self.text.as_bytes();
-        for (m, t) in out.iter_mut().enumerate() {
-            i = self.token(b, i, t);
-            if t.k == K::Eof {
-                count = m + 1;
-                break;
-            }
-            last = Some(t.at);
-            if t.k == K::Ident
-                && t.end - t.at == 7
-                && &b[t.at as usize..t.end as usize] == b"integer"
-            {
-                count = m + 1;
-                break;
-            }
-        }
-        self.pos = i;
-        (count, last)
-    }
-
-    /// The token at `i` of `b` (the text), after blanks and comments, into `out`; returns the
-    /// offset after it. Names, numbers, punctuation and plain strings here, the rest in
-    /// [`Lexer::scan_other`].
-    #[inline(always)]
-    fn token(&mut self, b: &[u8], mut i: usize, out: &mut T) -> usize {
-        loop {
-            let Some(&c) = b.get(i) else {
-                *out = self.eof();
-                return i;
-            };
-            let cls = CLASS[c as usize];
-            if cls & WS != 0 {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            let mut j = start + 1;
-            let t = if cls & ID_START != 0 {
-                while j < b.len() && CLASS[b[j] as usize] & ID_CONT != 0 {
-                    j += 1;
-                }
-                T {
-                    k: K::Ident,
-                    v: 0,
-                    at: start as u32,
-                    end: j as u32,
-                }
-            } else if cls & PUNCT1 != 0 {
-                T {
-                    k: K::P,
-                    v: c as u32,
-                    at: start as u32,
-                    end: j as u32,
-                }
-            } else if c.is_ascii_digit()
-                && !(c == b'0'
-                    && matches!(b.get(j), Some(&d) if d | 0x20 == b'x' || (b'0'..=b'7').contains(&d)))
-            {
-                // A decimal; hexadecimal, octal, suffixed or long ones in `scan_other`.
-                while j < b.len() && b[j].is_ascii_digit() {
-                    j += 1;
-                }
-                if j - start > 9 || matches!(b.get(j), Some(b'u' | b'U' | b'l' | b'L')) {
-                    let (t, end) = self.scan_other(start);
-                    *out = t;
-                    return end;
-                }
-                let v = b[start..j]
-                    .iter()
-                    .fold(0u32, |v, &d| v * 10 + (d - b'0') as u32);
-                T {
-                    k: K::Int,
-                    v,
-                    at: start as u32,
-                    end: j as u32,
-                }
-            } else if let Some(p) = match c {
-                b':' if b.get(j) == Some(&b'=') => Some(ASSIGN),
-                b'.' if b.get(j..j + 2) == Some(b"..") => Some(ELLIPSIS),
-                b'-' if b.get(j) == Some(&b'>') => Some(ARROW),
-                b':' | b'.' | b'-' => Some(c),
-                _ => None,
-            } {
-                if p != c {
-                    j += if p == ELLIPSIS { 2 } else { 1 };
-                }
-                T {
-                    k: K::P,
-                    v: p as u32,
-                    at: start as u32,
-                    end: j as u32,
-                }
-            } else if let Some(end) = (c == b'"').then(|| plain_string(b, j)).flatten() {
-                j = end;
-                T {
-                    k: K::Str,
-                    v: PLAIN,
-                    at: start as u32,
-                    end: j as u32,
-                }
-            } else {
-                let (t, end) = self.scan_other(start);
-                if t.k == K::Eof && self.err.is_none() && end < b.len() {
-                    // A comment.
-                    i = end;
-                    continue;
-                }
-                *out = t;
-                return end;
-            };
-            *out = t;
-            return j;
-        }
-    }
-
-    /// Tokens but names, punctuation, decimals and plain strings, and the offset after them;
-    /// after a comment, `Eof` and the offset after the comment (`Eof` at the end of the text,
-    /// too).
-    #[inline(never)]
-    fn scan_other(&mut self, start: usize) -> (T, usize) {
-        match self.scan_other_inner(start) {
-            Ok(Some(t)) => (t, t.end as usize),
-            Ok(None) => (self.eof(), self.pos),
-            Err(e) => {
-                self.err.get_or_insert(e);
-                (self.eof(), self.text.len())
-            }
-        }
-    }
-
-    fn scan_other_inner(&mut self, start: usize) -> Result<Option<T>, (usize, String)> {
-        let text = self.text;
-        let b = text.as_bytes();
-        let c = b[start];
-        let mut i = start;
-        let tok = |k: K, v: u32, end: usize| {
-            Ok(Some(T {
-                k,
-                v,
-                at: start as u32,
-                end: end as u32,
-            }))
-        };
-        if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            match text[i + 2..].find("*/") {
-                Some(e) => self.pos = i + 2 + e + 2,
-                None => return Err((i, "unterminated comment".into())),
-            }
-            return Ok(None);
-        }
-        if c == b'/' && b.get(i + 1) == Some(&b'/') {
-            self.pos = match b[i..].iter().position(|&x| x == b'\n') {
-                Some(n) => i + n,
-                None => b.len(),
-            };
-            return Ok(None);
-        }
-        if c.is_ascii_digit() {
-            let (v, end) = number(text, start)?;
-            return match u32::try_from(v) {
-                Ok(v) => tok(K::Int, v, end),
-                Err(_) => tok(K::BigInt, 0, end),
-            };
-        }
-        if c == b'"' || c == b'\'' {
-            let (mut n, mut first) = (0usize, 0u8);
-            let end = quoted(text, start, &mut |v| {
-                if n == 0 {
-                    first = v;
-                }
-                n += 1;
-            })?;
-            if c == b'"' {
-                return tok(K::Str, 0, end);
-            }
-            if n != 1 {
-                return Err((start, "bad character literal".into()));
-            }
-            return tok(K::Int, first as u32, end);
-        }
-        let rest = &b[i..];
-        let p = if rest.starts_with(b"...") {
-            i += 3;
-            ELLIPSIS
-        } else if rest.starts_with(b":=") {
-            i += 2;
-            ASSIGN
-        } else if rest.starts_with(b"->") {
-            i += 2;
-            ARROW
-        } else if matches!(c, b'.' | b':' | b'-') || CLASS[c as usize] & PUNCT1 != 0 {
-            i += 1;
-            c
-        } else {
-            return Err((i, format!("unexpected character {:?}", c as char)));
-        };
-        tok(K::P, p as u32, i)
-    }
-
-    /// The value of an integer token.
-    fn int(&self, t: T) -> i128 {
-        match t.k {
-            // The lexer has read the literal: it has a value.
-            K::BigInt => number(self.text, t.at as usize).map_or(0, |(v, _)| v),
-            _ => t.v as i128,
-        }
-    }
-}
-
-/// The end of a string without escapes whose text starts at `from` (after the quote).
-#[inline]
-fn plain_string(b: &[u8], from: usize) -> Option<usize> {
-    let n = b
-        .get(from..)?
-        .iter()
-        .position(|&x| x == b'"' || x == b'\\')?;
-    (b[from + n] == b'"').then_some(from + n + 1)
-}
-
-/// Reads the integer literal (decimal, `0x` hexadecimal or `0` octal, with any `u`/`l`
-/// suffixes) starting at `start`: its value and the offset after it.
-fn number(text: &str, start: usize) -> Result<(i128, usize), (usize, String)> {
-    let b = text.as_bytes();
-    let c = b[start];
-    let mut i = start;
-    let (radix, digits_start) = if c == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
-        (16, i + 2)
-    } else if c == b'0' && matches!(b.get(i + 1), Some(b'0'..=b'7')) {
-        (8, i + 1)
-    } else {
-        (10, i)
-    };
-    i = digits_start;
-    while i < b.len() && (b[i] as char).is_digit(radix) {
-        i += 1;
-    }
-    let digits = &b[digits_start..i];
-    // Short decimals (sizes, alignments, ids: most literals) without the general parser.
-    let v = if radix == 10 && !digits.is_empty() && digits.len() <= 18 {
-        digits
-            .iter()
-            .fold(0i128, |v, &d| v * 10 + (d - b'0') as i128)
-    } else {
-        i128::from_str_radix(&text[digits_start..i], radix)
-            .map_err(|_| (start, "bad integer literal".to_string()))?
-    };
-    while i < b.len() && matches!(b[i], b'u' | b'U' | b'l' | b'L') {
-        i += 1;
-    }
-    Ok((v, i))
-}
-
-/// Reads the quoted literal starting at `start` (its quote character), giving each byte of
-/// its value to `out`; returns the offset just past the closing quote.
-fn quoted(text: &str, start: usize, out: &mut dyn FnMut(u8)) -> Result<usize, (usize, String)> {
-    let b = text.as_bytes();
-    let quote = b[start];
-    let mut i = start + 1;
-    loop {
-        match b.get(i) {
-            None => return Err((start, "unterminated string".into())),
-            Some(&q) if q == quote => return Ok(i + 1),
-            Some(b'\\') => {
-                let e = *b.get(i + 1).ok_or((i, "bad escape".to_string()))?;
-                i += 2;
-                match e {
-                    b'n' => out(b'\n'),
-                    b't' => out(b'\t'),
-                    b'r' => out(b'\r'),
-                    b'a' => out(7),
-                    b'b' => out(8),
-                    b'f' => out(12),
-                    b'v' => out(11),
-                    b'x' => {
-                        let st = i;
-                        while i < b.len() && i < st + 2 && b[i].is_ascii_hexdigit() {
-                            i += 1;
-                        }
-                        let v = u8::from_str_radix(&text[st..i], 16)
-                            .map_err(|_| (st, "bad \\x escape".to_string()))?;
-                        out(v);
-                    }
-                    b'0'..=b'7' => {
-                        let st = i - 1;
-                        while i < b.len() && i < st + 3 && (b'0'..=b'7').contains(&b[i]) {
-                            i += 1;
-                        }
-                        let v = u32::from_str_radix(&text[st..i], 8)
-                            .map_err(|_| (st, "bad octal escape".to_string()))?;
-                        out(v as u8);
-                    }
-                    b'\\' | b'\'' | b'"' | b'?' => out(e),
-                    _ => return Err((i - 2, format!("unknown escape sequence \\{}", e as char))),
-                }
-            }
-            Some(&ch) => {
-                out(ch);
-                i += 1;
-            }
-        }
-    }
-}
-
-/// The value of a string token (its text, quotes included, as the lexer accepted it), which
-/// the lexer found to have no escapes when `plain`.
-fn string_value(raw: &str, plain: bool) -> String {
-    match plain {
-        true => raw
-            .get(1..raw.len().saturating_sub(1))
-            .unwrap_or("")
-            .to_string(),
-        false => unquote(raw),
-    }
-}
-
-/// The value of a string token (its text, quotes included, as the lexer accepted it).
-fn unquote(raw: &str) -> String {
-    let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
-    if !inner.contains('\\') {
-        return inner.to_string();
-    }
-    let mut s = Vec::with_capacity(inner.len());
-    // The lexer has checked the literal; an error here cannot happen and would only cut it.
-    let _ = quoted(raw, 0, &mut |v| s.push(v));
-    String::from_utf8_lossy(&s).into_owned()
-}
-
 /// Dotted names of a value (`le`, `clock.monotonic.value`), borrowed from the text.
-struct Parts<'a> {
-    first: &'a str,
-    rest: Vec<&'a str>,
+pub(super) struct Parts<'a> {
+    pub(super) first: &'a str,
+    pub(super) rest: Vec<&'a str>,
 }
 
 impl<'a> Parts<'a> {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         1 + self.rest.len()
     }
-    fn get(&self, i: usize) -> &'a str {
+    pub(super) fn get(&self, i: usize) -> &'a str {
         if i == 0 {
             self.first
         } else {
             self.rest[i - 1]
         }
     }
-    fn join(&self) -> String {
+    pub(super) fn join(&self) -> String {
         let mut s = self.first.to_string();
         for p in &self.rest {
             s.push('.');
@@ -556,7 +45,7 @@ impl<'a> Parts<'a> {
     }
 }
 
-enum Val<'a> {
+pub(super) enum Val<'a> {
     Int(i128),
     /// The string token's text, quotes included, and whether it has no escapes.
     Str(&'a str, bool),
@@ -564,7 +53,7 @@ enum Val<'a> {
     Path(Parts<'a>),
 }
 
-enum BlockItem<'a> {
+pub(super) enum BlockItem<'a> {
     Val(Val<'a>),
     Type(Ty),
 }
@@ -619,10 +108,10 @@ impl Scopes {
     }
 }
 
-struct Parser<'a> {
+pub(super) struct Parser<'a> {
     text: &'a str,
     /// Its first error is the error of the whole text, wherever the parser is.
-    lx: Lexer<'a>,
+    pub(super) lx: Lexer<'a>,
     /// The current token: `toks[i]`.
     cur: T,
     /// Tokens lexed a batch at a time, `toks[..n]`: the current one, the ones looked at
@@ -654,23 +143,9 @@ const INT_CACHE_TEXT: usize = 256;
 /// How many tokens the lexer reads at a time.
 const BATCH: usize = 32;
 
-type PResult<T> = Result<T, TraceError>;
+pub(super) type PResult<T> = Result<T, TraceError>;
 
-/// What the parser collects; [`build`] turns it into a [`TraceClass`].
-#[derive(Default)]
-struct Collected {
-    bo: Option<ByteOrder>,
-    packet_header: Option<Ty>,
-    streams: Vec<(u64, Option<Ty>, Option<Ty>, Option<Ty>, u64)>,
-    /// Event classes (and their stream class ids), in chunks of at most 256: a kernel trace
-    /// has hundreds of these large values, which a single vector would copy each time it
-    /// grows (and hold in one block large enough to be mapped and unmapped each time).
-    events: Vec<Vec<(u64, EventClassDef)>>,
-    clocks: Vec<Clock>,
-    env: Vec<(String, String)>,
-}
-
-fn byte_order(v: &Val) -> Result<ByteOrder, String> {
+pub(super) fn byte_order(v: &Val) -> Result<ByteOrder, String> {
     match v {
         Val::Path(p) if p.len() == 1 => match p.first {
             "le" | "little_endian" => Ok(ByteOrder::Le),
@@ -706,7 +181,7 @@ fn wrap_dims(elem: Ty, dims: Vec<Len>) -> Ty {
 }
 
 impl<'a> Parser<'a> {
-    fn new(mut lx: Lexer<'a>, file: &'a Path) -> Self {
+    pub(super) fn new(mut lx: Lexer<'a>, file: &'a Path) -> Self {
         let cur = lx.scan();
         Parser {
             text: lx.text,
@@ -789,10 +264,10 @@ impl<'a> Parser<'a> {
     fn off(&self) -> u64 {
         self.cur.at as u64
     }
-    fn err<X>(&self, msg: impl Into<String>) -> PResult<X> {
+    pub(super) fn err<X>(&self, msg: impl Into<String>) -> PResult<X> {
         self.err_at(self.off(), msg)
     }
-    fn err_at<X>(&self, off: u64, msg: impl Into<String>) -> PResult<X> {
+    pub(super) fn err_at<X>(&self, off: u64, msg: impl Into<String>) -> PResult<X> {
         Err(self.error(off, msg.into()))
     }
     #[cold]
@@ -880,7 +355,7 @@ impl<'a> Parser<'a> {
         Ok(rest)
     }
 
-    fn parse_top(&mut self, c: &mut Collected) -> PResult<()> {
+    pub(super) fn parse_top(&mut self, c: &mut Collected) -> PResult<()> {
         loop {
             match self.cur.k {
                 K::Eof => return Ok(()),
@@ -1506,145 +981,6 @@ impl<'a> Parser<'a> {
             }
         }
     }
-
-    fn apply_block(
-        &mut self,
-        kind: &str,
-        items: &mut Vec<(Cow<'a, str>, BlockItem<'a>, u64)>,
-        c: &mut Collected,
-        at: u64,
-    ) -> PResult<()> {
-        let int = |v: &BlockItem| match v {
-            BlockItem::Val(Val::Int(n)) => Some(*n),
-            _ => None,
-        };
-        let bad = |off: u64, k: &str| self.err_at(off, format!("bad value for `{k}`"));
-        match kind {
-            "trace" => {
-                for (k, v, off) in items.drain(..) {
-                    match (k.as_ref(), v) {
-                        ("byte_order", BlockItem::Val(v)) => {
-                            let bo = byte_order(&v).or_else(|m| self.err(m))?;
-                            if bo == ByteOrder::Native {
-                                return bad(off, &k);
-                            }
-                            c.bo = Some(bo);
-                        }
-                        ("packet.header", BlockItem::Type(t)) => c.packet_header = Some(t),
-                        ("major", v) if int(&v) != Some(1) => {
-                            return self.err_at(off, "unsupported major version");
-                        }
-                        ("minor", v) if int(&v) != Some(8) => {
-                            return self.err_at(off, "unsupported minor version");
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            "stream" => {
-                let mut s = (0u64, None, None, None, at);
-                for (k, v, off) in items.drain(..) {
-                    match (k.as_ref(), v) {
-                        ("id", v) => match int(&v) {
-                            Some(n) if n >= 0 => s.0 = n as u64,
-                            _ => return bad(off, &k),
-                        },
-                        ("packet.context", BlockItem::Type(t)) => s.1 = Some(t),
-                        ("event.header", BlockItem::Type(t)) => s.2 = Some(t),
-                        ("event.context", BlockItem::Type(t)) => s.3 = Some(t),
-                        _ => {}
-                    }
-                }
-                if c.streams.iter().any(|x| x.0 == s.0) {
-                    return self.err(format!("duplicate stream id {}", s.0));
-                }
-                c.streams.push(s);
-            }
-            "event" => {
-                let (mut id, mut name, mut context, mut payload) = (0, String::new(), None, None);
-                let mut sid = 0u64;
-                for (k, v, off) in items.drain(..) {
-                    match (k.as_ref(), v) {
-                        ("name", BlockItem::Val(Val::Str(s, plain))) => {
-                            name = string_value(s, plain)
-                        }
-                        ("name", BlockItem::Val(Val::Path(p))) => name = p.join(),
-                        ("id", v) => match int(&v) {
-                            Some(n) if n >= 0 && n <= u64::MAX as i128 => id = n as u64,
-                            _ => return bad(off, &k),
-                        },
-                        ("stream_id", v) => match int(&v) {
-                            Some(n) if n >= 0 && n <= u64::MAX as i128 => sid = n as u64,
-                            _ => return bad(off, &k),
-                        },
-                        ("context", BlockItem::Type(t)) => context = Some(t),
-                        ("fields", BlockItem::Type(t)) => payload = Some(t),
-                        _ => {}
-                    }
-                }
-                let e = EventClassDef {
-                    meta_offset: at,
-                    id,
-                    name,
-                    context: context.unwrap_or_else(Ty::empty_struct),
-                    payload: payload.unwrap_or_else(Ty::empty_struct),
-                };
-                match c.events.last_mut() {
-                    Some(v) if v.len() < v.capacity() => v.push((sid, e)),
-                    _ => {
-                        let mut v = Vec::with_capacity(64 << c.events.len().min(2));
-                        v.push((sid, e));
-                        c.events.push(v);
-                    }
-                }
-            }
-            "clock" => {
-                let mut ck = Clock {
-                    name: String::new(),
-                    freq: 1_000_000_000,
-                    offset_s: 0,
-                    offset_cycles: 0,
-                };
-                for (k, v, off) in items.drain(..) {
-                    match (k.as_ref(), &v) {
-                        ("name", BlockItem::Val(Val::Path(p))) => ck.name = p.join(),
-                        ("name", BlockItem::Val(Val::Str(s, plain))) => {
-                            ck.name = string_value(s, *plain)
-                        }
-                        ("freq", _) => match int(&v) {
-                            Some(n) if n > 0 && n <= u64::MAX as i128 => ck.freq = n as u64,
-                            _ => return bad(off, &k),
-                        },
-                        ("offset_s", _) => match int(&v) {
-                            Some(n) if n.abs() < i64::MAX as i128 / 1_000_000_000 => {
-                                ck.offset_s = n as i64
-                            }
-                            _ => return bad(off, &k),
-                        },
-                        ("offset", _) => match int(&v) {
-                            Some(n) if n.abs() < i64::MAX as i128 => ck.offset_cycles = n as i64,
-                            _ => return bad(off, &k),
-                        },
-                        _ => {}
-                    }
-                }
-                c.clocks.push(ck);
-            }
-            "env" => {
-                for (k, v, _) in items.drain(..) {
-                    let s = match v {
-                        BlockItem::Val(Val::Int(n)) => n.to_string(),
-                        BlockItem::Val(Val::Str(s, plain)) => string_value(s, plain),
-                        BlockItem::Val(Val::Path(p)) => p.join(),
-                        BlockItem::Type(_) => continue,
-                    };
-                    c.env.push((k.into_owned(), s));
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
 }
 
 fn path_of(parts: Vec<String>) -> FieldPath {
@@ -1661,263 +997,4 @@ fn path_of(parts: Vec<String>) -> FieldPath {
     let mut parts = parts;
     parts.drain(..n);
     FieldPath { root, parts }
-}
-
-/// Parses TSDL text into a trace class. `file` names the metadata file in errors.
-pub fn parse(text: &str, file: &Path) -> Result<TraceClass, TraceError> {
-    let lex_err =
-        |(off, m): (usize, String)| TraceError::new(file, off as u64, format!("TSDL: {m}"));
-    let mut p = Parser::new(Lexer::new(text).map_err(lex_err)?, file);
-    let mut c = Collected::default();
-    let r = p.parse_top(&mut c);
-    // A lexical error anywhere in the text is the error, even past a syntax error.
-    if r.is_err() {
-        while p.lx.err.is_none() && p.lx.scan().k != K::Eof {}
-    }
-    if let Some(e) = p.lx.err.take() {
-        return Err(lex_err(e));
-    }
-    r?;
-    drop(p);
-    crate::resolve::build_from(
-        file,
-        c.bo,
-        c.packet_header,
-        c.streams,
-        c.events.iter().map(Vec::len).sum(),
-        c.events.into_iter().flatten(),
-        c.clocks,
-        c.env,
-        true,
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lexer() {
-        let t = lex("integer { size = 0x10; } /* c */ := a.b ... \"s\\\"x\" // x\n 017 -3 'a'")
-            .unwrap();
-        let toks: Vec<Tok> = t.into_iter().map(|(t, _)| t).collect();
-        assert_eq!(
-            toks,
-            vec![
-                Tok::Ident("integer"),
-                Tok::P("{"),
-                Tok::Ident("size"),
-                Tok::P("="),
-                Tok::Int(16),
-                Tok::P(";"),
-                Tok::P("}"),
-                Tok::P(":="),
-                Tok::Ident("a"),
-                Tok::P("."),
-                Tok::Ident("b"),
-                Tok::P("..."),
-                Tok::Str("s\"x".into()),
-                Tok::Int(15),
-                Tok::P("-"),
-                Tok::Int(3),
-                Tok::Int(97),
-                Tok::Eof
-            ]
-        );
-        assert!(lex("/* unterminated").is_err());
-        assert!(lex("\"abc").is_err());
-        assert!(lex("#").is_err());
-    }
-
-    const META: &str = r#"/* CTF 1.8 */
-typealias integer { size = 8; align = 8; signed = false; } := uint8_t;
-typealias integer { size = 32; align = 8; signed = false; } := uint32_t;
-typealias integer { size = 64; align = 8; signed = false; map = clock.monotonic.value; } := uint64_clock_t;
-typealias integer { size = 32; align = 8; signed = true; } := int;
-trace { major = 1; minor = 8; byte_order = be;
-  packet.header := struct { uint32_t magic; uint8_t uuid[16]; uint32_t stream_id; };
-};
-env { hostname = "h"; domain = "kernel"; };
-clock { name = monotonic; freq = 1000; offset_s = 10; offset = 500; };
-stream { id = 0;
-  event.header := struct { enum : uint8_t { compact = 0 ... 30, extended = 31 } id;
-     variant <id> { struct { uint32_t timestamp; } compact; struct { uint32_t id; uint64_clock_t timestamp; } extended; } v; };
-  packet.context := struct { uint64_clock_t timestamp_begin; uint32_t content_size; uint32_t packet_size; uint32_t cpu_id; };
-};
-event { name = "e"; id = 3; stream_id = 0;
-  fields := struct { uint32_t len; string s; integer { size = 4; signed = true; byte_order = le; } x[len];
-     enum e2 : uint8_t { A, B = 5, C = 7 ... 9 } tag; variant <tag> { int A; string B; struct { uint8_t q; } C; } v;
-     uint8_t arr[2][3]; integer { size = 8; encoding = UTF8; } chars[4]; } align(32);
-};
-"#;
-
-    #[test]
-    fn parser() {
-        let tc = parse(META, Path::new("metadata")).unwrap();
-        assert_eq!(tc.bo, ByteOrder::Be);
-        assert_eq!(tc.clocks[0].freq, 1000);
-        assert_eq!(tc.clocks[0].to_ns(500), 10_000_000_000 + 1_000_000_000);
-        assert_eq!(tc.env[0], ("hostname".into(), "h".into()));
-        let s = &tc.streams[0];
-        let e = &s.events[0];
-        assert_eq!(e.name, "e");
-        assert_eq!(e.id, 3);
-        let st = e.payload.as_struct().unwrap();
-        assert_eq!(st.min_align, 32);
-        let names: Vec<&str> = st.fields.iter().map(|f| f.0.as_str()).collect();
-        assert_eq!(names, ["len", "s", "x", "tag", "v", "arr", "chars"]);
-        // The sequence refers to `len` through a slot.
-        let Ty::Int(len) = &st.fields[0].1 else {
-            panic!()
-        };
-        let Ty::Array {
-            len: Len::Dyn(Loc::Slot(sl)),
-            elem,
-            ..
-        } = &st.fields[2].1
-        else {
-            panic!()
-        };
-        assert_eq!(len.slot, Some(*sl));
-        let Ty::Int(x) = &**elem else { panic!() };
-        assert!(x.signed && x.size == 4 && x.bo == ByteOrder::Le);
-        let Ty::Variant(v) = &st.fields[4].1 else {
-            panic!()
-        };
-        assert!(matches!(v.tag, Loc::Slot(_)));
-        assert!(v.ranges.contains(&(7, 9, 2)));
-        assert!(matches!(&st.fields[6].1, Ty::Str(Len::Static(4), false)));
-        let Ty::Array {
-            elem,
-            len: Len::Static(2),
-            ..
-        } = &st.fields[5].1
-        else {
-            panic!()
-        };
-        assert!(matches!(
-            &**elem,
-            Ty::Array {
-                len: Len::Static(3),
-                ..
-            }
-        ));
-        // Roles.
-        let Ty::Int(b) = &s.packet_context.as_struct().unwrap().fields[0].1 else {
-            panic!()
-        };
-        assert_eq!(b.role, Role::PacketBeginTs);
-        assert_eq!(b.bo, ByteOrder::Be);
-    }
-
-    #[test]
-    fn errors_have_offsets() {
-        let e = parse(
-            "trace { major = 1; minor = 8; byte_order = le; };\nstruct { int x; };",
-            Path::new("m"),
-        )
-        .unwrap_err();
-        assert!(e.offset > 40, "{e}");
-        let e = parse(
-            "typealias integer { size = 8; } := u8;\nevent { fields := struct { u8 a[b]; }; };",
-            Path::new("m"),
-        );
-        assert!(e.is_err());
-        let e = parse(
-            "trace { major = 1; minor = 8; byte_order = le; } garbage",
-            Path::new("m"),
-        );
-        assert!(e.is_err());
-    }
-
-    /// The text is lexed as it is parsed, but a lexical error anywhere is still the error
-    /// of the whole text, even after a syntax error.
-    #[test]
-    fn lexical_error_comes_first() {
-        let text = "event { name = ; };\n#";
-        let e = parse(text, Path::new("m")).unwrap_err();
-        assert_eq!(e.offset, text.find('#').unwrap() as u64, "{e}");
-        assert!(e.to_string().contains("unexpected character"), "{e}");
-    }
-
-    /// A value missing at the end of the text is reported at the last token.
-    #[test]
-    fn missing_value_at_the_end() {
-        let text = "event { name =";
-        let e = parse(text, Path::new("m")).unwrap_err();
-        assert_eq!(e.offset, text.find('=').unwrap() as u64, "{e}");
-        assert!(e.to_string().contains("bad value Eof"), "{e}");
-    }
-
-    /// Duplicate event class ids are found whatever their size.
-    #[test]
-    fn duplicate_event_ids() {
-        for id in [3u64, 70_000, 1 << 40] {
-            let text =
-                format!("event {{ name = a; id = {id}; }};\nevent {{ name = b; id = {id}; }};");
-            let e = parse(&text, Path::new("m")).unwrap_err();
-            assert_eq!(e.offset, text.rfind("event").unwrap() as u64, "{e}");
-            assert!(
-                e.to_string()
-                    .contains(&format!("duplicate event class id {id}")),
-                "{e}"
-            );
-        }
-    }
-
-    /// An `integer { … }` whose text was read before is taken from a cache: the same metadata
-    /// with every integer written differently (other blanks at the same places, so that
-    /// offsets do not move and nothing comes from the cache) gives the same trace class.
-    #[test]
-    fn cached_integers_are_the_integers_read() {
-        const BLANKS: [&str; 5] = [" ", "\t", "\n", "\r", "\x0c"];
-        let meta = |vary: bool| {
-            let mut k = 0;
-            let mut int = |attrs: &str| {
-                let (a, b) = if vary {
-                    (BLANKS[k % 5], BLANKS[k / 5 % 5])
-                } else {
-                    (" ", " ")
-                };
-                k += 1;
-                format!("integer {{{a}{attrs}{b}}}")
-            };
-            let u8a = "size = 8; align = 8; signed = false;";
-            let clk = "size = 64; align = 8; signed = false; map = clock.c.value;";
-            let chr = "size = 8; align = 8; encoding = UTF8; s = \"}\";";
-            let tag = "size = 5; align = 1; signed = false;";
-            let mut t = String::from("trace { major = 1; minor = 8; byte_order = le; };\n");
-            t += "clock { name = c; };\n";
-            t += &format!("typealias {} := u8;\n", int(u8a));
-            t += &format!("typealias {} := clk;\n", int(clk));
-            t += &format!(
-                "stream {{ event.header := struct {{ enum : {} {{ a = 0 ... 30, b = 31 }} id; \
-                 {} timestamp; }}; packet.context := struct {{ {} content_size; \
-                 {} packet_size; }}; }};\n",
-                int(tag),
-                int(clk),
-                int(clk),
-                int(clk)
-            );
-            for e in 0..4 {
-                t += &format!(
-                    "event {{ name = \"e{e}\"; id = {e}; fields := struct {{ {} len; {} s[len]; \
-                     {} c[16]; u8 d; {} x; }}; }};\n",
-                    int(u8a),
-                    int(chr),
-                    int(chr),
-                    int(u8a)
-                );
-            }
-            assert!(k <= 25, "blanks repeat");
-            t
-        };
-        let (same, varied) = (meta(false), meta(true));
-        assert_eq!(same.len(), varied.len());
-        assert_ne!(same, varied);
-        let a = parse(&same, Path::new("m")).unwrap();
-        let b = parse(&varied, Path::new("m")).unwrap();
-        assert_eq!(a.streams[0].events.len(), 4);
-        assert_eq!(format!("{a:?}"), format!("{b:?}"));
-    }
 }
