@@ -20,6 +20,8 @@
 //! - [`cmdline`]: VMs named by their VMM's command line (QEMU `-name`, `-uuid`), read from
 //!   `print` markers in the trace or given in [`Options::vmm_cmdlines`].
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
 use virtflow_model::Model;

@@ -22,6 +22,8 @@
 //! - Sinks: [`lami`] (Trace Compass's LAMI 1.0 JSON), [`plot`] (2-D PCA projection as SVG),
 //!   CSV ([`FeatureTable::to_csv`]) and Parquet ([`parquet_out`]).
 
+#![forbid(unsafe_code)]
+
 pub mod features;
 pub mod kmeans;
 pub mod lami;

@@ -13,6 +13,8 @@
 //! The JSON produced by `serde` from these types *is* the documented schema of
 //! `virtflow analyze --json` and of the simulator's `truth.json`; change them together.
 
+#![forbid(unsafe_code)]
+
 use serde::{Deserialize, Serialize};
 use virtflow_trace::ReadStats;
 

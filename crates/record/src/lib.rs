@@ -19,6 +19,8 @@
 //! Everything that decides is a function of a [`Host`], so it is tested with fake hosts;
 //! only [`session`] and the backend modules touch the machine.
 
+#![forbid(unsafe_code)]
+
 pub mod backend;
 pub mod doctor;
 pub mod events;

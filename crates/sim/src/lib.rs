@@ -18,6 +18,8 @@
 //! [`write_demo`] writes the small trace the binary uses as its built-in demo. The same seed gives the same bytes: all randomness
 //! comes from one seeded generator and nothing depends on hash order or the wall clock.
 
+#![forbid(unsafe_code)]
+
 pub mod ctf;
 pub mod dat;
 pub mod event;

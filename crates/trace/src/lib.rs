@@ -23,6 +23,8 @@
 //! Readers (`virtflow-ctf`, `virtflow-ftrace`) implement [`EventSource`]; the analyses only
 //! ever see this trait, so every analysis works on every format.
 
+#![forbid(unsafe_code)]
+
 use std::borrow::Cow;
 use std::fmt;
 

@@ -17,6 +17,8 @@
 //!   state slices, steal and interrupt-rate counters).
 //! - [`synthetic`]: deterministic models for tests and benchmarks.
 
+#![forbid(unsafe_code)]
+
 pub mod perfetto;
 pub mod report;
 pub mod server;

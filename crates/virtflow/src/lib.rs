@@ -10,5 +10,7 @@
 //!
 //! The binary (`main.rs`) only parses the command line and dispatches to [`cmd`].
 
+#![forbid(unsafe_code)]
+
 pub mod cmd;
 pub mod input;

@@ -1,3 +1,5 @@
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 /// Opening a kernel trace builds its ~1,400 event classes from the metadata (some 15,000 small
