@@ -18,11 +18,11 @@
 //! only when the run keeps intervals).
 
 use rustc_hash::FxHashMap;
-use virtflow_model::{GuestProcess, NestedGuest, Span, Vm};
+use virtflow_model::{GuestProcess, NestedGuest, Span, VectorStat, Vm, WaitCause};
 use virtflow_trace::{LostEvents, Timestamp};
 
 use crate::layout::{EventContext, TypedEvent};
-use crate::w2a::{Analyzer, Mode, Sched};
+use crate::w2a::{thread_key, Analyzer, Mode, Sched};
 
 /// Guest addresses at or above this are the guest kernel's (the canonical high half of x86-64).
 pub const GUEST_KERNEL_START: u64 = 0xffff_8000_0000_0000;
@@ -57,6 +57,11 @@ struct VcpuGuest {
     user_ns: u64,
     l2_ns: u64,
     processes: Vec<GuestProcess>,
+    /// Per process (same index): injected vectors with their counts; classes are known only
+    /// at the end of the pass.
+    process_injections: Vec<Vec<(u32, u64)>>,
+    /// Vectors injected since the last entry: they go to the process the next entry runs.
+    injected: Vec<u32>,
     process_index: FxHashMap<(u64, bool), usize>,
     nested: Vec<NestedGuest>,
 }
@@ -67,7 +72,9 @@ impl VcpuGuest {
         let in_l2 = self.l2.is_some();
         let process = self.cr3.map(|cr3| {
             let processes = &mut self.processes;
+            let injections = &mut self.process_injections;
             *self.process_index.entry((cr3, in_l2)).or_insert_with(|| {
+                injections.push(Vec::new());
                 processes.push(GuestProcess {
                     cr3,
                     l2: in_l2,
@@ -232,6 +239,13 @@ impl GuestTracker {
                     v.l2_exit_undecided = true;
                 }
             }
+            TypedEvent::KvmInjVirq { vector } => {
+                let v = self.vcpu(i);
+                // Bounded: KVM injects a handful of vectors before an entry at most.
+                if v.injected.len() < 16 {
+                    v.injected.push(vector);
+                }
+            }
             TypedEvent::KvmEntry { .. } => {
                 let v = self.vcpu(i);
                 if v.l2_exit_undecided {
@@ -245,7 +259,15 @@ impl GuestTracker {
                 let (process, l2) = v.attribution();
                 if let Some(p) = process {
                     v.processes[p].entries += 1;
+                    for vector in v.injected.drain(..) {
+                        let list = &mut v.process_injections[p];
+                        match list.iter_mut().find(|(x, _)| *x == vector) {
+                            Some(e) => e.1 += 1,
+                            None => list.push((vector, 1)),
+                        }
+                    }
                 }
+                v.injected.clear();
                 if let Some(n) = l2 {
                     v.nested[n].entries += 1;
                 }
@@ -253,6 +275,13 @@ impl GuestTracker {
             _ => {}
         }
         self.sync(an, tid, ts);
+        if let TypedEvent::KvmExit { .. } = ev {
+            if let Some(Some(v)) = self.vcpus.get_mut(i) {
+                if let Some(p) = v.run_process.and_then(|p| v.processes.get_mut(p)) {
+                    p.exits += 1;
+                }
+            }
+        }
         if let (TypedEvent::KvmExit { .. }, Some(rip)) = (ev, guest_rip) {
             if let Some(Some(v)) = self.vcpus.get_mut(i) {
                 let kernel = rip >= GUEST_KERNEL_START;
@@ -308,6 +337,7 @@ impl GuestTracker {
             v.cr3 = None;
             v.run_ns = 0;
             v.run_process = None;
+            v.injected.clear();
         }
     }
 
@@ -332,6 +362,25 @@ impl GuestTracker {
             vcpu.guest_user_ns = v.user_ns;
             vcpu.l2_ns = v.l2_ns;
             vcpu.processes = std::mem::take(&mut v.processes);
+            let key = thread_key(vcpu.tid);
+            for (p, mut list) in vcpu
+                .processes
+                .iter_mut()
+                .zip(std::mem::take(&mut v.process_injections))
+            {
+                list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                p.injections = list
+                    .into_iter()
+                    .map(|(vector, count)| VectorStat {
+                        vector,
+                        class: an
+                            .groups
+                            .vector_class(key, vector)
+                            .unwrap_or(WaitCause::Other),
+                        count,
+                    })
+                    .collect();
+            }
             vcpu.processes.retain(|p| p.guest_ns > 0 || p.entries > 0);
             vcpu.processes
                 .sort_by(|a, b| b.guest_ns.cmp(&a.guest_ns).then(a.cr3.cmp(&b.cr3)));

@@ -28,6 +28,7 @@ use virtflow_model::Model;
 use virtflow_trace::{EventSource, Step, TraceError};
 
 pub mod cmdline;
+mod devices;
 pub mod exits;
 mod guest;
 mod histogram;
@@ -76,6 +77,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
     let layout = Layout::new(source.classes());
     let mut an = w2a::Analyzer::new(options.intervals);
     let mut guest = guest::GuestTracker::new(options.intervals);
+    let mut devices = devices::Devices::default();
     let mut markers = cmdline::Markers::default();
     let mut n = 0u64;
     loop {
@@ -97,6 +99,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
                             _ => None,
                         };
                         guest.event(&an, &ctx, &ev, rip);
+                        devices.event(&an, &ctx, &ev);
                     }
                     None if sideband => {}
                     None => an.tick(header.ts, header.cpu),
@@ -123,7 +126,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
     let hostname = source.hostname().unwrap_or_default();
     let (mut cmdlines, mut marker_problems) = markers.finish();
     cmdlines.extend(options.vmm_cmdlines.iter().cloned());
-    let (host, mut vms, mut notes) = vms::build(&mut an, hostname, &cmdlines);
+    let (host, mut vms, mut notes) = vms::build(&mut an, &devices, hostname, &cmdlines);
     guest.fill(&an, &mut vms);
     let read = source.stats();
     let mut front = Vec::new();

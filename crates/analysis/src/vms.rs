@@ -8,6 +8,7 @@ use virtflow_model::{
 };
 
 use crate::cmdline::{self, VmmCommandLine};
+use crate::devices::{self, Devices};
 use crate::exits::exit_name;
 use crate::histogram::Durations;
 use crate::w2a::{process_key, thread_key, vhost_pid, Analyzer, Mode, RawState};
@@ -26,6 +27,7 @@ struct Group {
 
 pub(crate) fn build(
     an: &mut Analyzer,
+    devices: &Devices,
     hostname: String,
     cmdlines: &[VmmCommandLine],
 ) -> (Host, Vec<Vm>, Vec<String>) {
@@ -141,12 +143,27 @@ pub(crate) fn build(
                     state: model_state(iv.state, &classify),
                 })
                 .collect();
+            let mut own: Vec<(u32, u64)> = t.injections.clone();
+            own.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            let vcpu_injections = own
+                .into_iter()
+                .map(|(vector, count)| VectorStat {
+                    vector,
+                    class: an
+                        .groups
+                        .vector_class(g.root, vector)
+                        .unwrap_or(WaitCause::Other),
+                    count,
+                })
+                .collect();
             vm.vcpus.push(Vcpu {
                 vcpu: n,
                 tid: t.tid,
                 time_ns: t.times,
                 waits: t.waits,
                 intervals,
+                exit_count: t.exits.iter().map(|e| e.count).sum(),
+                injections: vcpu_injections,
                 ..Vcpu::default()
             });
             for e in &t.exits {
@@ -244,6 +261,14 @@ pub(crate) fn build(
             })
             .collect();
         helpers.sort_by_key(|h| h.tid);
+        // Device work: block requests from any of its threads, packets from its vhost ones.
+        for &i in g.vcpus.iter().chain(&g.helpers) {
+            let mut io = devices.of(i);
+            if role(&an.threads[i].comm, an.threads[i].tid, pid) != ThreadRole::Vhost {
+                io.packets = 0;
+            }
+            devices::add(&mut vm.io, &io);
+        }
         vm.threads = helpers;
         if signals.disagree > 0 {
             notes.push(format!(

@@ -4,58 +4,30 @@
 //! next exit; L2 runs from `kvm_nested_vmenter` until an exit is reflected to L1.
 
 use virtflow_analysis::{analyze, Options};
-use virtflow_model::{GuestProcess, Model, NestedGuest, Span, Vcpu};
+use virtflow_model::{GuestProcess, Model, NestedGuest, Span, Vcpu, VectorStat, WaitCause};
 use virtflow_trace::{LostEvents, Value, VecEvent, VecSource};
 
+use virtflow_testkit::ftrace::{self, switch, u};
+
+/// An event whose fields are all integers.
 fn ev(ts: i64, cpu: u32, name: &str, fields: &[(&str, u64)]) -> VecEvent {
-    VecEvent {
-        ts,
-        cpu,
-        name: name.into(),
-        fields: fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), Value::UInt(*v)))
-            .collect(),
-    }
+    let fields: Vec<(&str, Value<'static>)> = fields.iter().map(|(k, v)| (*k, u(*v))).collect();
+    ftrace::ev(ts, cpu, name, &fields)
 }
 
 const TID: u64 = 100;
+const VCPU: (u64, &str) = (TID, "CPU 0/KVM");
 
 fn switch_in(ts: i64) -> VecEvent {
-    let mut e = ev(
-        ts,
-        0,
-        "sched_switch",
-        &[
-            ("common_pid", 0),
-            ("prev_pid", 0),
-            ("prev_state", 0),
-            ("next_pid", TID),
-        ],
-    );
-    e.fields.push((
-        "next_comm".into(),
-        Value::Str("CPU 0/KVM".to_string().into()),
-    ));
-    e
+    switch(ts, 0, (0, "swapper/0"), 0, VCPU)
 }
 
 fn preempt(ts: i64, by: u64) -> VecEvent {
-    ev(
-        ts,
-        0,
-        "sched_switch",
-        &[
-            ("common_pid", TID),
-            ("prev_pid", TID),
-            ("prev_state", 0),
-            ("next_pid", by),
-        ],
-    )
+    switch(ts, 0, VCPU, 0, (by, "other"))
 }
 
 fn entry(ts: i64) -> VecEvent {
-    ev(ts, 0, "kvm_entry", &[("common_pid", TID), ("vcpu_id", 0)])
+    ftrace::entry(ts, 0, TID, 0)
 }
 
 /// An Intel VMX exit at guest address `rip`.
@@ -158,6 +130,13 @@ fn each_entry_belongs_to_the_process_whose_cr3_it_reported() {
         entry(2_000),
         exit(5_000, MSR_WRITE, KERNEL_RIP), // a: 3000 kernel
         plain_cr3(5_500, b),
+        // Injected at the entry into b: b's.
+        ev(
+            5_800,
+            0,
+            "kvm_inj_virq",
+            &[("common_pid", TID), ("vector", 0xec)],
+        ),
         entry(6_000),
         exit(10_000, EXTERNAL_INTERRUPT, USER_RIP), // b: 4000 user
         addons_cr3(10_500, a),
@@ -180,6 +159,9 @@ fn each_entry_belongs_to_the_process_whose_cr3_it_reported() {
                 guest_ns: 6000,
                 kernel_ns: 3000,
                 user_ns: 3000,
+                // Its runs ended at 5000 and 16000.
+                exits: 2,
+                injections: vec![],
                 intervals: vec![
                     span(2_000, 5_000),
                     span(11_000, 12_000),
@@ -193,6 +175,12 @@ fn each_entry_belongs_to_the_process_whose_cr3_it_reported() {
                 guest_ns: 4000,
                 kernel_ns: 0,
                 user_ns: 4000,
+                exits: 1,
+                injections: vec![VectorStat {
+                    vector: 0xec,
+                    class: WaitCause::Timer,
+                    count: 1,
+                }],
                 intervals: vec![span(6_000, 10_000)],
             },
         ]

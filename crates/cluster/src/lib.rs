@@ -4,21 +4,18 @@
 //!
 //! Principal types and how they connect:
 //!
-//! - [`observe::observe`] reads an [`virtflow_trace::EventSource`] once and returns
-//!   [`observe::Observations`]: per host thread, what the features need beyond the
-//!   [`virtflow_model::Model`] (wait episodes with the vector injected after them, disk
-//!   request latency, I/O exit → submission, vhost packets, guest time per CR3).
-//! - [`features::build`] joins a Model with its Observations into a [`FeatureTable`] at one
-//!   [`Level`] (vm, vcpu, process); [`features::catalogue`] names every feature with its unit
-//!   (`docs/features.md` documents them). Tables of several traces are concatenated: one
-//!   table, one clustering.
+//! - [`features::build`] turns a [`virtflow_model::Model`] — what the one analysis pass
+//!   wrote — into a [`FeatureTable`] at one [`Level`] (vm, vcpu, process);
+//!   [`features::catalogue`] names every feature with its unit (`docs/features.md` documents
+//!   them). Tables of several models are concatenated: one table, one clustering. The
+//!   clustering never reads a trace.
 //! - [`cluster`] normalises the table ([`Normalization`]), runs [`kmeans::KMeans`]
 //!   (k-means++ seeding, restarts, seeded [`kmeans::SplitMix64`]) with a given k or the k
 //!   of best silhouette ([`kmeans::choose_k`]), and names each cluster
 //!   ([`naming::name_cluster`]): the result is a [`ClusterReport`], serialisable as the
 //!   `--json` of `virtflow cluster`.
-//! - [`pipeline::trace_features`] runs all of the above on one trace (analysis, observer,
-//!   join); [`pipeline::known_workloads`] finds the true workloads beside a trace.
+//! - [`pipeline::rows`] gives a model's rows with its notes; [`pipeline::known_workloads`]
+//!   finds the true workloads beside a trace.
 //! - Sinks: [`lami`] (Trace Compass's LAMI 1.0 JSON), [`plot`] (2-D PCA projection as SVG),
 //!   CSV ([`FeatureTable::to_csv`]) and Parquet ([`parquet_out`]).
 
@@ -28,7 +25,6 @@ pub mod features;
 pub mod kmeans;
 pub mod lami;
 pub mod naming;
-pub mod observe;
 pub mod parquet_out;
 pub mod pipeline;
 pub mod plot;
@@ -394,5 +390,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cluster(&t, &o), cluster(&t, &o));
+    }
+}
+
+/// Clusters the VMs of `model` as `virtflow cluster` does by default (each VM on its own when
+/// there are fewer than three) and writes each cluster's name into its members' `workload`,
+/// for the views that show a VM's workload. Reads the model only.
+pub fn name_workloads(model: &mut virtflow_model::Model) {
+    let label = model.traces.join(", ");
+    let (table, _) = features::build(model, &label, Level::Vm);
+    if table.rows.is_empty() {
+        return;
+    }
+    let mut options = ClusterOptions::default();
+    if table.rows.len() < 3 {
+        // Too few rows for a silhouette: each VM is named on its own.
+        options.k = KSelection::Fixed(table.rows.len());
+    }
+    let report = cluster(&table, &options);
+    for c in &report.clusters {
+        for member in &c.members {
+            for vm in model.vms.iter_mut().filter(|vm| vm.pid == member.key.pid) {
+                vm.workload = Some(c.name.name().to_string());
+            }
+        }
     }
 }

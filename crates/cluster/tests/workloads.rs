@@ -4,24 +4,33 @@
 
 use std::path::{Path, PathBuf};
 
-use virtflow_cluster::pipeline::{attach_truth, known_workloads, trace_features};
+use virtflow_analysis::Options;
+use virtflow_cluster::pipeline::{attach_truth, known_workloads, rows};
 use virtflow_cluster::{
     cluster, ClusterOptions, ClusterReport, FeatureTable, Level, WorkloadClass,
 };
-use virtflow_trace::{EventSource, TraceError};
+use virtflow_model::Model;
+use virtflow_trace::EventSource;
 
-fn open_dat(path: &Path) -> Result<Box<dyn EventSource>, TraceError> {
-    Ok(Box::new(virtflow_ftrace::DatSource::open(path)?))
+/// A simulated trace (CTF folder or `.dat`) or a lab `.dat`.
+fn open_dat(path: &Path) -> Box<dyn EventSource> {
+    if path.is_dir() {
+        Box::new(virtflow_ctf::CtfSource::open(path).unwrap())
+    } else {
+        Box::new(virtflow_ftrace::DatSource::open(path).unwrap())
+    }
+}
+
+fn analyze(mut source: Box<dyn EventSource>, options: &Options) -> Model {
+    virtflow_analysis::analyze(&mut *source, options).unwrap()
 }
 
 fn table_of(paths: &[PathBuf], level: Level) -> FeatureTable {
     let mut all: Option<FeatureTable> = None;
     for p in paths {
-        let mut open = || open_dat(p);
-        let tf = trace_features(&p.display().to_string(), &mut open, level, None)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let mut t = tf.table;
-        attach_truth(&mut t, &known_workloads(p), &tf.model);
+        let model = analyze(open_dat(p), &Options::default());
+        let mut t = rows(&p.display().to_string(), &model, level).table;
+        attach_truth(&mut t, &known_workloads(p), &model);
         match &mut all {
             None => all = Some(t),
             Some(a) => a.extend(t).unwrap(),
@@ -178,20 +187,20 @@ fn perf_data_and_its_ctf_conversion_give_the_same_features() {
         eprintln!("kvm-lab s1_idle perf/ctf not present: skipped");
         return;
     }
-    let perf = dir.join("perf.data");
-    let ctf = dir.join("ctf");
-    let mut open_perf = || -> Result<Box<dyn EventSource>, TraceError> {
-        Ok(Box::new(virtflow_ftrace::PerfSource::open(&perf)?))
-    };
-    let mut open_ctf = || -> Result<Box<dyn EventSource>, TraceError> {
-        Ok(Box::new(virtflow_ctf::CtfSource::open(&ctf)?))
-    };
-    let a = trace_features("perf", &mut open_perf, Level::Vm, None)
-        .unwrap()
-        .table;
-    let b = trace_features("ctf", &mut open_ctf, Level::Vm, None)
-        .unwrap()
-        .table;
+    let perf = virtflow_ftrace::PerfSource::open(&dir.join("perf.data")).unwrap();
+    let ctf = virtflow_ctf::CtfSource::open(&dir.join("ctf")).unwrap();
+    let a = rows(
+        "perf",
+        &analyze(Box::new(perf), &Options::default()),
+        Level::Vm,
+    )
+    .table;
+    let b = rows(
+        "ctf",
+        &analyze(Box::new(ctf), &Options::default()),
+        Level::Vm,
+    )
+    .table;
     assert_eq!(a.rows.len(), 1);
     assert_eq!(b.rows.len(), 1);
     assert!(
@@ -219,8 +228,7 @@ fn guest_time_per_cr3_matches_the_simulator_truth() {
     let trace = summary.traces[0].0.clone();
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary.truth).unwrap()).unwrap();
-    let mut src = open_dat(&trace).unwrap();
-    let obs = virtflow_cluster::observe::observe(&mut *src, &Default::default()).unwrap();
+    let model = analyze(open_dat(&trace), &Options::default());
     let procs = truth["guest_processes"]
         .as_array()
         .expect("guest_processes in truth");
@@ -245,7 +253,15 @@ fn guest_time_per_cr3_matches_the_simulator_truth() {
             })
             .and_then(|c| c["tid"].as_u64())
             .unwrap() as u32;
-        let seen = obs.processes.get(&(tid, cr3)).map_or(0, |o| o.guest_ns);
+        let seen = model
+            .vms
+            .iter()
+            .flat_map(|vm| &vm.vcpus)
+            .filter(|v| v.tid == tid)
+            .flat_map(|v| &v.processes)
+            .filter(|p| p.cr3 == cr3 && !p.l2)
+            .map(|p| p.guest_ns)
+            .sum::<u64>();
         assert_eq!(
             seen,
             p["guest_ns"].as_u64().unwrap(),
@@ -262,12 +278,11 @@ fn guest_time_per_cr3_matches_the_simulator_truth() {
     assert!(table.rows.iter().all(|r| r.key.cr3.is_some()));
 }
 
-/// The timeline view joins the observer pass with the model it built itself (state intervals
-/// kept): the rows must be those of the feature pipeline's own analysis, on the simulated mixed
-/// host and on every real lab trace.
+/// The rows come from the model alone: a model kept with its state intervals, and the same
+/// model written as JSON and read back (what `--model FILE` does), give the rows of the plain
+/// analysis — on the simulated mixed host and on every real lab trace.
 #[test]
-fn rows_from_a_model_with_intervals_equal_the_pipelines() {
-    use virtflow_cluster::pipeline::trace_rows;
+fn rows_from_a_saved_model_equal_the_analysis_rows() {
     let (_d, sim) = simulate_mixed(3, None);
     let mut paths = vec![sim];
     for s in ["s1_idle", "s2_cpu", "s3_disk", "s4_net", "s5_overcommit"] {
@@ -278,20 +293,12 @@ fn rows_from_a_model_with_intervals_equal_the_pipelines() {
     }
     for p in &paths {
         let name = p.display().to_string();
-        let mut open = || -> Result<Box<dyn EventSource>, TraceError> {
-            if p.is_dir() {
-                Ok(Box::new(virtflow_ctf::CtfSource::open(p)?))
-            } else {
-                open_dat(p)
-            }
-        };
-        let own = trace_features(&name, &mut open, Level::Vm, None).unwrap();
-        let options = virtflow_analysis::Options {
+        let plain = analyze(open_dat(p), &Options::default());
+        let options = Options {
             intervals: true,
-            traces: vec![name.clone()],
             ..Default::default()
         };
-        let with_intervals = virtflow_analysis::analyze(&mut *open().unwrap(), &options).unwrap();
+        let with_intervals = analyze(open_dat(p), &options);
         assert!(
             with_intervals
                 .vms
@@ -299,10 +306,18 @@ fn rows_from_a_model_with_intervals_equal_the_pipelines() {
                 .any(|vm| vm.vcpus.iter().any(|v| !v.intervals.is_empty())),
             "{name}: no interval kept"
         );
-        let rows = trace_rows(&name, &with_intervals, &mut open, Level::Vm, None).unwrap();
+        let saved: Model =
+            serde_json::from_str(&serde_json::to_string(&with_intervals).unwrap()).unwrap();
+        let own = rows(&name, &plain, Level::Vm);
         assert!(!own.table.rows.is_empty(), "{name}: no row");
-        assert_eq!(rows.table, own.table, "{name}");
-        assert_eq!((rows.begin, rows.end), (own.begin, own.end), "{name}");
+        for level in [Level::Vm, Level::Vcpu] {
+            let expected = rows(&name, &plain, level);
+            for model in [&with_intervals, &saved] {
+                let got = rows(&name, model, level);
+                assert_eq!(got.table, expected.table, "{name}");
+                assert_eq!((got.begin, got.end), (expected.begin, expected.end));
+            }
+        }
     }
 }
 
@@ -311,7 +326,6 @@ fn rows_from_a_model_with_intervals_equal_the_pipelines() {
 #[test]
 fn rows_take_the_names_of_given_vmm_command_lines() {
     use virtflow_analysis::VmmCommandLine;
-    use virtflow_cluster::pipeline::{analyze_trace, trace_rows};
     let dir = lab().join("s3_disk");
     let Ok(manifest) = std::fs::read_to_string(dir.join("manifest.json")) else {
         eprintln!("kvm-lab s3_disk not present: skipped");
@@ -320,15 +334,18 @@ fn rows_take_the_names_of_given_vmm_command_lines() {
     let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     let pid = manifest["vms"][0]["qemu_pid"].as_u64().unwrap() as u32;
     let trace = dir.join("trace.dat");
-    let mut open = || open_dat(&trace);
     let given = [VmmCommandLine {
         pid,
         argv: ["qemu-system-x86_64", "-name", "guest=web-7", "-enable-kvm"]
             .map(String::from)
             .to_vec(),
     }];
-    let model = analyze_trace("s3_disk", &mut open, None, &given).unwrap();
-    let rows = trace_rows("s3_disk", &model, &mut open, Level::Vm, None).unwrap();
+    let options = Options {
+        vmm_cmdlines: given.to_vec(),
+        ..Default::default()
+    };
+    let model = analyze(open_dat(&trace), &options);
+    let rows = rows("s3_disk", &model, Level::Vm);
     let names: Vec<(u32, &str)> = rows
         .table
         .rows

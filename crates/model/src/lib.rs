@@ -207,6 +207,12 @@ pub struct Vcpu {
     /// The L2 guests this vCPU ran, longest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nested: Vec<NestedGuest>,
+    /// VM exits of this vCPU (all reasons; the VM's `exits` table has them by reason).
+    #[serde(default)]
+    pub exit_count: u64,
+    /// Interrupts injected into this vCPU, by vector; most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injections: Vec<VectorStat>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -236,6 +242,12 @@ pub struct GuestProcess {
     pub kernel_ns: u64,
     #[serde(default)]
     pub user_ns: u64,
+    /// Exits out of the guest while this process ran.
+    #[serde(default)]
+    pub exits: u64,
+    /// Interrupts injected at the entries into this process, by vector; most frequent first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub injections: Vec<VectorStat>,
     /// When the run kept intervals: when it ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<Span>,
@@ -328,6 +340,24 @@ pub struct Vm {
     /// How the two signals of a wait's cause (waker, injected vector) agreed.
     #[serde(default)]
     pub wait_signals: WaitSignals,
+    /// What the VM's helper threads did for its virtual devices.
+    #[serde(default)]
+    pub io: IoStats,
+}
+
+/// The work a VM's helper threads did for its virtual disk and network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoStats {
+    /// Block requests its threads issued (`block_rq_issue` in their context) and saw complete.
+    pub disk_requests: u64,
+    /// Total issue → complete latency of those requests.
+    pub disk_latency_ns: u64,
+    /// I/O exits of its vCPUs followed by a block request of its threads: how many, and the
+    /// total delay from the exit to the request (how long the VMM took to submit).
+    pub submit_delays: u64,
+    pub submit_delay_ns: u64,
+    /// Network events (`net_dev_queue`, `netif_receive_skb`, …) in its vhost threads.
+    pub packets: u64,
 }
 
 /// Time a VM's vCPUs spent preempted by one task.

@@ -18,6 +18,7 @@
 //! - [`FieldVisitor`]: receives a whole event's fields as the reader decodes them, without
 //!   building [`Value`]s ([`EventSource::visit_fields`]): how `dump` writes events; see [`visit`]
 //!   and, for the `dump` text form, [`text`].
+//! - [`Window`]: only the events of a time window, for every command's `--begin`/`--end`.
 //! - [`drain`]: reading a whole source the two ways the benchmarks measure.
 //!
 //! Readers (`virtflow-ctf`, `virtflow-ftrace`) implement [`EventSource`]; the analyses only
@@ -34,11 +35,13 @@ mod merge;
 pub mod text;
 mod vec_source;
 pub mod visit;
+mod window;
 
 pub use error::{ErrorKind, TraceError};
 pub use merge::Merge;
 pub use vec_source::{VecEvent, VecSource};
 pub use visit::{FieldVisitor, ValueBuilder};
+pub use window::{Bound, Window};
 
 /// Nanoseconds on the trace's clock, with the clock's offset applied (for most traces: since
 /// the Unix epoch, or since boot when the tracer recorded no offset).

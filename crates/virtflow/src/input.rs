@@ -5,8 +5,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use virtflow_analysis::VmmCommandLine;
-use virtflow_trace::{EventSource, Merge};
+use virtflow_analysis::{Options, VmmCommandLine};
+use virtflow_model::Model;
+use virtflow_trace::{Bound, EventSource, Merge, Window};
 
 /// The container formats virtflow reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,4 +143,87 @@ pub fn open_or_demo(paths: &[PathBuf]) -> anyhow::Result<(Box<dyn EventSource>, 
     // The reader has mapped or read what it needs; the folder can go when `demo` drops.
     let source = open_one(demo.path())?;
     Ok((source, vec![DEMO_NAME.to_string()]))
+}
+
+/// The traces a command reads, and the time window it looks at: shared by every command that
+/// analyses (`analyze`, `view`, `report`, `export`, `cluster`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TraceArgs {
+    /// Trace files or folders (CTF, trace-cmd .dat, perf.data, ftrace text); none: the
+    /// built-in demo trace.
+    pub traces: Vec<PathBuf>,
+    /// Only from this time: nanoseconds on the trace's clock, or a duration after the first
+    /// event (`2.5s`, `300ms`, `40us`).
+    #[arg(long, value_name = "TIME", requires = "end")]
+    pub begin: Option<Bound>,
+    /// Only until this time (same forms as --begin).
+    #[arg(long, value_name = "TIME", requires = "begin")]
+    pub end: Option<Bound>,
+}
+
+impl TraceArgs {
+    /// The window given, if any.
+    pub fn window(&self) -> Option<(Bound, Bound)> {
+        self.begin.zip(self.end)
+    }
+}
+
+/// [`TraceArgs`], or a model saved by `virtflow analyze --json --intervals`: what the commands
+/// that only read the model (`view`, `report`, `export`, `cluster`) take.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub trace: TraceArgs,
+    /// Read the model from this JSON file (`virtflow analyze --json --intervals`) instead of
+    /// analysing traces.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["traces", "begin", "end"])]
+    pub model: Option<PathBuf>,
+}
+
+/// Opens a source, within `window` when one is given.
+pub fn windowed(
+    source: Box<dyn EventSource>,
+    window: Option<(Bound, Bound)>,
+) -> Box<dyn EventSource> {
+    match window {
+        Some((begin, end)) => Box::new(Window::new(source, begin, end)),
+        None => source,
+    }
+}
+
+/// Analyses the traces of `args` (or the demo trace) in one pass, with the VMM command lines
+/// the recorder saved beside them. `options` gives what to keep and the progress callback;
+/// its `traces` and `vmm_cmdlines` are filled here.
+pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> {
+    let (source, names) = open_or_demo(&args.traces)?;
+    let mut source = windowed(source, args.window());
+    let (vmm_cmdlines, sidecar_notes) = vmm_cmdlines(&args.traces);
+    options.traces = names;
+    options.vmm_cmdlines = vmm_cmdlines;
+    let mut model =
+        virtflow_analysis::analyze(&mut *source, &options).context("reading the trace")?;
+    model.notes.extend(sidecar_notes);
+    Ok(model)
+}
+
+/// The model with its state timelines: from `--model`, else by analysing the traces (or the
+/// demo trace) with intervals kept.
+pub fn load_model(args: &ModelArgs) -> anyhow::Result<Model> {
+    if let Some(path) = &args.model {
+        return read_model(path);
+    }
+    analyze(
+        &args.trace,
+        Options {
+            intervals: true,
+            ..Options::default()
+        },
+    )
+}
+
+/// Reads a model saved by `virtflow analyze --json`.
+pub fn read_model(path: &Path) -> anyhow::Result<Model> {
+    let file = File::open(path).with_context(|| format!("{}", path.display()))?;
+    serde_json::from_reader(std::io::BufReader::new(file))
+        .with_context(|| format!("{}: not a virtflow model (analyze --json)", path.display()))
 }

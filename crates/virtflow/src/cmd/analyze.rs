@@ -5,23 +5,23 @@
 //! at 100 columns, or with `--json` as the model's JSON (schema: `docs/analyze-json.md`).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
-use virtflow_analysis::{analyze, Options};
+use virtflow_analysis::Options;
 use virtflow_model::{Model, Preemptor, ThreadRole, Vm, WaitCause};
+
+use crate::input::TraceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Trace files or folders (CTF, trace-cmd .dat, perf.data, ftrace text); none: the
-    /// built-in demo trace.
-    pub traces: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trace: TraceArgs,
     /// Print the model as JSON (schema in docs/analyze-json.md).
     #[arg(long)]
     pub json: bool,
-    /// With --json, include every vCPU's state timeline (`intervals`).
-    #[arg(long)]
+    /// With --json, include every vCPU's state timeline (`intervals`): the model then holds
+    /// all that `view`, `report`, `export` and `cluster` need (`--model FILE`).
+    #[arg(long, requires = "json")]
     pub intervals: bool,
 }
 
@@ -29,17 +29,13 @@ pub struct Args {
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (mut source, names) = crate::input::open_or_demo(&args.traces)?;
-    let (vmm_cmdlines, sidecar_notes) = crate::input::vmm_cmdlines(&args.traces);
     let bar = ProgressSlot::default();
     let options = Options {
         intervals: args.intervals,
         progress: std::io::stderr().is_terminal().then(|| bar.callback()),
-        traces: names,
-        vmm_cmdlines,
+        ..Options::default()
     };
-    let mut model = analyze(&mut *source, &options).context("reading the trace")?;
-    model.notes.extend(sidecar_notes);
+    let model = crate::input::analyze(&args.trace, options)?;
     bar.finish();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

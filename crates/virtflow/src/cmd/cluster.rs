@@ -10,10 +10,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use virtflow_analysis::Options;
 use virtflow_cluster::{
     cluster, features, lami, pipeline, plot, ClusterOptions, FeatureTable, KSelection, Level,
     Normalization,
 };
+use virtflow_model::Model;
+
+use crate::input::{ModelArgs, TraceArgs};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -27,8 +31,8 @@ pub enum OutputFormat {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Trace files or folders (CTF, trace-cmd .dat, perf.data, ftrace text).
-    pub traces: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: ModelArgs,
     /// What a row is: a VM, a vCPU, or a guest process (needs CR3 at guest entry).
     #[arg(long, default_value = "vm", value_parser = ["vm", "vcpu", "process"])]
     pub level: String,
@@ -68,12 +72,6 @@ pub struct Args {
     /// LAMI: print progress lines before the results.
     #[arg(long)]
     pub output_progress: bool,
-    /// Only events at or after this timestamp (ns, trace clock).
-    #[arg(long, value_name = "NS", requires = "end")]
-    pub begin: Option<i64>,
-    /// Only events at or before this timestamp (ns, trace clock).
-    #[arg(long, value_name = "NS", requires = "begin")]
-    pub end: Option<i64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -126,18 +124,14 @@ fn options(args: &Args) -> anyhow::Result<(Level, ClusterOptions)> {
     ))
 }
 
-/// Analyses every trace into one table. Shared with `export --format csv|parquet|lami` and,
-/// with the model it built already of its one trace (`given`), with the timeline view.
+/// One table of the rows of every trace (each analysed on its own, in its window) or of the
+/// model given with `--model`, with the workloads known beside the traces attached. Shared
+/// with `export --format csv|parquet|lami`.
 pub(crate) fn feature_table(
-    traces: &[PathBuf],
+    input: &ModelArgs,
     level: Level,
-    window: Option<(i64, i64)>,
-    mut given: Option<&virtflow_model::Model>,
     mut progress: impl FnMut(usize, &Path),
 ) -> anyhow::Result<(FeatureTable, Vec<String>, i64, i64)> {
-    if traces.is_empty() {
-        bail!("no trace given");
-    }
     let mut table = FeatureTable::new(
         level,
         match level {
@@ -147,37 +141,41 @@ pub(crate) fn feature_table(
     );
     let mut notes = Vec::new();
     let (mut begin, mut end) = (i64::MAX, i64::MIN);
-    for (i, path) in traces.iter().enumerate() {
-        progress(i, path);
-        let name = path.display().to_string();
-        let mut open = || {
-            crate::input::open_one(path).map_err(|e| {
-                match e.downcast::<virtflow_trace::TraceError>() {
-                    Ok(te) => te,
-                    Err(other) => {
-                        virtflow_trace::TraceError::new(path, 0, other.root_cause().to_string())
-                    }
-                }
-            })
-        };
-        // The recorder's sidecar file may name VMs that markers in the trace do not.
-        let (cmdlines, mut sidecar_notes) = crate::input::vmm_cmdlines(std::slice::from_ref(path));
-        notes.append(&mut sidecar_notes);
-        let mut analysed = None;
-        let model: &virtflow_model::Model = match (traces.len(), given.take()) {
-            (1, Some(given)) => given,
-            _ => analysed.insert(pipeline::analyze_trace(
-                &name, &mut open, window, &cmdlines,
-            )?),
-        };
-        let mut rows = pipeline::trace_rows(&name, model, &mut open, level, window)?;
-        pipeline::attach_truth(&mut rows.table, &pipeline::known_workloads(path), model);
+    let mut add = |label: &str, model: &Model, known: &[PathBuf]| -> anyhow::Result<()> {
+        let mut rows = pipeline::rows(label, model, level);
+        for path in known {
+            pipeline::attach_truth(&mut rows.table, &pipeline::known_workloads(path), model);
+        }
         begin = begin.min(rows.begin);
         end = end.max(rows.end);
         notes.append(&mut rows.notes);
         table
             .extend(rows.table)
-            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{label}: {e}"))
+    };
+    if let Some(path) = &input.model {
+        progress(0, path);
+        let model = crate::input::read_model(path)?;
+        // The workloads known beside the traces the model was made from, when they are here.
+        let known: Vec<PathBuf> = model.traces.iter().map(PathBuf::from).collect();
+        add(&model.traces.join(", "), &model, &known)?;
+    } else if input.trace.traces.is_empty() {
+        let model = crate::input::analyze(&input.trace, Options::default())?;
+        add(crate::input::DEMO_NAME, &model, &[])?;
+    } else {
+        for (i, path) in input.trace.traces.iter().enumerate() {
+            progress(i, path);
+            let one = TraceArgs {
+                traces: vec![path.clone()],
+                ..input.trace.clone()
+            };
+            let model = crate::input::analyze(&one, Options::default())?;
+            add(
+                &path.display().to_string(),
+                &model,
+                std::slice::from_ref(path),
+            )?;
+        }
     }
     Ok((table, notes, begin.min(end), end))
 }
@@ -192,15 +190,13 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
             bail!("--plot writes SVG: give a FILE.svg ({})", path.display());
         }
     }
-    let window = args.begin.zip(args.end);
-    let n = args.traces.len();
+    let n = args.input.trace.traces.len().max(1);
     let show_progress = lami_mode && args.output_progress;
-    let (table, notes, begin, end) =
-        feature_table(&args.traces, level, window, None, |i, path| {
-            if show_progress {
-                println!("{:.3} reading {}", i as f64 / n as f64, path.display());
-            }
-        })?;
+    let (table, notes, begin, end) = feature_table(&args.input, level, |i, path| {
+        if show_progress {
+            println!("{:.3} reading {}", i as f64 / n as f64, path.display());
+        }
+    })?;
     if args.test_compatibility {
         if table.rows.is_empty() {
             bail!("no VM found in the given traces");
@@ -228,8 +224,7 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
         if show_progress {
             writeln!(out, "1.000 done")?;
         }
-        let (b, e) = window.unwrap_or((begin, end));
-        serde_json::to_writer(&mut out, &lami::results(&table, &report, b, e))
+        serde_json::to_writer(&mut out, &lami::results(&table, &report, begin, end))
             .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out))
     } else if args.json || args.format == OutputFormat::Json {

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use virtflow_model::Model;
 
+use crate::input::ModelArgs;
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     /// Perfetto protobuf trace (ui.perfetto.dev, trace_processor): a process track per VM,
@@ -25,12 +27,8 @@ pub enum Format {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Trace files or folders; none: the built-in demo trace.
-    pub traces: Vec<PathBuf>,
-    /// Read the model from this JSON file (`virtflow analyze --json --intervals`) instead
-    /// of analysing traces.
-    #[arg(long, value_name = "FILE", conflicts_with = "traces")]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: ModelArgs,
     #[arg(long, value_enum)]
     pub format: Format,
     /// Where to write the export.
@@ -45,7 +43,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if matches!(args.format, Format::Csv | Format::Parquet | Format::Lami) {
         return features(&args);
     }
-    let model = super::view::load_model(&args.traces, args.model.as_deref(), false)?;
+    let model = crate::input::load_model(&args.input)?;
     match args.format {
         Format::Perfetto => perfetto(&model, &args.output),
         Format::Csv | Format::Parquet | Format::Lami => unreachable!("handled above"),
@@ -73,16 +71,12 @@ fn perfetto(model: &Model, output: &PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// csv, parquet, lami: the workload feature table of `virtflow cluster`, from the traces
-/// (the features need the events, not only the model).
+/// csv, parquet, lami: the workload feature table of `virtflow cluster`, from the traces or
+/// the model.
 fn features(args: &Args) -> anyhow::Result<()> {
     use virtflow_cluster::{cluster, lami, parquet_out, ClusterOptions, Level};
-    if args.model.is_some() {
-        anyhow::bail!("--format {:?} reads traces, not --model", args.format);
-    }
     let level = Level::parse(&args.level).context("--level must be vm, vcpu or process")?;
-    let (table, notes, begin, end) =
-        super::cluster::feature_table(&args.traces, level, None, None, |_, _| {})?;
+    let (table, notes, begin, end) = super::cluster::feature_table(&args.input, level, |_, _| {})?;
     for n in &notes {
         eprintln!("virtflow: note: {n}");
     }

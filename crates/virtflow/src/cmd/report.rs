@@ -5,21 +5,19 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::input::ModelArgs;
+
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Trace files or folders; none: the built-in demo trace.
-    pub traces: Vec<PathBuf>,
-    /// Read the model from this JSON file (`virtflow analyze --json --intervals`) instead
-    /// of analysing traces.
-    #[arg(long, value_name = "FILE", conflicts_with = "traces")]
-    pub model: Option<PathBuf>,
+    #[command(flatten)]
+    pub input: ModelArgs,
     /// Where to write the report.
     #[arg(short, long, value_name = "FILE", default_value = "report.html")]
     pub output: PathBuf,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let model = super::view::load_model(&args.traces, args.model.as_deref(), true)?;
+    let model = super::view::model_with_workloads(&args.input)?;
     let html = virtflow_view::report::write_html(model);
     std::fs::write(&args.output, html).with_context(|| format!("{}", args.output.display()))?;
     eprintln!("virtflow: wrote {}", args.output.display());

@@ -1,0 +1,10 @@
+//! What virtflow's tests share, so that each test suite does not carry its own copy.
+//!
+//! - [`ftrace`]: events as ftrace / trace-cmd / perf name them (`sched_switch` with
+//!   `prev_pid`, `kvm_entry`, `common_pid`…), as [`virtflow_trace::VecEvent`]s for a
+//!   [`virtflow_trace::VecSource`]: small host traces written as event lists, whose expected
+//!   analysis a test derives by hand.
+
+#![forbid(unsafe_code)]
+
+pub mod ftrace;
