@@ -24,14 +24,16 @@
 
 use std::sync::Arc;
 
+use host::HostPass;
 use virtflow_model::Model;
-use virtflow_trace::{EventSource, Step, TraceError};
+use virtflow_trace::{EventSource, ReadStats, Step, TraceError};
 
 pub mod cmdline;
 mod devices;
 pub mod exits;
 mod guest;
 mod histogram;
+mod host;
 pub mod layout;
 mod vms;
 mod w2a;
@@ -56,6 +58,8 @@ pub struct Options {
     /// Command lines of the VMM processes, known from outside the trace (the recorder's
     /// sidecar file); they name the VMs of the same pid, as markers in the trace do.
     pub vmm_cmdlines: Vec<VmmCommandLine>,
+    /// The same, for one host of an experiment only (by its index in the source's hosts).
+    pub host_vmm_cmdlines: Vec<(usize, VmmCommandLine)>,
 }
 
 impl std::fmt::Debug for Options {
@@ -65,6 +69,7 @@ impl std::fmt::Debug for Options {
             .field("progress", &self.progress.is_some())
             .field("traces", &self.traces)
             .field("vmm_cmdlines", &self.vmm_cmdlines.len())
+            .field("host_vmm_cmdlines", &self.host_vmm_cmdlines.len())
             .finish()
     }
 }
@@ -72,38 +77,23 @@ impl std::fmt::Debug for Options {
 /// Events between two progress reports (a power of two).
 const PROGRESS_EVERY: u64 = 1 << 16;
 
-/// Reads `source` to its end once and returns what every VM on the host did.
+/// Reads `source` to its end once and returns what every VM on every host did. Each host of
+/// the source ([`EventSource::hosts`]; one for a single trace) gets its own analyses: threads,
+/// CPUs and VMs of different hosts are never mixed.
 pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model, TraceError> {
     let layout = Layout::new(source.classes());
-    let mut an = w2a::Analyzer::new(options.intervals);
-    let mut guest = guest::GuestTracker::new(options.intervals);
-    let mut devices = devices::Devices::default();
-    let mut markers = cmdline::Markers::default();
+    let names = source.hosts();
+    let mut hosts: Vec<HostPass> = names
+        .iter()
+        .map(|_| HostPass::new(options.intervals))
+        .collect();
     let mut n = 0u64;
     loop {
         match source.advance()? {
             Step::Event(header) => {
                 n += 1;
-                let sideband = layout.is_sideband(header.class);
-                match layout.decode_names(&*source, &header, |tid| an.needs_name(tid)) {
-                    // Written by a tool, not the kernel's doing: only its time counts.
-                    Some((_, TypedEvent::Marker { text })) => {
-                        markers.add(text);
-                        an.tick(header.ts, header.cpu);
-                    }
-                    Some((_, ev)) if sideband => an.sideband(&ev),
-                    Some((ctx, ev)) => {
-                        an.event(&ctx, &ev);
-                        let rip = match ev {
-                            TypedEvent::KvmExit { .. } => layout.guest_rip(&*source, &header),
-                            _ => None,
-                        };
-                        guest.event(&an, &ctx, &ev, rip);
-                        devices.event(&an, &ctx, &ev);
-                    }
-                    None if sideband => {}
-                    None => an.tick(header.ts, header.cpu),
-                }
+                let h = source.host().min(hosts.len() - 1);
+                hosts[h].event(&layout, &*source, &header);
                 if n & (PROGRESS_EVERY - 1) == 0 {
                     if let (Some(cb), Some((done, total))) = (&options.progress, source.progress())
                     {
@@ -112,49 +102,50 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
                 }
             }
             Step::Lost(lost) => {
-                an.lost(&lost);
-                guest.lost(&an, &lost);
+                let h = source.host().min(hosts.len() - 1);
+                hosts[h].lost(&lost);
             }
             Step::End => break,
         }
     }
-    an.finish();
-    guest.finish(&an);
     if let (Some(cb), Some((_, total))) = (&options.progress, source.progress()) {
         cb(total, total);
     }
-    let hostname = source.hostname().unwrap_or_default();
-    let (mut cmdlines, mut marker_problems) = markers.finish();
-    cmdlines.extend(options.vmm_cmdlines.iter().cloned());
-    let (host, mut vms, mut notes) = vms::build(&mut an, &devices, hostname, &cmdlines);
-    guest.fill(&an, &mut vms);
     let read = source.stats();
-    let mut front = Vec::new();
-    if an.kvm_events == 0 {
-        front.push("no KVM events in this trace".to_string());
-    }
-    if an.lost_notices > 0 || read.lost_events > 0 {
-        front.push(format!(
-            "the tracer lost events ({} notices, {} events counted): states are unknown from \
-             each loss until the next event that shows them",
-            read.lost_notices.max(an.lost_notices),
-            read.lost_events
-        ));
-    }
-    if an.unattributed > 0 {
-        front.push(format!(
-            "{} KVM entries/exits came before any event told which thread ran on their CPU \
-             and were not attributed",
-            an.unattributed
-        ));
-    }
-    front.append(&mut notes);
-    front.append(&mut marker_problems);
-    Ok(Model {
+    let several = hosts.len() > 1;
+    let mut model = Model {
         traces: options.traces.clone(),
-        hosts: vec![host],
-        vms,
         read,
-        notes: front,
-    })
+        ..Model::default()
+    };
+    for (i, (pass, name)) in hosts.into_iter().zip(names).enumerate() {
+        let cmdlines: Vec<VmmCommandLine> = options
+            .vmm_cmdlines
+            .iter()
+            .cloned()
+            .chain(
+                options
+                    .host_vmm_cmdlines
+                    .iter()
+                    .filter(|(h, _)| *h == i)
+                    .map(|(_, c)| c.clone()),
+            )
+            .collect();
+        // The readers count losses for the whole source: only a single host can own them.
+        let read = if several {
+            ReadStats::default()
+        } else {
+            model.read.clone()
+        };
+        let (host, mut vms, notes) = pass.finish(name, &cmdlines, &read);
+        let label = if several {
+            format!("{}: ", host.name)
+        } else {
+            String::new()
+        };
+        model.notes.extend(notes.into_iter().map(|n| format!("{label}{n}")));
+        model.hosts.push(host);
+        model.vms.append(&mut vms);
+    }
+    Ok(model)
 }

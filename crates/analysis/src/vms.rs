@@ -306,6 +306,7 @@ pub(crate) fn build(
         start_ns: an.start.unwrap_or(0),
         end_ns: an.end,
         busiest,
+        ..Host::default()
     };
     (host, vms, notes)
 }

@@ -399,7 +399,13 @@ pub struct WaitSignals {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Host {
     pub name: String,
+    /// The trace files or folders this host's events came from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<String>,
     pub cpus: u32,
+    /// Events of this host (all classes, used or not).
+    #[serde(default)]
+    pub events: u64,
     /// First and last timestamps seen.
     pub start_ns: i64,
     pub end_ns: i64,

@@ -13,7 +13,8 @@
 //! - [`ReadStats`]: what a reader had to count rather than drop silently: lost events,
 //!   truncated packets, events of unknown classes, warnings.
 //! - [`Merge`]: merges several sources (several traces, or several hosts) into one, in
-//!   timestamp order, remapping class ids.
+//!   timestamp order, remapping class ids; as an experiment, each source belongs to a host
+//!   and its timestamps go through its [`Clock`] onto the reference clock.
 //! - [`VecSource`]: an in-memory source built from literal events, for tests of analyses.
 //! - [`FieldVisitor`]: receives a whole event's fields as the reader decodes them, without
 //!   building [`Value`]s ([`EventSource::visit_fields`]): how `dump` writes events; see [`visit`]
@@ -29,6 +30,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+mod clock;
 pub mod drain;
 pub mod error;
 mod merge;
@@ -38,7 +40,8 @@ pub mod visit;
 mod window;
 
 pub use error::{ErrorKind, TraceError};
-pub use merge::Merge;
+pub use clock::{Clock, Offset};
+pub use merge::{Member, Merge};
 pub use vec_source::{VecEvent, VecSource};
 pub use visit::{FieldVisitor, ValueBuilder};
 pub use window::{Bound, Window};
@@ -362,6 +365,27 @@ pub trait EventSource {
         None
     }
 
+    /// Moves so that the next [`EventSource::advance`] gives the first event at or after `ts`
+    /// (and the loss notices that end at or after it). Returns false, having moved nothing,
+    /// when the source cannot seek: the caller then reads from where it is and skips. Readers
+    /// with an index (CTF's LTTng index) seek without reading what they pass over.
+    fn seek(&mut self, ts: Timestamp) -> Result<bool, TraceError> {
+        let _ = ts;
+        Ok(false)
+    }
+
+    /// The hosts whose events this source gives (an experiment of several traces names one per
+    /// host); a single trace is one host, named by [`EventSource::hostname`] when it says.
+    fn hosts(&self) -> Vec<String> {
+        vec![self.hostname().unwrap_or_default()]
+    }
+
+    /// The host (an index into [`EventSource::hosts`]) of the step the last
+    /// [`EventSource::advance`] gave.
+    fn host(&self) -> usize {
+        0
+    }
+
     /// Declares the only classes the caller will read (`None`, the default: every class). The
     /// source may then pass over the events of the other classes without announcing them —
     /// they still count in [`ReadStats::events`] — which is how a reader of a handful of
@@ -406,7 +430,16 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     fn hostname(&self) -> Option<String> {
         (**self).hostname()
     }
+    fn hosts(&self) -> Vec<String> {
+        (**self).hosts()
+    }
+    fn host(&self) -> usize {
+        (**self).host()
+    }
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
         (**self).set_interest(classes)
+    }
+    fn seek(&mut self, ts: Timestamp) -> Result<bool, TraceError> {
+        (**self).seek(ts)
     }
 }

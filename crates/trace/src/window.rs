@@ -55,7 +55,13 @@ pub struct Window<S> {
 }
 
 impl<S: EventSource> Window<S> {
-    pub fn new(inner: S, begin: Bound, end: Bound) -> Self {
+    /// A window over `inner`. An absolute `begin` is sought at once when the source can seek
+    /// (an indexed CTF trace skips what lies before it unread); otherwise the window skips.
+    pub fn new(mut inner: S, begin: Bound, end: Bound) -> Self {
+        if let Bound::At(ts) = begin {
+            // A failed seek is reported by the next advance, which reads from the start.
+            let _ = inner.seek(ts);
+        }
         Window {
             inner,
             begin,
@@ -130,8 +136,19 @@ impl<S: EventSource> EventSource for Window<S> {
     fn hostname(&self) -> Option<String> {
         self.inner.hostname()
     }
+    fn hosts(&self) -> Vec<String> {
+        self.inner.hosts()
+    }
+    fn host(&self) -> usize {
+        self.inner.host()
+    }
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
         self.inner.set_interest(classes)
+    }
+    /// A seek inside the window; the window's own bounds still apply.
+    fn seek(&mut self, ts: Timestamp) -> Result<bool, TraceError> {
+        self.done = false;
+        self.inner.seek(ts)
     }
 }
 

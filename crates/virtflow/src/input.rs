@@ -9,6 +9,8 @@ use virtflow_analysis::{Options, VmmCommandLine};
 use virtflow_model::Model;
 use virtflow_trace::{Bound, EventSource, Merge, Window};
 
+use crate::experiment::{self, HostName, Plan};
+
 /// The container formats virtflow reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -84,24 +86,24 @@ pub fn open_all(paths: &[PathBuf]) -> anyhow::Result<Box<dyn EventSource>> {
     }
 }
 
-/// The VMM command lines `virtflow record` saved beside (or in) the TRACE arguments
-/// (`virtflow_record::vmm`), and a note for each such file that could not be read.
-pub fn vmm_cmdlines(paths: &[PathBuf]) -> (Vec<VmmCommandLine>, Vec<String>) {
-    let mut cmdlines = Vec::new();
-    let mut notes = Vec::new();
-    for path in paths {
-        let Some(sidecar) = virtflow_record::vmm::find_sidecar(path) else {
-            continue;
-        };
-        match virtflow_record::vmm::read_sidecar(&sidecar) {
-            Ok(vmms) => cmdlines.extend(vmms.into_iter().map(|v| VmmCommandLine {
-                pid: v.pid,
-                argv: v.argv,
-            })),
-            Err(e) => notes.push(format!("ignored {e}")),
-        }
+/// The VMM command lines `virtflow record` saved beside (or in) the trace at `path`
+/// (`virtflow_record::vmm`), and a note when such a file could not be read.
+pub fn vmm_cmdlines(path: &Path) -> (Vec<VmmCommandLine>, Option<String>) {
+    let Some(sidecar) = virtflow_record::vmm::find_sidecar(path) else {
+        return (Vec::new(), None);
+    };
+    match virtflow_record::vmm::read_sidecar(&sidecar) {
+        Ok(vmms) => (
+            vmms.into_iter()
+                .map(|v| VmmCommandLine {
+                    pid: v.pid,
+                    argv: v.argv,
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(format!("ignored {e}"))),
     }
-    (cmdlines, notes)
 }
 
 /// How the built-in demo trace is named in reports.
@@ -132,17 +134,40 @@ impl Drop for DemoTrace {
     }
 }
 
-/// Opens the TRACE arguments, or — when none is given — the demo trace built into the binary
-/// (written to a temporary folder). Returns the source and the names to show for it.
-pub fn open_or_demo(paths: &[PathBuf]) -> anyhow::Result<(Box<dyn EventSource>, Vec<String>)> {
-    if !paths.is_empty() {
-        let names = paths.iter().map(|p| p.display().to_string()).collect();
-        return Ok((open_all(paths)?, names));
-    }
-    let demo = DemoTrace::write()?;
-    // The reader has mapped or read what it needs; the folder can go when `demo` drops.
-    let source = open_one(demo.path())?;
-    Ok((source, vec![DEMO_NAME.to_string()]))
+/// The TRACE arguments opened as one source — one trace, or the experiment of several hosts —
+/// or, when none is given, the demo trace built into the binary.
+pub struct Opened {
+    pub source: Box<dyn EventSource>,
+    /// The TRACE arguments as given (the demo trace's name for it).
+    pub names: Vec<String>,
+    /// Which recordings the arguments held and how their hosts were named.
+    pub plan: Plan,
+    /// Keeps the demo trace's folder until the source is dropped.
+    _demo: Option<DemoTrace>,
+}
+
+/// Opens the TRACE arguments of `args` as an experiment (see [`crate::experiment`]).
+pub fn open_traces(args: &TraceArgs) -> anyhow::Result<Opened> {
+    let (arguments, names, demo) = if args.traces.is_empty() {
+        let demo = DemoTrace::write()?;
+        (
+            vec![demo.path().to_path_buf()],
+            vec![DEMO_NAME.to_string()],
+            Some(demo),
+        )
+    } else {
+        let names = args.traces.iter().map(|p| p.display().to_string()).collect();
+        (args.traces.clone(), names, None)
+    };
+    let plan = experiment::plan(&arguments, &args.host)?;
+    let source = experiment::open(&plan, &[])?;
+    let source = windowed(source, args.window());
+    Ok(Opened {
+        source,
+        names,
+        plan,
+        _demo: demo,
+    })
 }
 
 /// The traces a command reads, and the time window it looks at: shared by every command that
@@ -159,6 +184,10 @@ pub struct TraceArgs {
     /// Only until this time (same forms as --begin).
     #[arg(long, value_name = "TIME", requires = "begin")]
     pub end: Option<Bound>,
+    /// Name the host of a trace (repeatable): overrides the name the trace records; traces
+    /// given one name are one host recorded together.
+    #[arg(long, value_name = "NAME=TRACE")]
+    pub host: Vec<HostName>,
 }
 
 impl TraceArgs {
@@ -193,16 +222,26 @@ pub fn windowed(
 
 /// Analyses the traces of `args` (or the demo trace) in one pass, with the VMM command lines
 /// the recorder saved beside them. `options` gives what to keep and the progress callback;
-/// its `traces` and `vmm_cmdlines` are filled here.
+/// its `traces` and command lines are filled here.
 pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> {
-    let (source, names) = open_or_demo(&args.traces)?;
-    let mut source = windowed(source, args.window());
-    let (vmm_cmdlines, sidecar_notes) = vmm_cmdlines(&args.traces);
-    options.traces = names;
-    options.vmm_cmdlines = vmm_cmdlines;
+    let mut opened = open_traces(args)?;
+    let mut notes = opened.plan.notes.clone();
+    for (host, r) in opened.plan.recordings.iter().enumerate() {
+        for path in &r.paths {
+            let (cmdlines, note) = vmm_cmdlines(path);
+            options
+                .host_vmm_cmdlines
+                .extend(cmdlines.into_iter().map(|c| (host, c)));
+            notes.extend(note);
+        }
+    }
+    options.traces = opened.names.clone();
     let mut model =
-        virtflow_analysis::analyze(&mut *source, &options).context("reading the trace")?;
-    model.notes.extend(sidecar_notes);
+        virtflow_analysis::analyze(&mut *opened.source, &options).context("reading the trace")?;
+    for (host, r) in model.hosts.iter_mut().zip(&opened.plan.recordings) {
+        host.traces = r.paths.iter().map(|p| p.display().to_string()).collect();
+    }
+    model.notes.extend(notes);
     Ok(model)
 }
 

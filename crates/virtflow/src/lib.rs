@@ -6,6 +6,8 @@
 //! - [`input`]: detects each TRACE argument's format (CTF folder, trace-cmd `.dat`,
 //!   `perf.data`, ftrace text) and opens it as one [`virtflow_trace::EventSource`]; several
 //!   arguments are merged in time order.
+//! - [`experiment`]: the TRACE arguments as recordings of hosts — one host per recording,
+//!   named from the trace — merged on one time line.
 //! - [`cmd`]: one module per subcommand, each with its `clap` arguments and a `run` function.
 //!
 //! The binary (`main.rs`) only parses the command line and dispatches to [`cmd`].
@@ -13,4 +15,5 @@
 #![forbid(unsafe_code)]
 
 pub mod cmd;
+pub mod experiment;
 pub mod input;

@@ -88,6 +88,7 @@ impl ProgressSlot {
 /// Writes the terminal report.
 pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(out, "virtflow analyze: {}", model.traces.join(", "))?;
+    let several = model.hosts.len() > 1;
     for host in &model.hosts {
         let span = (host.end_ns - host.start_ns).max(0) as u64;
         let name = if host.name.is_empty() {
@@ -95,25 +96,43 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         } else {
             format!(" {}", host.name)
         };
+        let events = if host.events > 0 {
+            host.events
+        } else {
+            model.read.events
+        };
         writeln!(
             out,
             "host{name}: {} CPUs, {} traced, {} events",
             host.cpus,
             ns(span),
-            thousands(model.read.events)
+            thousands(events)
         )?;
+        if several && !host.traces.is_empty() {
+            writeln!(out, "  from {}", host.traces.join(", "))?;
+        }
     }
-    for note in model.notes.iter().filter(|n| n.starts_with("no KVM")) {
+    let no_kvm = |n: &&String| n.contains("no KVM events");
+    for note in model.notes.iter().filter(no_kvm) {
         writeln!(out, "\n{note}.")?;
     }
-    for vm in &model.vms {
-        writeln!(out)?;
-        render_vm(vm, out)?;
-    }
-    if model.vms.is_empty() {
-        if let Some(host) = model.hosts.first() {
+    for host in &model.hosts {
+        let vms: Vec<&Vm> = model.vms.iter().filter(|v| v.host == host.name).collect();
+        if several && !vms.is_empty() {
+            writeln!(out, "\n── host {} ──", host.name)?;
+        }
+        for vm in &vms {
+            writeln!(out)?;
+            render_vm(vm, out)?;
+        }
+        if vms.is_empty() {
             let span = (host.end_ns - host.start_ns).max(1) as f64;
-            writeln!(out, "\nbusiest threads on the host:")?;
+            let which = if several {
+                format!("host {}", host.name)
+            } else {
+                "the host".to_string()
+            };
+            writeln!(out, "\nbusiest threads on {which}:")?;
             writeln!(
                 out,
                 "  {:>8}  {:<20} {:>10} {:>7}",
@@ -131,11 +150,7 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
     }
-    let rest: Vec<_> = model
-        .notes
-        .iter()
-        .filter(|n| !n.starts_with("no KVM"))
-        .collect();
+    let rest: Vec<_> = model.notes.iter().filter(|n| !no_kvm(n)).collect();
     let r = &model.read;
     if !rest.is_empty() || r.truncated_packets > 0 || r.unknown_events > 0 || !r.warnings.is_empty()
     {

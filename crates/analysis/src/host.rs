@@ -1,0 +1,107 @@
+//! One host's share of the pass: its analyses, fed the host's events in time order, and what
+//! they make of them at the end.
+
+use virtflow_model::{Host, Vm};
+use virtflow_trace::{EventHeader, EventSource, LostEvents, ReadStats};
+
+use crate::cmdline::{self, VmmCommandLine};
+use crate::devices::Devices;
+use crate::guest::GuestTracker;
+use crate::layout::{Layout, TypedEvent};
+use crate::vms;
+use crate::w2a::Analyzer;
+
+/// The analyses of one host, in the order each event visits them: the W2A machine first
+/// (every other analysis reads the thread states it keeps), then guest processes, devices.
+pub(crate) struct HostPass {
+    an: Analyzer,
+    guest: GuestTracker,
+    devices: Devices,
+    markers: cmdline::Markers,
+    events: u64,
+}
+
+impl HostPass {
+    pub fn new(keep_intervals: bool) -> HostPass {
+        HostPass {
+            an: Analyzer::new(keep_intervals),
+            guest: GuestTracker::new(keep_intervals),
+            devices: Devices::default(),
+            markers: cmdline::Markers::default(),
+            events: 0,
+        }
+    }
+
+    /// The source's current event, of this host.
+    #[inline]
+    pub fn event(&mut self, layout: &Layout, source: &dyn EventSource, header: &EventHeader) {
+        self.events += 1;
+        let an = &mut self.an;
+        let sideband = layout.is_sideband(header.class);
+        match layout.decode_names(source, header, |tid| an.needs_name(tid)) {
+            // Written by a tool, not the kernel's doing: only its time counts.
+            Some((_, TypedEvent::Marker { text })) => {
+                self.markers.add(text);
+                an.tick(header.ts, header.cpu);
+            }
+            Some((_, ev)) if sideband => an.sideband(&ev),
+            Some((ctx, ev)) => {
+                an.event(&ctx, &ev);
+                let rip = match ev {
+                    TypedEvent::KvmExit { .. } => layout.guest_rip(source, header),
+                    _ => None,
+                };
+                self.guest.event(an, &ctx, &ev, rip);
+                self.devices.event(an, &ctx, &ev);
+            }
+            None if sideband => {}
+            None => an.tick(header.ts, header.cpu),
+        }
+    }
+
+    pub fn lost(&mut self, lost: &LostEvents) {
+        self.an.lost(lost);
+        self.guest.lost(&self.an, lost);
+    }
+
+    /// Closes every state at the host's last event and assembles its VMs. `cmdlines` are the
+    /// VMM command lines known from outside the trace; `read` what the readers counted.
+    pub fn finish(
+        mut self,
+        name: String,
+        cmdlines: &[VmmCommandLine],
+        read: &ReadStats,
+    ) -> (Host, Vec<Vm>, Vec<String>) {
+        let an = &mut self.an;
+        an.finish();
+        self.guest.finish(an);
+        let (mut all_cmdlines, mut marker_problems) = self.markers.finish();
+        all_cmdlines.extend(cmdlines.iter().cloned());
+        let (mut host, mut vms, mut notes) =
+            vms::build(an, &self.devices, name, &all_cmdlines);
+        host.events = self.events;
+        self.guest.fill(an, &mut vms);
+        let mut front = Vec::new();
+        if an.kvm_events == 0 {
+            front.push("no KVM events in this trace".to_string());
+        }
+        if an.lost_notices > 0 || read.lost_events > 0 {
+            front.push(format!(
+                "the tracer lost events ({} notices, {} events counted): states are unknown \\
+                 from each loss until the next event that shows them",
+                read.lost_notices.max(an.lost_notices),
+                read.lost_events
+            ));
+        }
+        if an.unattributed > 0 {
+            front.push(format!(
+                "{} KVM entries/exits came before any event told which thread ran on their \\
+                 CPU and were not attributed",
+                an.unattributed
+            ));
+        }
+        front.append(&mut notes);
+        front.append(&mut marker_problems);
+        (host, vms, front)
+    }
+}

@@ -1,0 +1,303 @@
+//! TRACE arguments as an experiment: each argument is the trace of one host for one recording
+//! (a folder may hold several), every recording becomes a host of its own, and the hosts'
+//! sources are merged on one time line.
+//!
+//! Which host a trace records comes from the trace (LTTng `env.hostname`, trace-cmd's uname
+//! option, perf.data's `HEADER_HOSTNAME`), else from its file name (ftrace text, Trace
+//! Compass XML); `--host NAME=TRACE` overrides. The kernel and user-space traces of one LTTng
+//! session are one recording. Two recordings that name the same host (one machine traced at
+//! two times, pids reused) are kept apart — `NAME` and `NAME (2)` — with a note: a thread is
+//! (host, tid) everywhere, so nothing of one can leak into the other. Two traces given the
+//! same name with `--host` are one host, merged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use virtflow_trace::{Clock, EventSource, Member, Merge};
+
+use crate::input::{detect, open_one, Format};
+
+/// One recording of one host: its trace files or folders, merged on its own clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recording {
+    /// The host's name as the experiment shows it (suffixed when two recordings share one).
+    pub host: String,
+    /// What to open: trace files, CTF trace or LTTng session folders.
+    pub paths: Vec<PathBuf>,
+    /// The TRACE argument it came from, as given.
+    pub argument: String,
+}
+
+/// The recordings of an experiment, with what the user should know about how they were told
+/// apart.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub recordings: Vec<Recording>,
+    pub notes: Vec<String>,
+}
+
+/// `--host NAME=TRACE`: the host name to give the trace at that path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostName {
+    pub name: String,
+    pub trace: PathBuf,
+}
+
+impl std::str::FromStr for HostName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<HostName, String> {
+        let (name, trace) = s
+            .split_once('=')
+            .filter(|(n, t)| !n.is_empty() && !t.is_empty())
+            .ok_or_else(|| format!("{s:?}: expected NAME=TRACE"))?;
+        Ok(HostName {
+            name: name.to_string(),
+            trace: PathBuf::from(trace),
+        })
+    }
+}
+
+/// A trace found in an argument, before it is named.
+struct Found {
+    /// What to open (a CTF trace or session folder, or a file).
+    path: PathBuf,
+    argument: String,
+}
+
+/// How deep below a folder argument traces are looked for.
+const MAX_DEPTH: u32 = 8;
+
+/// Finds the traces of the TRACE arguments and names their hosts.
+pub fn plan(arguments: &[PathBuf], names: &[HostName]) -> anyhow::Result<Plan> {
+    let mut found = Vec::new();
+    for arg in arguments {
+        let before = found.len();
+        let shown = arg.display().to_string();
+        let meta = std::fs::metadata(arg).with_context(|| shown.clone())?;
+        if meta.is_dir() {
+            let mut sessions = Vec::new();
+            collect(arg, 0, &mut sessions);
+            sessions.dedup();
+            for path in sessions {
+                found.push(Found {
+                    path,
+                    argument: shown.clone(),
+                });
+            }
+        } else {
+            found.push(Found {
+                path: arg.clone(),
+                argument: shown.clone(),
+            });
+        }
+        if found.len() == before {
+            bail!(
+                "{shown}: no trace in this folder (looked for CTF traces — folders holding a \
+                 `metadata` file —, trace-cmd .dat, perf.data and Trace Compass XML files)"
+            );
+        }
+    }
+    let mut plan = Plan::default();
+    let mut detected: Vec<(String, usize)> = Vec::new();
+    let mut unnamed: Vec<String> = Vec::new();
+    for f in found {
+        let given = names
+            .iter()
+            .find(|n| same_path(&n.trace, &f.path) || n.trace.display().to_string() == f.argument);
+        let (host, forced) = match given {
+            Some(n) => (n.name.clone(), true),
+            None => {
+                let (name, from_trace) = host_of(&f.path)?;
+                if !from_trace {
+                    unnamed.push(name.clone());
+                }
+                (name, false)
+            }
+        };
+        if forced {
+            // Named alike on purpose: one host, recorded together.
+            if let Some(r) = plan.recordings.iter_mut().find(|r| r.host == host) {
+                r.paths.push(f.path);
+                continue;
+            }
+        } else if let Some(e) = detected.iter_mut().find(|(h, _)| *h == host) {
+            e.1 += 1;
+            let unique = format!("{host} ({})", e.1);
+            let first = plan
+                .recordings
+                .iter()
+                .find(|r| r.host == host)
+                .map(|r| r.argument.clone())
+                .unwrap_or_default();
+            plan.notes.push(format!(
+                "{} and {} are both traces of host {host}, recorded separately: they are kept \
+                 apart as {host} and {unique} (give them one name with --host NAME=TRACE if \
+                 they were recorded together)",
+                first,
+                f.path.display()
+            ));
+            plan.recordings.push(Recording {
+                host: unique,
+                paths: vec![f.path],
+                argument: f.argument,
+            });
+            continue;
+        } else {
+            detected.push((host.clone(), 1));
+        }
+        plan.recordings.push(Recording {
+            host,
+            paths: vec![f.path],
+            argument: f.argument,
+        });
+    }
+    if unnamed.len() > 1 {
+        plan.notes.push(format!(
+            "{} do not name their host (they are named by their files here): they are taken \
+             as separate recordings, their threads and VMs kept apart (give traces recorded \
+             together one name with --host NAME=TRACE)",
+            unnamed.join(", ")
+        ));
+    }
+    Ok(plan)
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Traces below a folder: CTF traces grouped by LTTng session (a session's kernel and
+/// user-space traces are one recording), trace-cmd `.dat`, perf.data and Trace Compass XML
+/// files. ftrace text files are taken only when named on the command line: a folder holds
+/// too many other text files.
+fn collect(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) {
+    if dir.join("metadata").is_file() {
+        out.push(session_root(dir));
+        return;
+    }
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, depth + 1, out);
+        } else if matches!(detect(&p), Ok(Format::Dat | Format::Perf)) {
+            out.push(p);
+        }
+    }
+}
+
+/// The LTTng session folder a CTF trace belongs to: the parent of `kernel`, or of the `ust`
+/// folder above a user-space trace; a lone trace is its own.
+fn session_root(trace: &Path) -> PathBuf {
+    if trace.file_name().is_some_and(|n| n == "kernel") {
+        if let Some(p) = trace.parent() {
+            return p.to_path_buf();
+        }
+    }
+    for a in trace.ancestors() {
+        if a.file_name().is_some_and(|n| n == "ust") {
+            if let Some(p) = a.parent() {
+                return p.to_path_buf();
+            }
+        }
+    }
+    trace.to_path_buf()
+}
+
+/// The host a trace records, from the trace when it says (true), else from its file name.
+fn host_of(path: &Path) -> anyhow::Result<(String, bool)> {
+    let source = open_one(path)?;
+    Ok(match source.hostname().filter(|h| !h.is_empty()) {
+        Some(h) => (h, true),
+        None => (name_from_path(path), false),
+    })
+}
+
+/// The file names tools give their traces by default: alone, they tell no host apart.
+const DEFAULT_NAMES: &[&str] = &["trace.dat", "perf.data", "kernel", "trace", "trace.txt"];
+
+/// A host named by its trace's file (or folder) name — with its folder when the name is a
+/// tool's default (`s1_idle/trace.dat`).
+fn name_from_path(path: &Path) -> String {
+    let file = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| path.display().to_string());
+    match path.parent().and_then(Path::file_name) {
+        Some(dir) if DEFAULT_NAMES.contains(&file.as_str()) => {
+            format!("{}/{file}", dir.to_string_lossy())
+        }
+        _ => file,
+    }
+}
+
+/// Opens the plan's recordings as one source: a single recording as itself, several as an
+/// experiment with one host each, each on the reference clock through `clocks` (by host;
+/// `None`: already on it).
+pub fn open(plan: &Plan, clocks: &[Option<Arc<dyn Clock>>]) -> anyhow::Result<Box<dyn EventSource>> {
+    let mut members = Vec::new();
+    for (host, r) in plan.recordings.iter().enumerate() {
+        for p in &r.paths {
+            members.push(Member {
+                source: open_one(p)?,
+                host,
+                clock: clocks.get(host).cloned().flatten(),
+            });
+        }
+    }
+    if members.len() == 1 && plan.recordings.len() == 1 && clocks.iter().all(Option::is_none) {
+        return Ok(members.pop().map(|m| m.source).expect("one member"));
+    }
+    let hosts = plan.recordings.iter().map(|r| r.host.clone()).collect();
+    Ok(Box::new(Merge::experiment(members, hosts)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_parse() {
+        let h: HostName = "web=traces/a.dat".parse().unwrap();
+        assert_eq!(h.name, "web");
+        assert_eq!(h.trace, PathBuf::from("traces/a.dat"));
+        assert!("=x".parse::<HostName>().is_err());
+        assert!("x".parse::<HostName>().is_err());
+    }
+
+    #[test]
+    fn hosts_named_by_their_files() {
+        assert_eq!(name_from_path(Path::new("x/client.xml")), "client.xml");
+        assert_eq!(
+            name_from_path(Path::new("lab/s1_idle/trace.dat")),
+            "s1_idle/trace.dat"
+        );
+        assert_eq!(name_from_path(Path::new("perf.data")), "perf.data");
+    }
+
+    #[test]
+    fn session_roots() {
+        assert_eq!(
+            session_root(Path::new("s/lttng/kernel")),
+            PathBuf::from("s/lttng")
+        );
+        assert_eq!(
+            session_root(Path::new("s/lttng/ust/uid/1000/64-bit")),
+            PathBuf::from("s/lttng")
+        );
+        assert_eq!(
+            session_root(Path::new("synctraces/scp_src")),
+            PathBuf::from("synctraces/scp_src")
+        );
+    }
+}
