@@ -13,11 +13,13 @@ mod ctf;
 mod dat;
 mod perf;
 mod text;
+mod xml;
 
 pub use ctf::CtfError;
 pub use dat::DatError;
 pub use perf::PerfError;
 pub use text::TextError;
+pub use xml::XmlError;
 
 /// A reader error: which file, where in it, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,7 @@ pub enum ErrorKind {
     Dat(DatError),
     Text(TextError),
     Perf(PerfError),
+    Xml(XmlError),
     /// TRANSITIONAL, removed once every reader has its kinds: a message without a kind.
     #[doc(hidden)]
     Unclassified(String),
@@ -82,6 +85,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Dat(e) => e.fmt(f),
             ErrorKind::Text(e) => e.fmt(f),
             ErrorKind::Perf(e) => e.fmt(f),
+            ErrorKind::Xml(e) => e.fmt(f),
             ErrorKind::Unclassified(m) => f.write_str(m),
         }
     }
@@ -128,6 +132,12 @@ impl From<TextError> for ErrorKind {
 impl From<PerfError> for ErrorKind {
     fn from(e: PerfError) -> ErrorKind {
         ErrorKind::Perf(e)
+    }
+}
+
+impl From<XmlError> for ErrorKind {
+    fn from(e: XmlError) -> ErrorKind {
+        ErrorKind::Xml(e)
     }
 }
 
