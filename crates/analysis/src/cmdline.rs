@@ -323,104 +323,23 @@ fn marker_body(text: &str) -> Option<&str> {
 
 /// A JSON array of strings; errors give the byte offset.
 fn parse_json_strings(s: &str) -> Result<Vec<String>, String> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while b.get(*i).is_some_and(|c| c.is_ascii_whitespace()) {
-            *i += 1;
-        }
-    };
-    let err =
-        |i: usize, what: &str| format!("argv is not a JSON array of strings: {what} at byte {i}");
-    skip_ws(&mut i);
-    if b.get(i) != Some(&b'[') {
-        return Err(err(i, "no `[`"));
-    }
-    i += 1;
-    let mut out = Vec::new();
-    skip_ws(&mut i);
-    if b.get(i) == Some(&b']') {
-        i += 1;
-    } else {
-        loop {
-            skip_ws(&mut i);
-            if b.get(i) != Some(&b'"') {
-                return Err(err(i, "no string"));
-            }
-            i += 1;
-            let mut v = String::new();
-            loop {
-                let Some(&c) = b.get(i) else {
-                    return Err(err(i, "unterminated string"));
-                };
-                match c {
-                    b'"' => {
-                        i += 1;
-                        break;
-                    }
-                    b'\\' => {
-                        let e = *b.get(i + 1).ok_or_else(|| err(i, "unterminated escape"))?;
-                        i += 2;
-                        match e {
-                            b'"' => v.push('"'),
-                            b'\\' => v.push('\\'),
-                            b'/' => v.push('/'),
-                            b'b' => v.push('\u{8}'),
-                            b'f' => v.push('\u{c}'),
-                            b'n' => v.push('\n'),
-                            b'r' => v.push('\r'),
-                            b't' => v.push('\t'),
-                            b'u' => {
-                                let hex = |at: usize| {
-                                    s.get(at..at + 4)
-                                        .and_then(|h| u16::from_str_radix(h, 16).ok())
-                                        .ok_or_else(|| err(at, "bad \\u escape"))
-                                };
-                                let hi = hex(i)?;
-                                i += 4;
-                                let low = (0xd800..0xdc00).contains(&hi)
-                                    && s.get(i..i + 2) == Some("\\u")
-                                    && hex(i + 2).is_ok_and(|lo| (0xdc00..0xe000).contains(&lo));
-                                let c = if low {
-                                    let lo = hex(i + 2)?;
-                                    i += 6;
-                                    char::decode_utf16([hi, lo]).next()
-                                } else {
-                                    char::decode_utf16([hi]).next()
-                                };
-                                v.push(c.and_then(Result::ok).unwrap_or('\u{fffd}'));
-                            }
-                            _ => return Err(err(i - 1, "unknown escape")),
-                        }
-                    }
-                    _ => {
-                        // Copy up to the next quote or backslash (UTF-8 passes through).
-                        let end = b[i..]
-                            .iter()
-                            .position(|&c| c == b'"' || c == b'\\')
-                            .map_or(b.len(), |n| i + n);
-                        v.push_str(&s[i..end]);
-                        i = end;
-                    }
-                }
-            }
-            out.push(v);
-            skip_ws(&mut i);
-            match b.get(i) {
-                Some(b',') => i += 1,
-                Some(b']') => {
-                    i += 1;
-                    break;
-                }
-                _ => return Err(err(i, "no `,` or `]`")),
-            }
-        }
-    }
-    skip_ws(&mut i);
-    if i != b.len() {
-        return Err(err(i, "text after the array"));
-    }
-    Ok(out)
+    serde_json::from_str(s).map_err(|e| {
+        // serde_json's message without its position ("EOF while parsing a string at line 1
+        // column 15"), said as the other marker errors are, with a byte offset.
+        let message = e.to_string();
+        let what = message.split(" at line ").next().unwrap_or(&message);
+        let what = match what.strip_prefix("EOF while parsing ") {
+            Some(thing) => format!("unterminated {}", thing.trim_start_matches("a ")),
+            None => what.to_string(),
+        };
+        let line_start: usize = s
+            .split_inclusive('\n')
+            .take(e.line() - 1)
+            .map(str::len)
+            .sum();
+        let at = (line_start + e.column()).min(s.len());
+        format!("argv is not a JSON array of strings: {what} at byte {at}")
+    })
 }
 
 #[cfg(test)]
