@@ -1,5 +1,5 @@
 //! The feature table: one row per VM, vCPU or guest process, one column per feature, and
-//! its CSV form (written for pandas/Spark, read back for `--table`-style reuse and tests).
+//! its CSV form (written for pandas/Spark; the tests read it back).
 
 use std::fmt::Write as _;
 
@@ -155,10 +155,86 @@ impl FeatureTable {
         }
         out
     }
+}
 
-    /// Reads the form [`FeatureTable::to_csv`] writes. Units and descriptions are not in a
-    /// CSV: they come back from the catalogue when the name is known, else empty.
-    pub fn from_csv(text: &str, catalogue: &[FeatureDef]) -> Result<FeatureTable, String> {
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// How rows are scaled before clustering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Normalization {
+    /// Each row divided by its Euclidean norm (the seed research's choice): compares the
+    /// *profile* of a row, not its magnitude.
+    L2,
+    /// Each column centred on its mean and divided by its standard deviation; a constant
+    /// column becomes 0.
+    ZScore,
+}
+
+impl Normalization {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "l2" => Some(Normalization::L2),
+            "zscore" => Some(Normalization::ZScore),
+            _ => None,
+        }
+    }
+}
+
+pub fn normalize(rows: &[Vec<f64>], how: Normalization) -> Vec<Vec<f64>> {
+    match how {
+        Normalization::L2 => rows
+            .iter()
+            .map(|r| {
+                let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
+                if norm > 0.0 {
+                    r.iter().map(|x| x / norm).collect()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect(),
+        Normalization::ZScore => {
+            let n = rows.len() as f64;
+            let dim = rows.first().map_or(0, |r| r.len());
+            let mut means = vec![0.0; dim];
+            for r in rows {
+                for (m, x) in means.iter_mut().zip(r) {
+                    *m += x / n;
+                }
+            }
+            let mut sds = vec![0.0; dim];
+            for r in rows {
+                for ((s, x), m) in sds.iter_mut().zip(r).zip(&means) {
+                    *s += (x - m) * (x - m) / n;
+                }
+            }
+            rows.iter()
+                .map(|r| {
+                    r.iter()
+                        .zip(&means)
+                        .zip(&sds)
+                        .map(|((x, m), s)| if *s > 0.0 { (x - m) / s.sqrt() } else { 0.0 })
+                        .collect()
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads the form [`FeatureTable::to_csv`] writes, so that the round trip shows it loses
+    /// nothing. Units and descriptions are not in a CSV: they come back from the catalogue
+    /// when the name is known, else empty.
+    fn from_csv(text: &str, catalogue: &[FeatureDef]) -> Result<FeatureTable, String> {
         let mut records = parse_csv(text)?.into_iter();
         let header = records.next().ok_or("empty CSV")?;
         if header.len() < KEY_COLUMNS.len()
@@ -246,124 +322,49 @@ impl FeatureTable {
             rows,
         })
     }
-}
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-/// RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.
-fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
-    let mut records = Vec::new();
-    let mut record = Vec::new();
-    let mut field = String::new();
-    let mut chars = text.chars().peekable();
-    let mut quoted = false;
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        any = true;
-        if quoted {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
+    /// RFC 4180 records: quoted fields may hold commas, doubled quotes and line breaks.
+    fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
+        let mut records = Vec::new();
+        let mut record = Vec::new();
+        let mut field = String::new();
+        let mut chars = text.chars().peekable();
+        let mut quoted = false;
+        let mut any = false;
+        while let Some(c) = chars.next() {
+            any = true;
+            if quoted {
+                match c {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    '"' => quoted = false,
+                    _ => field.push(c),
                 }
-                '"' => quoted = false,
+                continue;
+            }
+            match c {
+                '"' if field.is_empty() => quoted = true,
+                ',' => record.push(std::mem::take(&mut field)),
+                '\r' => {}
+                '\n' => {
+                    record.push(std::mem::take(&mut field));
+                    records.push(std::mem::take(&mut record));
+                    any = false;
+                }
                 _ => field.push(c),
             }
-            continue;
         }
-        match c {
-            '"' if field.is_empty() => quoted = true,
-            ',' => record.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                records.push(std::mem::take(&mut record));
-                any = false;
-            }
-            _ => field.push(c),
+        if quoted {
+            return Err("CSV ends inside a quoted field".into());
         }
-    }
-    if quoted {
-        return Err("CSV ends inside a quoted field".into());
-    }
-    if any {
-        record.push(field);
-        records.push(record);
-    }
-    Ok(records)
-}
-
-/// How rows are scaled before clustering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Normalization {
-    /// Each row divided by its Euclidean norm (the seed research's choice): compares the
-    /// *profile* of a row, not its magnitude.
-    L2,
-    /// Each column centred on its mean and divided by its standard deviation; a constant
-    /// column becomes 0.
-    ZScore,
-}
-
-impl Normalization {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "l2" => Some(Normalization::L2),
-            "zscore" => Some(Normalization::ZScore),
-            _ => None,
+        if any {
+            record.push(field);
+            records.push(record);
         }
+        Ok(records)
     }
-}
-
-pub fn normalize(rows: &[Vec<f64>], how: Normalization) -> Vec<Vec<f64>> {
-    match how {
-        Normalization::L2 => rows
-            .iter()
-            .map(|r| {
-                let norm = r.iter().map(|x| x * x).sum::<f64>().sqrt();
-                if norm > 0.0 {
-                    r.iter().map(|x| x / norm).collect()
-                } else {
-                    r.clone()
-                }
-            })
-            .collect(),
-        Normalization::ZScore => {
-            let n = rows.len() as f64;
-            let dim = rows.first().map_or(0, |r| r.len());
-            let mut means = vec![0.0; dim];
-            for r in rows {
-                for (m, x) in means.iter_mut().zip(r) {
-                    *m += x / n;
-                }
-            }
-            let mut sds = vec![0.0; dim];
-            for r in rows {
-                for ((s, x), m) in sds.iter_mut().zip(r).zip(&means) {
-                    *s += (x - m) * (x - m) / n;
-                }
-            }
-            rows.iter()
-                .map(|r| {
-                    r.iter()
-                        .zip(&means)
-                        .zip(&sds)
-                        .map(|((x, m), s)| if *s > 0.0 { (x - m) / s.sqrt() } else { 0.0 })
-                        .collect()
-                })
-                .collect()
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     fn sample() -> FeatureTable {
         let feats = vec![
@@ -408,7 +409,7 @@ mod tests {
     fn csv_round_trip_is_exact() {
         let t = sample();
         let csv = t.to_csv();
-        let back = FeatureTable::from_csv(&csv, &t.features).unwrap();
+        let back = from_csv(&csv, &t.features).unwrap();
         assert_eq!(back, t);
     }
 
@@ -416,12 +417,12 @@ mod tests {
     fn csv_errors_name_the_record() {
         let t = sample();
         let csv = t.to_csv().replace("0.30000000000000004", "x");
-        let err = FeatureTable::from_csv(&csv, &[]).unwrap_err();
+        let err = from_csv(&csv, &[]).unwrap_err();
         assert!(
             err.contains("record 2") && err.contains("bad number"),
             "{err}"
         );
-        assert!(FeatureTable::from_csv("a,b\n", &[]).is_err());
+        assert!(from_csv("a,b\n", &[]).is_err());
     }
 
     #[test]
