@@ -7,6 +7,7 @@
 use crate::bits::{read_bits, read_sleb, read_uleb, sign_extend};
 use crate::types::*;
 use std::borrow::Cow;
+use virtflow_trace::error::{DecodeError, IntValue};
 use virtflow_trace::FieldVisitor;
 
 /// A cursor over the bits of one packet's content.
@@ -18,11 +19,19 @@ pub struct Cur<'a> {
     pub end: u64,
 }
 
-pub type DResult<T> = Result<T, String>;
+pub type DResult<T> = Result<T, DecodeError>;
 
 #[cold]
-fn past_end(bits: u64) -> String {
-    format!("field of {bits} bits goes past the end of the packet content")
+fn past_end(bits: u64) -> DecodeError {
+    DecodeError::FieldBeyondContent { bits }
+}
+
+/// A length read from a slot: negative ones are errors.
+#[inline]
+pub(crate) fn length(v: i128) -> DResult<u64> {
+    u64::try_from(v).map_err(|_| DecodeError::NegativeLength {
+        length: i64::try_from(v).unwrap_or(i64::MIN),
+    })
 }
 
 impl<'a> Cur<'a> {
@@ -30,7 +39,7 @@ impl<'a> Cur<'a> {
     pub fn align(&mut self, a: u32) -> DResult<()> {
         self.pos = align_up(self.pos, a as u64);
         if self.pos > self.end {
-            return Err("alignment padding goes past the end of the packet content".into());
+            return Err(DecodeError::PaddingBeyondContent);
         }
         Ok(())
     }
@@ -56,14 +65,16 @@ impl<'a> Cur<'a> {
             } else {
                 read_uleb(d, byte)
             }
-            .ok_or("bad or truncated LEB128 integer")?;
+            .ok_or(DecodeError::BadLeb128)?;
             self.pos += n as u64 * 8;
             return Ok(v);
         }
         self.align(it.align)?;
         self.need(it.size as u64)?;
         let v = crate::bits::read_fast(self.data, self.pos, it.size, it.bo == ByteOrder::Be)
-            .ok_or("integer goes past the end of the file")?;
+            .ok_or(DecodeError::FieldBeyondFile {
+                bits: it.size as u64,
+            })?;
         self.pos += it.size as u64;
         Ok(v)
     }
@@ -73,7 +84,7 @@ impl<'a> Cur<'a> {
         let start = (self.pos / 8) as usize;
         let lim = ((self.end / 8) as usize).min(self.data.len());
         if start > lim {
-            return Err("string starts past the end of the packet content".into());
+            return Err(DecodeError::StringBeyondContent);
         }
         let rest = &self.data[start..lim];
         match first_nul(rest) {
@@ -81,19 +92,21 @@ impl<'a> Cur<'a> {
                 self.pos += (n as u64 + 1) * 8;
                 Ok(&rest[..n])
             }
-            None => Err("unterminated string".into()),
+            None => Err(DecodeError::UnterminatedString),
         }
     }
 
     pub fn bytes(&mut self, n: u64) -> DResult<&'a [u8]> {
         self.align(8)?;
-        let bits = n.checked_mul(8).ok_or("length overflows")?;
+        let bits = n
+            .checked_mul(8)
+            .ok_or(DecodeError::LengthTooLarge { length: n })?;
         self.need(bits)?;
         let start = (self.pos / 8) as usize;
         self.pos += bits;
         self.data
             .get(start..start + n as usize)
-            .ok_or_else(|| "bytes past the end of the file".into())
+            .ok_or(DecodeError::FieldBeyondFile { bits })
     }
 }
 
@@ -114,22 +127,27 @@ pub fn slot_value(it: &IntTy, raw: u64) -> i128 {
 fn len_of(len: &Len, slots: &[i128]) -> DResult<u64> {
     match len {
         Len::Static(n) => Ok(*n),
-        Len::Dyn(Loc::Slot(s)) => {
-            let v = *slots.get(*s as usize).ok_or("bad slot")?;
-            u64::try_from(v).map_err(|_| format!("negative length {v}"))
-        }
-        Len::Dyn(Loc::Path(p)) => Err(format!("unresolved length `{}`", p.parts.join("."))),
+        Len::Dyn(Loc::Slot(s)) => length(
+            *slots
+                .get(*s as usize)
+                .ok_or(DecodeError::UnresolvedLocation)?,
+        ),
+        Len::Dyn(Loc::Path(_)) => Err(DecodeError::UnresolvedLocation),
     }
 }
 
 fn variant_option(v: &VariantTy, slots: &[i128]) -> DResult<usize> {
-    let s = v.tag.slot().ok_or("unresolved variant selector")?;
-    let val = *slots.get(s as usize).ok_or("bad slot")?;
+    let s = v.tag.slot().ok_or(DecodeError::UnresolvedLocation)?;
+    let val = *slots
+        .get(s as usize)
+        .ok_or(DecodeError::UnresolvedLocation)?;
     v.ranges
         .iter()
         .find(|(lo, hi, _)| *lo <= val && val <= *hi)
         .map(|r| r.2)
-        .ok_or_else(|| format!("variant selector value {val} selects no option"))
+        .ok_or(DecodeError::SelectorMatchesNoOption {
+            value: IntValue::of(val),
+        })
 }
 
 fn optional_enabled(
@@ -137,8 +155,10 @@ fn optional_enabled(
     ranges: &Option<Vec<(i128, i128)>>,
     slots: &[i128],
 ) -> DResult<bool> {
-    let s = sel.slot().ok_or("unresolved optional selector")?;
-    let val = *slots.get(s as usize).ok_or("bad slot")?;
+    let s = sel.slot().ok_or(DecodeError::UnresolvedLocation)?;
+    let val = *slots
+        .get(s as usize)
+        .ok_or(DecodeError::UnresolvedLocation)?;
     Ok(match ranges {
         None => val != 0,
         Some(r) => r.iter().any(|(lo, hi)| *lo <= val && val <= *hi),
@@ -155,7 +175,7 @@ pub fn skip<F: FnMut(&IntTy, u64)>(
     depth: u32,
 ) -> DResult<()> {
     if depth > 64 {
-        return Err("types nested too deeply".into());
+        return Err(DecodeError::NestedTooDeeply);
     }
     match ty {
         // Nothing needs the value: pass over it.
@@ -208,22 +228,20 @@ pub fn skip<F: FnMut(&IntTy, u64)>(
                     let total = stride
                         .checked_mul(n - 1)
                         .and_then(|x| x.checked_add(es))
-                        .ok_or("array too large")?;
+                        .ok_or(DecodeError::LengthTooLarge { length: n })?;
                     c.need(total)?;
                     c.pos += total;
                     return Ok(());
                 }
             }
             if n > c.end.saturating_sub(c.pos).saturating_add(1) {
-                return Err(format!(
-                    "array of {n} elements is longer than the packet content"
-                ));
+                return Err(DecodeError::ArrayBeyondContent { elements: n });
             }
             for k in 0..n {
                 let before = c.pos;
                 skip(elem, c, slots, hook, depth + 1)?;
                 if c.pos > c.end {
-                    return Err("array goes past the end of the packet content".into());
+                    return Err(DecodeError::ArrayBeyondContent { elements: n });
                 }
                 if k == 0 && c.pos == before && elem.fixed_size() == Some(0) {
                     break; // elements of size zero
@@ -318,7 +336,7 @@ pub fn visit(
     to: &mut dyn FieldVisitor,
 ) -> DResult<()> {
     if depth > 64 {
-        return Err("types nested too deeply".into());
+        return Err(DecodeError::NestedTooDeeply);
     }
     match ty {
         Ty::Int(it) => {
@@ -332,7 +350,7 @@ pub fn visit(
             c.align(*align)?;
             c.need(*size as u64)?;
             let raw = read_bits(c.data, c.pos, *size, *bo == ByteOrder::Be)
-                .ok_or("float past the end")?;
+                .ok_or(DecodeError::FieldBeyondFile { bits: *size as u64 })?;
             c.pos += *size as u64;
             to.float(if *size == 32 {
                 f32::from_bits(raw as u32) as f64
@@ -370,15 +388,13 @@ pub fn visit(
             if n.saturating_mul(min_bits) > c.end.saturating_sub(c.pos).saturating_add(1)
                 && (elem.fixed_size().is_some() || n > 1 << 20)
             {
-                return Err(format!(
-                    "array of {n} elements goes past the end of the packet content"
-                ));
+                return Err(DecodeError::ArrayBeyondContent { elements: n });
             }
             to.begin_array(n);
             for _ in 0..n {
                 visit(elem, c, slots, depth + 1, to)?;
                 if c.pos > c.end {
-                    return Err("array goes past the end of the packet content".into());
+                    return Err(DecodeError::ArrayBeyondContent { elements: n });
                 }
             }
             to.end_array();

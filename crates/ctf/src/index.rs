@@ -8,6 +8,8 @@
 //! the file is ignored with a warning: scanning yields the same events.
 
 use std::path::Path;
+use virtflow_trace::error::{CtfError, IndexError};
+use virtflow_trace::TraceError;
 
 const MAGIC: u32 = 0xC1F1_DCC1;
 /// Bytes of an index 1.0 entry: seven 64-bit fields.
@@ -36,44 +38,57 @@ pub struct PacketEntry {
 }
 
 /// Reads and checks the index of a stream file of `file_len` bytes. `Ok(None)`: no index.
-/// `Err`: an index that cannot be trusted, with the reason (the caller warns and scans).
-pub fn read(idx: &Path, file_len: u64) -> Result<Option<Vec<PacketEntry>>, String> {
+/// `Err`: an index that cannot be trusted, and why (the caller warns and scans).
+pub fn read(idx: &Path, file_len: u64) -> Result<Option<Vec<PacketEntry>>, TraceError> {
     let data = match std::fs::read(idx) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", idx.display())),
+        Err(e) => return Err(TraceError::io(idx, e)),
     };
-    parse(&data, file_len).map(Some).map_err(|(off, m)| {
-        format!(
-            "{} (byte {off}): {m}; packets found by scanning instead",
-            idx.display()
-        )
-    })
+    parse(&data, file_len)
+        .map(Some)
+        .map_err(|(off, e)| TraceError::new(idx, off as u64, CtfError::Index(e)))
 }
 
 /// Parses index bytes and checks them against a stream file of `file_len` bytes: packets in
 /// order, back to back, covering the file, each with its content inside it.
-pub fn parse(data: &[u8], file_len: u64) -> Result<Vec<PacketEntry>, (usize, String)> {
+pub fn parse(data: &[u8], file_len: u64) -> Result<Vec<PacketEntry>, (usize, IndexError)> {
     let u32_at = |o: usize| u32::from_be_bytes(data[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_be_bytes(data[o..o + 8].try_into().unwrap());
     if data.len() < HEADER {
-        return Err((0, "truncated index header".into()));
+        return Err((
+            0,
+            IndexError::TruncatedHeader {
+                size: data.len() as u64,
+            },
+        ));
     }
     if u32_at(0) != MAGIC {
-        return Err((0, format!("bad index magic {:#x}", u32_at(0))));
+        return Err((0, IndexError::BadMagic { found: u32_at(0) }));
     }
     let (major, minor, len) = (u32_at(4), u32_at(8), u32_at(12) as usize);
     if major != 1 {
-        return Err((4, format!("unsupported index version {major}.{minor}")));
+        return Err((4, IndexError::UnsupportedVersion { major, minor }));
     }
     let with_seq = minor >= 1;
     let need = if with_seq { ENTRY_1_1 } else { ENTRY_1_0 };
     if len < need {
-        return Err((12, format!("index entries of {len} bytes are too short")));
+        return Err((
+            12,
+            IndexError::EntriesTooShort {
+                entry_size: len as u32,
+                needed: need as u32,
+            },
+        ));
     }
     let body = data.len() - HEADER;
     if body % len != 0 {
-        return Err((HEADER + body / len * len, "truncated index entry".into()));
+        return Err((
+            HEADER + body / len * len,
+            IndexError::TruncatedEntry {
+                left: (body % len) as u64,
+            },
+        ));
     }
     let mut out: Vec<PacketEntry> = Vec::with_capacity(body / len);
     let mut expect_offset = 0u64;
@@ -93,10 +108,10 @@ pub fn parse(data: &[u8], file_len: u64) -> Result<Vec<PacketEntry>, (usize, Str
         if e.offset != expect_offset {
             return Err((
                 o,
-                format!(
-                    "packet at byte {} where the previous one ends at {expect_offset}",
-                    e.offset
-                ),
+                IndexError::PacketsNotContiguous {
+                    offset: e.offset,
+                    expected: expect_offset,
+                },
             ));
         }
         if e.packet_size == 0
@@ -104,15 +119,35 @@ pub fn parse(data: &[u8], file_len: u64) -> Result<Vec<PacketEntry>, (usize, Str
             || e.content_size > e.packet_size
             || e.ts_end < e.ts_begin
         {
-            return Err((o, "inconsistent packet sizes or timestamps".into()));
+            return Err((
+                o,
+                IndexError::InconsistentEntry {
+                    packet_size_bits: e.packet_size,
+                    content_size_bits: e.content_size,
+                    ts_begin: e.ts_begin,
+                    ts_end: e.ts_end,
+                },
+            ));
         }
         expect_offset = e.offset.saturating_add(e.packet_size / 8);
         if expect_offset > file_len {
-            return Err((o, "packet goes past the end of the stream file".into()));
+            return Err((
+                o,
+                IndexError::PacketBeyondFile {
+                    end: expect_offset,
+                    file_size: file_len,
+                },
+            ));
         }
         if let Some(prev) = out.last() {
             if e.ts_begin < prev.ts_begin {
-                return Err((o, "packets out of time order".into()));
+                return Err((
+                    o,
+                    IndexError::OutOfTimeOrder {
+                        ts_begin: e.ts_begin,
+                        previous: prev.ts_begin,
+                    },
+                ));
             }
         }
         out.push(e);
@@ -120,7 +155,10 @@ pub fn parse(data: &[u8], file_len: u64) -> Result<Vec<PacketEntry>, (usize, Str
     if expect_offset != file_len {
         return Err((
             data.len(),
-            format!("packets cover {expect_offset} of the file's {file_len} bytes"),
+            IndexError::IncompleteCoverage {
+                covered: expect_offset,
+                file_size: file_len,
+            },
         ));
     }
     Ok(out)
@@ -157,16 +195,67 @@ mod tests {
         assert_eq!(e[1].offset, 4096);
         assert_eq!(e[1].events_discarded, None);
         assert_eq!(e[1].seq_num, Some(3));
-        assert!(parse(&v, 8193).is_err(), "file longer than its packets");
-        assert!(parse(&v, 4096).is_err(), "packet past the end");
-        assert!(parse(&v[..v.len() - 1], 8192).is_err(), "truncated entry");
+        assert!(matches!(
+            parse(&v, 8193),
+            Err((
+                _,
+                IndexError::IncompleteCoverage {
+                    covered: 8192,
+                    file_size: 8193
+                }
+            ))
+        ));
+        assert!(matches!(
+            parse(&v, 4096),
+            Err((88, IndexError::PacketBeyondFile { end: 8192, .. }))
+        ));
+        assert!(matches!(
+            parse(&v[..v.len() - 1], 8192),
+            Err((88, IndexError::TruncatedEntry { left: 71 }))
+        ));
         let mut bad = v.clone();
         bad[0] = 0;
-        assert!(parse(&bad, 8192).is_err(), "magic");
+        assert!(matches!(
+            parse(&bad, 8192),
+            Err((0, IndexError::BadMagic { found: 0x00F1_DCC1 }))
+        ));
         let mut gap = header(1, 72);
         entry(&mut gap, [0, 4096 * 8, 100 * 8, 10, 20, 0, 0, 0, 0]);
         entry(&mut gap, [4097, 4096 * 8, 4096 * 8, 20, 30, 0, 0, 0, 1]);
-        assert!(parse(&gap, 8193).is_err(), "packets not back to back");
+        assert!(matches!(
+            parse(&gap, 8193),
+            Err((
+                88,
+                IndexError::PacketsNotContiguous {
+                    offset: 4097,
+                    expected: 4096
+                }
+            ))
+        ));
+    }
+
+    /// An index that cannot be trusted is an error of the index file, at the byte where it
+    /// goes wrong.
+    #[test]
+    fn a_bad_index_names_its_file_and_byte() {
+        let dir = std::env::temp_dir().join(format!("virtflow-ctf-index-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let idx = dir.join("stream_0.idx");
+        let mut v = header(1, 72);
+        entry(&mut v, [0, 4096 * 8, 100 * 8, 30, 20, 0, 0, 0, 0]);
+        std::fs::write(&idx, &v).unwrap();
+        let e = read(&idx, 4096).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((e.path.as_path(), e.offset), (idx.as_path(), 16));
+        assert!(matches!(
+            e.kind,
+            virtflow_trace::ErrorKind::Ctf(CtfError::Index(IndexError::InconsistentEntry {
+                ts_begin: 30,
+                ts_end: 20,
+                ..
+            }))
+        ));
+        assert!(read(&dir.join("none.idx"), 4096).unwrap().is_none());
     }
 
     #[test]

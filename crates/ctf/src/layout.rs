@@ -4,8 +4,9 @@
 //! steps for the variable-size fields.
 
 use crate::bits::sign_extend;
-use crate::decode::{skip, Cur, DResult};
+use crate::decode::{length, skip, Cur, DResult};
 use crate::types::*;
+use virtflow_trace::error::{DecodeError, IntValue};
 
 /// The compiled layout of one root scope (a structure): where its top-level fields start.
 #[derive(Debug)]
@@ -360,8 +361,11 @@ impl SkipCode {
         hook: &mut F,
     ) -> DResult<()> {
         let len_in = |slots: &[i128], slot: u16| -> DResult<u64> {
-            let v = *slots.get(slot as usize).ok_or("bad slot")?;
-            u64::try_from(v).map_err(|_| format!("negative length {v}"))
+            length(
+                *slots
+                    .get(slot as usize)
+                    .ok_or(DecodeError::UnresolvedLocation)?,
+            )
         };
         let mut pc = start;
         while pc < end {
@@ -381,9 +385,11 @@ impl SkipCode {
                     c.align(*align)?;
                     c.need(*size as u64)?;
                     let v = crate::bits::read_fast(c.data, c.pos, *size, *be)
-                        .ok_or("integer goes past the end of the file")?;
+                        .ok_or(DecodeError::FieldBeyondFile { bits: *size as u64 })?;
                     c.pos += *size as u64;
-                    *slots.get_mut(*slot as usize).ok_or("bad slot")? = if *signed {
+                    *slots
+                        .get_mut(*slot as usize)
+                        .ok_or(DecodeError::UnresolvedLocation)? = if *signed {
                         sign_extend(v, *size) as i128
                     } else {
                         v as i128
@@ -408,20 +414,24 @@ impl SkipCode {
                         let total = stride
                             .checked_mul(n - 1)
                             .and_then(|x| x.checked_add(*elem))
-                            .ok_or("array too large")?;
+                            .ok_or(DecodeError::LengthTooLarge { length: n })?;
                         c.need(total)?;
                         c.pos += total;
                     }
                 }
                 Op::Select { slot, table } => {
-                    let val = *slots.get(*slot as usize).ok_or("bad slot")?;
+                    let val = *slots
+                        .get(*slot as usize)
+                        .ok_or(DecodeError::UnresolvedLocation)?;
                     match table.iter().find(|(lo, hi, _)| *lo <= val && val <= *hi) {
                         Some(&(_, _, to)) => {
                             pc = to as usize;
                             continue;
                         }
                         None => {
-                            return Err(format!("variant selector value {val} selects no option"))
+                            return Err(DecodeError::SelectorMatchesNoOption {
+                                value: IntValue::of(val),
+                            })
                         }
                     }
                 }

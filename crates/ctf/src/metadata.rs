@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::rc::Rc;
+use virtflow_trace::error::CtfError;
 use virtflow_trace::{EventClass, FieldDesc, FieldKind, Scope, TraceError};
 
 const PACKETIZED_MAGIC: u32 = 0x75D1_1D57;
@@ -72,29 +73,24 @@ fn depacketize(data: &[u8], be: bool, path: &Path) -> Result<Vec<u8>, TraceError
     let mut off = 0usize;
     const HDR: usize = 37;
     while off < data.len() {
-        if data.len() - off < HDR {
-            return Err(TraceError::new(
-                path,
-                off as u64,
-                "truncated metadata packet header",
-            ));
+        let err = |kind: CtfError| TraceError::new(path, off as u64, kind);
+        let available = (data.len() - off) as u64;
+        if available < HDR as u64 {
+            return Err(err(CtfError::MetadataPacketTruncated { available }));
         }
-        if u32_at(off) != PACKETIZED_MAGIC {
-            return Err(TraceError::new(
-                path,
-                off as u64,
-                "bad metadata packet magic",
-            ));
+        let magic = u32_at(off);
+        if magic != PACKETIZED_MAGIC {
+            return Err(err(CtfError::MetadataPacketBadMagic { found: magic }));
         }
         let content = u32_at(off + 24) as usize;
         let size = u32_at(off + 28) as usize;
         let (compression, encryption, checksum) = (data[off + 32], data[off + 33], data[off + 34]);
         if compression != 0 || encryption != 0 || checksum != 0 {
-            return Err(TraceError::new(
-                path,
-                off as u64,
-                "compressed, encrypted or checksummed metadata packets are not supported",
-            ));
+            return Err(err(CtfError::MetadataPacketUnsupported {
+                compression,
+                encryption,
+                checksum,
+            }));
         }
         if content % 8 != 0
             || size % 8 != 0
@@ -102,11 +98,11 @@ fn depacketize(data: &[u8], be: bool, path: &Path) -> Result<Vec<u8>, TraceError
             || content / 8 < HDR
             || off + size / 8 > data.len()
         {
-            return Err(TraceError::new(
-                path,
-                off as u64,
-                "bad metadata packet size",
-            ));
+            return Err(err(CtfError::MetadataPacketBadSize {
+                content_size_bits: content as u64,
+                packet_size_bits: size as u64,
+                available,
+            }));
         }
         out.extend_from_slice(&data[off + HDR..off + content / 8]);
         off += size / 8;

@@ -10,6 +10,7 @@ use crate::decode::{Cur, DResult};
 use crate::layout::{Layout, SkipCode};
 use crate::metadata::StreamRt;
 use crate::types::*;
+use virtflow_trace::error::{DecodeError, IntValue};
 
 /// How to read one event class: its layouts and the shortcuts compiled from them.
 #[repr(C)]
@@ -169,10 +170,15 @@ impl HInt {
         let pos = align_up(c.pos, self.align as u64);
         let end = pos + self.size as u64;
         if end > c.end {
-            return Err("event header goes past the end of the packet content".into());
+            return Err(DecodeError::FieldBeyondContent {
+                bits: self.size as u64,
+            });
         }
-        let v = crate::bits::read_fast(c.data, pos, self.size, self.be)
-            .ok_or("event header past the end of the file")?;
+        let v = crate::bits::read_fast(c.data, pos, self.size, self.be).ok_or(
+            DecodeError::FieldBeyondFile {
+                bits: self.size as u64,
+            },
+        )?;
         c.pos = end;
         Ok(v)
     }
@@ -274,7 +280,9 @@ impl HeaderPlan {
         if let Some((_, opts)) = &self.var {
             let Some((_, _, ints)) = opts.iter().find(|(lo, hi, _)| *lo <= sel && sel <= *hi)
             else {
-                return Err(format!("variant selector value {sel} selects no option"));
+                return Err(DecodeError::SelectorMatchesNoOption {
+                    value: IntValue::of(sel),
+                });
             };
             for h in ints {
                 let v = h.read(c)?;

@@ -4,6 +4,7 @@
 use crate::types::*;
 use std::collections::HashSet;
 use std::path::Path;
+use virtflow_trace::error::CtfError;
 use virtflow_trace::TraceError;
 
 const ROOT_ORDER: [Root; 6] = [
@@ -54,8 +55,8 @@ pub(crate) fn build_from(
     env: Vec<(String, String)>,
     roles_by_name: bool,
 ) -> Result<TraceClass, TraceError> {
-    let err = |m: String| TraceError::new(file, 0, m);
-    let err_at = |off: u64, m: String| TraceError::new(file, off, m);
+    let err = |kind: CtfError| TraceError::new(file, 0, kind);
+    let err_at = |off: u64, kind: CtfError| TraceError::new(file, off, kind);
     let bo = bo.unwrap_or(ByteOrder::Le);
     let mut tc = TraceClass {
         bo,
@@ -97,21 +98,27 @@ pub(crate) fn build_from(
         let Some(si) = tc.streams.iter().position(|s| s.id == sid) else {
             return Err(err_at(
                 e.meta_offset,
-                format!("event `{}` refers to unknown stream class {sid}", e.name),
+                CtfError::EventOfUnknownStreamClass {
+                    event: e.name,
+                    stream_class: sid,
+                },
             ));
         };
         if !ids[si].insert(e.id) {
             return Err(err_at(
                 e.meta_offset,
-                format!("duplicate event class id {} in stream class {sid}", e.id),
+                CtfError::DuplicateEventClass {
+                    id: e.id,
+                    stream_class: sid,
+                },
             ));
         }
         tc.streams[si].events.push(e);
     }
     // Every root scope must be a structure.
-    let check_struct = |t: &Ty, what: &str| -> Result<(), TraceError> {
+    let check_struct = |t: &Ty, scope: &'static str| -> Result<(), TraceError> {
         if t.as_struct().is_none() {
-            return Err(err(format!("{what} is not a structure")));
+            return Err(err(CtfError::ScopeNotStructure { scope }));
         }
         Ok(())
     };
@@ -205,7 +212,7 @@ pub(crate) fn build_from(
     for s in &tc.streams {
         if let Some(c) = &s.clock {
             if !tc.clocks.iter().any(|k| &k.name == c) {
-                return Err(err(format!("unknown clock `{c}`")));
+                return Err(err(CtfError::UnknownClock { name: c.clone() }));
             }
         }
     }
@@ -270,7 +277,7 @@ pub(crate) fn build_from(
         }
     }
     if nslots > u16::MAX as u32 {
-        return Err(err("too many field references".into()));
+        return Err(err(CtfError::TooManyFieldReferences { count: nslots }));
     }
     tc.nslots = nslots as u16;
     Ok(tc)
@@ -425,7 +432,7 @@ fn has_paths(t: &Ty) -> bool {
     }
 }
 
-fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<(), String> {
+fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<(), CtfError> {
     // Most roots refer to nothing: they are passed over without collecting anything.
     if !has_paths(roots[r]) {
         return Ok(());
@@ -438,10 +445,9 @@ fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<
         if let Some(root) = fp.root {
             let ri = ROOT_ORDER.iter().position(|x| *x == root).unwrap();
             if ri > r {
-                return Err(format!(
-                    "field location `{}` refers to a later scope",
-                    fp.parts.join(".")
-                ));
+                return Err(CtfError::LocationInLaterScope {
+                    location: fp.parts.join("."),
+                });
             }
             let mut p = Vec::new();
             if descend(roots[ri], &fp.parts, &mut p) {
@@ -482,18 +488,18 @@ fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<
         }
         let name = fp.parts.join(".");
         let Some((tr, tp)) = target else {
-            return Err(format!("cannot resolve field location `{name}`"));
+            return Err(CtfError::UnresolvedLocation { location: name });
         };
         let node = roots[tr].at_mut(&tp).unwrap();
         let Ty::Int(it) = node else {
-            return Err(format!("field location `{name}` does not name an integer"));
+            return Err(CtfError::LocationNotInteger { location: name });
         };
         match kind {
             SiteKind::Len if it.signed => {
-                return Err(format!("length field `{name}` is a signed integer"));
+                return Err(CtfError::SignedLength { location: name });
             }
             SiteKind::Tag if it.mappings.is_none() && it.kind != IntKind::Plain => {
-                return Err(format!("variant selector `{name}` is not an integer"));
+                return Err(CtfError::SelectorNotInteger { location: name });
             }
             _ => {}
         }
@@ -518,7 +524,7 @@ fn resolve_root(roots: &mut [&mut Ty; 6], r: usize, nslots: &mut u32) -> Result<
                 v.tag = Loc::Slot(slot);
                 if v.by_label {
                     let Some(maps) = mappings else {
-                        return Err(format!("variant selector `{name}` is not an enumeration"));
+                        return Err(CtfError::SelectorNotEnumeration { location: name });
                     };
                     v.ranges.clear();
                     for (oi, (oname, _)) in v.options.iter().enumerate() {

@@ -14,9 +14,10 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use virtflow_trace::error::{DecodeError, DecodeScope};
 use virtflow_trace::{
-    ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, ReadStats, Step,
-    Timestamp, TraceError, Value,
+    ClassId, ErrorKind, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, ReadStats,
+    Step, Timestamp, TraceError, Value,
 };
 
 /// A CTF trace (or several) as an [`EventSource`]. See the crate documentation.
@@ -67,7 +68,9 @@ impl CtfSource {
             return Err(TraceError::new(
                 dir,
                 0,
-                "no CTF trace (no `metadata` file) in this folder",
+                ErrorKind::NotATrace {
+                    expected: "a CTF `metadata` file in this folder or below",
+                },
             ));
         }
         let mut src = CtfSource::empty();
@@ -107,8 +110,10 @@ impl CtfSource {
             let idx = dir.join("index").join(format!("{name}.idx"));
             let packets = match index::read(&idx, len) {
                 Ok(p) => p,
-                Err(w) => {
-                    self.stats.warnings.push(w);
+                Err(e) => {
+                    self.stats
+                        .warnings
+                        .push(format!("{e}; packets found by scanning instead"));
                     None
                 }
             };
@@ -216,7 +221,7 @@ impl CtfSource {
                 match &s.next {
                     Next::Event if s.ts < ts => {}
                     Next::Lost(l) if l.end < ts => {}
-                    Next::Err(e) => return Err(e.clone()),
+                    Next::Err(e) => return Err((**e).clone()),
                     _ => break,
                 }
             }
@@ -306,7 +311,8 @@ impl CtfSource {
         slots.clear();
         slots.extend_from_slice(&s.slots);
         to.field(field);
-        decode::visit(ty, &mut c, slots, 0, to).map_err(|m| s.err(c.pos, format!("event: {m}")))
+        decode::visit(ty, &mut c, slots, 0, to)
+            .map_err(|e| s.decode_err(c.pos, DecodeScope::Event, e))
     }
 
     fn read_int(&self, field: FieldId) -> Option<(u64, &IntTy)> {
@@ -385,7 +391,7 @@ impl EventSource for CtfSource {
                 Ok(Step::Lost(*l))
             }
             Next::Err(e) => {
-                let e = e.clone();
+                let e = (**e).clone();
                 self.finished = true;
                 self.cur = None;
                 Err(e)
@@ -493,7 +499,7 @@ impl EventSource for CtfSource {
             return Ok(());
         };
         let trace = &*s.trace;
-        let fail = |pos: u64, m: String| s.err(pos, format!("event: {m}"));
+        let fail = |pos: u64, e: DecodeError| s.decode_err(pos, DecodeScope::Event, e);
         // Decoding stores referenced integers into slots: a scratch copy of the stream's, made
         // when a field first needs it.
         let mut slots = self.scratch.borrow_mut();
@@ -513,9 +519,14 @@ impl EventSource for CtfSource {
             let (start, rel) = match *op {
                 VisitOp::Direct(d) if d.plain => {
                     let base = bases[d.scope as usize & 3];
-                    let v = d
-                        .read(data, base)
-                        .ok_or_else(|| fail(base + d.rel, "integer past the end".into()))?;
+                    let v = d.read(data, base).ok_or_else(|| {
+                        fail(
+                            base + d.rel,
+                            DecodeError::FieldBeyondFile {
+                                bits: d.size as u64,
+                            },
+                        )
+                    })?;
                     if d.signed {
                         to.field_int(id, v as i64)
                     } else {
@@ -527,9 +538,14 @@ impl EventSource for CtfSource {
                 VisitOp::Direct(d) => (false, Some(d.rel)),
                 VisitOp::DirectStr { scope, rel, len } => {
                     let b = ((bases[scope as usize & 3] + rel) / 8) as usize;
-                    let raw = data
-                        .get(b..b + len as usize)
-                        .ok_or_else(|| fail(b as u64 * 8, "string past the end".into()))?;
+                    let raw = data.get(b..b + len as usize).ok_or_else(|| {
+                        fail(
+                            b as u64 * 8,
+                            DecodeError::FieldBeyondFile {
+                                bits: len as u64 * 8,
+                            },
+                        )
+                    })?;
                     to.field_str(id, decode::until_nul(raw));
                     continue;
                 }
@@ -547,10 +563,14 @@ impl EventSource for CtfSource {
                     }
                     let pos = align_up(c.pos, align);
                     let end = pos + size as u64;
-                    let raw = (end <= c.end)
+                    let bits = size as u64;
+                    let raw = match (end <= c.end)
                         .then(|| crate::bits::read_fast(data, pos, size, be))
-                        .flatten()
-                        .ok_or_else(|| fail(pos, "integer past the end".into()))?;
+                    {
+                        Some(Some(raw)) => raw,
+                        Some(None) => return Err(fail(pos, DecodeError::FieldBeyondFile { bits })),
+                        None => return Err(fail(pos, DecodeError::FieldBeyondContent { bits })),
+                    };
                     c.pos = end;
                     let v = (((raw << sext) as i64) >> sext) as u64;
                     if let Some(slot) = slot {

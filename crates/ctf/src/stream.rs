@@ -10,6 +10,7 @@ use crate::types::*;
 use memmap2::Mmap;
 use std::path::PathBuf;
 use std::rc::Rc;
+use virtflow_trace::error::{CtfError, DecodeError, DecodeScope};
 use virtflow_trace::{EventHeader, LostEvents, Timestamp, TraceError};
 
 const CTF_MAGIC: u64 = 0xC1FC_1FC1;
@@ -17,7 +18,8 @@ const CTF_MAGIC: u64 = 0xC1FC_1FC1;
 pub(crate) enum Next {
     Event,
     Lost(LostEvents),
-    Err(TraceError),
+    /// Boxed: the stream cursor stays small, and so does the code moving it.
+    Err(Box<TraceError>),
     End,
 }
 
@@ -116,8 +118,23 @@ impl StreamCursor {
         self.map.bytes()
     }
 
-    pub(crate) fn err(&self, off_bits: u64, msg: impl Into<String>) -> TraceError {
-        TraceError::new(&self.path, off_bits / 8, msg.into())
+    /// An error of this stream file at bit `off_bits`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn err(&self, off_bits: u64, kind: CtfError) -> TraceError {
+        TraceError::new(&self.path, off_bits / 8, kind)
+    }
+
+    /// A field of `scope` that cannot be decoded at bit `off_bits`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn decode_err(
+        &self,
+        off_bits: u64,
+        scope: DecodeScope,
+        error: DecodeError,
+    ) -> TraceError {
+        self.err(off_bits, CtfError::Decode { scope, error })
     }
 
     /// Reads the packet header and context at `next_packet`. Returns false at the end.
@@ -135,7 +152,7 @@ impl StreamCursor {
             pos: start_bits,
             end: len * 8,
         };
-        let mut magic_ok = true;
+        let mut magic = None;
         let mut sc_id: Option<u64> = None;
         let mut dummy = Vec::new();
         trace
@@ -145,25 +162,27 @@ impl StreamCursor {
                 &mut self.slots,
                 &mut dummy,
                 &mut |it: &IntTy, v| match it.role {
-                    Role::Magic => magic_ok = v == CTF_MAGIC,
+                    Role::Magic => magic = Some(v),
                     Role::StreamClassId => sc_id = Some(v),
                     _ => {}
                 },
             )
-            .map_err(|m| self.err(c.pos, format!("packet header: {m}")))?;
-        if !magic_ok {
-            return Err(self.err(start_bits, "bad packet magic number"));
+            .map_err(|e| self.decode_err(c.pos, DecodeScope::PacketHeader, e))?;
+        if let Some(found) = magic.filter(|&m| m != CTF_MAGIC) {
+            return Err(self.err(start_bits, CtfError::BadPacketMagic { found }));
         }
         let sci = match sc_id {
             Some(id) => match trace.streams.iter().position(|s| s.id == id) {
                 Some(i) => i,
-                None => return Err(self.err(start_bits, format!("unknown stream class id {id}"))),
+                None => return Err(self.err(start_bits, CtfError::UnknownStreamClass { id })),
             },
             None => {
                 if trace.streams.len() != 1 {
                     return Err(self.err(
                         start_bits,
-                        "packet header names no stream class and there are several",
+                        CtfError::NoStreamClassId {
+                            stream_classes: trace.streams.len(),
+                        },
                     ));
                 }
                 0
@@ -194,7 +213,7 @@ impl StreamCursor {
                     _ => {}
                 },
             )
-            .map_err(|m| self.err(c.pos, format!("packet context: {m}")))?;
+            .map_err(|e| self.decode_err(c.pos, DecodeScope::PacketContext, e))?;
         self.pkt_ctx_offs = offs;
         self.bases[0] = ctx_start;
         let avail = (len - self.next_packet) * 8;
@@ -203,20 +222,29 @@ impl StreamCursor {
         if size == 0 || size % 8 != 0 || content > size {
             return Err(self.err(
                 start_bits,
-                format!("bad packet size {size} / content size {content}"),
+                CtfError::BadPacketSize {
+                    packet_size_bits: size,
+                    content_size_bits: content,
+                },
             ));
         }
         if size > avail {
             return Err(self.err(
                 start_bits,
-                format!("packet of {} bytes goes past the end of the file", size / 8),
+                CtfError::PacketBeyondFile {
+                    packet_size_bits: size,
+                    file_size: len,
+                },
             ));
         }
         let content_end = start_bits + content;
         if c.pos > content_end {
             return Err(self.err(
                 start_bits,
-                "packet header and context are larger than the packet content",
+                CtfError::PacketContentTooSmall {
+                    header_bits: c.pos - start_bits,
+                    content_size_bits: content,
+                },
             ));
         }
         self.cpu = match s.cpu_field {
@@ -475,7 +503,7 @@ impl StreamCursor {
         }
         if let Err(e) = self.fetch_slow(classes) {
             self.done = true;
-            self.next = Next::Err(e);
+            self.next = Next::Err(Box::new(e));
         }
     }
 
@@ -541,14 +569,14 @@ impl StreamCursor {
                         r.map(|_| ())
                     }
                 };
-            r.map_err(|m| self.err(c.pos, format!("event header: {m}")))?;
+            r.map_err(|e| self.decode_err(c.pos, DecodeScope::EventHeader, e))?;
             let Some(cls) = s.class_of(id) else {
                 return Err(self.err(
                     start,
-                    format!(
-                        "unknown event class id {}",
-                        id.map(|i| i.to_string()).unwrap_or_else(|| "(none)".into())
-                    ),
+                    CtfError::UnknownEventClass {
+                        stream_class: s.id,
+                        id,
+                    },
                 ));
             };
             let cr = &classes[cls as usize];
@@ -566,7 +594,7 @@ impl StreamCursor {
                 // Past the content or empty: the general walk below says what is wrong.
             }
             let mut offs = std::mem::take(&mut self.offs);
-            let res = (|| -> Result<[u64; 3], String> {
+            let res = (|| -> Result<[u64; 3], DecodeError> {
                 let mut nohook = |_: &IntTy, _| {};
                 let a = s
                     .common
@@ -580,9 +608,9 @@ impl StreamCursor {
                 Ok([a, b, p])
             })();
             self.offs = offs;
-            let starts = res.map_err(|m| self.err(c.pos, format!("event: {m}")))?;
+            let starts = res.map_err(|e| self.decode_err(c.pos, DecodeScope::Event, e))?;
             if c.pos == start {
-                return Err(self.err(start, "event of size zero"));
+                return Err(self.err(start, CtfError::EmptyEvent));
             }
             if cr.wanted {
                 self.finish_event(ts_raw, cls, starts, start, c.pos);

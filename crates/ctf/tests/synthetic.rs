@@ -144,6 +144,15 @@ fn truncated_packet_gives_events_then_error_with_offset() {
     let e = src.advance().unwrap_err();
     assert_eq!(e.path, std::path::Path::new("stream0"));
     assert!(e.offset > 0, "{e}");
+    assert!(
+        matches!(
+            e.kind,
+            virtflow_trace::ErrorKind::Ctf(
+                virtflow_trace::error::CtfError::PacketBeyondFile { .. }
+            )
+        ),
+        "{e}"
+    );
     assert_eq!(src.advance(), Ok(Step::End));
 }
 

@@ -5,6 +5,7 @@ use super::lexer::string_value;
 use super::parser::{byte_order, BlockItem, PResult, Parser, Val};
 use crate::types::*;
 use std::borrow::Cow;
+use virtflow_trace::error::{CtfError, TsdlError};
 
 /// What the parser collects; [`super::parse`] hands it to [`crate::resolve`].
 #[derive(Default)]
@@ -32,27 +33,57 @@ impl<'a> Parser<'a> {
             BlockItem::Val(Val::Int(n)) => Some(*n),
             _ => None,
         };
-        let bad = |off: u64, k: &str| self.err_at(off, format!("bad value for `{k}`"));
+        let bad = |off: u64, attribute: &'static str, v: &BlockItem| {
+            self.err_at(
+                off,
+                TsdlError::BadAttributeValue {
+                    attribute,
+                    found: v.text(),
+                },
+            )
+        };
         match kind {
             "trace" => {
+                // The version read, and where each part of it is.
+                let (mut major, mut minor) = ((1, None), (8, None));
                 for (k, v, off) in items.drain(..) {
                     match (k.as_ref(), v) {
                         ("byte_order", BlockItem::Val(v)) => {
-                            let bo = byte_order(&v).or_else(|m| self.err(m))?;
+                            let bo = byte_order(&v).or_else(|e| self.err_at(off, e))?;
                             if bo == ByteOrder::Native {
-                                return bad(off, &k);
+                                return bad(off, "byte_order", &BlockItem::Val(v));
                             }
                             c.bo = Some(bo);
                         }
                         ("packet.header", BlockItem::Type(t)) => c.packet_header = Some(t),
-                        ("major", v) if int(&v) != Some(1) => {
-                            return self.err_at(off, "unsupported major version");
-                        }
-                        ("minor", v) if int(&v) != Some(8) => {
-                            return self.err_at(off, "unsupported minor version");
-                        }
+                        ("major", v) => match int(&v) {
+                            Some(n) if n >= 0 && n <= u64::MAX as i128 => {
+                                major = (n as u64, Some(off))
+                            }
+                            _ => return bad(off, "major", &v),
+                        },
+                        ("minor", v) => match int(&v) {
+                            Some(n) if n >= 0 && n <= u64::MAX as i128 => {
+                                minor = (n as u64, Some(off))
+                            }
+                            _ => return bad(off, "minor", &v),
+                        },
                         _ => {}
                     }
+                }
+                let wrong = match (major, minor) {
+                    ((m, Some(off)), _) if m != 1 => Some(off),
+                    (_, (m, Some(off))) if m != 8 => Some(off),
+                    _ => None,
+                };
+                if let Some(off) = wrong {
+                    return self.err_trace(
+                        off,
+                        CtfError::UnsupportedVersion {
+                            major: major.0,
+                            minor: minor.0,
+                        },
+                    );
                 }
             }
             "stream" => {
@@ -61,7 +92,7 @@ impl<'a> Parser<'a> {
                     match (k.as_ref(), v) {
                         ("id", v) => match int(&v) {
                             Some(n) if n >= 0 => s.0 = n as u64,
-                            _ => return bad(off, &k),
+                            _ => return bad(off, "id", &v),
                         },
                         ("packet.context", BlockItem::Type(t)) => s.1 = Some(t),
                         ("event.header", BlockItem::Type(t)) => s.2 = Some(t),
@@ -70,7 +101,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 if c.streams.iter().any(|x| x.0 == s.0) {
-                    return self.err(format!("duplicate stream id {}", s.0));
+                    return self.err_at(at, TsdlError::DuplicateStreamClass { id: s.0 });
                 }
                 c.streams.push(s);
             }
@@ -85,11 +116,11 @@ impl<'a> Parser<'a> {
                         ("name", BlockItem::Val(Val::Path(p))) => name = p.join(),
                         ("id", v) => match int(&v) {
                             Some(n) if n >= 0 && n <= u64::MAX as i128 => id = n as u64,
-                            _ => return bad(off, &k),
+                            _ => return bad(off, "id", &v),
                         },
                         ("stream_id", v) => match int(&v) {
                             Some(n) if n >= 0 && n <= u64::MAX as i128 => sid = n as u64,
-                            _ => return bad(off, &k),
+                            _ => return bad(off, "stream_id", &v),
                         },
                         ("context", BlockItem::Type(t)) => context = Some(t),
                         ("fields", BlockItem::Type(t)) => payload = Some(t),
@@ -127,17 +158,17 @@ impl<'a> Parser<'a> {
                         }
                         ("freq", _) => match int(&v) {
                             Some(n) if n > 0 && n <= u64::MAX as i128 => ck.freq = n as u64,
-                            _ => return bad(off, &k),
+                            _ => return bad(off, "freq", &v),
                         },
                         ("offset_s", _) => match int(&v) {
                             Some(n) if n.abs() < i64::MAX as i128 / 1_000_000_000 => {
                                 ck.offset_s = n as i64
                             }
-                            _ => return bad(off, &k),
+                            _ => return bad(off, "offset_s", &v),
                         },
                         ("offset", _) => match int(&v) {
                             Some(n) if n.abs() < i64::MAX as i128 => ck.offset_cycles = n as i64,
-                            _ => return bad(off, &k),
+                            _ => return bad(off, "offset", &v),
                         },
                         _ => {}
                     }

@@ -1,6 +1,11 @@
 //! The TSDL lexer: text to tokens, each a kind and a span of the text (names borrow the
 //! text; numbers and strings are read again from their span when their value is needed).
 
+use virtflow_trace::error::TsdlError;
+
+/// A lexical error: the byte offset in the text, and what is wrong there.
+pub type LexError = (usize, TsdlError);
+
 /// A token, as [`lex`] returns it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Tok<'a> {
@@ -12,7 +17,7 @@ pub enum Tok<'a> {
 }
 
 /// Splits TSDL text into tokens, each with its byte offset.
-pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
+pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, LexError> {
     let mut lx = Lexer::new(text)?;
     let mut out = Vec::new();
     loop {
@@ -38,6 +43,31 @@ pub fn lex(text: &str) -> Result<Vec<(Tok<'_>, usize)>, (usize, String)> {
 pub(super) const ELLIPSIS: u8 = b'e';
 pub(super) const ASSIGN: u8 = b'A';
 pub(super) const ARROW: u8 = b'R';
+
+/// A punctuation token as errors quote it.
+pub(super) fn punct_quoted(c: u8) -> &'static str {
+    match c {
+        ELLIPSIS => "`...`",
+        ASSIGN => "`:=`",
+        ARROW => "`->`",
+        b'{' => "`{`",
+        b'}' => "`}`",
+        b'(' => "`(`",
+        b')' => "`)`",
+        b'[' => "`[`",
+        b']' => "`]`",
+        b'<' => "`<`",
+        b'>' => "`>`",
+        b';' => "`;`",
+        b',' => "`,`",
+        b'.' => "`.`",
+        b'=' => "`=`",
+        b':' => "`:`",
+        b'+' => "`+`",
+        b'-' => "`-`",
+        _ => "`*`",
+    }
+}
 
 pub(super) fn punct_str(c: u8) -> &'static str {
     match c {
@@ -137,14 +167,19 @@ pub(super) struct Lexer<'a> {
     pub(super) text: &'a str,
     pub(super) pos: usize,
     /// The first lexical error; the lexer is at the end after it.
-    pub(super) err: Option<(usize, String)>,
+    pub(super) err: Option<LexError>,
 }
 
 impl<'a> Lexer<'a> {
     /// Offsets are kept in 32 bits.
-    pub(super) fn new(text: &'a str) -> Result<Self, (usize, String)> {
+    pub(super) fn new(text: &'a str) -> Result<Self, LexError> {
         if text.len() > u32::MAX as usize {
-            return Err((0, "metadata larger than 4 GiB".into()));
+            return Err((
+                0,
+                TsdlError::TooLarge {
+                    size: text.len() as u64,
+                },
+            ));
         }
         Ok(Lexer {
             text,
@@ -313,7 +348,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn scan_other_inner(&mut self, start: usize) -> Result<Option<T>, (usize, String)> {
+    fn scan_other_inner(&mut self, start: usize) -> Result<Option<T>, LexError> {
         let text = self.text;
         let b = text.as_bytes();
         let c = b[start];
@@ -329,7 +364,7 @@ impl<'a> Lexer<'a> {
         if c == b'/' && b.get(i + 1) == Some(&b'*') {
             match text[i + 2..].find("*/") {
                 Some(e) => self.pos = i + 2 + e + 2,
-                None => return Err((i, "unterminated comment".into())),
+                None => return Err((i, TsdlError::UnterminatedComment)),
             }
             return Ok(None);
         }
@@ -359,7 +394,7 @@ impl<'a> Lexer<'a> {
                 return tok(K::Str, 0, end);
             }
             if n != 1 {
-                return Err((start, "bad character literal".into()));
+                return Err((start, TsdlError::BadCharacterLiteral));
             }
             return tok(K::Int, first as u32, end);
         }
@@ -377,7 +412,8 @@ impl<'a> Lexer<'a> {
             i += 1;
             c
         } else {
-            return Err((i, format!("unexpected character {:?}", c as char)));
+            let found = text[i..].chars().next().unwrap_or(c as char);
+            return Err((i, TsdlError::UnexpectedCharacter { found }));
         };
         tok(K::P, p as u32, i)
     }
@@ -405,7 +441,7 @@ fn plain_string(b: &[u8], from: usize) -> Option<usize> {
 
 /// Reads the integer literal (decimal, `0x` hexadecimal or `0` octal, with any `u`/`l`
 /// suffixes) starting at `start`: its value and the offset after it.
-fn number(text: &str, start: usize) -> Result<(i128, usize), (usize, String)> {
+fn number(text: &str, start: usize) -> Result<(i128, usize), LexError> {
     let b = text.as_bytes();
     let c = b[start];
     let mut i = start;
@@ -428,7 +464,7 @@ fn number(text: &str, start: usize) -> Result<(i128, usize), (usize, String)> {
             .fold(0i128, |v, &d| v * 10 + (d - b'0') as i128)
     } else {
         i128::from_str_radix(&text[digits_start..i], radix)
-            .map_err(|_| (start, "bad integer literal".to_string()))?
+            .map_err(|_| (start, TsdlError::BadIntegerLiteral))?
     };
     while i < b.len() && matches!(b[i], b'u' | b'U' | b'l' | b'L') {
         i += 1;
@@ -438,16 +474,17 @@ fn number(text: &str, start: usize) -> Result<(i128, usize), (usize, String)> {
 
 /// Reads the quoted literal starting at `start` (its quote character), giving each byte of
 /// its value to `out`; returns the offset just past the closing quote.
-fn quoted(text: &str, start: usize, out: &mut dyn FnMut(u8)) -> Result<usize, (usize, String)> {
+fn quoted(text: &str, start: usize, out: &mut dyn FnMut(u8)) -> Result<usize, LexError> {
     let b = text.as_bytes();
     let quote = b[start];
     let mut i = start + 1;
     loop {
         match b.get(i) {
-            None => return Err((start, "unterminated string".into())),
+            None => return Err((start, TsdlError::UnterminatedString)),
             Some(&q) if q == quote => return Ok(i + 1),
             Some(b'\\') => {
-                let e = *b.get(i + 1).ok_or((i, "bad escape".to_string()))?;
+                // A backslash ending the text: the string is not terminated.
+                let e = *b.get(i + 1).ok_or((start, TsdlError::UnterminatedString))?;
                 i += 2;
                 match e {
                     b'n' => out(b'\n'),
@@ -463,7 +500,7 @@ fn quoted(text: &str, start: usize, out: &mut dyn FnMut(u8)) -> Result<usize, (u
                             i += 1;
                         }
                         let v = u8::from_str_radix(&text[st..i], 16)
-                            .map_err(|_| (st, "bad \\x escape".to_string()))?;
+                            .map_err(|_| (st, TsdlError::BadEscape))?;
                         out(v);
                     }
                     b'0'..=b'7' => {
@@ -472,11 +509,14 @@ fn quoted(text: &str, start: usize, out: &mut dyn FnMut(u8)) -> Result<usize, (u
                             i += 1;
                         }
                         let v = u32::from_str_radix(&text[st..i], 8)
-                            .map_err(|_| (st, "bad octal escape".to_string()))?;
+                            .map_err(|_| (st, TsdlError::BadEscape))?;
                         out(v as u8);
                     }
                     b'\\' | b'\'' | b'"' | b'?' => out(e),
-                    _ => return Err((i - 2, format!("unknown escape sequence \\{}", e as char))),
+                    _ => {
+                        let found = text[i - 1..].chars().next().unwrap_or(e as char);
+                        return Err((i - 2, TsdlError::UnknownEscape { found }));
+                    }
                 }
             }
             Some(&ch) => {
@@ -544,8 +584,29 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert!(lex("/* unterminated").is_err());
-        assert!(lex("\"abc").is_err());
-        assert!(lex("#").is_err());
+        assert_eq!(
+            lex("/* unterminated").unwrap_err(),
+            (0, TsdlError::UnterminatedComment)
+        );
+        assert_eq!(
+            lex("a \"abc").unwrap_err(),
+            (2, TsdlError::UnterminatedString)
+        );
+        assert_eq!(
+            lex("a\n #").unwrap_err(),
+            (3, TsdlError::UnexpectedCharacter { found: '#' })
+        );
+        assert_eq!(
+            lex("\"a\\qb\"").unwrap_err(),
+            (2, TsdlError::UnknownEscape { found: 'q' })
+        );
+        assert_eq!(
+            lex("x = 0x;").unwrap_err(),
+            (4, TsdlError::BadIntegerLiteral)
+        );
+        assert_eq!(
+            lex("'ab'").unwrap_err(),
+            (0, TsdlError::BadCharacterLiteral)
+        );
     }
 }

@@ -18,12 +18,11 @@ use parser::Parser;
 use std::path::Path;
 use virtflow_trace::TraceError;
 
-pub use lexer::{lex, Tok};
+pub use lexer::{lex, LexError, Tok};
 
 /// Parses TSDL text into a trace class. `file` names the metadata file in errors.
 pub fn parse(text: &str, file: &Path) -> Result<TraceClass, TraceError> {
-    let lex_err =
-        |(off, m): (usize, String)| TraceError::new(file, off as u64, format!("TSDL: {m}"));
+    let lex_err = |(off, e): LexError| parser::tsdl_error(file, text, off, e);
     let mut p = Parser::new(Lexer::new(text).map_err(lex_err)?, file);
     let mut c = Collected::default();
     let r = p.parse_top(&mut c);
@@ -52,6 +51,8 @@ pub fn parse(text: &str, file: &Path) -> Result<TraceClass, TraceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use virtflow_trace::error::{CtfError, TsdlError};
+    use virtflow_trace::ErrorKind;
 
     const META: &str = r#"/* CTF 1.8 */
 typealias integer { size = 8; align = 8; signed = false; } := uint8_t;
@@ -134,24 +135,82 @@ event { name = "e"; id = 3; stream_id = 0;
         assert_eq!(b.bo, ByteOrder::Be);
     }
 
+    /// The kind of a TSDL error, with its line and column.
+    fn tsdl(e: &TraceError) -> (u32, u32, &TsdlError) {
+        match &e.kind {
+            ErrorKind::Ctf(CtfError::Tsdl {
+                line,
+                column,
+                error,
+            }) => (*line, *column, error),
+            k => panic!("not a TSDL error: {k:?}"),
+        }
+    }
+
     #[test]
     fn errors_have_offsets() {
-        let e = parse(
-            "trace { major = 1; minor = 8; byte_order = le; };\nstruct { int x; };",
-            Path::new("m"),
-        )
-        .unwrap_err();
-        assert!(e.offset > 40, "{e}");
-        let e = parse(
-            "typealias integer { size = 8; } := u8;\nevent { fields := struct { u8 a[b]; }; };",
-            Path::new("m"),
+        let text = "trace { major = 1; minor = 8; byte_order = le; };\nstruct { int x; };";
+        let e = parse(text, Path::new("m")).unwrap_err();
+        assert_eq!(e.offset, text.find("int x").unwrap() as u64, "{e}");
+        let unknown = TsdlError::UnknownType {
+            kind: "type",
+            name: "int".into(),
+        };
+        assert_eq!(tsdl(&e), (2, 10, &unknown));
+        let text =
+            "typealias integer { size = 8; } := u8;\nevent { fields := struct { u8 a[b]; }; };";
+        let e = parse(text, Path::new("m")).unwrap_err();
+        assert_eq!(e.offset, text.find("event").unwrap() as u64, "{e}");
+        assert_eq!(
+            e.kind,
+            ErrorKind::Ctf(CtfError::UnresolvedLocation {
+                location: "b".into()
+            })
         );
-        assert!(e.is_err());
-        let e = parse(
-            "trace { major = 1; minor = 8; byte_order = le; } garbage",
-            Path::new("m"),
+        let text = "trace { major = 1; minor = 8; byte_order = le; } garbage";
+        let e = parse(text, Path::new("m")).unwrap_err();
+        let unknown = TsdlError::UnknownType {
+            kind: "type",
+            name: "garbage".into(),
+        };
+        assert_eq!(tsdl(&e), (1, 50, &unknown));
+        assert_eq!(
+            e.to_string(),
+            "m: at byte 49: TSDL line 1, column 50: unknown type `garbage`"
         );
-        assert!(e.is_err());
+    }
+
+    /// The version a trace block gives, and the syntax expected where it is not.
+    #[test]
+    fn versions_and_syntax_errors() {
+        let text = "trace { major = 1; minor = 9; };";
+        let e = parse(text, Path::new("m")).unwrap_err();
+        assert_eq!(e.offset, text.find("minor").unwrap() as u64);
+        assert_eq!(
+            e.kind,
+            ErrorKind::Ctf(CtfError::UnsupportedVersion { major: 1, minor: 9 })
+        );
+        let text = "typealias integer { size = 8; } := u8;\nstruct s { u8 a; u8 b }";
+        let e = parse(text, Path::new("m")).unwrap_err();
+        let expected = TsdlError::Syntax {
+            expected: "`;`",
+            found: "`}`".into(),
+        };
+        assert_eq!(tsdl(&e), (2, 23, &expected));
+        let text = "typealias integer { size = 65; } := u65;";
+        let e = parse(text, Path::new("m")).unwrap_err();
+        assert!(matches!(
+            tsdl(&e).2,
+            TsdlError::UnsupportedIntegerSize { size: 65 }
+        ));
+        let text = "clock { name = c; freq = 0; };";
+        let e = parse(text, Path::new("m")).unwrap_err();
+        assert_eq!(e.offset, text.find("freq").unwrap() as u64);
+        let bad = TsdlError::BadAttributeValue {
+            attribute: "freq",
+            found: "`0`".into(),
+        };
+        assert_eq!(tsdl(&e), (1, 19, &bad));
     }
 
     /// The text is lexed as it is parsed, but a lexical error anywhere is still the error
@@ -161,7 +220,10 @@ event { name = "e"; id = 3; stream_id = 0;
         let text = "event { name = ; };\n#";
         let e = parse(text, Path::new("m")).unwrap_err();
         assert_eq!(e.offset, text.find('#').unwrap() as u64, "{e}");
-        assert!(e.to_string().contains("unexpected character"), "{e}");
+        assert_eq!(
+            tsdl(&e),
+            (2, 1, &TsdlError::UnexpectedCharacter { found: '#' })
+        );
     }
 
     /// A value missing at the end of the text is reported at the last token.
@@ -170,7 +232,11 @@ event { name = "e"; id = 3; stream_id = 0;
         let text = "event { name =";
         let e = parse(text, Path::new("m")).unwrap_err();
         assert_eq!(e.offset, text.find('=').unwrap() as u64, "{e}");
-        assert!(e.to_string().contains("bad value Eof"), "{e}");
+        let expected = TsdlError::Syntax {
+            expected: "a value",
+            found: "the end of the text".into(),
+        };
+        assert_eq!(tsdl(&e), (1, 14, &expected));
     }
 
     /// Duplicate event class ids are found whatever their size.
@@ -181,10 +247,12 @@ event { name = "e"; id = 3; stream_id = 0;
                 format!("event {{ name = a; id = {id}; }};\nevent {{ name = b; id = {id}; }};");
             let e = parse(&text, Path::new("m")).unwrap_err();
             assert_eq!(e.offset, text.rfind("event").unwrap() as u64, "{e}");
-            assert!(
-                e.to_string()
-                    .contains(&format!("duplicate event class id {id}")),
-                "{e}"
+            assert_eq!(
+                e.kind,
+                ErrorKind::Ctf(CtfError::DuplicateEventClass {
+                    id,
+                    stream_class: 0
+                })
             );
         }
     }

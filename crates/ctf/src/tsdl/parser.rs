@@ -4,12 +4,13 @@
 //! them).
 
 use super::blocks::Collected;
-use super::lexer::{punct_str, string_value, unquote, Lexer, ASSIGN, ELLIPSIS, K, PLAIN, T};
+use super::lexer::{punct_quoted, string_value, Lexer, ASSIGN, ELLIPSIS, K, PLAIN, T};
 use crate::types::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
+use virtflow_trace::error::{CtfError, TsdlError};
 use virtflow_trace::TraceError;
 
 /// Dotted names of a value (`le`, `clock.monotonic.value`), borrowed from the text.
@@ -53,9 +54,30 @@ pub(super) enum Val<'a> {
     Path(Parts<'a>),
 }
 
+impl Val<'_> {
+    /// The value as the text writes it, for errors.
+    pub(super) fn text(&self) -> String {
+        match self {
+            Val::Int(n) => format!("`{n}`"),
+            Val::Str(raw, _) => raw.to_string(),
+            Val::Path(p) => format!("`{}`", p.join()),
+        }
+    }
+}
+
 pub(super) enum BlockItem<'a> {
     Val(Val<'a>),
     Type(Ty),
+}
+
+impl BlockItem<'_> {
+    /// The item's value as the text writes it, for errors.
+    pub(super) fn text(&self) -> String {
+        match self {
+            BlockItem::Val(v) => v.text(),
+            BlockItem::Type(_) => "a type".into(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -145,16 +167,52 @@ const BATCH: usize = 32;
 
 pub(super) type PResult<T> = Result<T, TraceError>;
 
-pub(super) fn byte_order(v: &Val) -> Result<ByteOrder, String> {
+pub(super) fn byte_order(v: &Val) -> Result<ByteOrder, TsdlError> {
     match v {
         Val::Path(p) if p.len() == 1 => match p.first {
             "le" | "little_endian" => Ok(ByteOrder::Le),
             "be" | "big_endian" | "network" => Ok(ByteOrder::Be),
             "native" => Ok(ByteOrder::Native),
-            o => Err(format!("bad byte_order {o}")),
+            _ => Err(TsdlError::BadByteOrder { found: v.text() }),
         },
-        _ => Err("bad byte_order".into()),
+        _ => Err(TsdlError::BadByteOrder { found: v.text() }),
     }
+}
+
+/// A literal out of 64 bits, saturated (for errors).
+pub(super) fn saturate(n: i128) -> i64 {
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Where `off` is in `text`: 1-based line and column (in characters).
+pub(super) fn line_column(text: &str, off: usize) -> (u32, u32) {
+    let before = &text.as_bytes()[..off.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line as u32, column as u32)
+}
+
+/// A TSDL error at byte `off` of `text`, with its line and column.
+#[cold]
+#[inline(never)]
+pub(super) fn tsdl_error(file: &Path, text: &str, off: usize, error: TsdlError) -> TraceError {
+    let (line, column) = line_column(text, off);
+    TraceError::new(
+        file,
+        off as u64,
+        CtfError::Tsdl {
+            line,
+            column,
+            error,
+        },
+    )
 }
 
 /// Array lengths to an element type: `[2][3]` is two arrays of three.
@@ -264,35 +322,57 @@ impl<'a> Parser<'a> {
     fn off(&self) -> u64 {
         self.cur.at as u64
     }
-    pub(super) fn err<X>(&self, msg: impl Into<String>) -> PResult<X> {
-        self.err_at(self.off(), msg)
+    /// An error at the current token.
+    pub(super) fn err<X>(&self, e: TsdlError) -> PResult<X> {
+        self.err_at(self.off(), e)
     }
-    pub(super) fn err_at<X>(&self, off: u64, msg: impl Into<String>) -> PResult<X> {
-        Err(self.error(off, msg.into()))
+    pub(super) fn err_at<X>(&self, off: u64, e: TsdlError) -> PResult<X> {
+        Err(self.error(off, e))
     }
     #[cold]
     #[inline(never)]
-    fn error(&self, off: u64, msg: String) -> TraceError {
-        TraceError::new(self.file, off, format!("TSDL: {msg}"))
+    fn error(&self, off: u64, e: TsdlError) -> TraceError {
+        tsdl_error(self.file, self.text, off as usize, e)
+    }
+    /// An error of the trace the text describes (not of its syntax), at byte `off`.
+    #[cold]
+    pub(super) fn err_trace<X>(&self, off: u64, kind: CtfError) -> PResult<X> {
+        Err(TraceError::new(self.file, off, kind))
     }
     /// An error about the current token, which was not consumed; at the end of the text it is
     /// placed at the last token (where the text stops making sense).
-    fn err_tok<X>(&self, msg: impl Into<String>) -> PResult<X> {
+    fn err_tok<X>(&self, e: TsdlError) -> PResult<X> {
         let off = if self.cur.k == K::Eof {
             self.last_at
         } else {
             self.cur.at
         };
-        self.err_at(off as u64, msg)
+        self.err_at(off as u64, e)
     }
-    /// A token as the messages show it.
+    /// `expected` was wanted where the current token is.
+    #[cold]
+    #[inline(never)]
+    fn syntax<X>(&self, expected: &'static str) -> PResult<X> {
+        self.err(TsdlError::Syntax {
+            expected,
+            found: self.show(self.cur),
+        })
+    }
+    /// [`Self::syntax`], placed as [`Self::err_tok`] places it.
+    #[cold]
+    #[inline(never)]
+    fn syntax_tok<X>(&self, expected: &'static str, t: T) -> PResult<X> {
+        self.err_tok(TsdlError::Syntax {
+            expected,
+            found: self.show(t),
+        })
+    }
+    /// A token as the errors show it: as written, or the end of the text.
     fn show(&self, t: T) -> String {
         match t.k {
-            K::Ident => format!("Ident({:?})", self.slice(t)),
-            K::Int | K::BigInt => format!("Int({})", self.lx.int(t)),
-            K::Str => format!("Str({:?})", unquote(self.slice(t))),
-            K::P => format!("P({:?})", punct_str(t.v as u8)),
-            K::Eof => "Eof".into(),
+            K::Eof => "the end of the text".into(),
+            K::Str => self.slice(t).to_string(),
+            _ => format!("`{}`", self.slice(t)),
         }
     }
     #[inline]
@@ -319,8 +399,11 @@ impl<'a> Parser<'a> {
     #[cold]
     #[inline(never)]
     fn expected(&self, p: u8) -> TraceError {
-        let m = format!("expected `{}`, found {}", punct_str(p), self.show(self.cur));
-        self.error(self.off(), m)
+        let e = TsdlError::Syntax {
+            expected: punct_quoted(p),
+            found: self.show(self.cur),
+        };
+        self.error(self.off(), e)
     }
     #[inline]
     fn ident(&mut self) -> PResult<&'a str> {
@@ -335,7 +418,7 @@ impl<'a> Parser<'a> {
     #[cold]
     #[inline(never)]
     fn not_ident<X>(&self) -> PResult<X> {
-        self.err_tok(format!("expected a name, found {}", self.show(self.cur)))
+        self.syntax_tok("a name", self.cur)
     }
     /// An optional name after `struct`, `variant` or `enum`.
     fn opt_ident(&mut self) -> Option<&'a str> {
@@ -395,7 +478,7 @@ impl<'a> Parser<'a> {
     fn parse_top_decl(&mut self) -> PResult<()> {
         self.parse_type_spec()?;
         if !self.is_p(b';') {
-            return self.err("expected `;` after a type declaration");
+            return self.syntax("`;` after a type declaration");
         }
         self.bump();
         Ok(())
@@ -417,7 +500,7 @@ impl<'a> Parser<'a> {
             name.push_str(s);
         }
         if name.is_empty() {
-            return self.err("typealias without a name");
+            return self.syntax("the name the type alias declares");
         }
         let dims = self.parse_dims()?;
         let ty = wrap_dims(ty, dims);
@@ -460,7 +543,7 @@ impl<'a> Parser<'a> {
                     let rest = self.path_rest()?;
                     Len::Dyn(Loc::Path(path_of(Parts { first, rest }.into_vec())))
                 }
-                _ => return self.err_tok("bad array length"),
+                _ => return self.syntax_tok("an array length", t),
             };
             self.expect_p(b']')?;
             dims.push(len);
@@ -473,12 +556,12 @@ impl<'a> Parser<'a> {
     /// complaint is the error, once the whole block has been read, at the offset after it.
     fn parse_attrs(
         &mut self,
-        apply: &mut dyn FnMut(Option<&'a str>, &Val<'a>) -> Result<(), String>,
+        apply: &mut dyn FnMut(Option<&'a str>, &Val<'a>) -> Result<(), TsdlError>,
     ) -> PResult<u32> {
-        let mut failed: Option<String> = None;
+        let mut failed: Option<TsdlError> = None;
         while !self.is_p(b'}') {
             if self.cur.k == K::Eof {
-                return self.err("unterminated attribute block");
+                return self.syntax("`}` closing the attributes");
             }
             let mut key = Some(self.ident()?);
             while self.is_p(b'.') {
@@ -547,14 +630,14 @@ impl<'a> Parser<'a> {
                 let rest = self.path_rest()?;
                 Ok(Val::Path(Parts { first, rest }))
             }
-            _ => self.err_tok(format!("bad value {}", self.show(t))),
+            _ => self.syntax_tok("a value", t),
         }
     }
 
     fn parse_type_spec(&mut self) -> PResult<Ty> {
         self.depth += 1;
         if self.depth > 64 {
-            return self.err("types nested too deeply");
+            return self.err(TsdlError::NestedTooDeeply);
         }
         let r = self.parse_type_spec_inner();
         self.depth -= 1;
@@ -566,7 +649,7 @@ impl<'a> Parser<'a> {
             self.bump();
         }
         let Some(kw) = self.cur_ident() else {
-            return self.err(format!("expected a type, found {}", self.show(self.cur)));
+            return self.syntax("a type");
         };
         match kw {
             "integer" => {
@@ -613,7 +696,7 @@ impl<'a> Parser<'a> {
                 })?;
                 let size = exp + mant;
                 if size != 32 && size != 64 {
-                    return self.err(format!("unsupported floating point size {size}"));
+                    return self.err(TsdlError::UnsupportedFloatSize { size });
                 }
                 if align == 0 {
                     align = 8;
@@ -648,7 +731,10 @@ impl<'a> Parser<'a> {
                             K::Int | K::BigInt if n > 0 && n < 1 << 20 && (n & (n - 1)) == 0 => {
                                 min_align = n as u32
                             }
-                            _ => return self.err("bad align()"),
+                            K::Int | K::BigInt => {
+                                return self.err(TsdlError::BadAlignment { align: saturate(n) })
+                            }
+                            _ => return self.syntax_tok("an alignment in bits", t),
                         }
                         self.expect_p(b')')?;
                     }
@@ -661,10 +747,13 @@ impl<'a> Parser<'a> {
                 } else if let Some(n) = name {
                     match self.scopes.get(NameKind::Struct, n) {
                         Some(t) => Ok(t.clone()),
-                        None => self.err(format!("unknown struct {n}")),
+                        None => self.err(TsdlError::UnknownType {
+                            kind: "struct",
+                            name: n.to_string(),
+                        }),
                     }
                 } else {
-                    self.err("struct without name or body")
+                    self.syntax("a struct name or body")
                 }
             }
             "variant" => {
@@ -702,10 +791,15 @@ impl<'a> Parser<'a> {
                 } else if let Some(n) = name {
                     match self.scopes.get(NameKind::Variant, n) {
                         Some(t) => t.clone(),
-                        None => return self.err(format!("unknown variant {n}")),
+                        None => {
+                            return self.err(TsdlError::UnknownType {
+                                kind: "variant",
+                                name: n.to_string(),
+                            })
+                        }
                     }
                 } else {
-                    return self.err("variant without name or body");
+                    return self.syntax("a variant name or body");
                 };
                 if let (Some(tag), Ty::Variant(v)) = (tag, &mut ty) {
                     v.tag = Loc::Path(tag);
@@ -727,11 +821,11 @@ impl<'a> Parser<'a> {
                         Some(t) => t,
                         None => match self.scopes.get(NameKind::Alias, "int") {
                             Some(t) => t.clone(),
-                            None => return self.err("enum without container type and no `int`"),
+                            None => return self.err(TsdlError::EnumWithoutContainer),
                         },
                     };
                     let Ty::Int(mut it) = container else {
-                        return self.err("enum container is not an integer");
+                        return self.err(TsdlError::EnumContainerNotInteger);
                     };
                     it.mappings = Some(Rc::new(self.parse_enumerators()?));
                     let ty = Ty::Int(it);
@@ -743,10 +837,13 @@ impl<'a> Parser<'a> {
                 } else if let Some(n) = name {
                     match self.scopes.get(NameKind::Enum, n) {
                         Some(t) => Ok(t.clone()),
-                        None => self.err(format!("unknown enum {n}")),
+                        None => self.err(TsdlError::UnknownType {
+                            kind: "enum",
+                            name: n.to_string(),
+                        }),
                     }
                 } else {
-                    self.err("enum without name or body")
+                    self.syntax("an enum name or body")
                 }
             }
             _ => {
@@ -777,7 +874,10 @@ impl<'a> Parser<'a> {
                         return Ok(t);
                     }
                 }
-                self.err(format!("unknown type {kw}"))
+                self.err(TsdlError::UnknownType {
+                    kind: "type",
+                    name: kw.to_string(),
+                })
             }
         }
     }
@@ -792,14 +892,16 @@ impl<'a> Parser<'a> {
             match (k, v) {
                 ("size", Val::Int(n)) => {
                     if *n < 1 || *n > 64 {
-                        return Err(format!("unsupported integer size {n}"));
+                        return Err(TsdlError::UnsupportedIntegerSize { size: saturate(*n) });
                     }
                     it.size = *n as u32;
                     has_size = true;
                 }
                 ("align", Val::Int(n)) => {
                     if *n < 1 || *n > 1 << 20 || (*n & (*n - 1)) != 0 {
-                        return Err(format!("bad alignment {n}"));
+                        return Err(TsdlError::BadAlignment {
+                            align: saturate(*n),
+                        });
                     }
                     align = Some(*n as u32)
                 }
@@ -825,7 +927,7 @@ impl<'a> Parser<'a> {
             Ok(())
         })?;
         if !has_size {
-            return self.err("integer without size");
+            return self.err(TsdlError::IntegerWithoutSize);
         }
         it.align = align.unwrap_or(if it.size % 8 == 0 { 8 } else { 1 });
         Ok((it, close))
@@ -840,7 +942,7 @@ impl<'a> Parser<'a> {
             let label = match t.k {
                 K::Ident => self.slice(t).to_string(),
                 K::Str => string_value(self.slice(t), t.v == PLAIN),
-                _ => return self.err_tok(format!("bad enumerator {}", self.show(t))),
+                _ => return self.syntax_tok("an enumerator", t),
             };
             self.bump();
             let (lo, hi) = if self.is_p(b'=') {
@@ -867,7 +969,7 @@ impl<'a> Parser<'a> {
             if self.is_p(b',') {
                 self.bump();
             } else if !self.is_p(b'}') {
-                return self.err("expected `,` or `}` in enumeration");
+                return self.syntax("`,` or `}` in the enumeration");
             }
         }
         self.bump();
@@ -875,9 +977,16 @@ impl<'a> Parser<'a> {
     }
 
     fn enum_int(&mut self) -> PResult<i128> {
+        let at = self.off();
         match self.parse_val()? {
             Val::Int(v) => Ok(v),
-            _ => self.err("enumerator value is not an integer"),
+            v => self.err_at(
+                at,
+                TsdlError::Syntax {
+                    expected: "an integer enumerator value",
+                    found: v.text(),
+                },
+            ),
         }
     }
 
@@ -899,7 +1008,7 @@ impl<'a> Parser<'a> {
                     return Ok(());
                 }
                 K::P if self.is_p(b';') => self.bump(),
-                K::Eof => return self.err("unterminated structure"),
+                K::Eof => return self.syntax("`}` closing the structure"),
                 K::Ident if self.is_ident("typealias") => self.parse_typealias()?,
                 K::Ident if self.is_ident("typedef") => self.parse_typedef()?,
                 _ => {
@@ -918,7 +1027,9 @@ impl<'a> Parser<'a> {
                             _ => name,
                         };
                         if self.fields[start..].iter().any(|(n, _)| n == name) {
-                            return self.err(format!("duplicate field {name}"));
+                            return self.err(TsdlError::DuplicateField {
+                                name: name.to_string(),
+                            });
                         }
                         if self.is_p(b',') {
                             self.fields
@@ -954,7 +1065,7 @@ impl<'a> Parser<'a> {
                     return Ok(());
                 }
                 K::P if self.is_p(b';') => self.bump(),
-                K::Eof => return self.err("unterminated block"),
+                K::Eof => return self.syntax("`}` closing the block"),
                 K::Ident if self.is_ident("typealias") => self.parse_typealias()?,
                 K::Ident if self.is_ident("typedef") => self.parse_typedef()?,
                 K::Ident => {
@@ -977,7 +1088,7 @@ impl<'a> Parser<'a> {
                     }
                     self.expect_p(b';')?;
                 }
-                _ => return self.err(format!("unexpected {} in block", self.show(self.cur))),
+                _ => return self.syntax("an attribute or a type assignment"),
             }
         }
     }

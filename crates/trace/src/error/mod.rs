@@ -15,7 +15,7 @@ mod perf;
 mod text;
 mod xml;
 
-pub use ctf::CtfError;
+pub use ctf::{Ctf2Error, CtfError, DecodeError, DecodeScope, IndexError, IntValue, TsdlError};
 pub use dat::DatError;
 pub use perf::PerfError;
 pub use text::TextError;
