@@ -22,8 +22,12 @@
 //! to the end of the record); `char` arrays are strings;
 //! anything else of 1, 2, 4 or 8 bytes is an integer (pointers included); other sizes are
 //! opaque bytes.
+//!
+//! A text that does not parse gives a [`FormatError`]: its line and a [`FormatErrorKind`]
+//! (both in `virtflow_trace::error`, where the `.dat` and perf.data errors that carry them
+//! live).
 
-use std::fmt;
+pub use virtflow_trace::error::{FormatError, FormatErrorKind};
 
 /// How a field's bytes are read from a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,26 +93,8 @@ impl EventFormat {
     }
 }
 
-/// A format text that does not parse: the 1-based line and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FormatError {
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for FormatError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "format line {}: {}", self.line, self.message)
-    }
-}
-
-impl std::error::Error for FormatError {}
-
-fn err(line: usize, message: impl Into<String>) -> FormatError {
-    FormatError {
-        line,
-        message: message.into(),
-    }
+fn err(line: usize, kind: FormatErrorKind) -> FormatError {
+    FormatError { line, kind }
 }
 
 /// Parses one event format description. `system` is the tracepoint system (the directory the
@@ -128,10 +114,14 @@ pub fn parse_format(system: &str, text: &str) -> Result<EventFormat, FormatError
             name = Some(rest.trim().to_string());
         } else if let Some(rest) = line.strip_prefix("ID:") {
             let v = rest.trim();
-            id = Some(
-                v.parse::<u32>()
-                    .map_err(|_| err(lineno, format!("bad event id {v:?}")))?,
-            );
+            id = Some(v.parse::<u32>().map_err(|_| {
+                err(
+                    lineno,
+                    FormatErrorKind::BadEventId {
+                        found: v.to_string(),
+                    },
+                )
+            })?);
         } else if line.starts_with("field:") || line.starts_with("field special:") {
             let mut f = parse_field_line(line).map_err(|m| err(lineno, m))?;
             f.common = in_common && f.name.starts_with("common_");
@@ -145,11 +135,16 @@ pub fn parse_format(system: &str, text: &str) -> Result<EventFormat, FormatError
             }
         } else if line == "format:" {
         } else if print_fmt.is_empty() {
-            return Err(err(lineno, format!("unexpected line {line:?}")));
+            return Err(err(
+                lineno,
+                FormatErrorKind::UnexpectedLine {
+                    found: line.to_string(),
+                },
+            ));
         }
     }
-    let name = name.ok_or_else(|| err(1, "no `name:` line"))?;
-    let id = id.ok_or_else(|| err(1, "no `ID:` line"))?;
+    let name = name.ok_or(err(1, FormatErrorKind::NoName))?;
+    let id = id.ok_or(err(1, FormatErrorKind::NoId))?;
     Ok(EventFormat {
         system: system.to_string(),
         name,
@@ -161,7 +156,7 @@ pub fn parse_format(system: &str, text: &str) -> Result<EventFormat, FormatError
 
 /// Parses `field:TYPE NAME;\toffset:N;\tsize:N;\tsigned:N;` (signed is optional in old
 /// kernels). Returns the field with `common == false`.
-pub fn parse_field_line(line: &str) -> Result<FormatField, String> {
+pub fn parse_field_line(line: &str) -> Result<FormatField, FormatErrorKind> {
     let mut decl = None;
     let mut offset = None;
     let mut size = None;
@@ -171,9 +166,11 @@ pub fn parse_field_line(line: &str) -> Result<FormatField, String> {
         if part.is_empty() {
             continue;
         }
-        let (key, value) = part
-            .split_once(':')
-            .ok_or_else(|| format!("no `:` in {part:?}"))?;
+        let (key, value) =
+            part.split_once(':')
+                .ok_or_else(|| FormatErrorKind::PartWithoutColon {
+                    part: part.to_string(),
+                })?;
         match key.trim() {
             "field" | "field special" => decl = Some(value.trim()),
             "offset" => offset = Some(parse_num(value)?),
@@ -182,9 +179,10 @@ pub fn parse_field_line(line: &str) -> Result<FormatField, String> {
             _ => {} // unknown attributes are ignored, as libtraceevent does
         }
     }
-    let decl = decl.ok_or("no field declaration")?;
-    let offset = offset.ok_or("no offset")?;
-    let size = size.ok_or("no size")?;
+    let missing = |what| FormatErrorKind::MissingFieldPart { what };
+    let decl = decl.ok_or(missing("declaration"))?;
+    let offset = offset.ok_or(missing("offset"))?;
+    let size = size.ok_or(missing("size"))?;
     let (type_name, name, array_len) = split_declaration(decl)?;
     let signed = signed.unwrap_or_else(|| !type_name.contains("unsigned"));
     let layout = layout_of(&type_name, array_len, size);
@@ -199,9 +197,11 @@ pub fn parse_field_line(line: &str) -> Result<FormatField, String> {
     })
 }
 
-fn parse_num(s: &str) -> Result<u32, String> {
+fn parse_num(s: &str) -> Result<u32, FormatErrorKind> {
     let s = s.trim();
-    s.parse::<u32>().map_err(|_| format!("bad number {s:?}"))
+    s.parse::<u32>().map_err(|_| FormatErrorKind::BadNumber {
+        found: s.to_string(),
+    })
 }
 
 /// Array length in a declaration: a number, symbolic (`[TASK_COMM_LEN]`), or empty (`[]`).
@@ -214,21 +214,25 @@ enum ArrayLen {
 
 /// Splits `unsigned long caller[8]` into (`unsigned long`, `caller`, Known(8)) and
 /// `__data_loc char[] name` into (`__data_loc char[]`, `name`, None).
-fn split_declaration(decl: &str) -> Result<(String, String, ArrayLen), String> {
+fn split_declaration(decl: &str) -> Result<(String, String, ArrayLen), FormatErrorKind> {
     let decl = decl.trim();
+    let no_name = || FormatErrorKind::NoFieldName {
+        declaration: decl.to_string(),
+    };
     let (mut head, mut last) = match decl.rfind(|c: char| c.is_whitespace() || c == '*') {
         Some(i) => (decl[..=i].trim(), &decl[i + 1..]),
-        None => return Err(format!("no field name in {decl:?}")),
+        None => return Err(no_name()),
     };
     if last.is_empty() {
-        return Err(format!("no field name in {decl:?}"));
+        return Err(no_name());
     }
     let mut array_len = ArrayLen::None;
     if let Some(open) = last.find('[') {
-        let close = last
-            .rfind(']')
-            .filter(|&c| c > open)
-            .ok_or_else(|| format!("unclosed array in {decl:?}"))?;
+        let close = last.rfind(']').filter(|&c| c > open).ok_or_else(|| {
+            FormatErrorKind::UnclosedArray {
+                declaration: decl.to_string(),
+            }
+        })?;
         let inner = last[open + 1..close].trim();
         array_len = if inner.is_empty() {
             ArrayLen::Unknown
@@ -241,7 +245,7 @@ fn split_declaration(decl: &str) -> Result<(String, String, ArrayLen), String> {
         last = &last[..open];
     }
     if last.is_empty() {
-        return Err(format!("no field name in {decl:?}"));
+        return Err(no_name());
     }
     // Keep `*` attached to the type (`const char *`).
     if head.ends_with('*') {
@@ -381,11 +385,18 @@ pub fn parse_header_page(text: &str) -> Result<HeaderPage, FormatError> {
             _ => {}
         }
     }
-    let ts = ts.ok_or_else(|| err(1, "header page has no timestamp field"))?;
-    let commit = commit.ok_or_else(|| err(1, "header page has no commit field"))?;
-    let data = data.ok_or_else(|| err(1, "header page has no data field"))?;
+    let missing = |name| err(1, FormatErrorKind::HeaderPageFieldMissing { name });
+    let ts = ts.ok_or_else(|| missing("timestamp"))?;
+    let commit = commit.ok_or_else(|| missing("commit"))?;
+    let data = data.ok_or_else(|| missing("data"))?;
     if !matches!(commit.size, 4 | 8) || ts.size != 8 {
-        return Err(err(1, "header page fields of unexpected sizes"));
+        return Err(err(
+            1,
+            FormatErrorKind::HeaderPageFieldSizes {
+                timestamp: ts.size,
+                commit: commit.size,
+            },
+        ));
     }
     Ok(HeaderPage {
         timestamp_offset: ts.offset,
@@ -418,7 +429,17 @@ mod tests {
             (t.as_str(), n.as_str(), l),
             ("unsigned long", "caller", ArrayLen::Known(8))
         );
-        assert!(split_declaration("int").is_err());
-        assert!(split_declaration("int x[4").is_err());
+        assert_eq!(
+            split_declaration("int"),
+            Err(FormatErrorKind::NoFieldName {
+                declaration: "int".into()
+            })
+        );
+        assert_eq!(
+            split_declaration("int x[4"),
+            Err(FormatErrorKind::UnclosedArray {
+                declaration: "int x[4".into()
+            })
+        );
     }
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use virtflow_ftrace::DatSource;
-use virtflow_trace::{EventSource, Step, TraceError};
+use virtflow_trace::error::{DatError, PageError};
+use virtflow_trace::{ErrorKind, EventSource, Step, TraceError};
 
 /// What identifies an event for these tests.
 type Key = (i64, String, Option<i64>);
@@ -142,6 +143,22 @@ fn truncated_v6_files_give_the_events_before_the_cut_then_an_error() {
             .unwrap_or_else(|| panic!("{what}: no error for a truncated file"));
         check_error(e, &cut_path, cut);
         check_prefix(&got, &full, &what);
+        if cut >= data_start {
+            // The data of some CPU goes on past the end of the file, which ends there.
+            assert!(
+                matches!(e.kind, ErrorKind::Dat(DatError::CpuDataTruncated { .. }))
+                    && e.offset == cut,
+                "{what}: {e}"
+            );
+        } else if cut < 10 {
+            assert_eq!(
+                e.kind,
+                ErrorKind::Dat(DatError::BadMagic {
+                    found: data[..cut as usize].to_vec()
+                }),
+                "{what}"
+            );
+        }
         // Every CPU whose data lies wholly before the cut is delivered in full.
         for c in &cpus {
             if c.offset + c.size <= cut && cut >= data_start {
@@ -205,6 +222,17 @@ fn corrupted_page_header_stops_its_cpu_at_that_page() {
         page + 8,
         "the error points at the commit word: {e}"
     );
+    assert!(
+        matches!(
+            &e.kind,
+            ErrorKind::Dat(DatError::Page {
+                cpu,
+                chunk_position: None,
+                error: PageError::CommitBeyondPage { commit_size, .. },
+            }) if *cpu == cpu0.cpu && *commit_size == 0x07ff_ffff
+        ),
+        "{e}"
+    );
     check_prefix(&got, &full, "corrupt page");
     let n0 = got.per_cpu.get(&cpu0.cpu).map_or(0, Vec::len);
     assert!(
@@ -256,10 +284,31 @@ fn empty_and_foreign_files_are_errors() {
     std::fs::write(&empty, b"").unwrap();
     let e = DatSource::open(&empty).err().expect("empty file");
     check_error(&e, &empty, 0);
+    assert_eq!(e.kind, ErrorKind::Dat(DatError::BadMagic { found: vec![] }));
     let text = dir.join("text.dat");
     std::fs::write(&text, b"# tracer: nop\n").unwrap();
     let e = DatSource::open(&text).err().expect("text file");
     assert_eq!(e.offset, 0);
+    assert_eq!(
+        e.kind,
+        ErrorKind::Dat(DatError::BadMagic {
+            found: b"# tracer: ".to_vec()
+        })
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: at byte 0: not a trace-cmd .dat file (bad magic \"# tracer: \")",
+            text.display()
+        )
+    );
     let missing = dir.join("missing.dat");
-    assert!(DatSource::open(&missing).is_err());
+    let e = DatSource::open(&missing).err().expect("missing file");
+    assert!(matches!(
+        e.kind,
+        ErrorKind::Io {
+            kind: std::io::ErrorKind::NotFound,
+            ..
+        }
+    ));
 }

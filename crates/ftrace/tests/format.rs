@@ -3,7 +3,9 @@
 
 mod common;
 
-use virtflow_ftrace::format::{parse_format, parse_header_page, FieldLayout};
+use virtflow_ftrace::format::{
+    parse_format, parse_header_page, FieldLayout, FormatError, FormatErrorKind,
+};
 use virtflow_ftrace::record::{event_class, field_kind};
 use virtflow_trace::{FieldKind, Scope};
 
@@ -149,21 +151,41 @@ fn arrays_pointers_and_dynamic_fields() {
 
 #[test]
 fn malformed_formats_are_errors_with_a_line() {
-    assert!(parse_format("x", "ID: 3\nformat:\n").is_err(), "no name");
-    assert!(parse_format("x", "name: a\nformat:\n").is_err(), "no id");
-    let e = parse_format(
-        "x",
-        "name: a\nID: 1\nformat:\n\tfield:int;\toffset:0;\tsize:4;\n",
-    )
-    .unwrap_err();
+    let kind = |text: &str| parse_format("x", text).unwrap_err();
+    assert_eq!(
+        kind("ID: 3\nformat:\n"),
+        FormatError {
+            line: 1,
+            kind: FormatErrorKind::NoName
+        }
+    );
+    assert_eq!(kind("name: a\nformat:\n").kind, FormatErrorKind::NoId);
+    let e = kind("name: a\nID: 1\nformat:\n\tfield:int;\toffset:0;\tsize:4;\n");
     assert_eq!(e.line, 4);
-    let e = parse_format(
-        "x",
-        "name: a\nID: 1\nformat:\n\tfield:int a;\toffset:zero;\tsize:4;\n",
-    )
-    .unwrap_err();
+    assert_eq!(
+        e.kind,
+        FormatErrorKind::NoFieldName {
+            declaration: "int".into()
+        }
+    );
+    let e = kind("name: a\nID: 1\nformat:\n\tfield:int a;\toffset:zero;\tsize:4;\n");
     assert_eq!(e.line, 4);
-    assert!(parse_format("x", "name: a\nID: x1\n").is_err());
+    assert_eq!(
+        e.kind,
+        FormatErrorKind::BadNumber {
+            found: "zero".into()
+        }
+    );
+    assert_eq!(e.to_string(), "format line 4: bad number \"zero\"");
+    assert_eq!(
+        kind("name: a\nID: x1\n"),
+        FormatError {
+            line: 2,
+            kind: FormatErrorKind::BadEventId { found: "x1".into() }
+        }
+    );
+    let e = kind("name: a\nID: 1\nformat:\n\tfield:int a;\tsize:4;\n");
+    assert_eq!(e.kind, FormatErrorKind::MissingFieldPart { what: "offset" });
 }
 
 #[test]
@@ -176,7 +198,12 @@ fn header_page_description() {
     let h = parse_header_page(text).unwrap();
     assert_eq!((h.commit_offset, h.commit_size), (8, 8));
     assert_eq!((h.data_offset, h.data_size), (16, 4080));
-    assert!(parse_header_page("field: u64 timestamp; offset:0; size:8;").is_err());
+    assert_eq!(
+        parse_header_page("field: u64 timestamp; offset:0; size:8;")
+            .unwrap_err()
+            .kind,
+        FormatErrorKind::HeaderPageFieldMissing { name: "commit" }
+    );
 }
 
 /// Every format of every real `.dat`, as trace-cmd prints them, parses, with one field per

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use virtflow_ftrace::TextSource;
-use virtflow_trace::{EventSource, FieldId, Scope, Step, Value};
+use virtflow_trace::error::TextError;
+use virtflow_trace::{EventSource, FieldId, Scope, Step, TraceError, Value};
 
 fn traces() -> PathBuf {
     Path::new(concat!(
@@ -556,10 +557,18 @@ this line is garbage
         ),
         (3, 23, 2, 1)
     );
-    assert!(
-        stats.warnings[0].contains("garbage"),
-        "{:?}",
-        stats.warnings
+    // The warning is written as an error of the file would be: file, byte, what is wrong.
+    let at = text.find("this line").unwrap() as u64;
+    let unknown = TextError::UnknownLine {
+        line: "this line is garbage".into(),
+    };
+    assert_eq!(
+        stats.warnings,
+        [TraceError::new("literal", at, unknown).to_string()]
+    );
+    assert_eq!(
+        stats.warnings[0],
+        format!("literal: at byte {at}: line not understood, skipped: \"this line is garbage\"")
     );
 }
 

@@ -2,34 +2,41 @@
 //! the byte offset in the file.
 
 use crate::record::Endian;
+use std::path::Path;
+use virtflow_trace::error::DatError;
+use virtflow_trace::TraceError;
 
 /// A decoding problem at a byte offset of the `.dat` file (the path is added by the caller).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DatError {
+pub struct Failure {
     pub offset: u64,
-    pub message: String,
+    pub kind: DatError,
 }
 
-impl DatError {
-    pub fn new(offset: u64, message: impl Into<String>) -> Self {
-        DatError {
-            offset,
-            message: message.into(),
-        }
+impl Failure {
+    pub fn new(offset: u64, kind: DatError) -> Self {
+        Failure { offset, kind }
+    }
+
+    /// The error of file `path`.
+    #[cold]
+    pub fn at(self, path: &Path) -> TraceError {
+        TraceError::new(path, self.offset, self.kind)
     }
 }
 
-pub type DatResult<T> = Result<T, DatError>;
+pub type DatResult<T> = Result<T, Failure>;
 
 /// A part the file points to at `offset` that lies past its end (`len` bytes): reported at
 /// the end of the file, where the data stops.
-pub fn beyond_end(what: &str, offset: u64, len: usize) -> DatError {
-    DatError::new(
+pub fn beyond_end(part: String, offset: u64, len: usize) -> Failure {
+    Failure::new(
         len as u64,
-        format!(
-            "{what} at byte {offset} lies beyond the end of the file ({len} bytes): \
-             truncated file or corrupted offset"
-        ),
+        DatError::BeyondEnd {
+            part,
+            offset,
+            file_size: len as u64,
+        },
     )
 }
 
@@ -41,10 +48,10 @@ pub struct Reader<'a> {
     pos: usize,
     base: u64,
     endian: Endian,
-    /// Error messages say "in <what>" so that decompressed positions are understood.
+    /// The part of the file read, for errors.
     what: &'static str,
     /// Positions are in a section's data (maybe decompressed): errors name the section's
-    /// offset and give the position inside its data in the message.
+    /// offset and give the position inside its data.
     in_section: bool,
 }
 
@@ -77,6 +84,11 @@ impl<'a> Reader<'a> {
         self.pos = pos;
     }
 
+    /// The position in the data.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
     /// The file offset of the current position (of the section, for a section's data).
     pub fn offset(&self) -> u64 {
         if self.in_section {
@@ -90,19 +102,20 @@ impl<'a> Reader<'a> {
         self.data.len().saturating_sub(self.pos)
     }
 
-    pub fn error(&self, message: impl Into<String>) -> DatError {
+    /// A failure at the current position.
+    #[cold]
+    pub fn error(&self, kind: DatError) -> Failure {
         if self.in_section {
-            DatError::new(
+            Failure::new(
                 self.base,
-                format!(
-                    "{} (at byte {} of the data of the {} whose header is here)",
-                    message.into(),
-                    self.pos,
-                    self.what
-                ),
+                DatError::InSection {
+                    section: self.what,
+                    position: self.pos as u64,
+                    error: Box::new(kind),
+                },
             )
         } else {
-            DatError::new(self.offset(), format!("{} ({})", message.into(), self.what))
+            Failure::new(self.offset(), kind)
         }
     }
 
@@ -112,10 +125,11 @@ impl<'a> Reader<'a> {
             .checked_add(n)
             .filter(|&e| e <= self.data.len())
             .ok_or_else(|| {
-                self.error(format!(
-                    "truncated: {n} bytes needed, {} left",
-                    self.remaining()
-                ))
+                self.error(DatError::Truncated {
+                    part: self.what,
+                    needed: n as u64,
+                    available: self.remaining() as u64,
+                })
             })?;
         let b = &self.data[self.pos..end];
         self.pos = end;
@@ -156,15 +170,21 @@ impl<'a> Reader<'a> {
         let len = rest
             .iter()
             .position(|&b| b == 0)
-            .ok_or_else(|| self.error("unterminated string"))?;
-        let s = std::str::from_utf8(&rest[..len]).map_err(|_| self.error("string not UTF-8"))?;
+            .ok_or_else(|| self.error(DatError::UnterminatedString { part: self.what }))?;
+        let s = std::str::from_utf8(&rest[..len])
+            .map_err(|_| self.error(DatError::StringNotUtf8 { part: self.what }))?;
         self.pos += len + 1;
         Ok(s)
     }
 
     /// A text of `n` bytes (lossily converted: format files are ASCII).
     pub fn text(&mut self, n: u64) -> DatResult<String> {
-        let n = usize::try_from(n).map_err(|_| self.error("size out of range"))?;
+        let n = usize::try_from(n).map_err(|_| {
+            self.error(DatError::SizeOutOfRange {
+                part: self.what,
+                size: n,
+            })
+        })?;
         Ok(String::from_utf8_lossy(self.bytes(n)?).into_owned())
     }
 }

@@ -1,6 +1,8 @@
 //! Decompression of v7 sections and per-CPU chunks: zstd (the `zstd` crate) and zlib
 //! (`flate2`), the two algorithms trace-cmd writes.
 
+use virtflow_trace::error::DatError;
+
 /// A compression algorithm named in the v7 file header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
@@ -10,12 +12,14 @@ pub enum Codec {
 
 impl Codec {
     /// `None` for "none"; an error for an algorithm this reader does not know.
-    pub fn from_name(name: &str) -> Result<Option<Codec>, String> {
+    pub fn from_name(name: &str) -> Result<Option<Codec>, DatError> {
         match name {
             "none" | "" => Ok(None),
             "zstd" => Ok(Some(Codec::Zstd)),
             "zlib" => Ok(Some(Codec::Zlib)),
-            other => Err(format!("unsupported compression algorithm {other:?}")),
+            other => Err(DatError::UnknownCompression {
+                name: other.to_string(),
+            }),
         }
     }
 }
@@ -43,20 +47,22 @@ impl Decompressor {
         input: &[u8],
         out: &mut Vec<u8>,
         expected: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), DatError> {
+        let failed = |codec, e: &dyn std::fmt::Display| DatError::Decompression {
+            codec,
+            message: e.to_string(),
+        };
         out.clear();
         out.reserve(expected);
         match self.codec {
             Codec::Zstd => {
                 if self.zstd.is_none() {
-                    self.zstd = Some(
-                        zstd::bulk::Decompressor::new()
-                            .map_err(|e| format!("zstd initialisation: {e}"))?,
-                    );
+                    self.zstd =
+                        Some(zstd::bulk::Decompressor::new().map_err(|e| failed("zstd", &e))?);
                 }
                 let d = self.zstd.as_mut().expect("just created");
                 d.decompress_to_buffer(input, out)
-                    .map_err(|e| format!("zstd: {e}"))?;
+                    .map_err(|e| failed("zstd", &e))?;
             }
             Codec::Zlib => {
                 let d = self
@@ -65,18 +71,17 @@ impl Decompressor {
                 d.reset(true);
                 let status = d
                     .decompress_vec(input, out, flate2::FlushDecompress::Finish)
-                    .map_err(|e| format!("zlib: {e}"))?;
+                    .map_err(|e| failed("zlib", &e))?;
                 if status != flate2::Status::StreamEnd {
-                    return Err("zlib: incomplete stream".into());
+                    return Err(failed("zlib", &"incomplete stream"));
                 }
             }
         }
         if out.len() != expected {
-            return Err(format!(
-                "decompressed to {} bytes, {} expected",
-                out.len(),
-                expected
-            ));
+            return Err(DatError::DecompressedSize {
+                expected: expected as u64,
+                found: out.len() as u64,
+            });
         }
         Ok(())
     }

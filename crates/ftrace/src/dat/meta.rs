@@ -7,10 +7,11 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::bytes::{beyond_end, DatError, DatResult, Reader};
+use super::bytes::{beyond_end, DatResult, Failure, Reader};
 use super::compress::{Codec, Decompressor, MAX_UNCOMPRESSED};
 use crate::format::{parse_format, parse_header_page, EventFormat, HeaderPage};
 use crate::record::Endian;
+use virtflow_trace::error::DatError;
 
 pub const MAGIC: &[u8] = b"\x17\x08\x44tracing";
 
@@ -194,48 +195,55 @@ pub struct DatMeta {
 
 /// Parses the metadata of a whole file held in `data`.
 pub fn parse(data: &[u8]) -> DatResult<DatMeta> {
-    let mut r = Reader::new(data, 0, Endian::Little, "file header");
-    let magic = r.bytes(MAGIC.len())?;
-    if magic != MAGIC {
-        return Err(DatError::new(0, "not a trace-cmd .dat file (bad magic)"));
+    if !data.starts_with(MAGIC) {
+        let found = data[..data.len().min(MAGIC.len())].to_vec();
+        return Err(Failure::new(0, DatError::BadMagic { found }));
     }
+    let mut r = Reader::new(data, 0, Endian::Little, "file header");
+    r.set_pos(MAGIC.len());
     let version_at = r.offset();
-    let version: u32 = r
-        .cstr()?
-        .parse()
-        .map_err(|_| DatError::new(version_at, "bad version string"))?;
-    if !(6..=7).contains(&version) {
-        return Err(DatError::new(
+    let version = r.cstr()?;
+    let version: u32 = version.parse().map_err(|_| {
+        Failure::new(
             version_at,
-            format!("unsupported .dat version {version} (6 and 7 are read)"),
+            DatError::BadVersion {
+                found: version.to_string(),
+            },
+        )
+    })?;
+    if !(6..=7).contains(&version) {
+        return Err(Failure::new(
+            version_at,
+            DatError::UnsupportedVersion { version },
         ));
     }
     let endian = match r.u8()? {
         0 => Endian::Little,
         1 => Endian::Big,
-        x => {
-            return Err(DatError::new(
+        flag => {
+            return Err(Failure::new(
                 r.offset() - 1,
-                format!("bad endianness flag {x}"),
+                DatError::BadEndianness { flag },
             ))
         }
     };
-    let long_size = r.u8()? as u32;
+    let long_size = r.u8()?;
     if !matches!(long_size, 4 | 8) {
-        return Err(DatError::new(
+        return Err(Failure::new(
             r.offset() - 1,
-            format!("bad long size {long_size}"),
+            DatError::BadLongSize { size: long_size },
         ));
     }
+    let long_size = long_size as u32;
     let mut r = Reader::new(data, 0, endian, "file header");
     r.set_pos(version_at as usize);
     r.cstr()?;
     r.bytes(2)?;
     let page_size = r.u32()?;
     if !(64..=(1 << 24)).contains(&page_size) {
-        return Err(DatError::new(
+        return Err(Failure::new(
             r.offset() - 4,
-            format!("implausible page size {page_size}"),
+            DatError::ImplausiblePageSize { size: page_size },
         ));
     }
     let mut meta = DatMeta {
@@ -269,34 +277,34 @@ pub fn parse(data: &[u8]) -> DatResult<DatMeta> {
     Ok(meta)
 }
 
-fn expect_tag(r: &mut Reader, tag: &[u8]) -> DatResult<()> {
-    let at = r.offset();
-    let got = r.bytes(tag.len())?;
-    if got != tag {
-        return Err(DatError::new(
-            at,
-            format!(
-                "expected {:?}, found {:?}",
-                String::from_utf8_lossy(tag),
-                String::from_utf8_lossy(got)
-            ),
-        ));
+/// Reads the NUL-terminated `tag`.
+fn expect_tag(r: &mut Reader, tag: &'static str) -> DatResult<()> {
+    let got = r.bytes(tag.len() + 1)?;
+    if &got[..tag.len()] != tag.as_bytes() || got[tag.len()] != 0 {
+        let mut back = r.clone();
+        back.set_pos(back.pos() - got.len());
+        return Err(back.error(DatError::UnexpectedTag {
+            expected: tag,
+            found: String::from_utf8_lossy(got).into_owned(),
+        }));
     }
     Ok(())
 }
 
 /// `header_page\0`, size, text, `header_event\0`, size, text.
 fn read_headers(r: &mut Reader, meta: &mut DatMeta) -> DatResult<()> {
-    expect_tag(r, b"header_page\0")?;
+    expect_tag(r, "header_page")?;
     let size = r.u64()?;
-    let at = r.offset();
+    let at = r.clone();
     let text = r.text(size)?;
-    meta.header_page =
-        parse_header_page(&text).map_err(|e| DatError::new(at, format!("header page: {e}")))?;
+    meta.header_page = parse_header_page(&text).map_err(|e| at.error(DatError::HeaderPage(e)))?;
     if meta.header_page.data_offset as u64 >= meta.page_size as u64 {
-        return Err(DatError::new(at, "header page data offset beyond the page"));
+        return Err(at.error(DatError::HeaderPageBeyondPage {
+            data_offset: meta.header_page.data_offset,
+            page_size: meta.page_size,
+        }));
     }
-    expect_tag(r, b"header_event\0")?;
+    expect_tag(r, "header_event")?;
     let size = r.u64()?;
     r.bytes(usize::try_from(size).unwrap_or(usize::MAX))?;
     Ok(())
@@ -368,7 +376,7 @@ fn parse_v6(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
     parse_cmdlines(&text, meta);
     let cpus = r.u32()?;
     if cpus > 65536 {
-        return Err(r.error(format!("implausible CPU count {cpus}")));
+        return Err(r.error(DatError::ImplausibleCpuCount { count: cpus }));
     }
     let mut instances = Vec::new();
     let pairs = read_v6_buffer_data(&mut r, cpus, meta, Some(&mut instances))?;
@@ -383,7 +391,7 @@ fn parse_v6(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
     for (name, offset) in instances {
         let mut r = Reader::new(data, 0, meta.endian, "buffer instance");
         if offset as usize > data.len() {
-            return Err(beyond_end(&format!("buffer {name:?}"), offset, data.len()));
+            return Err(beyond_end(format!("buffer {name:?}"), offset, data.len()));
         }
         r.set_pos(offset as usize);
         let pairs = read_v6_buffer_data(&mut r, cpus, meta, None)?;
@@ -407,7 +415,7 @@ fn read_v6_buffer_data(
     meta: &mut DatMeta,
     instances: Option<&mut Vec<(String, u64)>>,
 ) -> DatResult<Vec<CpuData>> {
-    let mut at = r.offset();
+    let mut at = r.clone();
     let mut kind = r.bytes(10)?;
     if kind.starts_with(b"options") {
         let mut found = Vec::new();
@@ -415,23 +423,17 @@ fn read_v6_buffer_data(
         if let Some(list) = instances {
             list.extend(found);
         }
-        at = r.offset();
+        at = r.clone();
         kind = r.bytes(10)?;
     }
     if kind.starts_with(b"latency") {
-        return Err(DatError::new(
-            at,
-            "latency-tracer text data is not supported (only flyrecord data)",
-        ));
+        return Err(at.error(DatError::LatencyData));
     }
     if !kind.starts_with(b"flyrecord") {
-        return Err(DatError::new(
-            at,
-            format!(
-                "expected \"flyrecord\", found {:?}",
-                String::from_utf8_lossy(kind)
-            ),
-        ));
+        return Err(at.error(DatError::UnexpectedTag {
+            expected: "flyrecord",
+            found: String::from_utf8_lossy(kind).into_owned(),
+        }));
     }
     let mut pairs = Vec::with_capacity(cpus as usize);
     for cpu in 0..cpus {
@@ -451,7 +453,7 @@ pub fn read_section<'a>(
     codec: Option<Codec>,
 ) -> DatResult<(u16, Cow<'a, [u8]>)> {
     if offset as usize >= data.len() {
-        return Err(beyond_end("a section", offset, data.len()));
+        return Err(beyond_end("a section".into(), offset, data.len()));
     }
     let mut r = Reader::new(data, 0, meta_endian, "section header");
     r.set_pos(offset as usize);
@@ -460,22 +462,26 @@ pub fn read_section<'a>(
     let _description = r.u32()?;
     let size = r.u64()?;
     if flags & SECTION_COMPRESSED != 0 {
-        let codec = codec.ok_or_else(|| {
-            DatError::new(offset, "compressed section in a file without compression")
-        })?;
+        let codec = codec.ok_or(Failure::new(
+            offset,
+            DatError::CompressedWithoutCodec { part: "section" },
+        ))?;
         let csize = r.u32()? as usize;
         let usize_ = r.u32()? as usize;
         if usize_ > MAX_UNCOMPRESSED {
-            return Err(DatError::new(
+            return Err(Failure::new(
                 offset,
-                "implausible uncompressed section size",
+                DatError::ImplausibleUncompressedSize {
+                    part: "section",
+                    size: usize_ as u64,
+                },
             ));
         }
         let input = r.bytes(csize)?;
         let mut out = Vec::new();
         Decompressor::new(codec)
             .decompress(input, &mut out, usize_)
-            .map_err(|e| DatError::new(offset, format!("section {id}: {e}")))?;
+            .map_err(|e| Failure::new(offset, e))?;
         Ok((id, Cow::Owned(out)))
     } else {
         let n = usize::try_from(size).unwrap_or(usize::MAX);
@@ -487,20 +493,20 @@ fn parse_v7(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
     let at = r.offset();
     let name = r.cstr()?.to_string();
     let _version = r.cstr()?;
-    meta.codec = Codec::from_name(&name).map_err(|e| DatError::new(at, e))?;
+    meta.codec = Codec::from_name(&name).map_err(|e| Failure::new(at, e))?;
     let mut next = r.u64()?;
     let mut sections: Vec<(u16, u64)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     while next != 0 {
         if !seen.insert(next) {
-            return Err(DatError::new(next, "options sections form a loop"));
+            return Err(Failure::new(next, DatError::OptionsLoop));
         }
         let (id, body) = read_section(data, next, meta.endian, meta.codec)?;
         meta.options_sections.push(next);
         if id != 0 {
-            return Err(DatError::new(
+            return Err(Failure::new(
                 next,
-                format!("expected an options section, found section {id}"),
+                DatError::NotOptionsSection { found: id },
             ));
         }
         let mut opts = Reader::section(&body, next, meta.endian, "options section");
@@ -541,7 +547,7 @@ fn parse_v7(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
         let mut r = Reader::new(data, 0, meta.endian, "buffer section header");
         if b.section_offset as usize >= data.len() {
             return Err(beyond_end(
-                &format!("buffer {:?}", b.name),
+                format!("buffer {:?}", b.name),
                 b.section_offset,
                 data.len(),
             ));
@@ -602,7 +608,7 @@ fn parse_options(
                 let page_size = o.u32()?;
                 let count = o.u32()?;
                 if count > 65536 {
-                    return Err(o.error(format!("implausible CPU count {count}")));
+                    return Err(o.error(DatError::ImplausibleCpuCount { count }));
                 }
                 let mut cpus = Vec::with_capacity(count as usize);
                 for _ in 0..count {
@@ -650,13 +656,17 @@ fn parse_options(
                 let flags = o.u32()?;
                 let cpus = o.u32()?;
                 if cpus > 65536 {
-                    return Err(o.error("implausible CPU count in TIME_SHIFT"));
+                    return Err(o.error(DatError::ImplausibleCpuCount { count: cpus }));
                 }
                 let mut per_cpu = Vec::with_capacity(cpus as usize);
                 for _ in 0..cpus {
                     let n = o.u32()? as usize;
                     if n > o.remaining() / 24 {
-                        return Err(o.error("TIME_SHIFT sample count exceeds the option"));
+                        return Err(o.error(DatError::CountExceedsOption {
+                            option: "TIME_SHIFT",
+                            what: "sample count",
+                            count: n as u32,
+                        }));
                     }
                     let mut samples = vec![TimeShiftSample::default(); n];
                     for s in samples.iter_mut() {
@@ -690,7 +700,11 @@ fn parse_options(
                 let trace_id = o.u64()?;
                 let n = o.u32()?;
                 if n as usize > o.remaining() / 8 {
-                    return Err(o.error("GUEST vCPU count exceeds the option"));
+                    return Err(o.error(DatError::CountExceedsOption {
+                        option: "GUEST",
+                        what: "vCPU count",
+                        count: n,
+                    }));
                 }
                 let mut vcpus = Vec::with_capacity(n as usize);
                 for _ in 0..n {

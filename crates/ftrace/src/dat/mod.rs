@@ -32,12 +32,13 @@ use virtflow_trace::{
     Step, TraceError, Value, ValueBuilder,
 };
 
-use self::bytes::DatError;
+use self::bytes::Failure;
 use self::meta::{DatMeta, GuestInfo, TextLoc};
 use self::page::{Missed, PageLayout};
 use self::stream::{CpuStream, TypeLookup};
 use crate::format::EventFormat;
 use crate::record::{self, Endian};
+use virtflow_trace::error::DatError;
 
 pub use self::compress::Codec;
 
@@ -149,7 +150,7 @@ impl DatSource {
             // in place.
             FileBytes::Mapped(unsafe { Mmap::map(&f) }.map_err(|e| TraceError::io(path, e))?)
         };
-        let err = |e: DatError| TraceError::new(path, e.offset, e.message);
+        let err = |e: Failure| e.at(path);
         let meta = meta::parse(file.bytes()).map_err(err)?;
         let classes: Vec<EventClass> = meta.formats.iter().map(record::event_class).collect();
         let int_slots = meta
@@ -170,7 +171,10 @@ impl DatSource {
                 return Err(TraceError::new(
                     path,
                     b.section_offset,
-                    format!("buffer page size {page_size} smaller than the page header"),
+                    DatError::PageSizeBelowHeader {
+                        page_size: page_size as u64,
+                        header_size: layout.data_offset as u64,
+                    },
                 ));
             }
             let codec = if b.compressed { meta.codec } else { None };
@@ -178,7 +182,7 @@ impl DatSource {
                 return Err(TraceError::new(
                     path,
                     b.section_offset,
-                    "compressed buffer in a file that names no compression",
+                    DatError::CompressedWithoutCodec { part: "buffer" },
                 ));
             }
             for c in &b.cpus {
@@ -236,7 +240,7 @@ impl DatSource {
             Err(e) => {
                 self.stats.truncated_packets += 1;
                 if self.error.is_none() {
-                    self.error = Some(TraceError::new(&self.path, e.offset, e.message));
+                    self.error = Some(e.at(&self.path));
                 }
             }
         }
@@ -256,7 +260,7 @@ impl DatSource {
             Err(e) => {
                 self.stats.truncated_packets += 1;
                 if self.error.is_none() {
-                    self.error = Some(TraceError::new(&self.path, e.offset, e.message));
+                    self.error = Some(e.at(&self.path));
                 }
                 None
             }
@@ -342,14 +346,14 @@ impl DatSource {
     }
 
     fn text_at(&self, loc: TextLoc) -> Result<String, TraceError> {
-        let err = |e: DatError| TraceError::new(&self.path, e.offset, e.message);
+        let err = |e: Failure| e.at(&self.path);
         let data = self.file.bytes();
         match loc {
             TextLoc::Plain { offset, len } => {
                 let start = offset as usize;
                 let end = start.saturating_add(len as usize);
                 let b = data.get(start..end).ok_or_else(|| {
-                    TraceError::new(&self.path, offset, "text lies beyond the end of the file")
+                    bytes::beyond_end("text".into(), offset, data.len()).at(&self.path)
                 })?;
                 Ok(String::from_utf8_lossy(b).into_owned())
             }

@@ -15,10 +15,12 @@
 //!   time kept).
 //!
 //! [`PageCursor`] walks the records of one page, keeping the running timestamp, and yields the
-//! data records only; it never panics on damaged input, it returns a [`PageError`].
+//! data records only; it never panics on damaged input, it returns the [`Damage`]: where, and
+//! which [`PageError`].
 
 use crate::format::HeaderPage;
 use crate::record::Endian;
+use virtflow_trace::error::PageError;
 
 const TYPE_PADDING: u32 = 29;
 const TYPE_TIME_EXTEND: u32 = 30;
@@ -61,10 +63,10 @@ pub enum Missed {
 }
 
 /// Damage found in a page, at `offset` bytes from the page start.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PageError {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Damage {
     pub offset: usize,
-    pub message: String,
+    pub kind: PageError,
 }
 
 /// A cursor over the data records of one page.
@@ -90,26 +92,26 @@ pub struct PageRecord {
 
 impl PageCursor {
     /// Reads the page header. `page` is the whole page.
-    pub fn new(page: &[u8], layout: &PageLayout) -> Result<PageCursor, PageError> {
-        let bad = |offset: usize, message: String| PageError { offset, message };
+    pub fn new(page: &[u8], layout: &PageLayout) -> Result<PageCursor, Damage> {
+        let bad = |offset: usize, kind: PageError| Damage { offset, kind };
         let ts = crate::record::read_uint(page, 0, 8, layout.endian)
-            .ok_or_else(|| bad(0, "page shorter than its header".into()))?;
+            .ok_or(bad(0, PageError::ShortHeader))?;
         let commit = crate::record::read_uint(
             page,
             layout.commit_offset,
             layout.commit_size,
             layout.endian,
         )
-        .ok_or_else(|| bad(layout.commit_offset, "page shorter than its header".into()))?;
+        .ok_or(bad(layout.commit_offset, PageError::ShortHeader))?;
         let size = (commit & COMMIT_MASK) as usize;
         let end = layout.data_offset + size;
         if end > page.len() {
             return Err(bad(
                 layout.commit_offset,
-                format!(
-                    "page commit size {size} exceeds the page ({} bytes of records at most)",
-                    page.len().saturating_sub(layout.data_offset)
-                ),
+                PageError::CommitBeyondPage {
+                    commit_size: size as u64,
+                    capacity: page.len().saturating_sub(layout.data_offset) as u64,
+                },
             ));
         }
         let missed = if commit & MISSED_EVENTS != 0 {
@@ -140,7 +142,7 @@ impl PageCursor {
 
     /// The next data record, `None` at the end of the page.
     #[inline]
-    pub fn next_record(&mut self, page: &[u8]) -> Result<Option<PageRecord>, PageError> {
+    pub fn next_record(&mut self, page: &[u8]) -> Result<Option<PageRecord>, Damage> {
         loop {
             if self.pos >= self.end {
                 return Ok(None);
@@ -166,9 +168,9 @@ impl PageCursor {
                 0 => {
                     let raw = self.word(page, at + 4)? as usize;
                     if raw < 4 {
-                        return Err(PageError {
+                        return Err(Damage {
                             offset: at,
-                            message: format!("record length {raw} too small"),
+                            kind: PageError::RecordLengthTooSmall { length: raw as u32 },
                         });
                     }
                     let len = (raw - 4 + 3) & !3;
@@ -207,30 +209,30 @@ impl PageCursor {
     }
 
     #[inline]
-    fn word(&self, page: &[u8], at: usize) -> Result<u32, PageError> {
+    fn word(&self, page: &[u8], at: usize) -> Result<u32, Damage> {
         if at + 4 > self.end {
-            return Err(PageError {
+            return Err(Damage {
                 offset: at,
-                message: "record header runs past the page's commit size".into(),
+                kind: PageError::HeaderBeyondCommit,
             });
         }
         Ok(crate::record::read_uint(page, at, 4, self.endian).unwrap_or(0) as u32)
     }
 
     #[inline]
-    fn advance_to(&mut self, start: usize, len: usize, header_at: usize) -> Result<(), PageError> {
+    fn advance_to(&mut self, start: usize, len: usize, header_at: usize) -> Result<(), Damage> {
         let next = start.checked_add(len).filter(|&n| n <= self.end);
         match next {
             Some(n) => {
                 self.pos = n;
                 Ok(())
             }
-            None => Err(PageError {
+            None => Err(Damage {
                 offset: header_at,
-                message: format!(
-                    "record of {len} bytes runs past the page's commit size ({} bytes)",
-                    self.end
-                ),
+                kind: PageError::RecordBeyondCommit {
+                    length: len as u64,
+                    commit_end: self.end as u64,
+                },
             }),
         }
     }
@@ -304,12 +306,33 @@ mod tests {
         let p = page(&[28, 0], 0, None);
         let mut c = PageCursor::new(&p, &layout()).unwrap();
         let e = c.next_record(&p).unwrap_err();
-        assert_eq!(e.offset, 16);
+        assert_eq!(
+            e,
+            Damage {
+                offset: 16,
+                kind: PageError::RecordBeyondCommit {
+                    length: 112,
+                    commit_end: 24
+                }
+            }
+        );
         // A commit size larger than the page.
         let mut p = page(&[], 0, None);
         p[8..16].copy_from_slice(&5000u64.to_le_bytes());
-        assert!(PageCursor::new(&p, &layout()).is_err());
-        assert!(PageCursor::new(&p[..10], &layout()).is_err());
+        assert_eq!(
+            PageCursor::new(&p, &layout()).unwrap_err(),
+            Damage {
+                offset: 8,
+                kind: PageError::CommitBeyondPage {
+                    commit_size: 5000,
+                    capacity: 4080
+                }
+            }
+        );
+        assert_eq!(
+            PageCursor::new(&p[..10], &layout()).unwrap_err().kind,
+            PageError::ShortHeader
+        );
         let p = page(&[], MISSED_EVENTS, None);
         assert_eq!(
             PageCursor::new(&p, &layout()).unwrap().missed,

@@ -1,10 +1,11 @@
 //! One per-CPU stream of a buffer: its pages, read straight from the mapped file or
 //! decompressed one chunk at a time, and the next data record in them.
 
-use super::bytes::{beyond_end, DatError, DatResult, Reader};
+use super::bytes::{beyond_end, DatResult, Failure, Reader};
 use super::compress::{Codec, Decompressor, MAX_UNCOMPRESSED};
 use super::page::{Missed, PageCursor, PageLayout, PageRecord};
 use crate::record::Endian;
+use virtflow_trace::error::{DatError, PageError};
 
 /// Where the pages come from.
 enum Pages {
@@ -109,7 +110,7 @@ impl CpuStream {
                 } else {
                     let mut r = Reader::new(file, 0, layout.endian, "chunk table");
                     if offset > file.len() as u64 {
-                        return Err(beyond_end(&format!("CPU {cpu} data"), offset, file.len()));
+                        return Err(beyond_end(format!("CPU {cpu} data"), offset, file.len()));
                     }
                     r.set_pos(offset as usize);
                     (r.u32()?, offset + 4)
@@ -177,18 +178,22 @@ impl CpuStream {
         }
     }
 
-    /// Where the current page's byte `at` is, in words for an error message.
-    fn locate(&self, at: usize) -> (u64, String) {
-        match &self.pages {
-            Pages::Plain { .. } => (self.page_file_offset + at as u64, String::new()),
-            Pages::Chunked { .. } => (
-                self.page_file_offset,
-                format!(
-                    " (in the compressed chunk at this offset, byte {} of its data)",
-                    self.page_start + at
-                ),
-            ),
-        }
+    /// The damage at byte `at` of the current page: at its place in the file, or, for a
+    /// decompressed page, at its chunk and its place in the chunk's data.
+    #[cold]
+    fn damaged(&self, at: usize, error: PageError) -> Failure {
+        let (offset, chunk_position) = match &self.pages {
+            Pages::Plain { .. } => (self.page_file_offset + at as u64, None),
+            Pages::Chunked { .. } => (self.page_file_offset, Some((self.page_start + at) as u64)),
+        };
+        Failure::new(
+            offset,
+            DatError::Page {
+                cpu: self.cpu,
+                chunk_position,
+                error,
+            },
+        )
     }
 
     /// Moves to the next page; false at the end of the stream.
@@ -205,22 +210,22 @@ impl CpuStream {
                 }
                 if *pos + page_size > *end {
                     if (*end as u64) < *declared_end {
-                        return Err(DatError::new(
+                        return Err(Failure::new(
                             *end as u64,
-                            format!(
-                                "file truncated: CPU {} data should go on to byte {}",
-                                self.cpu, declared_end
-                            ),
+                            DatError::CpuDataTruncated {
+                                cpu: self.cpu,
+                                declared_end: *declared_end,
+                            },
                         ));
                     }
                     // A partial page at the end of the data: the writer stopped mid-page.
-                    return Err(DatError::new(
+                    return Err(Failure::new(
                         *pos as u64,
-                        format!(
-                            "CPU {} data ends with a partial page of {} bytes",
-                            self.cpu,
-                            *end - *pos
-                        ),
+                        DatError::PartialPage {
+                            cpu: self.cpu,
+                            size: (*end - *pos) as u64,
+                            compressed: false,
+                        },
                     ));
                 }
                 self.page_start = *pos;
@@ -245,25 +250,28 @@ impl CpuStream {
                     let mut r = Reader::new(file, 0, self.layout.endian, "compressed chunk");
                     if *next_chunk > file.len() as u64 {
                         let what = format!("a compressed chunk of CPU {}", self.cpu);
-                        return Err(beyond_end(&what, *next_chunk, file.len()));
+                        return Err(beyond_end(what, *next_chunk, file.len()));
                     }
                     r.set_pos(*next_chunk as usize);
                     let csize = r.u32()? as usize;
                     let usize_ = r.u32()? as usize;
                     if usize_ > MAX_UNCOMPRESSED {
-                        return Err(DatError::new(
+                        return Err(Failure::new(
                             *next_chunk,
-                            "implausible uncompressed chunk size",
+                            DatError::ImplausibleUncompressedSize {
+                                part: "chunk",
+                                size: usize_ as u64,
+                            },
                         ));
                     }
                     let input = r.bytes(csize).map_err(|_| {
                         let what =
                             format!("the compressed chunk of CPU {} ({csize} bytes)", self.cpu);
-                        beyond_end(&what, *next_chunk, file.len())
+                        beyond_end(what, *next_chunk, file.len())
                     })?;
                     decompressor
                         .decompress(input, buf, usize_)
-                        .map_err(|e| DatError::new(*next_chunk, e))?;
+                        .map_err(|e| Failure::new(*next_chunk, e))?;
                     *chunk_offset = *next_chunk;
                     *next_chunk = r.offset();
                     *chunks_left -= 1;
@@ -274,13 +282,13 @@ impl CpuStream {
                     }
                 }
                 if *pos + page_size > buf.len() {
-                    return Err(DatError::new(
+                    return Err(Failure::new(
                         *chunk_offset,
-                        format!(
-                            "compressed chunk of CPU {} holds a partial page ({} bytes)",
-                            self.cpu,
-                            buf.len() - *pos
-                        ),
+                        DatError::PartialPage {
+                            cpu: self.cpu,
+                            size: (buf.len() - *pos) as u64,
+                            compressed: true,
+                        },
                     ));
                 }
                 self.page_start = *pos;
@@ -327,11 +335,7 @@ impl CpuStream {
                     Ok(None) => self.cursor = None,
                     Err(e) => {
                         self.cursor = None;
-                        let (offset, place) = self.locate(e.offset);
-                        return Err(DatError::new(
-                            offset,
-                            format!("corrupted page of CPU {}: {}{place}", self.cpu, e.message),
-                        ));
+                        return Err(self.damaged(e.offset, e.kind));
                     }
                 }
             }
@@ -346,16 +350,7 @@ impl CpuStream {
                     }
                     self.cursor = Some(c);
                 }
-                Err(e) => {
-                    let (offset, place) = self.locate(e.offset);
-                    return Err(DatError::new(
-                        offset,
-                        format!(
-                            "corrupted page header of CPU {}: {}{place}",
-                            self.cpu, e.message
-                        ),
-                    ));
-                }
+                Err(e) => return Err(self.damaged(e.offset, e.kind)),
             }
         }
     }

@@ -15,7 +15,9 @@
 //! numbers; other events' `key=value` text is split into fields, and anything else is kept
 //! whole in a `text` field. Loss markers (`CPU:N [LOST M EVENTS]`, `##### CPU N buffer
 //! started ####`) become [`Step::Lost`]; a line that is none of these is counted in
-//! [`ReadStats::unknown_events`] with a warning, never dropped silently.
+//! [`ReadStats::unknown_events`] with a warning, never dropped silently. The reader never fails
+//! on bad text: what it finds wrong is a [`TextError`], written into the warnings with the file
+//! and the byte, as every error is.
 
 mod events;
 mod symbols;
@@ -24,6 +26,7 @@ mod template;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use virtflow_trace::error::TextError;
 use virtflow_trace::{
     ClassId, EventClass, EventHeader, EventSource, FieldDesc, FieldId, FieldKind, LostEvents,
     ReadStats, Scope, Step, TraceError, Value,
@@ -112,10 +115,9 @@ impl TextSource {
             Ok(t) => t,
             Err(e) => {
                 let at = e.utf8_error().valid_up_to();
-                stats.warnings.push(format!(
-                    "{}: not UTF-8 from byte {at}; invalid bytes replaced",
-                    path.display()
-                ));
+                stats
+                    .warnings
+                    .push(TraceError::new(path, at as u64, TextError::NotUtf8).to_string());
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
@@ -323,13 +325,13 @@ impl TextSource {
                     self.slots[*text as usize] = Slot::S(text_start, text_end);
                     self.unparsed_text += 1;
                     if self.unparsed_text <= MAX_EXAMPLES as u64 {
-                        self.stats.warnings.push(format!(
-                            "{}: at byte {}: {} text not in a known format, kept whole: {:?}",
-                            self.path.display(),
-                            text_start,
-                            h.name,
-                            h.text
-                        ));
+                        let e = TextError::UnparsedText {
+                            event: h.name.to_string(),
+                            text: h.text.to_string(),
+                        };
+                        self.stats
+                            .warnings
+                            .push(TraceError::new(&self.path, text_start as u64, e).to_string());
                     }
                 }
             }
@@ -356,10 +358,10 @@ impl TextSource {
         if self.unknown_examples < MAX_EXAMPLES {
             self.unknown_examples += 1;
             let line: String = self.text[start..end].chars().take(120).collect();
-            self.stats.warnings.push(format!(
-                "{}: at byte {start}: line not understood, skipped: {line:?}",
-                self.path.display()
-            ));
+            let e = TextError::UnknownLine { line };
+            self.stats
+                .warnings
+                .push(TraceError::new(&self.path, start as u64, e).to_string());
         }
     }
 

@@ -3,20 +3,26 @@
 //! A [`TraceError`] is `{ path, offset, kind }`. The [`ErrorKind`] says what went wrong in the
 //! vocabulary of the reader that failed: each reader has its own enum of kinds ([`CtfError`],
 //! [`DatError`], [`TextError`], [`PerfError`]), with the values that explain the failure (what
-//! was expected, what was found), as gimli's `read::Error` does for DWARF. Tests match kinds,
-//! never message text; `Display` writes the sentence a user reads.
+//! was expected, what was found), as gimli's `read::Error` does for DWARF. Failures that the
+//! same reader meets in several places nest one level: a CTF field that cannot be decoded is a
+//! [`DecodeError`] in a [`DecodeScope`], a TSDL error has its line and column around a
+//! [`TsdlError`]; tracefs `format` descriptions, which `.dat` and `perf.data` files both carry,
+//! fail with a [`FormatError`]. Tests match kinds, never message text; `Display` writes the
+//! sentence a user reads.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod ctf;
 mod dat;
+mod format;
 mod perf;
 mod text;
 mod xml;
 
 pub use ctf::{Ctf2Error, CtfError, DecodeError, DecodeScope, IndexError, IntValue, TsdlError};
-pub use dat::DatError;
+pub use dat::{DatError, PageError};
+pub use format::{FormatError, FormatErrorKind};
 pub use perf::PerfError;
 pub use text::TextError;
 pub use xml::XmlError;
