@@ -7,7 +7,7 @@ use virtflow_trace::{EventHeader, EventSource, LostEvents, ReadStats};
 use crate::cmdline::{self, VmmCommandLine};
 use crate::devices::Devices;
 use crate::guest::GuestTracker;
-use crate::layout::{Layout, TypedEvent};
+use crate::layout::{Layout, MessageKey, PacketDir, TypedEvent};
 use crate::vms;
 use crate::w2a::Analyzer;
 
@@ -32,13 +32,32 @@ impl HostPass {
         }
     }
 
-    /// The source's current event, of this host.
+    /// The source's current event, of this host. Returns the message it carries between
+    /// hosts, when it is one with a key, for the experiment's pairing.
     #[inline]
-    pub fn event(&mut self, layout: &Layout, source: &dyn EventSource, header: &EventHeader) {
+    pub fn event(
+        &mut self,
+        layout: &Layout,
+        source: &dyn EventSource,
+        header: &EventHeader,
+    ) -> Option<(PacketDir, MessageKey)> {
         self.events += 1;
         let an = &mut self.an;
         let sideband = layout.is_sideband(header.class);
-        match layout.decode_names(source, header, |tid| an.needs_name(tid)) {
+        let decoded = layout.decode_names(source, header, |tid| an.needs_name(tid));
+        let message = match decoded {
+            Some((
+                _,
+                TypedEvent::Packet {
+                    dir,
+                    primary: true,
+                    key: Some(key),
+                },
+            ))
+            | Some((_, TypedEvent::VmSync { dir, key })) => Some((dir, key)),
+            _ => None,
+        };
+        match decoded {
             // Written by a tool, not the kernel's doing: only its time counts.
             Some((_, TypedEvent::Marker { text })) => {
                 self.markers.add(text);
@@ -57,6 +76,7 @@ impl HostPass {
             None if sideband => {}
             None => an.tick(header.ts, header.cpu),
         }
+        message
     }
 
     pub fn lost(&mut self, lost: &LostEvents) {

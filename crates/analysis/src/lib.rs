@@ -17,6 +17,8 @@
 //!   the CR3 loaded at entry, by L1/L2 when it runs its own guests, and by guest kernel/user
 //!   from `guest_rip` at exit; it follows the W2A machine's guest state.
 //! - [`exits`]: Intel VMX and AMD SVM exit-reason names.
+//! - [`sync`]: the hosts of an experiment on one clock — messages paired between hosts, a
+//!   transform per host ([`synchronise`]), read before the analysis pass.
 //! - [`cmdline`]: VMs named by their VMM's command line (QEMU `-name`, `-uuid`), read from
 //!   `print` markers in the trace or given in [`Options::vmm_cmdlines`].
 
@@ -25,7 +27,8 @@
 use std::sync::Arc;
 
 use host::HostPass;
-use virtflow_model::Model;
+use messages::Messages;
+use virtflow_model::{Model, Timeline};
 use virtflow_trace::{EventSource, ReadStats, Step, TraceError};
 
 pub mod cmdline;
@@ -35,12 +38,17 @@ mod guest;
 mod histogram;
 mod host;
 pub mod layout;
+mod messages;
+pub mod sync;
 mod vms;
 mod w2a;
 
 pub use cmdline::VmmCommandLine;
 pub use guest::GUEST_KERNEL_START;
-pub use layout::{EventContext, IrqKind, IrqSource, Layout, TaskState, TypedEvent};
+pub use layout::{
+    EventContext, IrqKind, IrqSource, Layout, MessageKey, PacketDir, TaskState, TypedEvent,
+};
+pub use sync::{synchronise, Synchronisation};
 pub use w2a::fixed_vector_class;
 
 /// Progress callback: `(bytes done, bytes in total)`, as the source estimates them.
@@ -81,8 +89,15 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 /// the source ([`EventSource::hosts`]; one for a single trace) gets its own analyses: threads,
 /// CPUs and VMs of different hosts are never mixed.
 pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model, TraceError> {
-    let layout = Layout::new(source.classes());
     let names = source.hosts();
+    let several = names.len() > 1;
+    // Between hosts, packets are paired as messages: their keys are worth decoding.
+    let layout = if several {
+        Layout::new(source.classes()).with_message_keys()
+    } else {
+        Layout::new(source.classes())
+    };
+    let mut messages = several.then(|| Messages::new(names.len()));
     let mut hosts: Vec<HostPass> = names
         .iter()
         .map(|_| HostPass::new(options.intervals))
@@ -93,7 +108,11 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
             Step::Event(header) => {
                 n += 1;
                 let h = source.host().min(hosts.len() - 1);
-                hosts[h].event(&layout, &*source, &header);
+                if let Some((dir, key)) = hosts[h].event(&layout, &*source, &header) {
+                    if let Some(m) = messages.as_mut() {
+                        m.seen(h, header.ts, dir, key);
+                    }
+                }
                 if n & (PROGRESS_EVERY - 1) == 0 {
                     if let (Some(cb), Some((done, total))) = (&options.progress, source.progress())
                     {
@@ -112,12 +131,16 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         cb(total, total);
     }
     let read = source.stats();
-    let several = hosts.len() > 1;
     let mut model = Model {
         traces: options.traces.clone(),
         read,
         ..Model::default()
     };
+    if let Some(m) = &messages {
+        let mut timeline = Timeline::default();
+        m.fill(&mut timeline);
+        model.timeline = Some(timeline);
+    }
     for (i, (pass, name)) in hosts.into_iter().zip(names).enumerate() {
         let cmdlines: Vec<VmmCommandLine> = options
             .vmm_cmdlines

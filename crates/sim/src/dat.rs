@@ -445,13 +445,15 @@ impl CpuBuf {
 
 pub struct DatWriter {
     path: PathBuf,
+    /// Written in the uname option, where trace-cmd records the host's name.
+    hostname: String,
     cpus: Vec<CpuBuf>,
     rec: Vec<u8>,
     count: u64,
 }
 
 impl DatWriter {
-    pub fn create(path: &Path, ncpus: u32) -> std::io::Result<DatWriter> {
+    pub fn create(path: &Path, ncpus: u32, hostname: &str) -> std::io::Result<DatWriter> {
         let mut cpus = Vec::new();
         for c in 0..ncpus {
             let p = path.with_extension(format!("cpu{c}.tmp"));
@@ -466,6 +468,7 @@ impl DatWriter {
         }
         Ok(DatWriter {
             path: path.to_path_buf(),
+            hostname: hostname.to_string(),
             cpus,
             rec: Vec::with_capacity(128),
             count: 0,
@@ -568,6 +571,11 @@ impl Sink for DatWriter {
         out.write_all(cmdlines.as_bytes())?;
         out.write_all(&(self.cpus.len() as u32).to_le_bytes())?;
         out.write_all(b"options  \0")?;
+        // UNAME: `sysname nodename release machine`, as trace-cmd writes it.
+        let uname = format!("Linux {} 6.1.0-virtflow-sim x86_64\0", self.hostname);
+        out.write_all(&5u16.to_le_bytes())?;
+        out.write_all(&(uname.len() as u32).to_le_bytes())?;
+        out.write_all(uname.as_bytes())?;
         out.write_all(&0u16.to_le_bytes())?;
         out.write_all(b"flyrecord\0")?;
         out.flush()?;

@@ -299,7 +299,10 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         let (sink, path): (Box<dyn Sink>, PathBuf) = match cfg.format {
             Format::Dat => {
                 let p = base.join("trace.dat");
-                (Box::new(dat::DatWriter::create(&p, h.spec.pcpus)?), p)
+                (
+                    Box::new(dat::DatWriter::create(&p, h.spec.pcpus, &h.spec.name)?),
+                    p,
+                )
             }
             Format::Text => {
                 let p = base.join("trace.txt");

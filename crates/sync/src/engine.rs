@@ -54,7 +54,8 @@ pub struct HostSync {
 /// The outcome for one pair of hosts that exchanged messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PairSync {
-    /// The pair's reference: the host whose id sorts first.
+    /// The pair's reference: the engine's reference when it is one of the two, else the host
+    /// whose id sorts first.
     pub reference: String,
     pub other: String,
     pub quality: SyncQuality,
@@ -173,10 +174,18 @@ impl SyncEngine {
         self.hosts[sender].matches += 1;
         self.hosts[receiver].matches += 1;
         self.counts.accepted += 1;
-        // The pair's reference is the host whose id sorts first, whichever way the message
-        // went. (Rust compares strings by code point, Java by UTF-16 unit: they differ only
-        // between characters above U+FFFF and those from U+E000 to U+FFFF.)
-        let (reference, other, direction, reference_ts, other_ts) = if send_host < recv_host {
+        // The pair's reference is the experiment's reference when it is one of the two —
+        // Trace Compass's reference is always the host id that sorts first, and the mean of
+        // the bounding lines depends on which clock is on which axis, so a pair is computed
+        // the way round its result is used — else the host whose id sorts first, whichever way
+        // the message went. (Rust compares strings by code point, Java by UTF-16 unit: they
+        // differ only between characters above U+FFFF and those from U+E000 to U+FFFF.)
+        let sender_is_reference = match self.requested_reference.as_deref() {
+            Some(r) if r == send_host => true,
+            Some(r) if r == recv_host => false,
+            _ => send_host < recv_host,
+        };
+        let (reference, other, direction, reference_ts, other_ts) = if sender_is_reference {
             (
                 sender,
                 receiver,

@@ -5,6 +5,8 @@
 //!
 //! Principal types, in the order the data flows:
 //!
+//! - [`Matcher`]: pairs the sends and receives of several hosts by key, in time order, with
+//!   memory bounded by the messages in flight; each pair is a match for the engine.
 //! - [`SyncEngine`]: takes the matches ([`SyncEngine::add_match`]), refusing those whose
 //!   receive precedes their send on one host and ignoring the other same-host ones, and gives
 //!   each pair of hosts that exchanged messages a [`PairHull`].
@@ -39,6 +41,7 @@
 pub mod decimal;
 mod engine;
 pub mod hull;
+mod matcher;
 mod quality;
 pub mod transform;
 mod tree;
@@ -47,5 +50,6 @@ mod wide;
 pub use decimal::Decimal;
 pub use engine::{HostSync, MatchCounts, MatchOutcome, PairSync, SyncEngine, SyncResult};
 pub use hull::{Direction, PairHull};
+pub use matcher::{Matched, Matcher};
 pub use quality::SyncQuality;
-pub use transform::{ClockTransform, TransformError};
+pub use transform::{ClockTransform, ReferenceClock, TransformError};

@@ -24,6 +24,17 @@ pub enum SyncQuality {
 }
 
 impl SyncQuality {
+    /// The lower-case name, as JSON and the terminal write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncQuality::Absent => "absent",
+            SyncQuality::Incomplete => "incomplete",
+            SyncQuality::Approximate => "approximate",
+            SyncQuality::Accurate => "accurate",
+            SyncQuality::Fail => "fail",
+        }
+    }
+
     /// Whether the relation has a formula (a transform) at all.
     pub fn has_formula(self) -> bool {
         matches!(

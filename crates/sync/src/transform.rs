@@ -409,3 +409,35 @@ mod tests {
         assert!(serde_json::from_str::<ClockTransform>(r#"{"slope":"0","offset":"0"}"#).is_err());
     }
 }
+
+/// A host's clock on an experiment's time line: its transform to the reference, and back
+/// (for seeking and windows given in reference time).
+#[derive(Clone, Debug)]
+pub struct ReferenceClock {
+    to_reference: ClockTransform,
+    from_reference: ClockTransform,
+}
+
+impl ReferenceClock {
+    /// `None` when the transform has no usable inverse.
+    pub fn new(to_reference: ClockTransform) -> Option<ReferenceClock> {
+        let from_reference = to_reference.inverse()?;
+        Some(ReferenceClock {
+            to_reference,
+            from_reference,
+        })
+    }
+
+    pub fn transform(&self) -> &ClockTransform {
+        &self.to_reference
+    }
+}
+
+impl virtflow_trace::Clock for ReferenceClock {
+    fn to_reference(&self, t: i64) -> i64 {
+        self.to_reference.apply(t)
+    }
+    fn to_local(&self, t: i64) -> i64 {
+        self.from_reference.apply(t)
+    }
+}

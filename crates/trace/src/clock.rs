@@ -10,7 +10,7 @@ use crate::Timestamp;
 /// time-ordered on the reference clock.
 pub trait Clock: Send + Sync + fmt::Debug {
     fn to_reference(&self, t: Timestamp) -> Timestamp;
-    fn from_reference(&self, t: Timestamp) -> Timestamp;
+    fn to_local(&self, t: Timestamp) -> Timestamp;
 }
 
 /// A constant offset: `t + offset_ns` on the reference clock.
@@ -21,7 +21,7 @@ impl Clock for Offset {
     fn to_reference(&self, t: Timestamp) -> Timestamp {
         t.saturating_add(self.0)
     }
-    fn from_reference(&self, t: Timestamp) -> Timestamp {
+    fn to_local(&self, t: Timestamp) -> Timestamp {
         t.saturating_sub(self.0)
     }
 }

@@ -249,7 +249,7 @@ impl EventSource for Merge {
         self.current = None;
         let mut all = true;
         for (i, s) in self.sources.iter_mut().enumerate() {
-            let own = self.clocks[i].as_ref().map_or(ts, |c| c.from_reference(ts));
+            let own = self.clocks[i].as_ref().map_or(ts, |c| c.to_local(ts));
             let sought = s.seek(own)?;
             if sought {
                 self.heads[i] = None;

@@ -190,7 +190,7 @@ fn collect(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             collect(&p, depth + 1, out);
-        } else if matches!(detect(&p), Ok(Format::Dat | Format::Perf)) {
+        } else if matches!(detect(&p), Ok(Format::Dat | Format::Perf | Format::Xml)) {
             out.push(p);
         }
     }

@@ -10,6 +10,7 @@ use virtflow_model::Model;
 use virtflow_trace::{Bound, EventSource, Merge, Window};
 
 use crate::experiment::{self, HostName, Plan};
+use crate::timeline::{self, Clocks, SyncMode};
 
 /// The container formats virtflow reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub enum Format {
     Perf,
     /// ftrace text: tracefs `trace`/`trace_pipe`, or `trace-cmd report` output.
     Text,
+    /// A Trace Compass XML stub trace (`<trace>` of `<event>`s).
+    Xml,
 }
 
 const DAT_MAGIC: &[u8] = b"\x17\x08\x44tracing";
@@ -33,7 +36,7 @@ pub fn detect(path: &Path) -> anyhow::Result<Format> {
     if meta.is_dir() {
         return Ok(Format::Ctf);
     }
-    let mut head = [0u8; 16];
+    let mut head = [0u8; 512];
     let n = File::open(path)
         .and_then(|mut f| f.read(&mut head))
         .with_context(|| format!("{}", path.display()))?;
@@ -42,6 +45,8 @@ pub fn detect(path: &Path) -> anyhow::Result<Format> {
         Ok(Format::Dat)
     } else if head.starts_with(PERF_MAGIC) {
         Ok(Format::Perf)
+    } else if virtflow_xmlstub::looks_like_stub(head) {
+        Ok(Format::Xml)
     } else if path.file_name().is_some_and(|n| n == "metadata") {
         Ok(Format::Ctf)
     } else if n == 0 {
@@ -67,6 +72,7 @@ pub fn open_one(path: &Path) -> anyhow::Result<Box<dyn EventSource>> {
         Format::Dat => Box::new(virtflow_ftrace::DatSource::open(path)?),
         Format::Perf => Box::new(virtflow_ftrace::PerfSource::open(path)?),
         Format::Text => Box::new(virtflow_ftrace::TextSource::open(path)?),
+        Format::Xml => Box::new(virtflow_xmlstub::XmlSource::open(path)?),
     })
 }
 
@@ -142,6 +148,8 @@ pub struct Opened {
     pub names: Vec<String>,
     /// Which recordings the arguments held and how their hosts were named.
     pub plan: Plan,
+    /// Several hosts: their clocks on the reference's.
+    pub clocks: Option<Clocks>,
     /// Keeps the demo trace's folder until the source is dropped.
     _demo: Option<DemoTrace>,
 }
@@ -160,12 +168,23 @@ pub fn open_traces(args: &TraceArgs) -> anyhow::Result<Opened> {
         (args.traces.clone(), names, None)
     };
     let plan = experiment::plan(&arguments, &args.host)?;
-    let source = experiment::open(&plan, &[])?;
+    let clocks = if plan.recordings.len() > 1 {
+        Some(timeline::clocks(
+            &plan,
+            &args.sync_mode(),
+            args.reference.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let per_host = clocks.as_ref().map_or(&[][..], |c| &c.per_host[..]);
+    let source = experiment::open(&plan, per_host)?;
     let source = windowed(source, args.window());
     Ok(Opened {
         source,
         names,
         plan,
+        clocks,
         _demo: demo,
     })
 }
@@ -188,12 +207,30 @@ pub struct TraceArgs {
     /// given one name are one host recorded together.
     #[arg(long, value_name = "NAME=TRACE")]
     pub host: Vec<HostName>,
+    /// Several hosts: leave each on its own clock instead of synchronising them.
+    #[arg(long, conflicts_with = "sync")]
+    pub no_sync: bool,
+    /// Several hosts: take their clocks from this `virtflow sync --json` file.
+    #[arg(long, value_name = "FILE")]
+    pub sync: Option<PathBuf>,
+    /// Several hosts: the host whose clock every time is put on (default: the first).
+    #[arg(long, value_name = "HOST")]
+    pub reference: Option<String>,
 }
 
 impl TraceArgs {
     /// The window given, if any.
     pub fn window(&self) -> Option<(Bound, Bound)> {
         self.begin.zip(self.end)
+    }
+
+    /// Where the hosts' clocks come from.
+    pub fn sync_mode(&self) -> SyncMode {
+        match (&self.sync, self.no_sync) {
+            (Some(file), _) => SyncMode::File(file.clone()),
+            (None, true) => SyncMode::Off,
+            (None, false) => SyncMode::Auto,
+        }
     }
 }
 
@@ -240,6 +277,22 @@ pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> 
         virtflow_analysis::analyze(&mut *opened.source, &options).context("reading the trace")?;
     for (host, r) in model.hosts.iter_mut().zip(&opened.plan.recordings) {
         host.traces = r.paths.iter().map(|p| p.display().to_string()).collect();
+    }
+    if let Some(clocks) = opened.clocks {
+        for (host, clock) in model.hosts.iter_mut().zip(clocks.hosts) {
+            host.clock = Some(clock);
+        }
+        let timeline = model.timeline.get_or_insert_with(Default::default);
+        timeline.reference = clocks.timeline.reference;
+        timeline.source = clocks.timeline.source;
+        if timeline.received_before_sent > 0 {
+            notes.push(format!(
+                "{} of {} messages between hosts arrive before they leave on this time line: \
+                 the clocks are not synchronised well enough for them",
+                timeline.received_before_sent, timeline.messages
+            ));
+        }
+        notes.extend(clocks.notes);
     }
     model.notes.extend(notes);
     Ok(model)

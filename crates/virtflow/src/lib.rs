@@ -8,6 +8,8 @@
 //!   arguments are merged in time order.
 //! - [`experiment`]: the TRACE arguments as recordings of hosts — one host per recording,
 //!   named from the trace — merged on one time line.
+//! - [`timeline`]: the hosts' clocks on the reference host's — synchronised, cached, read from
+//!   a `virtflow sync --json` file, or off.
 //! - [`cmd`]: one module per subcommand, each with its `clap` arguments and a `run` function.
 //!
 //! The binary (`main.rs`) only parses the command line and dispatches to [`cmd`].
@@ -17,3 +19,4 @@
 pub mod cmd;
 pub mod experiment;
 pub mod input;
+pub mod timeline;

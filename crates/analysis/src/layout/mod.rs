@@ -20,15 +20,15 @@
 mod typed;
 mod vocabulary;
 
-pub use typed::{EventContext, IrqKind, IrqSource, PacketDir, TaskState, TypedEvent};
+pub use typed::{EventContext, IrqKind, IrqSource, MessageKey, PacketDir, TaskState, TypedEvent};
 pub use vocabulary::canonical_name;
 
 use virtflow_model::Isa;
-use virtflow_trace::{ClassId, EventClass, EventHeader, EventSource, FieldId};
+use virtflow_trace::{ClassId, EventClass, EventHeader, EventSource, FieldId, Value};
 
 use crate::exits;
 use vocabulary::{
-    context_for, handler_for, payload, ContextFields, ExitReason, Handler, StateField,
+    context_for, handler_for, payload, ContextFields, ExitReason, Handler, KeyFields, StateField,
 };
 
 /// The per-class decoding table of one source. See the module documentation.
@@ -37,6 +37,9 @@ pub struct Layout {
     sideband: Vec<bool>,
     /// Per class: the exit's `guest_rip`, read only by the guest-process analysis.
     guest_rip: Vec<Option<FieldId>>,
+    /// Decode packets' message keys: worth its cost (LTTng's headers are compound fields)
+    /// only when messages are matched between hosts.
+    message_keys: bool,
 }
 
 /// Largest plausible vCPU number: LTTng's `kvm_x86_entry` on some kernels records garbage in
@@ -64,7 +67,45 @@ impl Layout {
             handlers,
             sideband,
             guest_rip,
+            message_keys: false,
         }
+    }
+
+    /// The same layout, decoding what pairs packets between hosts ([`MessageKey`]).
+    pub fn with_message_keys(mut self) -> Layout {
+        self.message_keys = true;
+        self
+    }
+
+    /// The classes that carry messages between hosts (packets, synchronisation hypercalls):
+    /// what the synchronisation pass reads.
+    pub fn message_classes(&self) -> Vec<ClassId> {
+        self.handlers
+            .iter()
+            .enumerate()
+            .filter(|(_, (h, _))| {
+                matches!(
+                    h,
+                    Handler::Packet(_, true, _) | Handler::VmSync { .. } | Handler::Hypercall { .. }
+                )
+            })
+            .map(|(i, _)| ClassId(i as u32))
+            .collect()
+    }
+
+    /// Whether some class carries packets but none records what would pair them between hosts
+    /// (ftrace and perf `net:*` events hold no TCP header).
+    pub fn packets_without_keys(&self) -> bool {
+        let packets = self
+            .handlers
+            .iter()
+            .filter(|(h, _)| matches!(h, Handler::Packet(_, true, _)));
+        let (mut any, mut keyed) = (false, false);
+        for (h, _) in packets {
+            any = true;
+            keyed |= matches!(h, Handler::Packet(_, _, k) if !matches!(k, KeyFields::None));
+        }
+        any && !keyed
     }
 
     /// The guest instruction pointer of the current event when it is a KVM exit that
@@ -236,7 +277,33 @@ impl Layout {
                     TypedEvent::BlockIssue { dev, sector }
                 }
             }
-            Handler::Packet(dir, primary) => TypedEvent::Packet { dir, primary },
+            Handler::Packet(dir, primary, key) => TypedEvent::Packet {
+                dir,
+                primary,
+                key: if self.message_keys {
+                    message_key(src, key)
+                } else {
+                    None
+                },
+            },
+            Handler::VmSync { dir, vm, counter } => TypedEvent::VmSync {
+                dir,
+                key: MessageKey::VmSync {
+                    vm: src.u64(vm)?,
+                    counter: src.u64(counter)?,
+                },
+            },
+            // The guest's synchronisation hypercall, received by the host.
+            Handler::Hypercall { nr, a0, a1 } if src.u64(nr)? == VMSYNC_HYPERCALL => {
+                TypedEvent::VmSync {
+                    dir: PacketDir::Receive,
+                    key: MessageKey::VmSync {
+                        vm: src.u64(a1)?,
+                        counter: src.u64(a0)?,
+                    },
+                }
+            }
+            Handler::Hypercall { .. } => return None,
             Handler::Marker { text } => TypedEvent::Marker {
                 text: src.str(text)?,
             },
@@ -274,6 +341,64 @@ impl Layout {
             .filter(|(_, (h, _))| !matches!(h, Handler::Ignore))
             .map(|(i, _)| ClassId(i as u32))
             .collect()
+    }
+}
+
+/// The hypercall number the research's guest tracer uses for its synchronisation messages.
+const VMSYNC_HYPERCALL: u64 = 5;
+
+/// The message key of a packet event, from where its class carries it.
+fn message_key(src: &dyn EventSource, key: KeyFields) -> Option<MessageKey> {
+    match key {
+        KeyFields::None => None,
+        KeyFields::Tcp {
+            seq,
+            ack_seq,
+            flags,
+        } => Some(MessageKey::Tcp {
+            seq: src.u64(seq)? as u32,
+            ack_seq: src.u64(ack_seq)? as u32,
+            flags: src.u64(flags)? as u16,
+        }),
+        KeyFields::Stub(f) => Some(MessageKey::Stub(src.u64(f)?)),
+        KeyFields::TcpBelow(f, device) => {
+            if device.and_then(|d| src.str(d)).is_some_and(is_virtual_device) {
+                return None;
+            }
+            tcp_in(&src.value(f)?)
+        }
+    }
+}
+
+/// Devices that carry packets inside one machine — a VM's tap, bridges, veth pairs, the
+/// loopback. A packet between hosts passes them too, before or after the wire, with the same
+/// TCP header: taken as message ends, they would pair a host's forwarding with the other
+/// host's, so only the other devices' packets are messages between hosts.
+pub fn is_virtual_device(name: &str) -> bool {
+    const VIRTUAL: &[&str] = &[
+        "tap", "vnet", "macvtap", "veth", "virbr", "docker", "br", "lo", "tun", "vhost", "cni",
+        "flannel", "cali", "vxlan", "genev", "ovs",
+    ];
+    VIRTUAL.iter().any(|p| name.starts_with(p))
+}
+
+/// The TCP header somewhere in a compound value: the struct that holds `seq`, `ack_seq` and
+/// `flags`, below the variants that select the protocols.
+fn tcp_in(v: &Value<'_>) -> Option<MessageKey> {
+    match v {
+        Value::Struct(fields) => {
+            let get = |n: &str| fields.iter().find(|(k, _)| k == n).and_then(|(_, v)| v.as_u64());
+            if let (Some(seq), Some(ack_seq), Some(flags)) = (get("seq"), get("ack_seq"), get("flags")) {
+                return Some(MessageKey::Tcp {
+                    seq: seq as u32,
+                    ack_seq: ack_seq as u32,
+                    flags: flags as u16,
+                });
+            }
+            fields.iter().find_map(|(_, v)| tcp_in(v))
+        }
+        Value::Variant(_, inner) => tcp_in(inner),
+        _ => None,
     }
 }
 

@@ -53,6 +53,18 @@ pub enum IrqSource {
     Apic,
 }
 
+/// What pairs one message seen on two hosts (a send on one, its receive on the other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageKey {
+    /// A TCP segment, as Trace Compass keys it: sequence and acknowledgement numbers and the
+    /// flags (ports and addresses are not recorded by every tracer).
+    Tcp { seq: u32, ack_seq: u32, flags: u16 },
+    /// A Trace Compass stub trace's `msgid`.
+    Stub(u64),
+    /// A guest↔host synchronisation message: the VM's id and the message counter.
+    VmSync { vm: u64, counter: u64 },
+}
+
 /// Which way a packet goes through the host's network stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PacketDir {
@@ -157,6 +169,15 @@ pub enum TypedEvent<'a> {
         /// (`net_dev_queue` for a send, `netif_receive_skb` for a receive); the others
         /// (`net_dev_xmit`, `netif_rx`, the `*_entry` hooks) see the same packet again.
         primary: bool,
+        /// What pairs it with the same message on another host, when the tracer recorded it
+        /// and the layout was asked for keys ([`crate::Layout::with_message_keys`]).
+        key: Option<MessageKey>,
+    },
+    /// A guest↔host synchronisation message: the research tracer's `vmsync_*` events, or the
+    /// host's `kvm_hypercall` number 5 that carries the same counter from the guest.
+    VmSync {
+        dir: PacketDir,
+        key: MessageKey,
     },
     /// A thread's name and thread group from a side-band record (perf's `perf_comm`), not a
     /// kernel event: it does not extend the trace's span.

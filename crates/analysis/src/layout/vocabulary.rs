@@ -6,6 +6,24 @@ use virtflow_trace::{EventClass, FieldId, FieldKind, Scope};
 
 use super::typed::{IrqKind, PacketDir};
 
+/// Where a packet event carries what keys it as a message.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum KeyFields {
+    None,
+    /// A compound holding a TCP header somewhere below: LTTng ≥ 2.9 `network_header` (a
+    /// variant over the network protocol, then `transport_header`, `tcp`), older LTTng
+    /// `transport_fields` (`thtype_tcp`); with the device's name, when the event has it.
+    TcpBelow(FieldId, Option<FieldId>),
+    /// Flat `seq`, `ack_seq`, `flags` (the research tracer's `inet_sock_local_*`).
+    Tcp {
+        seq: FieldId,
+        ack_seq: FieldId,
+        flags: FieldId,
+    },
+    /// A stub trace's `msgid`.
+    Stub(FieldId),
+}
+
 /// How to read the current-thread context of a class.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct ContextFields {
@@ -97,10 +115,32 @@ pub(super) enum Handler {
         dev: FieldId,
         sector: FieldId,
     },
-    Packet(PacketDir, bool),
+    Packet(PacketDir, bool, KeyFields),
+    VmSync {
+        dir: PacketDir,
+        vm: FieldId,
+        counter: FieldId,
+    },
+    /// `kvm_hypercall`: a synchronisation message when `nr` is 5 (`a0` the counter, `a1` the
+    /// VM's id).
+    Hypercall {
+        nr: FieldId,
+        a0: FieldId,
+        a1: FieldId,
+    },
     Marker {
         text: FieldId,
     },
+}
+
+/// The compound field of a packet event that holds its TCP header, when it has one.
+fn tcp_below(class: &EventClass) -> KeyFields {
+    payload(class, &["network_header", "transport_fields"]).map_or(KeyFields::None, |f| {
+        match class.fields[f.0 as usize].kind {
+            FieldKind::Compound => KeyFields::TcpBelow(f, payload(class, &["name"])),
+            _ => KeyFields::None,
+        }
+    })
 }
 
 /// The event's name in one vocabulary: `system:` prefix dropped, LTTng's infixes removed.
@@ -310,15 +350,61 @@ pub(super) fn handler_for(class: &EventClass) -> Handler {
             },
             _ => Handler::Ignore,
         },
-        "net_dev_queue" => Handler::Packet(PacketDir::Send, true),
-        "net_dev_xmit" => Handler::Packet(PacketDir::Send, false),
+        "net_dev_queue" => Handler::Packet(PacketDir::Send, true, tcp_below(class)),
+        "net_dev_xmit" => Handler::Packet(PacketDir::Send, false, KeyFields::None),
         // LTTng ≥ 2.7 may name it `net_if_receive_skb`.
-        "netif_receive_skb" | "net_if_receive_skb" => Handler::Packet(PacketDir::Receive, true),
+        "netif_receive_skb" | "net_if_receive_skb" => {
+            Handler::Packet(PacketDir::Receive, true, tcp_below(class))
+        }
         "netif_rx"
         | "net_if_rx"
         | "napi_gro_receive_entry"
         | "netif_receive_skb_entry"
-        | "netif_rx_entry" => Handler::Packet(PacketDir::Receive, false),
+        | "netif_rx_entry" => Handler::Packet(PacketDir::Receive, false, KeyFields::None),
+        "inet_sock_local_out" | "inet_sock_local_in" => {
+            let dir = if name == "inet_sock_local_out" {
+                PacketDir::Send
+            } else {
+                PacketDir::Receive
+            };
+            match (f(&["seq"]), f(&["ack_seq"]), f(&["flags"])) {
+                (Some(seq), Some(ack_seq), Some(flags)) => Handler::Packet(
+                    dir,
+                    true,
+                    KeyFields::Tcp {
+                        seq,
+                        ack_seq,
+                        flags,
+                    },
+                ),
+                _ => Handler::Ignore,
+            }
+        }
+        // Trace Compass's stub traces.
+        "packet_sent" | "packet_received" => {
+            let dir = if name == "packet_sent" {
+                PacketDir::Send
+            } else {
+                PacketDir::Receive
+            };
+            let key = f(&["msgid"]).map_or(KeyFields::None, KeyFields::Stub);
+            Handler::Packet(dir, true, key)
+        }
+        "vmsync_gh_guest" | "vmsync_hg_host" | "vmsync_gh_host" | "vmsync_hg_guest" => {
+            let dir = if matches!(name, "vmsync_gh_guest" | "vmsync_hg_host") {
+                PacketDir::Send
+            } else {
+                PacketDir::Receive
+            };
+            match (f(&["vm_uid"]), f(&["cnt"])) {
+                (Some(vm), Some(counter)) => Handler::VmSync { dir, vm, counter },
+                _ => Handler::Ignore,
+            }
+        }
+        "kvm_hypercall" => match (f(&["nr"]), f(&["a0"]), f(&["a1"])) {
+            (Some(nr), Some(a0), Some(a1)) => Handler::Hypercall { nr, a0, a1 },
+            _ => Handler::Ignore,
+        },
         "hrtimer_expire_entry" | "local_timer_entry" => irq(true, IrqKind::Timer),
         "hrtimer_expire_exit" | "local_timer_exit" => irq(false, IrqKind::Timer),
         "irq_handler_entry"

@@ -179,7 +179,7 @@ fn reference_command(format: Format, path: &Path) -> Option<Vec<String>> {
         ]),
         Format::Dat => Some(vec!["trace-cmd".into(), "report".into(), "-i".into(), p]),
         Format::Perf => Some(vec!["perf".into(), "script".into(), "-i".into(), p]),
-        Format::Text => None,
+        Format::Text | Format::Xml => None,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod export;
 pub mod record;
 pub mod report;
 pub mod simulate;
+pub mod sync;
 pub mod view;
 
 #[derive(Parser, Debug)]
@@ -43,6 +44,8 @@ pub enum Command {
     Doctor(doctor::Args),
     /// Measure events/s of virtflow against the reference readers on the same files.
     Bench(bench::Args),
+    /// Put several hosts' clocks on one time line, from the messages they exchanged.
+    Sync(sync::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -57,5 +60,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Record(a) => record::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Sync(a) => sync::run(a),
     }
 }

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Runs `virtflow ARGS…`, asserts it succeeded, and returns its standard output.
+/// Runs `virtflow ARGS…`, asserts it succeeded, and returns its standard output. Clock
+/// synchronisations are cached in a scratch folder, never beside the shared traces.
 pub fn virtflow(args: &[&str]) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_virtflow"))
         .args(args)
+        .env("VIRTFLOW_CACHE_DIR", cache_dir())
         .output()
         .expect("run virtflow");
     assert!(
@@ -16,6 +18,11 @@ pub fn virtflow(args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// This test process's cache folder.
+pub fn cache_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("virtflow-test-cache-{}", std::process::id()))
 }
 
 /// An empty scratch folder path, unique to this test process, `suite` and `name`.

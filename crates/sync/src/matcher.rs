@@ -1,0 +1,262 @@
+//! Pairing messages between hosts: each send and each receive comes with a key (a TCP
+//! segment's sequence numbers, a stub trace's message id, a VM's hypercall counter) and the
+//! host that saw it; a receive and a send of the same key seen on two hosts make a match.
+//!
+//! The rules follow Trace Compass's event matching, in time order of the experiment:
+//!
+//! - a receive pairs with an earlier unmatched send of its key on any host; a send pairs with
+//!   an earlier unmatched receive of its key on another host (clocks not yet synchronised can
+//!   show a receive first);
+//! - of several unmatched events with one key on one host and side, the first is kept;
+//! - once a host has matched messages with every other host, its unmatched events older than
+//!   its oldest latest match on that side are dropped (they will not be matched: the peers
+//!   have moved past them);
+//! - unlike Trace Compass, once a key is matched its other unmatched ends are forgotten: they
+//!   are the same message seen at other hops (a packet forwarded inside a host), which would
+//!   otherwise pair with a later hop of the other host the wrong way round.
+//!
+//! Memory is the unmatched messages in flight: beyond a bound per host and side (traffic to
+//! hosts outside the experiment never matches), the oldest half is dropped and counted.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// Unmatched events kept per host and side before the oldest half is dropped.
+const MAX_UNMATCHED: usize = 1 << 16;
+
+/// A message's two ends: (host index, timestamp) of the send and of the receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Matched {
+    pub send: (usize, i64),
+    pub receive: (usize, i64),
+}
+
+/// The unmatched events of one host and one side (sends or receives).
+#[derive(Debug)]
+struct Side<K> {
+    by_key: HashMap<K, i64>,
+}
+
+impl<K: Hash + Eq + Clone> Side<K> {
+    fn new() -> Self {
+        Side {
+            by_key: HashMap::new(),
+        }
+    }
+
+    /// Keeps the first unmatched event of a key; returns how many were dropped for room.
+    fn insert(&mut self, key: K, ts: i64) -> u64 {
+        let mut dropped = 0;
+        if self.by_key.len() >= MAX_UNMATCHED && !self.by_key.contains_key(&key) {
+            let mut times: Vec<i64> = self.by_key.values().copied().collect();
+            let mid = times.len() / 2;
+            let (_, cut, _) = times.select_nth_unstable(mid);
+            let cut = *cut;
+            let before = self.by_key.len();
+            self.by_key.retain(|_, t| *t > cut);
+            dropped = (before - self.by_key.len()) as u64;
+        }
+        self.by_key.entry(key).or_insert(ts);
+        dropped
+    }
+
+    fn drop_before(&mut self, ts: i64) {
+        self.by_key.retain(|_, t| *t >= ts);
+    }
+}
+
+/// Pairs the messages of `hosts` hosts by key. See the module documentation.
+#[derive(Debug)]
+pub struct Matcher<K> {
+    sends: Vec<Side<K>>,
+    receives: Vec<Side<K>>,
+    /// Per (sender, receiver): the send and receive times of their latest match.
+    latest: HashMap<(usize, usize), (i64, i64)>,
+    /// Unmatched events dropped to bound memory.
+    pub dropped: u64,
+    pub matches: u64,
+}
+
+impl<K: Hash + Eq + Clone> Matcher<K> {
+    pub fn new(hosts: usize) -> Self {
+        Matcher {
+            sends: (0..hosts).map(|_| Side::new()).collect(),
+            receives: (0..hosts).map(|_| Side::new()).collect(),
+            latest: HashMap::new(),
+            dropped: 0,
+            matches: 0,
+        }
+    }
+
+    fn hosts(&self) -> usize {
+        self.sends.len()
+    }
+
+    /// A send of `key` seen on `host` at `ts`.
+    pub fn send(&mut self, host: usize, key: K, ts: i64) -> Option<Matched> {
+        if host >= self.hosts() {
+            return None;
+        }
+        let found = (0..self.hosts())
+            .filter(|&h| h != host)
+            .find_map(|h| self.receives[h].by_key.remove(&key).map(|t| (h, t)));
+        match found {
+            Some((h, t)) => Some(self.matched(&key, (host, ts), (h, t))),
+            None => {
+                self.dropped += self.sends[host].insert(key, ts);
+                None
+            }
+        }
+    }
+
+    /// A receive of `key` seen on `host` at `ts`. A send of the same host pairs too (the
+    /// synchronisation ignores such a match, a counted fact about the trace).
+    pub fn receive(&mut self, host: usize, key: K, ts: i64) -> Option<Matched> {
+        if host >= self.hosts() {
+            return None;
+        }
+        let found = (0..self.hosts())
+            .find_map(|h| self.sends[h].by_key.remove(&key).map(|t| (h, t)));
+        match found {
+            Some((h, t)) => Some(self.matched(&key, (h, t), (host, ts))),
+            None => {
+                self.dropped += self.receives[host].insert(key, ts);
+                None
+            }
+        }
+    }
+
+    fn matched(&mut self, key: &K, send: (usize, i64), receive: (usize, i64)) -> Matched {
+        self.matches += 1;
+        for side in self.sends.iter_mut().chain(&mut self.receives) {
+            side.by_key.remove(key);
+        }
+        if send.0 != receive.0 {
+            self.latest.insert((send.0, receive.0), (send.1, receive.1));
+            self.clean(send.0, receive.0);
+        }
+        Matched { send, receive }
+    }
+
+    /// The sender's unmatched sends older than its oldest latest match to every other host
+    /// cannot match any more; the receiver's receives likewise.
+    fn clean(&mut self, sender: usize, receiver: usize) {
+        let n = self.hosts();
+        let oldest_send = (0..n)
+            .filter(|&h| h != sender)
+            .map(|h| self.latest.get(&(sender, h)).map(|l| l.0))
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|v| v.into_iter().min());
+        if let Some(ts) = oldest_send {
+            self.sends[sender].drop_before(ts);
+        }
+        let oldest_receive = (0..n)
+            .filter(|&h| h != receiver)
+            .map(|h| self.latest.get(&(h, receiver)).map(|l| l.1))
+            .collect::<Option<Vec<i64>>>()
+            .and_then(|v| v.into_iter().min());
+        if let Some(ts) = oldest_receive {
+            self.receives[receiver].drop_before(ts);
+        }
+    }
+
+    /// Unmatched events still held.
+    pub fn in_flight(&self) -> usize {
+        self.sends
+            .iter()
+            .chain(&self.receives)
+            .map(|s| s.by_key.len())
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Trace Compass's network stub test: a client and a server exchanging two messages
+    /// (`msgid` 1 and 2) through several interfaces, as facts of its `EventMatchingTest`:
+    /// four matches, the first and last within the client.
+    #[test]
+    fn the_client_server_stub_exchange_gives_four_matches() {
+        let (client, server) = (0, 1);
+        let mut m = Matcher::new(2);
+        let mut found = Vec::new();
+        let mut push = |r: Option<Matched>| found.extend(r);
+        push(m.send(client, 1, 15));
+        push(m.receive(client, 1, 20));
+        push(m.receive(client, 1, 25));
+        push(m.send(client, 1, 30));
+        push(m.receive(server, 1, 50));
+        push(m.send(server, 2, 70));
+        push(m.receive(client, 2, 100));
+        push(m.send(client, 2, 105));
+        push(m.send(client, 2, 110));
+        push(m.receive(client, 2, 115));
+        let pairs: Vec<((usize, i64), (usize, i64))> =
+            found.iter().map(|x| (x.send, x.receive)).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ((client, 15), (client, 20)),
+                ((client, 30), (server, 50)),
+                ((server, 70), (client, 100)),
+                ((client, 105), (client, 115)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_receive_seen_first_pairs_with_the_later_send_of_another_host() {
+        let mut m = Matcher::new(2);
+        assert_eq!(m.receive(1, "k", 10), None);
+        // The same host's send does not take it.
+        assert_eq!(m.send(1, "k", 12), None);
+        assert_eq!(
+            m.send(0, "k", 20),
+            Some(Matched {
+                send: (0, 20),
+                receive: (1, 10)
+            })
+        );
+    }
+
+    /// A packet from a VM of host 0 to a VM of host 1, seen at each hop with one TCP header:
+    /// host 0 receives it from its VM and sends it on the wire, host 1 receives it from the
+    /// wire and sends it to its VM. One match: the wire.
+    #[test]
+    fn a_forwarded_packet_pairs_once_on_the_wire() {
+        let mut m = Matcher::new(2);
+        assert_eq!(m.receive(0, 7, 10), None); // from the VM's tap
+        assert_eq!(m.send(0, 7, 11), None); // onto the wire
+        assert_eq!(
+            m.receive(1, 7, 20),
+            Some(Matched {
+                send: (0, 11),
+                receive: (1, 20)
+            })
+        );
+        // Onward to host 1's VM: not paired with host 0's first hop.
+        assert_eq!(m.send(1, 7, 21), None);
+    }
+
+    #[test]
+    fn unmatched_messages_older_than_every_latest_match_are_dropped() {
+        let mut m = Matcher::new(2);
+        // Sends to somewhere outside the experiment, then a matched exchange.
+        for (i, k) in ["x", "y", "z"].iter().enumerate() {
+            m.send(0, k.to_string(), i as i64);
+        }
+        assert_eq!(m.in_flight(), 3);
+        m.send(0, "a".to_string(), 10);
+        m.receive(1, "a".to_string(), 11);
+        assert_eq!(m.in_flight(), 0, "the sender has moved past x, y, z");
+        // Memory stays bounded even without matches.
+        let mut m = Matcher::new(2);
+        for i in 0..(MAX_UNMATCHED as i64 + 10) {
+            m.send(0, i, i);
+        }
+        assert!(m.in_flight() <= MAX_UNMATCHED);
+        assert!(m.dropped > 0);
+    }
+}
