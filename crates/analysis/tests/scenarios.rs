@@ -322,6 +322,59 @@ fn hlt_then_ipi_from_sibling_vcpu() {
     assert_eq!(tids, vec![(0, 100), (1, 101)]);
 }
 
+/// The same sequence as the sibling's IPI, but the two vCPU threads belong to different
+/// processes the trace names (a thread group per event, as perf's sample pid or LTTng's `pid`
+/// context give it): the IPI sender was only current when the other VM's vCPU was woken. Two
+/// VMs, and the wait's cause is not an IPI.
+#[test]
+fn an_ipi_never_joins_vcpus_of_different_processes() {
+    let tgid = |mut e: VecEvent, pid: u64| {
+        e.fields.push(("common_tgid".into(), u(pid)));
+        e
+    };
+    let events = hlt_then(
+        vec![
+            switch(4000, 1, IDLE, 0, (201, "CPU 0/KVM")),
+            entry(4100, 1, 201, 0),
+            exit(4900, 1, 201, MSR_WRITE),
+            ev(
+                4950,
+                1,
+                "kvm_apic_ipi",
+                &[
+                    ("common_pid", u(201)),
+                    ("icr_low", u(0xfd)),
+                    ("dest_id", u(0)),
+                ],
+            ),
+            waking(5010, 1, 201, 100, "CPU 0/KVM"),
+            entry(5050, 1, 201, 0),
+        ],
+        0xec,
+    )
+    .into_iter()
+    .map(|e| {
+        let pid = match e.fields.iter().find(|(k, _)| k == "common_pid") {
+            Some((_, v)) if v.as_u64() == Some(201) => 200,
+            _ => 90,
+        };
+        tgid(e, pid)
+    })
+    .collect();
+    let m = run(events);
+    check_totals(&m);
+    let pids: Vec<u32> = m.vms.iter().map(|v| v.pid).collect();
+    assert_eq!(pids, vec![90, 200], "one VM per process");
+    let numbers: Vec<Vec<u32>> = m
+        .vms
+        .iter()
+        .map(|vm| vm.vcpus.iter().map(|v| v.vcpu).collect())
+        .collect();
+    assert_eq!(numbers, vec![vec![0], vec![0]]);
+    // The cause falls to the injected vector (the timer), not to an IPI.
+    assert_eq!(vcpu_intervals(&m, 100), expected_hlt_wait(WaitCause::Timer));
+}
+
 #[test]
 fn disagreeing_signals_are_counted_and_the_waker_wins() {
     // Woken from timer context, but a device vector is injected first.

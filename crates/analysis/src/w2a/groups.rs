@@ -33,6 +33,8 @@ pub fn vhost_pid(comm: &str) -> Option<u32> {
 #[derive(Default)]
 pub(crate) struct Groups {
     parent: FxHashMap<u64, u64>,
+    /// The process (thread group) a group is known to be, by its root.
+    process: FxHashMap<u64, u32>,
     vectors: FxHashMap<u64, Vec<(u32, WaitCause, u64)>>,
 }
 
@@ -75,11 +77,36 @@ impl Groups {
         }
         self.parent.insert(ra, ra);
         self.parent.insert(rb, ra);
+        for key in [a, b] {
+            if key >> 32 == 1 {
+                self.process.entry(ra).or_insert(key as u32);
+            }
+        }
+        if let Some(pid) = self.process.remove(&rb) {
+            self.process.entry(ra).or_insert(pid);
+        }
         if let Some(moved) = self.vectors.remove(&rb) {
             for (v, c, n) in moved {
                 self.add_vector(ra, v, c, n);
             }
         }
+    }
+
+    /// Joins the groups of `a` and `b` on behavioural evidence (an interrupt raised then a
+    /// wake-up, an IPI), unless the trace says they belong to different processes: a known
+    /// thread group is a fact, a behaviour only a clue. Returns whether they are one group now.
+    pub fn join_by_behaviour(&mut self, a: u64, b: u64) -> bool {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra == rb {
+            return true;
+        }
+        if let (Some(pa), Some(pb)) = (self.process.get(&ra), self.process.get(&rb)) {
+            if pa != pb {
+                return false;
+            }
+        }
+        self.union(a, b);
+        true
     }
 
     pub fn same(&mut self, a: u64, b: u64) -> bool {

@@ -411,8 +411,10 @@ impl Analyzer {
         let (wt, wk) = (thread_key(waker), thread_key(target_tid));
         let wt_thread = &self.threads[w];
         if wt_thread.is_vcpu {
-            if wt_thread.ipi_since_exit && target_is_vcpu {
-                self.groups.union(wt, wk);
+            // A vCPU of another process was not woken by this vCPU's IPI, whatever the vCPU
+            // sent last: it is only the thread current when the wake-up happened.
+            if wt_thread.ipi_since_exit && target_is_vcpu && self.groups.join_by_behaviour(wt, wk)
+            {
                 return Some(WaitCause::Task);
             }
             return self.groups.same(wt, wk).then_some(WaitCause::Task);
@@ -426,8 +428,9 @@ impl Analyzer {
                 }
             }
         }
-        if target_is_vcpu {
-            self.groups.union(wt, wk);
+        if target_is_vcpu && !self.groups.join_by_behaviour(wt, wk) {
+            // Known to be of another process than the vCPU it woke: not its device.
+            return None;
         }
         Some(device_cause(raised, vhost))
     }
