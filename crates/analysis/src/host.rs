@@ -97,8 +97,7 @@ impl HostPass {
         self.guest.finish(an);
         let (mut all_cmdlines, mut marker_problems) = self.markers.finish();
         all_cmdlines.extend(cmdlines.iter().cloned());
-        let (mut host, mut vms, mut notes) =
-            vms::build(an, &self.devices, name, &all_cmdlines);
+        let (mut host, mut vms, mut notes) = vms::build(an, &self.devices, name, &all_cmdlines);
         host.events = self.events;
         self.guest.fill(an, &mut vms);
         let mut front = Vec::new();

@@ -166,7 +166,9 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         } else {
             String::new()
         };
-        model.notes.extend(notes.into_iter().map(|n| format!("{label}{n}")));
+        model
+            .notes
+            .extend(notes.into_iter().map(|n| format!("{label}{n}")));
         model.hosts.push(host);
         model.vms.append(&mut vms);
     }

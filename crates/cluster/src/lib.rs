@@ -277,6 +277,30 @@ impl ClusterReport {
     }
 }
 
+/// Clusters the VMs of `model` as `virtflow cluster` does by default (each VM on its own when
+/// there are fewer than three) and writes each cluster's name into its members' `workload`,
+/// for the views that show a VM's workload. Reads the model only.
+pub fn name_workloads(model: &mut virtflow_model::Model) {
+    let label = model.traces.join(", ");
+    let (table, _) = features::build(model, &label, Level::Vm);
+    if table.rows.is_empty() {
+        return;
+    }
+    let mut options = ClusterOptions::default();
+    if table.rows.len() < 3 {
+        // Too few rows for a silhouette: each VM is named on its own.
+        options.k = KSelection::Fixed(table.rows.len());
+    }
+    let report = cluster(&table, &options);
+    for c in &report.clusters {
+        for member in &c.members {
+            for vm in model.vms.iter_mut().filter(|vm| vm.pid == member.key.pid) {
+                vm.workload = Some(c.name.name().to_string());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,29 +414,5 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(cluster(&t, &o), cluster(&t, &o));
-    }
-}
-
-/// Clusters the VMs of `model` as `virtflow cluster` does by default (each VM on its own when
-/// there are fewer than three) and writes each cluster's name into its members' `workload`,
-/// for the views that show a VM's workload. Reads the model only.
-pub fn name_workloads(model: &mut virtflow_model::Model) {
-    let label = model.traces.join(", ");
-    let (table, _) = features::build(model, &label, Level::Vm);
-    if table.rows.is_empty() {
-        return;
-    }
-    let mut options = ClusterOptions::default();
-    if table.rows.len() < 3 {
-        // Too few rows for a silhouette: each VM is named on its own.
-        options.k = KSelection::Fixed(table.rows.len());
-    }
-    let report = cluster(&table, &options);
-    for c in &report.clusters {
-        for member in &c.members {
-            for vm in model.vms.iter_mut().filter(|vm| vm.pid == member.key.pid) {
-                vm.workload = Some(c.name.name().to_string());
-            }
-        }
     }
 }

@@ -115,8 +115,8 @@ impl<K: Hash + Eq + Clone> Matcher<K> {
         if host >= self.hosts() {
             return None;
         }
-        let found = (0..self.hosts())
-            .find_map(|h| self.sends[h].by_key.remove(&key).map(|t| (h, t)));
+        let found =
+            (0..self.hosts()).find_map(|h| self.sends[h].by_key.remove(&key).map(|t| (h, t)));
         match found {
             Some((h, t)) => Some(self.matched(&key, (h, t), (host, ts))),
             None => {

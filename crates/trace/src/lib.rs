@@ -39,8 +39,8 @@ mod vec_source;
 pub mod visit;
 mod window;
 
-pub use error::{ErrorKind, TraceError};
 pub use clock::{Clock, Offset};
+pub use error::{ErrorKind, TraceError};
 pub use merge::{Member, Merge};
 pub use vec_source::{VecEvent, VecSource};
 pub use visit::{FieldVisitor, ValueBuilder};

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use crate::{
-    ClassId, Clock, EventClass, EventSource, FieldId, ReadStats, Step, Timestamp, TraceError,
-    Value,
+    ClassId, Clock, EventClass, EventSource, FieldId, ReadStats, Step, Timestamp, TraceError, Value,
 };
 
 /// One source of an experiment: which host it records, and how its clock maps to the
@@ -256,7 +255,10 @@ impl EventSource for Merge {
                 self.skip_before[i] = None;
             } else {
                 all = false;
-                if self.heads[i].as_ref().is_some_and(|h| Self::step_time(h) < ts) {
+                if self.heads[i]
+                    .as_ref()
+                    .is_some_and(|h| Self::step_time(h) < ts)
+                {
                     self.heads[i] = None;
                 }
                 self.skip_before[i] = Some(ts);

@@ -244,7 +244,10 @@ fn name_from_path(path: &Path) -> String {
 /// Opens the plan's recordings as one source: a single recording as itself, several as an
 /// experiment with one host each, each on the reference clock through `clocks` (by host;
 /// `None`: already on it).
-pub fn open(plan: &Plan, clocks: &[Option<Arc<dyn Clock>>]) -> anyhow::Result<Box<dyn EventSource>> {
+pub fn open(
+    plan: &Plan,
+    clocks: &[Option<Arc<dyn Clock>>],
+) -> anyhow::Result<Box<dyn EventSource>> {
     let mut members = Vec::new();
     for (host, r) in plan.recordings.iter().enumerate() {
         for p in &r.paths {

@@ -164,7 +164,11 @@ pub fn open_traces(args: &TraceArgs) -> anyhow::Result<Opened> {
             Some(demo),
         )
     } else {
-        let names = args.traces.iter().map(|p| p.display().to_string()).collect();
+        let names = args
+            .traces
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         (args.traces.clone(), names, None)
     };
     let plan = experiment::plan(&arguments, &args.host)?;

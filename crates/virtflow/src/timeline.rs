@@ -90,7 +90,11 @@ pub fn clocks(plan: &Plan, mode: &SyncMode, reference: Option<&str>) -> anyhow::
         );
     }
     let (file, source, notes) = match mode {
-        SyncMode::Off => (identity_file(plan, &reference, "off"), "off".to_string(), vec![]),
+        SyncMode::Off => (
+            identity_file(plan, &reference, "off"),
+            "off".to_string(),
+            vec![],
+        ),
         SyncMode::File(path) => {
             let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
             let file: SyncFile = serde_json::from_str(&text).with_context(|| {
@@ -136,8 +140,8 @@ pub fn clocks(plan: &Plan, mode: &SyncMode, reference: Option<&str>) -> anyhow::
             });
             continue;
         };
-        let transform = transform_of(t)
-            .with_context(|| format!("{}: the clock of host {}", source, t.host))?;
+        let transform =
+            transform_of(t).with_context(|| format!("{}: the clock of host {}", source, t.host))?;
         let clock: Option<Arc<dyn Clock>> = if transform.is_identity() {
             None
         } else {
@@ -172,12 +176,24 @@ pub fn clocks(plan: &Plan, mode: &SyncMode, reference: Option<&str>) -> anyhow::
 
 fn transform_of(t: &TraceClock) -> anyhow::Result<ClockTransform> {
     let slope: Decimal = match &t.slope_exact {
-        Some(s) => s.parse().map_err(|e| anyhow::anyhow!("slope {s:?}: {e:?}"))?,
-        None => t.slope.to_string().parse().map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("slope {s:?}: {e:?}"))?,
+        None => t
+            .slope
+            .to_string()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
     };
     let offset: Decimal = match &t.offset_exact {
-        Some(s) => s.parse().map_err(|e| anyhow::anyhow!("offset {s:?}: {e:?}"))?,
-        None => t.offset_ns.to_string().parse().map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|e| anyhow::anyhow!("offset {s:?}: {e:?}"))?,
+        None => t
+            .offset_ns
+            .to_string()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
     };
     ClockTransform::new(slope, offset).map_err(|e| anyhow::anyhow!("{e:?}"))
 }
@@ -256,7 +272,10 @@ pub fn compute(plan: &Plan, reference: &str) -> anyhow::Result<(SyncFile, Vec<St
     }
     Ok((
         SyncFile {
-            reference: result.reference.clone().unwrap_or_else(|| reference.to_string()),
+            reference: result
+                .reference
+                .clone()
+                .unwrap_or_else(|| reference.to_string()),
             traces,
             key: None,
         },
@@ -318,7 +337,9 @@ fn list_files(p: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     entries.sort();
     for e in entries {
-        if e.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+        if e.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
             continue;
         }
         list_files(&e, out);

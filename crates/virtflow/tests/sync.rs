@@ -10,7 +10,10 @@ use sim_common::{scratch, virtflow};
 use virtflow_model::Model;
 
 fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/traces"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/traces"
+    ))
 }
 
 fn json(args: &[&str]) -> Json {
@@ -104,7 +107,10 @@ fn simulated_hosts_are_synchronised_within_the_bound() {
         }
         assert_eq!(t["quality"], "accurate", "{t}");
         let bound = t["bound_ns"].as_f64().unwrap();
-        let (slope, offset) = (t["slope"].as_f64().unwrap(), t["offset_ns"].as_f64().unwrap());
+        let (slope, offset) = (
+            t["slope"].as_f64().unwrap(),
+            t["offset_ns"].as_f64().unwrap(),
+        );
         for seconds in [10.0, 10.5, 11.0] {
             let host_time = seconds * 1e9 * s + o;
             let truly = rs * ((host_time - o) / s) + ro;
@@ -119,7 +125,13 @@ fn simulated_hosts_are_synchronised_within_the_bound() {
     let got: Vec<(u32, String, Vec<u32>)> = m
         .vms
         .iter()
-        .map(|v| (v.pid, v.host.clone(), v.vcpus.iter().map(|c| c.tid).collect()))
+        .map(|v| {
+            (
+                v.pid,
+                v.host.clone(),
+                v.vcpus.iter().map(|c| c.tid).collect(),
+            )
+        })
         .collect();
     let expected: Vec<(u32, String, Vec<u32>)> = truth["vms"]
         .as_array()
@@ -153,14 +165,27 @@ fn two_recordings_of_one_machine_stay_apart() {
         eprintln!("kvm-lab not present: skipped");
         return;
     }
-    let m = model(&["analyze", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let m = model(&[
+        "analyze",
+        "--json",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
     assert_eq!(m.hosts.len(), 2);
-    assert_eq!(m.vms.len(), 2, "{:?}", m.vms.iter().map(|v| &v.name).collect::<Vec<_>>());
+    assert_eq!(
+        m.vms.len(),
+        2,
+        "{:?}",
+        m.vms.iter().map(|v| &v.name).collect::<Vec<_>>()
+    );
     assert_ne!(m.vms[0].host, m.vms[1].host);
     for (vm, host) in m.vms.iter().zip(&m.hosts) {
         assert_eq!(vm.host, host.name);
         // Each VM keeps its own vhost thread.
-        assert!(vm.threads.iter().any(|t| t.comm == format!("vhost-{}", vm.pid)));
+        assert!(vm
+            .threads
+            .iter()
+            .any(|t| t.comm == format!("vhost-{}", vm.pid)));
     }
     assert!(
         m.notes.iter().any(|n| n.contains("separate recordings")),
@@ -168,7 +193,11 @@ fn two_recordings_of_one_machine_stay_apart() {
         m.notes
     );
     // ftrace's net events carry no TCP header: the user is told why no clock was related.
-    assert!(m.notes.iter().any(|n| n.contains("no TCP header")), "{:?}", m.notes);
+    assert!(
+        m.notes.iter().any(|n| n.contains("no TCP header")),
+        "{:?}",
+        m.notes
+    );
 }
 
 /// Trace Compass's stub traces as the command line opens them: the network stubs' client and

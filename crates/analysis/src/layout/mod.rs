@@ -86,7 +86,9 @@ impl Layout {
             .filter(|(_, (h, _))| {
                 matches!(
                     h,
-                    Handler::Packet(_, true, _) | Handler::VmSync { .. } | Handler::Hypercall { .. }
+                    Handler::Packet(_, true, _)
+                        | Handler::VmSync { .. }
+                        | Handler::Hypercall { .. }
                 )
             })
             .map(|(i, _)| ClassId(i as u32))
@@ -362,7 +364,10 @@ fn message_key(src: &dyn EventSource, key: KeyFields) -> Option<MessageKey> {
         }),
         KeyFields::Stub(f) => Some(MessageKey::Stub(src.u64(f)?)),
         KeyFields::TcpBelow(f, device) => {
-            if device.and_then(|d| src.str(d)).is_some_and(is_virtual_device) {
+            if device
+                .and_then(|d| src.str(d))
+                .is_some_and(is_virtual_device)
+            {
                 return None;
             }
             tcp_in(&src.value(f)?)
@@ -387,8 +392,15 @@ pub fn is_virtual_device(name: &str) -> bool {
 fn tcp_in(v: &Value<'_>) -> Option<MessageKey> {
     match v {
         Value::Struct(fields) => {
-            let get = |n: &str| fields.iter().find(|(k, _)| k == n).and_then(|(_, v)| v.as_u64());
-            if let (Some(seq), Some(ack_seq), Some(flags)) = (get("seq"), get("ack_seq"), get("flags")) {
+            let get = |n: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .and_then(|(_, v)| v.as_u64())
+            };
+            if let (Some(seq), Some(ack_seq), Some(flags)) =
+                (get("seq"), get("ack_seq"), get("flags"))
+            {
                 return Some(MessageKey::Tcp {
                     seq: seq as u32,
                     ack_seq: ack_seq as u32,

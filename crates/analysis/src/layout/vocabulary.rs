@@ -135,11 +135,12 @@ pub(super) enum Handler {
 
 /// The compound field of a packet event that holds its TCP header, when it has one.
 fn tcp_below(class: &EventClass) -> KeyFields {
-    payload(class, &["network_header", "transport_fields"]).map_or(KeyFields::None, |f| {
-        match class.fields[f.0 as usize].kind {
-            FieldKind::Compound => KeyFields::TcpBelow(f, payload(class, &["name"])),
-            _ => KeyFields::None,
-        }
+    payload(class, &["network_header", "transport_fields"]).map_or(KeyFields::None, |f| match class
+        .fields[f.0 as usize]
+        .kind
+    {
+        FieldKind::Compound => KeyFields::TcpBelow(f, payload(class, &["name"])),
+        _ => KeyFields::None,
     })
 }
 

@@ -413,8 +413,7 @@ impl Analyzer {
         if wt_thread.is_vcpu {
             // A vCPU of another process was not woken by this vCPU's IPI, whatever the vCPU
             // sent last: it is only the thread current when the wake-up happened.
-            if wt_thread.ipi_since_exit && target_is_vcpu && self.groups.join_by_behaviour(wt, wk)
-            {
+            if wt_thread.ipi_since_exit && target_is_vcpu && self.groups.join_by_behaviour(wt, wk) {
                 return Some(WaitCause::Task);
             }
             return self.groups.same(wt, wk).then_some(WaitCause::Task);

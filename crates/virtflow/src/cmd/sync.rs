@@ -31,9 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!(
             "these traces are one host's ({}): synchronisation relates the clocks of several \
              hosts",
-            plan.recordings
-                .first()
-                .map_or("none", |r| r.host.as_str())
+            plan.recordings.first().map_or("none", |r| r.host.as_str())
         );
     }
     let clocks = timeline::clocks(&plan, &SyncMode::Auto, args.reference.as_deref())?;
@@ -68,7 +66,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             out,
             "  {:<16} {:<12} {:>20} {:>22} {:>8} {:>12}",
             clip(&t.host, 16),
-            if reference { "reference" } else { t.quality.as_str() },
+            if reference {
+                "reference"
+            } else {
+                t.quality.as_str()
+            },
             t.slope_exact.clone().unwrap_or_else(|| t.slope.to_string()),
             t.offset_exact
                 .clone()

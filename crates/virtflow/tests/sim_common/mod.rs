@@ -1,6 +1,9 @@
 //! What the tests against the simulator share: running the binary, a scratch folder, and
 //! finding the trace the simulator wrote.
 
+// Each test binary uses a part of these.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
