@@ -2,7 +2,8 @@
 //! applied to what the parser collects for [`crate::resolve`].
 
 use super::lexer::string_value;
-use super::parser::{byte_order, BlockItem, PResult, Parser, Val};
+use super::parser::{PResult, Parser};
+use super::values::{byte_order, BlockItem, Val};
 use crate::types::*;
 use std::borrow::Cow;
 use virtflow_trace::error::{CtfError, TsdlError};

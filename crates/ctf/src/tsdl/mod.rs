@@ -10,6 +10,8 @@
 mod blocks;
 mod lexer;
 mod parser;
+mod scopes;
+mod values;
 
 use crate::types::*;
 use blocks::Collected;

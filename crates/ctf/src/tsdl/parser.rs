@@ -5,130 +5,14 @@
 
 use super::blocks::Collected;
 use super::lexer::{punct_quoted, string_value, Lexer, ASSIGN, ELLIPSIS, K, PLAIN, T};
+use super::scopes::{NameKind, Scopes};
+use super::values::{byte_order, BlockItem, Parts, Val};
 use crate::types::*;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 use virtflow_trace::error::{CtfError, TsdlError};
 use virtflow_trace::TraceError;
-
-/// Dotted names of a value (`le`, `clock.monotonic.value`), borrowed from the text.
-pub(super) struct Parts<'a> {
-    pub(super) first: &'a str,
-    pub(super) rest: Vec<&'a str>,
-}
-
-impl<'a> Parts<'a> {
-    pub(super) fn len(&self) -> usize {
-        1 + self.rest.len()
-    }
-    pub(super) fn get(&self, i: usize) -> &'a str {
-        if i == 0 {
-            self.first
-        } else {
-            self.rest[i - 1]
-        }
-    }
-    pub(super) fn join(&self) -> String {
-        let mut s = self.first.to_string();
-        for p in &self.rest {
-            s.push('.');
-            s.push_str(p);
-        }
-        s
-    }
-    fn into_vec(self) -> Vec<String> {
-        let mut v = Vec::with_capacity(self.len());
-        v.push(self.first.to_string());
-        v.extend(self.rest.iter().map(|s| s.to_string()));
-        v
-    }
-}
-
-pub(super) enum Val<'a> {
-    Int(i128),
-    /// The string token's text, quotes included, and whether it has no escapes.
-    Str(&'a str, bool),
-    /// Identifier or dotted path.
-    Path(Parts<'a>),
-}
-
-impl Val<'_> {
-    /// The value as the text writes it, for errors.
-    pub(super) fn text(&self) -> String {
-        match self {
-            Val::Int(n) => format!("`{n}`"),
-            Val::Str(raw, _) => raw.to_string(),
-            Val::Path(p) => format!("`{}`", p.join()),
-        }
-    }
-}
-
-pub(super) enum BlockItem<'a> {
-    Val(Val<'a>),
-    Type(Ty),
-}
-
-impl BlockItem<'_> {
-    /// The item's value as the text writes it, for errors.
-    pub(super) fn text(&self) -> String {
-        match self {
-            BlockItem::Val(v) => v.text(),
-            BlockItem::Type(_) => "a type".into(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum NameKind {
-    Alias = 0,
-    Struct = 1,
-    Variant = 2,
-    Enum = 3,
-}
-
-/// Named types (typealias/typedef, struct, variant and enum names) in lexical scopes. Most
-/// names are declared at the top level, which has hash maps; the scopes of blocks and
-/// structure bodies rarely declare any and keep theirs in one list, innermost last.
-#[derive(Default)]
-struct Scopes {
-    top: [HashMap<String, Ty>; 4],
-    inner: Vec<(NameKind, String, Ty)>,
-    /// Where each open inner scope starts in `inner`.
-    marks: Vec<usize>,
-    /// Most words in an alias name (`unsigned long`: 2), to bound the look-ahead.
-    max_words: usize,
-}
-
-impl Scopes {
-    fn push(&mut self) {
-        self.marks.push(self.inner.len());
-    }
-    fn pop(&mut self) {
-        if let Some(m) = self.marks.pop() {
-            self.inner.truncate(m);
-        }
-    }
-    fn insert(&mut self, k: NameKind, name: String, ty: Ty) {
-        if k == NameKind::Alias {
-            self.max_words = self.max_words.max(name.split(' ').count());
-        }
-        if self.marks.is_empty() {
-            self.top[k as usize].insert(name, ty);
-        } else {
-            self.inner.push((k, name, ty));
-        }
-    }
-    fn get(&self, k: NameKind, name: &str) -> Option<&Ty> {
-        self.inner
-            .iter()
-            .rev()
-            .find(|(kk, n, _)| *kk == k && n == name)
-            .map(|(_, _, t)| t)
-            .or_else(|| self.top[k as usize].get(name))
-    }
-}
 
 pub(super) struct Parser<'a> {
     text: &'a str,
@@ -166,18 +50,6 @@ const INT_CACHE_TEXT: usize = 256;
 const BATCH: usize = 32;
 
 pub(super) type PResult<T> = Result<T, TraceError>;
-
-pub(super) fn byte_order(v: &Val) -> Result<ByteOrder, TsdlError> {
-    match v {
-        Val::Path(p) if p.len() == 1 => match p.first {
-            "le" | "little_endian" => Ok(ByteOrder::Le),
-            "be" | "big_endian" | "network" => Ok(ByteOrder::Be),
-            "native" => Ok(ByteOrder::Native),
-            _ => Err(TsdlError::BadByteOrder { found: v.text() }),
-        },
-        _ => Err(TsdlError::BadByteOrder { found: v.text() }),
-    }
-}
 
 /// A literal out of 64 bits, saturated (for errors).
 pub(super) fn saturate(n: i128) -> i64 {
