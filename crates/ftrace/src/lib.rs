@@ -19,5 +19,5 @@ pub mod record;
 pub mod text;
 
 pub use dat::DatSource;
-pub use perf::PerfSource;
+pub use perf::{PerfInfo, PerfSource};
 pub use text::TextSource;

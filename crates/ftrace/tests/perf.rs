@@ -1,6 +1,7 @@
 //! The perf.data reader against `perf script` (time, CPU, thread, name, event order) and
 //! against babeltrace2 on the file's CTF conversion (`perf data convert --to-ctf`, shipped
-//! beside each perf.data), which prints every tracepoint field's raw value.
+//! beside each perf.data), which prints every tracepoint field's raw value and the side-band
+//! `perf_comm`/`perf_fork`/`perf_exit` records.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,20 @@ struct Event {
     fields: HashMap<String, String>,
 }
 
+/// The side-band classes, which perf script does not show by default.
+const SIDEBAND: [&str; 3] = ["perf_comm", "perf_fork", "perf_exit"];
+
+/// The tracepoint events, then the side-band ones, as the reader gives them.
 fn read_all(path: &Path) -> (Vec<Event>, PerfSource) {
+    let (events, src) = read_everything(path);
+    let events = events
+        .into_iter()
+        .filter(|e| !SIDEBAND.contains(&e.name.as_str()))
+        .collect();
+    (events, src)
+}
+
+fn read_everything(path: &Path) -> (Vec<Event>, PerfSource) {
     let mut src = PerfSource::open(path).expect("opens");
     let mut events = Vec::new();
     loop {
@@ -63,10 +77,15 @@ fn read_all(path: &Path) -> (Vec<Event>, PerfSource) {
                     };
                     fields.insert(f.name.clone(), text);
                 }
+                let name = if class.system.is_empty() {
+                    class.name.clone()
+                } else {
+                    format!("{}:{}", class.system, class.name)
+                };
                 events.push(Event {
                     ts: h.ts,
                     cpu: h.cpu,
-                    name: format!("{}:{}", class.system, class.name),
+                    name,
                     comm,
                     fields,
                 });
@@ -186,9 +205,15 @@ fn parse_fields(body: &str) -> HashMap<String, String> {
 
 fn check(perf_data: &Path, ctf: &Path) {
     let label = perf_data.display();
-    let (events, src) = read_all(perf_data);
+    let (everything, src) = read_everything(perf_data);
     let stats = src.stats();
-    assert_eq!(stats.events as usize, events.len());
+    assert_eq!(stats.events as usize, everything.len());
+    let (sideband, events): (Vec<Event>, Vec<Event>) = everything
+        .into_iter()
+        .partition(|e| SIDEBAND.contains(&e.name.as_str()));
+    for pair in events.windows(2) {
+        assert!(pair[0].ts <= pair[1].ts, "{label}: time order");
+    }
 
     // perf script: the same events in the same order, with the same thread names. perf script
     // leaves out samples perf marks as taken in guest mode (a vCPU thread's host events
@@ -232,6 +257,24 @@ fn check(perf_data: &Path, ctf: &Path) {
 
     // babeltrace2 on the CTF conversion: every field's value.
     let mut bt = babeltrace_events(ctf);
+    // The side-band records: the same, in the same order, with the same fields (when the
+    // conversion has them: `perf data convert --all`).
+    let bt_sideband: Vec<_> = bt
+        .iter()
+        .filter(|e| SIDEBAND.contains(&e.2.as_str()))
+        .collect();
+    assert!(!sideband.is_empty(), "{label}: no side-band record");
+    if !bt_sideband.is_empty() {
+        assert_eq!(
+            sideband.len(),
+            bt_sideband.len(),
+            "{label}: side-band records vs the CTF conversion"
+        );
+    }
+    for (e, b) in sideband.iter().zip(&bt_sideband) {
+        assert_eq!((e.ts, &e.name), (b.0, &b.2), "{label}: side-band record");
+        assert_eq!(e.fields, b.3, "{label}: fields of {} at {}", e.name, e.ts);
+    }
     bt.retain(|e| e.3.contains_key("common_type"));
     assert_eq!(
         bt.len(),
@@ -370,7 +413,10 @@ fn lost_record_becomes_a_loss_notice() {
     let mut events = 0;
     loop {
         match src.advance().unwrap() {
-            Step::Event(_) => events += 1,
+            Step::Event(h) => {
+                let name = &src.classes()[h.class.0 as usize].name;
+                events += usize::from(!SIDEBAND.contains(&name.as_str()));
+            }
             Step::Lost(l) => losses.push(l),
             Step::End => break,
         }

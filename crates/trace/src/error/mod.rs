@@ -23,7 +23,7 @@ mod xml;
 pub use ctf::{Ctf2Error, CtfError, DecodeError, DecodeScope, IndexError, IntValue, TsdlError};
 pub use dat::{DatError, PageError};
 pub use format::{FormatError, FormatErrorKind};
-pub use perf::PerfError;
+pub use perf::{PerfError, PerfRecordType, PerfSection};
 pub use text::TextError;
 pub use xml::XmlError;
 
