@@ -245,10 +245,19 @@ pub fn build(model: &Model, trace: &str, level: Level) -> (FeatureTable, Vec<Str
         _ => vm_features(),
     };
     let mut table = FeatureTable::new(level, features);
+    let several = model.hosts.len() > 1;
     for vm in &model.vms {
         let secs = traced_seconds(model, vm);
+        // In an experiment of several hosts, a row names its host's traces: pids repeat
+        // from host to host.
+        let source = match model.hosts.iter().find(|h| h.name == vm.host) {
+            Some(h) if several && !h.traces.is_empty() => h.traces.join(", "),
+            Some(h) if several => h.name.clone(),
+            _ => trace.to_string(),
+        };
         let key = |vcpu: Option<u32>, tid: Option<u32>, cr3: Option<u64>| RowKey {
-            trace: trace.to_string(),
+            trace: source.clone(),
+            host: vm.host.clone(),
             vm: vm.name.clone(),
             pid: vm.pid,
             vcpu,

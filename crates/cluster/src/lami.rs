@@ -313,6 +313,7 @@ mod tests {
             t.rows.push(Row {
                 key: RowKey {
                     trace: "a trace".into(),
+                    host: String::new(),
                     vm: format!("vm{i}"),
                     pid: 100 + i,
                     vcpu: (level == Level::Vcpu).then_some(0),

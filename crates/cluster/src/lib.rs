@@ -294,7 +294,10 @@ pub fn name_workloads(model: &mut virtflow_model::Model) {
     let report = cluster(&table, &options);
     for c in &report.clusters {
         for member in &c.members {
-            for vm in model.vms.iter_mut().filter(|vm| vm.pid == member.key.pid) {
+            let of_member = |vm: &&mut virtflow_model::Vm| {
+                vm.pid == member.key.pid && vm.host == member.key.host
+            };
+            for vm in model.vms.iter_mut().filter(of_member) {
                 vm.workload = Some(c.name.name().to_string());
             }
         }
@@ -360,6 +363,7 @@ mod tests {
                 t.rows.push(Row {
                     key: RowKey {
                         trace: "synthetic".into(),
+                        host: String::new(),
                         vm: format!("{truth}{copy}"),
                         pid: (100 * p + copy) as u32,
                         ..Default::default()

@@ -136,6 +136,7 @@ mod tests {
             t.rows.push(Row {
                 key: RowKey {
                     trace: format!("trace{i}"),
+                    host: String::new(),
                     vm: "vm1".into(),
                     pid: 127,
                     vcpu: (i != 1).then_some(i),

@@ -105,16 +105,24 @@ pub fn known_workloads(trace: &Path) -> KnownWorkloads {
 
 /// Sets each row's `truth` from `known` where the row has none: by the row's pid, else by
 /// its vCPU thread, else by the vCPU threads the Model lists for its VM.
-pub fn attach_truth(table: &mut FeatureTable, known: &KnownWorkloads, model: &Model) {
+///
+/// With `host`, only that host's rows: the workloads beside one host's traces say nothing of
+/// another host's pids.
+pub fn attach_truth(
+    table: &mut FeatureTable,
+    known: &KnownWorkloads,
+    model: &Model,
+    host: Option<&str>,
+) {
     for row in &mut table.rows {
-        if row.truth.is_some() {
+        if row.truth.is_some() || host.is_some_and(|h| h != row.key.host) {
             continue;
         }
         let k = &row.key;
         let vm_tids = model
             .vms
             .iter()
-            .filter(|v| v.pid == k.pid)
+            .filter(|v| v.pid == k.pid && v.host == k.host)
             .flat_map(|v| v.vcpus.iter().map(|c| c.tid));
         row.truth = known
             .by_pid

@@ -47,6 +47,9 @@ pub struct FeatureDef {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RowKey {
     pub trace: String,
+    /// The host the VM ran on (an experiment of several hosts has one row per VM per host).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
     pub vm: String,
     pub pid: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,6 +309,7 @@ mod tests {
             rows.push(Row {
                 key: RowKey {
                     trace: rec[0].clone(),
+                    host: String::new(),
                     vm: rec[1].clone(),
                     pid: opt_u32(&rec[2])?.unwrap_or(0),
                     vcpu: opt_u32(&rec[3])?,
@@ -383,6 +387,7 @@ mod tests {
         t.rows.push(Row {
             key: RowKey {
                 trace: "dir, with \"comma\"/trace.dat".into(),
+                host: String::new(),
                 vm: "vm1".into(),
                 pid: 127,
                 vcpu: Some(0),
@@ -395,6 +400,7 @@ mod tests {
         t.rows.push(Row {
             key: RowKey {
                 trace: "t2".into(),
+                host: String::new(),
                 vm: "line\nbreak".into(),
                 pid: 5,
                 ..Default::default()

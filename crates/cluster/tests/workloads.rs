@@ -30,7 +30,7 @@ fn table_of(paths: &[PathBuf], level: Level) -> FeatureTable {
     for p in paths {
         let model = analyze(open_dat(p), &Options::default());
         let mut t = rows(&p.display().to_string(), &model, level).table;
-        attach_truth(&mut t, &known_workloads(p), &model);
+        attach_truth(&mut t, &known_workloads(p), &model, None);
         match &mut all {
             None => all = Some(t),
             Some(a) => a.extend(t).unwrap(),
@@ -283,7 +283,7 @@ fn guest_time_per_cr3_matches_the_simulator_truth() {
 /// analysis — on the simulated mixed host and on every real lab trace.
 #[test]
 fn rows_from_a_saved_model_equal_the_analysis_rows() {
-    let (_d, sim) = simulate_mixed(3, None);
+    let (_d, sim) = simulate_mixed(11, None);
     let mut paths = vec![sim];
     for s in ["s1_idle", "s2_cpu", "s3_disk", "s4_net", "s5_overcommit"] {
         let p = lab().join(s).join("trace.dat");

@@ -438,11 +438,20 @@ impl EventSource for CtfSource {
         let (s, off, ty) = self.locate(field)?;
         match string_at(s, off, ty)? {
             Some(bytes) => std::str::from_utf8(bytes).ok(),
-            // Strings of a length read from another field: through the general decoder.
-            None => match self.value(field)? {
-                Value::Str(std::borrow::Cow::Borrowed(x)) => Some(x),
-                _ => None,
-            },
+            None if !matches!(ty, Ty::Str(..)) => None,
+            // Strings of a length read from another field: the general decoder finds where
+            // they lie in the stream's bytes, which the answer borrows.
+            None => {
+                let data = s.data();
+                let mut probe = StrProbe {
+                    within: data.as_ptr_range(),
+                    at: None,
+                };
+                self.visit_at(field, &mut self.scratch.borrow_mut(), &mut probe)
+                    .ok()?;
+                let (start, len) = probe.at?;
+                std::str::from_utf8(data.get(start..start + len)?).ok()
+            }
         }
     }
 
@@ -643,6 +652,12 @@ impl EventSource for CtfSource {
         st
     }
 
+    /// Through the LTTng index when the streams have one (see the inherent
+    /// [`CtfSource::seek`]); always possible.
+    fn seek(&mut self, ts: Timestamp) -> Result<bool, TraceError> {
+        CtfSource::seek(self, ts).map(|()| true)
+    }
+
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
         for (i, c) in self.rt.iter_mut().enumerate() {
             c.wanted = classes.is_none_or(|cs| cs.contains(&ClassId(i as u32)));
@@ -685,4 +700,40 @@ impl EventSource for CtfSource {
     fn hostname(&self) -> Option<String> {
         self.traces.iter().find_map(|t| t.hostname.clone())
     }
+}
+
+/// Finds where the string a decoder announces lies in the stream's bytes (the decoder hands
+/// out slices of them), so that `str()` can borrow it from the stream.
+struct StrProbe {
+    within: std::ops::Range<*const u8>,
+    /// Offset and length of the string in the stream's bytes.
+    at: Option<(usize, usize)>,
+}
+
+impl FieldVisitor for StrProbe {
+    fn field(&mut self, _: FieldId) {}
+    fn bool(&mut self, _: bool) {}
+    fn uint(&mut self, _: u64) {}
+    fn int(&mut self, _: i64) {}
+    fn float(&mut self, _: f64) {}
+    fn str(&mut self, v: &[u8]) {
+        // Addresses compared as numbers: a slice of the stream's bytes starts within them.
+        let (p, lo, hi) = (
+            v.as_ptr() as usize,
+            self.within.start as usize,
+            self.within.end as usize,
+        );
+        if p >= lo && p + v.len() <= hi {
+            self.at = Some((p - lo, v.len()));
+        }
+    }
+    fn bytes(&mut self, _: &[u8]) {}
+    fn none(&mut self) {}
+    fn enumeration(&mut self, _: &mut dyn Iterator<Item = &str>) {}
+    fn variant(&mut self, _: &str) {}
+    fn begin_struct(&mut self) {}
+    fn member(&mut self, _: &str) {}
+    fn end_struct(&mut self) {}
+    fn begin_array(&mut self, _: u64) {}
+    fn end_array(&mut self) {}
 }

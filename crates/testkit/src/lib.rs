@@ -4,7 +4,10 @@
 //!   `prev_pid`, `kvm_entry`, `common_pid`…), as [`virtflow_trace::VecEvent`]s for a
 //!   [`virtflow_trace::VecSource`]: small host traces written as event lists, whose expected
 //!   analysis a test derives by hand.
+//! - [`reader`]: one real trace through every reading path of its reader (accessors,
+//!   values, whole events, visits, interest, seek), advanced in lockstep: identical results.
 
 #![forbid(unsafe_code)]
 
 pub mod ftrace;
+pub mod reader;

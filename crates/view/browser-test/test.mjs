@@ -149,6 +149,11 @@ try {
   await page.screenshot({ path: join(artifacts, "view-selection.png"), fullPage: true });
 
   // Panels.
+  const hosts = await page.evaluate(() => ({
+    text: document.querySelector("#panel-hosts .body").textContent,
+    rows: document.querySelectorAll("#panel-hosts tbody tr").length,
+  }));
+  check("hosts panel lists the demo's one host with its CPUs", hosts.rows === 1 && /CPUs/.test(hosts.text), hosts.text.slice(0, 120));
   const panels = await page.evaluate(() => ["exits", "waits", "preemption", "clusters"].map((p) => document.querySelector(`#panel-${p} .body`).textContent));
   check("exit reasons panel", panels[0].length > 20, panels[0].slice(0, 80));
   check("wait causes panel", /timer/.test(panels[1]), panels[1].slice(0, 80));

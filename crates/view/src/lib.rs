@@ -31,3 +31,22 @@ pub use server::ViewData;
 pub use states::{Labeler, StateKey};
 pub use summary::Summary;
 pub use timeline::TimelineIndex;
+
+/// A host's clock in words, for the report, the viewer and the Perfetto labels: `reference
+/// clock`, or `clock synchronised (accurate, ±169 µs): t × 0.99994… + 79796507913179 ns`.
+pub fn clock_words(c: &virtflow_model::HostClock) -> String {
+    if c.reference {
+        return "reference clock".to_string();
+    }
+    if c.quality == "off" {
+        return "own clock (synchronisation off)".to_string();
+    }
+    let bound = c
+        .bound_ns
+        .map(|b| format!(", ±{}", report::duration(b.round() as u64)))
+        .unwrap_or_default();
+    format!(
+        "clock synchronised ({}{bound}, {} messages): t × {} + {} ns",
+        c.quality, c.matches, c.slope_exact, c.offset_exact
+    )
+}

@@ -58,11 +58,30 @@ struct VcpuTracks {
 }
 
 /// What the UI shows beside a VM's process: its guest name and UUID, when its VMM's command
-/// line gave them.
-fn process_labels(vm: &virtflow_model::Vm) -> Vec<String> {
+/// line gave them; in an experiment of several hosts, its host and the host's clock.
+fn process_labels(model: &Model, vm: &virtflow_model::Vm) -> Vec<String> {
     let guest = vm.guest_name.iter().map(|n| format!("guest={n}"));
     let uuid = vm.uuid.iter().map(|u| format!("uuid={u}"));
-    guest.chain(uuid).collect()
+    let mut labels: Vec<String> = guest.chain(uuid).collect();
+    if model.hosts.len() > 1 {
+        labels.push(format!("host={}", vm.host));
+        if let Some(c) = model
+            .hosts
+            .iter()
+            .find(|h| h.name == vm.host)
+            .and_then(|h| h.clock.as_ref())
+        {
+            labels.push(format!("clock={}", crate::clock_words(c)));
+        }
+    }
+    labels
+}
+
+/// Perfetto groups tracks by pid and tid: in an experiment of several hosts, whose pids
+/// repeat, each host's ids are moved into a range of their own (ids are below 2^22 on Linux).
+fn host_id(model: &Model, host: &str, id: u32) -> i32 {
+    let index = model.hosts.iter().position(|h| h.name == host).unwrap_or(0) as u32;
+    ((index << 22) | (id & 0x3f_ffff)) as i32
 }
 
 /// Writes `model` as a Perfetto trace to `out`.
@@ -82,16 +101,25 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
     };
     let mut tracks: Vec<Vec<VcpuTracks>> = Vec::new();
     let mut span_cursors: Vec<SpanCursor> = Vec::new();
+    let several_hosts = model.hosts.len() > 1;
     for vm in &model.vms {
         let process = uuid();
+        let (name, pid) = if several_hosts {
+            (
+                format!("{} › {}", vm.host, vm.name),
+                host_id(model, &vm.host, vm.pid),
+            )
+        } else {
+            (vm.name.clone(), vm.pid as i32)
+        };
         w.packet(TracePacket {
             track_descriptor: Some(TrackDescriptor {
                 uuid: Some(process),
-                name: Some(vm.name.clone()),
+                name: Some(name.clone()),
                 process: Some(ProcessDescriptor {
-                    pid: Some(vm.pid as i32),
-                    process_name: Some(vm.name.clone()),
-                    process_labels: process_labels(vm),
+                    pid: Some(pid),
+                    process_name: Some(name),
+                    process_labels: process_labels(model, vm),
                 }),
                 ..Default::default()
             }),
@@ -111,8 +139,12 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
                     parent_uuid: Some(process),
                     name: Some(name.clone()),
                     thread: Some(ThreadDescriptor {
-                        pid: Some(vm.pid as i32),
-                        tid: Some(v.tid as i32),
+                        pid: Some(pid),
+                        tid: Some(if several_hosts {
+                            host_id(model, &vm.host, v.tid)
+                        } else {
+                            v.tid as i32
+                        }),
                         thread_name: Some(name.clone()),
                     }),
                     ..Default::default()

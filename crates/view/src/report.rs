@@ -123,14 +123,18 @@ fn header(h: &mut String, s: &Summary) {
     for host in &s.hosts {
         let _ = writeln!(
             h,
-            "<tr><td>host</td><td>{}{} CPUs · {} traced</td></tr>",
+            "<tr><td>host</td><td>{}{} CPUs · {} traced{}</td></tr>",
             if host.name.is_empty() {
                 String::new()
             } else {
                 format!("{} · ", escape(&host.name))
             },
             host.cpus,
-            duration((host.end_ns - host.start_ns).max(0) as u64)
+            duration((host.end_ns - host.start_ns).max(0) as u64),
+            host.clock
+                .as_ref()
+                .map(|c| format!(" · {}", escape(&crate::clock_words(c))))
+                .unwrap_or_default()
         );
     }
     let vcpus: usize = s.vms.iter().map(|v| v.vcpus.len()).sum();

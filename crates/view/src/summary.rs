@@ -62,6 +62,8 @@ pub struct StateInfo {
 pub struct Summary {
     pub traces: Vec<String>,
     pub hosts: Vec<virtflow_model::Host>,
+    /// Each host's clock in words (`crate::clock_words`), empty for a lone host.
+    pub clocks: Vec<String>,
     pub states: Vec<StateInfo>,
     pub vms: Vec<VmSummary>,
     pub preemption: PreemptionMatrix,
@@ -136,6 +138,11 @@ impl Summary {
         Summary {
             traces: model.traces.clone(),
             hosts: model.hosts.clone(),
+            clocks: model
+                .hosts
+                .iter()
+                .map(|h| h.clock.as_ref().map(crate::clock_words).unwrap_or_default())
+                .collect(),
             states: StateKey::ALL
                 .iter()
                 .map(|&key| StateInfo {

@@ -398,10 +398,16 @@ impl TimelineIndex {
         };
         let mut detail_ids: HashMap<VcpuState, u32> = HashMap::new();
         let mut keys: Vec<StateKey> = Vec::new();
+        let several_hosts = model.hosts.len() > 1;
         for (vm_idx, vm) in model.vms.iter_mut().enumerate() {
             let vm_row = index.rows.len();
             index.rows.push(Row {
-                label: vm.name.clone(),
+                // Pids repeat from host to host: the host tells VMs apart.
+                label: if several_hosts {
+                    format!("{} › {}", vm.host, vm.name)
+                } else {
+                    vm.name.clone()
+                },
                 kind: RowKind::Vm {
                     vm: vm_idx,
                     tracks: Vec::new(),

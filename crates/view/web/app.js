@@ -4,7 +4,7 @@
 
 import { Timeline } from "./timeline.js";
 import { formatDuration, formatTime } from "./format.js";
-import { renderClusters, renderExits, renderLegend, renderPreemption, renderSelection, renderWaits } from "./panels.js";
+import { renderClusters, renderExits, renderHosts, renderLegend, renderPreemption, renderSelection, renderWaits } from "./panels.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,6 +16,7 @@ async function main() {
   $("traces").textContent = summary.traces.join(", ");
   $("status").textContent = `${summary.vms.length} VMs · ${meta.rows.filter((r) => r.kind === "vcpu").length} vCPUs · ${meta.intervals.toLocaleString()} intervals`;
   renderLegend($("legend"), summary.states);
+  renderHosts($("panel-hosts").querySelector(".body"), summary);
   renderExits($("panel-exits").querySelector(".body"), summary);
   renderWaits($("panel-waits").querySelector(".body"), summary);
   renderPreemption($("panel-preemption").querySelector(".body"), summary);

@@ -37,6 +37,17 @@ export function renderLegend(box, states) {
   }));
 }
 
+export function renderHosts(box, summary) {
+  const rows = summary.hosts.map((h, i) => [
+    h.name || "(unnamed)",
+    String(h.cpus),
+    formatDuration(Math.max(0, h.end_ns - h.start_ns)),
+    (h.events || 0).toLocaleString(),
+    summary.clocks[i] || "",
+  ]);
+  box.replaceChildren(table(["host", "CPUs", "traced", "events", "clock"], rows));
+}
+
 export function renderExits(box, summary) {
   const parts = summary.vms.map((vm) => {
     const total = vm.exits.reduce((a, e) => a + e.total_ns, 0);

@@ -47,8 +47,16 @@ fn reference_text(trace: &Path) -> String {
         c
     } else if name == "perf.data" {
         let mut c = Command::new("perf");
-        c.args(["script", "-F", "comm,tid,pid,cpu,time,event,trace", "-i"])
-            .arg(trace);
+        // With the task events: perf names threads in COMM and FORK records (an I/O thread
+        // that records no tracepoint event is known from them alone).
+        c.args([
+            "script",
+            "-F",
+            "comm,tid,pid,cpu,time,event,trace",
+            "--show-task-events",
+            "-i",
+        ])
+        .arg(trace);
         c
     } else {
         let mut c = Command::new("babeltrace2");
@@ -81,8 +89,11 @@ fn seen(text: &str, tid: u64) -> bool {
         format!("tid = {tid} "),
         format!("pid = {tid},"),
         format!("pid = {tid} "),
-        // perf script's `tid/pid`.
+        // perf script's `tid/pid`, and its task events (`COMM: name:pid/tid`,
+        // `FORK(pid:tid)`).
         format!(" {tid}/"),
+        format!("/{tid}\n"),
+        format!(":{tid})"),
     ]
     .iter()
     .any(|p| text.contains(p.as_str()))

@@ -111,6 +111,24 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         if several && !host.traces.is_empty() {
             writeln!(out, "  from {}", host.traces.join(", "))?;
         }
+        if let Some(c) = &host.clock {
+            writeln!(out, "  {}", virtflow_view::clock_words(c))?;
+        }
+    }
+    if let Some(t) = &model.timeline {
+        writeln!(
+            out,
+            "time line: {}'s clock ({}); {} messages between hosts, {} arriving before they left",
+            t.reference,
+            match t.source.as_str() {
+                "computed" => "synchronised now".to_string(),
+                "cache" => "synchronised, from the cache".to_string(),
+                "off" => "synchronisation off".to_string(),
+                file => format!("from {file}"),
+            },
+            thousands(t.messages),
+            thousands(t.received_before_sent)
+        )?;
     }
     let no_kvm = |n: &&String| n.contains("no KVM events");
     for note in model.notes.iter().filter(no_kvm) {

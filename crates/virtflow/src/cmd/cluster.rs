@@ -15,9 +15,8 @@ use virtflow_cluster::{
     cluster, features, lami, pipeline, plot, ClusterOptions, FeatureTable, KSelection, Level,
     Normalization,
 };
-use virtflow_model::Model;
 
-use crate::input::{ModelArgs, TraceArgs};
+use crate::input::ModelArgs;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -124,60 +123,26 @@ fn options(args: &Args) -> anyhow::Result<(Level, ClusterOptions)> {
     ))
 }
 
-/// One table of the rows of every trace (each analysed on its own, in its window) or of the
-/// model given with `--model`, with the workloads known beside the traces attached. Shared
+/// One table of the rows of the traces' experiment (each host's VMs apart) or of the model
+/// given with `--model`, with the workloads known beside each host's traces attached. Shared
 /// with `export --format csv|parquet|lami`.
 pub(crate) fn feature_table(
     input: &ModelArgs,
     level: Level,
-    mut progress: impl FnMut(usize, &Path),
 ) -> anyhow::Result<(FeatureTable, Vec<String>, i64, i64)> {
-    let mut table = FeatureTable::new(
-        level,
-        match level {
-            Level::Process => features::process_features(),
-            _ => features::vm_features(),
-        },
-    );
-    let mut notes = Vec::new();
-    let (mut begin, mut end) = (i64::MAX, i64::MIN);
-    let mut add = |label: &str, model: &Model, known: &[PathBuf]| -> anyhow::Result<()> {
-        let mut rows = pipeline::rows(label, model, level);
-        for path in known {
-            pipeline::attach_truth(&mut rows.table, &pipeline::known_workloads(path), model);
-        }
-        begin = begin.min(rows.begin);
-        end = end.max(rows.end);
-        notes.append(&mut rows.notes);
-        table
-            .extend(rows.table)
-            .map_err(|e| anyhow::anyhow!("{label}: {e}"))
+    let model = match &input.model {
+        Some(path) => crate::input::read_model(path)?,
+        None => crate::input::analyze(&input.trace, Options::default())?,
     };
-    if let Some(path) = &input.model {
-        progress(0, path);
-        let model = crate::input::read_model(path)?;
-        // The workloads known beside the traces the model was made from, when they are here.
-        let known: Vec<PathBuf> = model.traces.iter().map(PathBuf::from).collect();
-        add(&model.traces.join(", "), &model, &known)?;
-    } else if input.trace.traces.is_empty() {
-        let model = crate::input::analyze(&input.trace, Options::default())?;
-        add(crate::input::DEMO_NAME, &model, &[])?;
-    } else {
-        for (i, path) in input.trace.traces.iter().enumerate() {
-            progress(i, path);
-            let one = TraceArgs {
-                traces: vec![path.clone()],
-                ..input.trace.clone()
-            };
-            let model = crate::input::analyze(&one, Options::default())?;
-            add(
-                &path.display().to_string(),
-                &model,
-                std::slice::from_ref(path),
-            )?;
+    let label = model.traces.join(", ");
+    let mut rows = pipeline::rows(&label, &model, level);
+    for host in &model.hosts {
+        for t in &host.traces {
+            let known = pipeline::known_workloads(Path::new(t));
+            pipeline::attach_truth(&mut rows.table, &known, &model, Some(&host.name));
         }
     }
-    Ok((table, notes, begin.min(end), end))
+    Ok((rows.table, rows.notes, rows.begin.min(rows.end), rows.end))
 }
 
 fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
@@ -190,13 +155,11 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
             bail!("--plot writes SVG: give a FILE.svg ({})", path.display());
         }
     }
-    let n = args.input.trace.traces.len().max(1);
     let show_progress = lami_mode && args.output_progress;
-    let (table, notes, begin, end) = feature_table(&args.input, level, |i, path| {
-        if show_progress {
-            println!("{:.3} reading {}", i as f64 / n as f64, path.display());
-        }
-    })?;
+    if show_progress {
+        println!("0.000 reading the traces");
+    }
+    let (table, notes, begin, end) = feature_table(&args.input, level)?;
     if args.test_compatibility {
         if table.rows.is_empty() {
             bail!("no VM found in the given traces");

@@ -76,7 +76,7 @@ fn perfetto(model: &Model, output: &PathBuf) -> anyhow::Result<()> {
 fn features(args: &Args) -> anyhow::Result<()> {
     use virtflow_cluster::{cluster, lami, parquet_out, ClusterOptions, Level};
     let level = Level::parse(&args.level).context("--level must be vm, vcpu or process")?;
-    let (table, notes, begin, end) = super::cluster::feature_table(&args.input, level, |_, _| {})?;
+    let (table, notes, begin, end) = super::cluster::feature_table(&args.input, level)?;
     for n in &notes {
         eprintln!("virtflow: note: {n}");
     }
