@@ -7,7 +7,7 @@ mod perf_build;
 use perf_build::*;
 use virtflow_ftrace::PerfSource;
 use virtflow_trace::error::PerfError;
-use virtflow_trace::{ClassId, ErrorKind, EventSource, FieldId, Step, Value};
+use virtflow_trace::{ClassId, ErrorKind, EventSource, FieldId, Step};
 
 /// What a test compares of one step.
 #[derive(Debug, PartialEq)]
@@ -479,5 +479,4 @@ fn side_band_classes_are_laid_out_as_the_ctf_conversion_does() {
         tick[tick.len() - 4..],
         ["common_comm", "common_tgid", "perf_tid", "perf_pid"]
     );
-    let _ = Value::None;
 }
