@@ -17,7 +17,16 @@ use virtflow_model::{IoStats, Isa};
 use virtflow_trace::Timestamp;
 
 use crate::layout::{EventContext, TypedEvent};
+use crate::series::{Clockwork, Series};
 use crate::w2a::{thread_key, Analyzer};
+
+/// A thread's device work per bucket, when the run keeps series.
+#[derive(Default)]
+pub(crate) struct IoSeries {
+    pub disk_requests: Series,
+    pub disk_latency_ns: Series,
+    pub packets: Series,
+}
 
 /// Exit reasons that carry guest I/O to the host: VMX IO_INSTRUCTION (30) and EPT_MISCONFIG
 /// (49, MMIO); SVM `ioio` (0x7b) and `npf` (0x400, MMIO under nested paging).
@@ -38,6 +47,7 @@ pub(crate) type ThreadIo = IoStats;
 #[derive(Default)]
 pub(crate) struct Devices {
     threads: Vec<ThreadIo>,
+    series: Vec<Option<Box<IoSeries>>>,
     /// (device, sector) → (issued at, issuing thread's index).
     in_flight: FxHashMap<(u64, u64), (Timestamp, usize)>,
     /// vCPU threads (by tid) whose last I/O exit no request has answered yet, with its time.
@@ -50,6 +60,18 @@ impl Devices {
             self.threads.resize(i + 1, ThreadIo::default());
         }
         &mut self.threads[i]
+    }
+
+    fn series_of(&mut self, i: usize) -> &mut IoSeries {
+        if self.series.len() <= i {
+            self.series.resize_with(i + 1, || None);
+        }
+        self.series[i].get_or_insert_with(Box::default)
+    }
+
+    /// The thread's device work per bucket (`None`: none, or series not kept).
+    pub fn series(&self, i: usize) -> Option<&IoSeries> {
+        self.series.get(i).and_then(|s| s.as_deref())
     }
 
     /// After [`Analyzer::event`] with the same event.
@@ -92,14 +114,25 @@ impl Devices {
             }
             TypedEvent::BlockComplete { dev, sector } => {
                 if let Some((issued, i)) = self.in_flight.remove(&(dev, sector)) {
+                    let latency = (ctx.ts - issued).max(0) as u64;
                     let t = self.thread(i);
                     t.disk_requests += 1;
-                    t.disk_latency_ns += (ctx.ts - issued).max(0) as u64;
+                    t.disk_latency_ns += latency;
+                    if an.keeps_series() {
+                        let clock = &an.clock;
+                        let s = self.series_of(i);
+                        s.disk_requests.add_at(clock, ctx.ts, 1);
+                        s.disk_latency_ns.add_at(clock, ctx.ts, latency);
+                    }
                 }
             }
             TypedEvent::Packet { .. } => {
                 if let Some(i) = current.and_then(|t| an.thread_index(t)) {
                     self.thread(i).packets += 1;
+                    if an.keeps_series() {
+                        let clock: &Clockwork = &an.clock;
+                        self.series_of(i).packets.add_at(clock, ctx.ts, 1);
+                    }
                 }
             }
             _ => {}

@@ -22,6 +22,7 @@ use virtflow_model::{GuestProcess, NestedGuest, Span, VectorStat, Vm, WaitCause}
 use virtflow_trace::{LostEvents, Timestamp};
 
 use crate::layout::{EventContext, TypedEvent};
+use crate::series::Series;
 use crate::w2a::{thread_key, Analyzer, Mode, Sched};
 
 /// Guest addresses at or above this are the guest kernel's (the canonical high half of x86-64).
@@ -52,6 +53,10 @@ struct VcpuGuest {
     /// Guest time since the last entry, and its process: the next exit's `guest_rip` says
     /// whether it was kernel or user time.
     run_ns: u64,
+    /// The spans of that time, for the series (a run preempted in the guest has several).
+    run_spans: Vec<(Timestamp, Timestamp)>,
+    /// Guest time that ended in user space, per bucket (when the run keeps series).
+    pub user: Series,
     run_process: Option<usize>,
     kernel_ns: u64,
     user_ns: u64,
@@ -131,6 +136,10 @@ impl VcpuGuest {
         }
         self.run_ns += ns;
         self.run_process = open.process;
+        // Bounded: a run is rarely preempted more than a few times.
+        if self.run_spans.len() < 64 {
+            self.run_spans.push((open.start, ts));
+        }
     }
 
     fn remember_l2_cr3(&mut self, cr3: u64) {
@@ -256,6 +265,7 @@ impl GuestTracker {
                 }
                 v.run_ns = 0;
                 v.run_process = None;
+                v.run_spans.clear();
                 let (process, l2) = v.attribution();
                 if let Some(p) = process {
                     v.processes[p].entries += 1;
@@ -286,6 +296,12 @@ impl GuestTracker {
             if let Some(Some(v)) = self.vcpus.get_mut(i) {
                 let kernel = rip >= GUEST_KERNEL_START;
                 let ns = std::mem::take(&mut v.run_ns);
+                if !kernel && an.keeps_series() {
+                    for (from, to) in v.run_spans.drain(..) {
+                        v.user.add_span(&an.clock, from, to);
+                    }
+                }
+                v.run_spans.clear();
                 if kernel {
                     v.kernel_ns += ns;
                 } else {
@@ -337,6 +353,7 @@ impl GuestTracker {
             v.cr3 = None;
             v.run_ns = 0;
             v.run_process = None;
+            v.run_spans.clear();
             v.injected.clear();
         }
     }
@@ -360,6 +377,9 @@ impl GuestTracker {
             };
             vcpu.guest_kernel_ns = v.kernel_ns;
             vcpu.guest_user_ns = v.user_ns;
+            if let Some(a) = vcpu.activity.as_mut() {
+                a.guest_user_ns = v.user.finish(&an.clock);
+            }
             vcpu.l2_ns = v.l2_ns;
             vcpu.processes = std::mem::take(&mut v.processes);
             let key = thread_key(vcpu.tid);

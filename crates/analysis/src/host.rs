@@ -8,6 +8,7 @@ use crate::cmdline::{self, VmmCommandLine};
 use crate::devices::Devices;
 use crate::guest::GuestTracker;
 use crate::layout::{Layout, MessageKey, PacketDir, TypedEvent};
+use crate::memory::Memory;
 use crate::vms;
 use crate::w2a::Analyzer;
 
@@ -17,16 +18,18 @@ pub(crate) struct HostPass {
     an: Analyzer,
     guest: GuestTracker,
     devices: Devices,
+    memory: Memory,
     markers: cmdline::Markers,
     events: u64,
 }
 
 impl HostPass {
-    pub fn new(keep_intervals: bool) -> HostPass {
+    pub fn new(keep_intervals: bool, series: bool) -> HostPass {
         HostPass {
-            an: Analyzer::new(keep_intervals),
+            an: Analyzer::new(keep_intervals, series),
             guest: GuestTracker::new(keep_intervals),
             devices: Devices::default(),
+            memory: Memory::default(),
             markers: cmdline::Markers::default(),
             events: 0,
         }
@@ -72,6 +75,7 @@ impl HostPass {
                 };
                 self.guest.event(an, &ctx, &ev, rip);
                 self.devices.event(an, &ctx, &ev);
+                self.memory.event(an, &ctx, &ev);
             }
             None if sideband => {}
             None => an.tick(header.ts, header.cpu),
@@ -97,7 +101,8 @@ impl HostPass {
         self.guest.finish(an);
         let (mut all_cmdlines, mut marker_problems) = self.markers.finish();
         all_cmdlines.extend(cmdlines.iter().cloned());
-        let (mut host, mut vms, mut notes) = vms::build(an, &self.devices, name, &all_cmdlines);
+        let (mut host, mut vms, mut notes) =
+            vms::build(an, &self.devices, &self.memory, name, &all_cmdlines);
         host.events = self.events;
         self.guest.fill(an, &mut vms);
         let mut front = Vec::new();

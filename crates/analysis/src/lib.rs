@@ -31,6 +31,7 @@ use messages::Messages;
 use virtflow_model::{Model, Timeline};
 use virtflow_trace::{EventSource, ReadStats, Step, TraceError};
 
+mod activity;
 pub mod cmdline;
 mod devices;
 pub mod exits;
@@ -38,7 +39,10 @@ mod guest;
 mod histogram;
 mod host;
 pub mod layout;
+mod memory;
 mod messages;
+mod overcommit;
+mod series;
 pub mod sync;
 mod vms;
 mod w2a;
@@ -59,6 +63,9 @@ pub type Progress = dyn Fn(u64, u64) + Send + Sync;
 pub struct Options {
     /// Keep every vCPU's state timeline ([`virtflow_model::Vcpu::intervals`]).
     pub intervals: bool,
+    /// Keep every vCPU's, VM's and host's series per bucket of time (activity, steal,
+    /// runnable vCPUs, memory): what windows of any length are computed from.
+    pub series: bool,
     /// Called every few tens of thousands of events, when the source knows its progress.
     pub progress: Option<Arc<Progress>>,
     /// The names of the traces read, copied into [`Model::traces`].
@@ -74,6 +81,7 @@ impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
             .field("intervals", &self.intervals)
+            .field("series", &self.series)
             .field("progress", &self.progress.is_some())
             .field("traces", &self.traces)
             .field("vmm_cmdlines", &self.vmm_cmdlines.len())
@@ -100,7 +108,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
     let mut messages = several.then(|| Messages::new(names.len()));
     let mut hosts: Vec<HostPass> = names
         .iter()
-        .map(|_| HostPass::new(options.intervals))
+        .map(|_| HostPass::new(options.intervals, options.series))
         .collect();
     let mut n = 0u64;
     loop {

@@ -4,13 +4,16 @@
 use rustc_hash::FxHashMap;
 use virtflow_model::{
     ExitStat, HelperThread, Host, Interval, PreemptionStat, Preemptor, TaskTime, ThreadRole, Vcpu,
-    VcpuState, VectorStat, Vm, WaitCause, WaitSignals,
+    VcpuState, VectorStat, Vm, VmActivity, VmOvercommit, WaitCause, WaitSignals,
 };
 
+use crate::activity;
 use crate::cmdline::{self, VmmCommandLine};
 use crate::devices::{self, Devices};
 use crate::exits::exit_name;
 use crate::histogram::Durations;
+use crate::memory::Memory;
+use crate::overcommit;
 use crate::w2a::{process_key, thread_key, vhost_pid, Analyzer, Mode, RawState};
 
 /// How far apart (in thread ids) the vCPU threads of one VMM process may be for a lone vCPU
@@ -28,6 +31,7 @@ struct Group {
 pub(crate) fn build(
     an: &mut Analyzer,
     devices: &Devices,
+    memory: &Memory,
     hostname: String,
     cmdlines: &[VmmCommandLine],
 ) -> (Host, Vec<Vm>, Vec<String>) {
@@ -131,6 +135,7 @@ pub(crate) fn build(
         let mut preemptions: Vec<PreemptionStat> = Vec::new();
         let mut latency = Durations::new();
         let mut signals = WaitSignals::default();
+        let mut steal = VmOvercommit::default();
         for &(n, i) in &vcpus {
             let t = &an.threads[i];
             dropped |= t.intervals_dropped;
@@ -156,6 +161,12 @@ pub(crate) fn build(
                     count,
                 })
                 .collect();
+            let activity = t
+                .series
+                .as_deref()
+                .map(|s| activity::of_vcpu(s, &an.clock, &an.groups, g.root));
+            steal.while_overcommitted_ns += t.steal_overcommitted_ns;
+            steal.while_cpu_idle_ns += t.steal_cpu_idle_ns;
             vm.vcpus.push(Vcpu {
                 vcpu: n,
                 tid: t.tid,
@@ -164,6 +175,7 @@ pub(crate) fn build(
                 intervals,
                 exit_count: t.exits.iter().map(|e| e.count).sum(),
                 injections: vcpu_injections,
+                activity,
                 ..Vcpu::default()
             });
             for e in &t.exits {
@@ -262,13 +274,25 @@ pub(crate) fn build(
             .collect();
         helpers.sort_by_key(|h| h.tid);
         // Device work: block requests from any of its threads, packets from its vhost ones.
+        let mut io_series = an.keeps_series().then(VmActivity::default);
         for &i in g.vcpus.iter().chain(&g.helpers) {
             let mut io = devices.of(i);
-            if role(&an.threads[i].comm, an.threads[i].tid, pid) != ThreadRole::Vhost {
+            let vhost = role(&an.threads[i].comm, an.threads[i].tid, pid) == ThreadRole::Vhost;
+            if !vhost {
                 io.packets = 0;
             }
             devices::add(&mut vm.io, &io);
+            if let (Some(acc), Some(s)) = (io_series.as_mut(), devices.series(i)) {
+                activity::add_io(acc, s, &an.clock, vhost);
+            }
         }
+        vm.activity = io_series.map(|mut a| {
+            activity::pad_vm(&mut a, &an.clock);
+            a
+        });
+        vm.overcommit = steal;
+        let threads: Vec<usize> = g.vcpus.iter().chain(&g.helpers).copied().collect();
+        vm.memory = memory.vm(&an.clock, &threads, an.keeps_series());
         vm.threads = helpers;
         if signals.disagree > 0 {
             notes.push(format!(
@@ -300,14 +324,17 @@ pub(crate) fn build(
         .collect();
     busiest.sort_by(|a, b| b.cpu_ns.cmp(&a.cpu_ns).then(a.tid.cmp(&b.tid)));
     busiest.truncate(10);
-    let host = Host {
+    let mut host = Host {
         name: hostname,
         cpus: an.cpu_count,
         start_ns: an.start.unwrap_or(0),
         end_ns: an.end,
         busiest,
+        buckets: an.keeps_series().then(|| an.clock.buckets()),
+        memory: memory.host(&an.clock, an.keeps_series()),
         ..Host::default()
     };
+    overcommit::fill(an, &mut host, &mut vms);
     (host, vms, notes)
 }
 

@@ -178,7 +178,12 @@ fn markers_leave_the_states_as_they_were() {
         n.name = p.name.clone();
         n.guest_name = None;
         n.uuid = None;
+        // The verdicts quote the VMs' names.
+        n.overcommit.verdict = p.overcommit.verdict.clone();
     }
+    // So do the preemption matrix and the host's verdict.
+    named.hosts[0].overcommit.matrix = plain.hosts[0].overcommit.matrix.clone();
+    named.hosts[0].overcommit.verdict = plain.hosts[0].overcommit.verdict.clone();
     named.notes.clear();
     plain.notes.clear();
     assert_eq!(named, plain);

@@ -175,11 +175,16 @@ impl Layout {
                     next_comm: name_of(next_tid, next_comm),
                 }
             }
-            Handler::SchedWakeup { tid, comm } => {
+            Handler::SchedWakeup {
+                tid,
+                comm,
+                target_cpu,
+            } => {
                 let tid = u32_of(tid)?;
                 TypedEvent::SchedWakeup {
                     tid,
                     comm: name_of(tid, comm),
+                    target_cpu: target_cpu.and_then(u32_of),
                 }
             }
             Handler::SchedMigrate { tid, dest_cpu } => TypedEvent::SchedMigrate {
@@ -306,6 +311,23 @@ impl Layout {
                 }
             }
             Handler::Hypercall { .. } => return None,
+            Handler::Page { alloc, pfn, order } => {
+                let pfn = src.u64(pfn)?;
+                let order = order
+                    .and_then(|f| src.u64(f))
+                    .unwrap_or(0)
+                    .min(MAX_PAGE_ORDER) as u32;
+                if alloc {
+                    TypedEvent::PageAlloc { pfn, order }
+                } else {
+                    TypedEvent::PageFree { pfn, order }
+                }
+            }
+            Handler::KsmEnter { mm } => TypedEvent::KsmEnter { mm: src.u64(mm)? },
+            Handler::KsmMerge { mm, err } => TypedEvent::KsmMerge {
+                mm: src.u64(mm)?,
+                merged: err.and_then(|f| src.i64(f)).unwrap_or(0) == 0,
+            },
             Handler::Marker { text } => TypedEvent::Marker {
                 text: src.str(text)?,
             },
@@ -345,6 +367,9 @@ impl Layout {
             .collect()
     }
 }
+
+/// Orders above this are no page size the kernel allocates (a damaged or foreign field).
+const MAX_PAGE_ORDER: u64 = 20;
 
 /// The hypercall number the research's guest tracer uses for its synchronisation messages.
 const VMSYNC_HYPERCALL: u64 = 5;

@@ -87,6 +87,8 @@ pub enum TypedEvent<'a> {
     SchedWakeup {
         tid: u32,
         comm: Option<&'a str>,
+        /// The CPU it is woken onto (`target_cpu`), when the tracer says.
+        target_cpu: Option<u32>,
     },
     SchedMigrate {
         tid: u32,
@@ -178,6 +180,25 @@ pub enum TypedEvent<'a> {
     VmSync {
         dir: PacketDir,
         key: MessageKey,
+    },
+    /// A host page (`4096 << order` bytes) allocated (`kmem:mm_page_alloc`).
+    PageAlloc {
+        pfn: u64,
+        order: u32,
+    },
+    /// A host page freed (`mm_page_free`; `mm_page_free_batched`: order 0).
+    PageFree {
+        pfn: u64,
+        order: u32,
+    },
+    /// A process's memory becomes mergeable by KSM (`ksm_enter`, in the process's context).
+    KsmEnter {
+        mm: u64,
+    },
+    /// KSM merged a page of `mm` (`ksm_merge_one_page`; `merged`: without error).
+    KsmMerge {
+        mm: u64,
+        merged: bool,
     },
     /// A thread's name and thread group from a side-band record (perf's `perf_comm`), not a
     /// kernel event: it does not extend the trace's span.

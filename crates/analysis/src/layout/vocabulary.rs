@@ -60,6 +60,7 @@ pub(super) enum Handler {
     SchedWakeup {
         tid: FieldId,
         comm: Option<FieldId>,
+        target_cpu: Option<FieldId>,
     },
     SchedMigrate {
         tid: FieldId,
@@ -128,6 +129,18 @@ pub(super) enum Handler {
         a0: FieldId,
         a1: FieldId,
     },
+    Page {
+        alloc: bool,
+        pfn: FieldId,
+        order: Option<FieldId>,
+    },
+    KsmEnter {
+        mm: FieldId,
+    },
+    KsmMerge {
+        mm: FieldId,
+        err: Option<FieldId>,
+    },
     Marker {
         text: FieldId,
     },
@@ -166,6 +179,9 @@ pub fn canonical_name(name: &str) -> &str {
     }
     match name {
         "timer_hrtimer_expire_entry" => "hrtimer_expire_entry",
+        "kmem_mm_page_alloc" => "mm_page_alloc",
+        "kmem_mm_page_free" => "mm_page_free",
+        "kmem_mm_page_free_batched" => "mm_page_free_batched",
         "timer_hrtimer_expire_exit" => "hrtimer_expire_exit",
         "irq_softirq_entry" => "softirq_entry",
         "irq_softirq_exit" => "softirq_exit",
@@ -248,6 +264,7 @@ pub(super) fn handler_for(class: &EventClass) -> Handler {
             Some(tid) => Handler::SchedWakeup {
                 tid,
                 comm: f(&["comm"]),
+                target_cpu: f(&["target_cpu"]),
             },
             None => Handler::Ignore,
         },
@@ -402,6 +419,29 @@ pub(super) fn handler_for(class: &EventClass) -> Handler {
                 _ => Handler::Ignore,
             }
         }
+        "mm_page_alloc" | "mm_page_free" | "mm_page_free_batched" => match f(&["pfn", "page"]) {
+            Some(pfn) => Handler::Page {
+                alloc: name == "mm_page_alloc",
+                pfn,
+                order: if name == "mm_page_free_batched" {
+                    None
+                } else {
+                    f(&["order"])
+                },
+            },
+            None => Handler::Ignore,
+        },
+        "ksm_enter" => match f(&["mm"]) {
+            Some(mm) => Handler::KsmEnter { mm },
+            None => Handler::Ignore,
+        },
+        "ksm_merge_one_page" | "ksm_merge_with_ksm_page" => match f(&["mm"]) {
+            Some(mm) => Handler::KsmMerge {
+                mm,
+                err: f(&["err"]),
+            },
+            None => Handler::Ignore,
+        },
         "kvm_hypercall" => match (f(&["nr"]), f(&["a0"]), f(&["a1"])) {
             (Some(nr), Some(a0), Some(a1)) => Handler::Hypercall { nr, a0, a1 },
             _ => Handler::Ignore,

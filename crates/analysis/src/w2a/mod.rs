@@ -12,12 +12,14 @@
 //! then wakes a vCPU thread belongs to that vCPU's VM; a vCPU that sends an IPI and wakes
 //! another vCPU shares its VM. Each group learns which device vectors its helpers raise.
 mod groups;
+mod levels;
 mod thread;
 
 pub(crate) use groups::Groups;
 pub use groups::{fixed_vector_class, process_key, thread_key, vhost_pid};
+pub(crate) use levels::Levels;
 use thread::{cause_bit, device_cause, ExitAcc, VECTOR_ENTRIES};
-pub(crate) use thread::{Mode, RawState, Sched, Thread};
+pub(crate) use thread::{cause_index, Books, Mode, RawState, Sched, Thread, ThreadSeries};
 
 use rustc_hash::FxHashMap;
 use virtflow_model::WaitCause;
@@ -25,6 +27,19 @@ use virtflow_trace::{LostEvents, Timestamp};
 
 use crate::histogram::Durations;
 use crate::layout::{EventContext, IrqKind, IrqSource, TaskState, TypedEvent};
+use crate::series::Clockwork;
+
+/// The [`Books`] of an [`Analyzer`], borrowed beside one of its threads.
+macro_rules! books {
+    ($s:expr) => {
+        &mut Books {
+            keep: $s.keep,
+            series: $s.series,
+            clock: &$s.clock,
+            levels: &mut $s.levels,
+        }
+    };
+}
 
 /// Tids below this are indexed directly (pid_max defaults to 4 Mi on 64-bit hosts; most
 /// tids are far smaller). The table grows only up to the largest tid seen.
@@ -42,6 +57,12 @@ struct Cpu {
 /// closed with [`Analyzer::finish`].
 pub(crate) struct Analyzer {
     keep: bool,
+    /// Keep each vCPU's activity series.
+    series: bool,
+    /// The buckets of the host's series.
+    pub clock: Clockwork,
+    /// Runnable vCPUs and idle CPUs over time (overcommitment).
+    pub levels: Levels,
     pub start: Option<Timestamp>,
     pub end: Timestamp,
     cpus: Vec<Cpu>,
@@ -59,9 +80,12 @@ pub(crate) struct Analyzer {
 }
 
 impl Analyzer {
-    pub fn new(keep_intervals: bool) -> Analyzer {
+    pub fn new(keep_intervals: bool, series: bool) -> Analyzer {
         Analyzer {
             keep: keep_intervals,
+            series,
+            clock: Clockwork::default(),
+            levels: Levels::default(),
             start: None,
             end: 0,
             cpus: Vec::new(),
@@ -127,8 +151,14 @@ impl Analyzer {
             }
             self.cpus.resize(c + 1, Cpu::default());
             self.cpu_count = self.cpu_count.max(cpu + 1);
+            self.levels.pcpus = self.cpu_count;
         }
         Some(&mut self.cpus[c])
+    }
+
+    /// Whether the run keeps series.
+    pub fn keeps_series(&self) -> bool {
+        self.series
     }
 
     /// Whether the thread's name is still unknown (the decoder skips names it already has).
@@ -188,6 +218,7 @@ impl Analyzer {
     pub fn tick(&mut self, ts: Timestamp, cpu: u32) {
         self.begin(ts);
         self.end = self.end.max(ts);
+        self.clock.advance(ts);
         self.cpu(cpu);
     }
 
@@ -224,7 +255,7 @@ impl Analyzer {
         let ts = ctx.ts;
         self.begin(ts);
         self.end = self.end.max(ts);
-        let keep = self.keep;
+        self.clock.advance(ts);
         // A thread named by the event's context is running on its CPU now.
         if let Some(tid) = ctx.tid.filter(|t| *t != 0) {
             let i = self.thread(tid);
@@ -238,7 +269,7 @@ impl Analyzer {
                 let t = &mut self.threads[i];
                 if t.sched != Sched::Running {
                     let mode = t.mode;
-                    t.set_mode(keep, ts, mode);
+                    t.set_mode(books!(self), ts, mode);
                     t.run_start.get_or_insert(ts);
                 }
                 t.cpu = ctx.cpu;
@@ -255,7 +286,11 @@ impl Analyzer {
                 next_tid,
                 next_comm,
             } => self.switch(ctx, prev_tid, prev_comm, prev_state, next_tid, next_comm),
-            TypedEvent::SchedWakeup { tid, comm } => self.wakeup(ctx, tid, comm),
+            TypedEvent::SchedWakeup {
+                tid,
+                comm,
+                target_cpu,
+            } => self.wakeup(ctx, tid, comm, target_cpu),
             TypedEvent::SchedMigrate { tid, dest_cpu } => {
                 if tid != 0 {
                     let i = self.thread(tid);
@@ -305,12 +340,20 @@ impl Analyzer {
         next: u32,
         next_comm: Option<&str>,
     ) {
-        let (ts, keep) = (ctx.ts, self.keep);
+        let ts = ctx.ts;
+        let mut idle_change = None;
         if let Some(c) = self.cpu(ctx.cpu) {
             // No interrupt context spans a context switch: heal from any lost exit event.
             c.timer_depth = 0;
             c.irq_depth = 0;
+            let (was_idle, now_idle) = (c.current == Some(0), next == 0);
+            if was_idle != now_idle {
+                idle_change = Some(now_idle);
+            }
             c.current = Some(next);
+        }
+        if let Some(idle) = idle_change {
+            self.levels.idle_changed(ts, idle);
         }
         if prev != 0 {
             let i = self.thread(prev);
@@ -326,7 +369,7 @@ impl Analyzer {
                 TaskState::Runnable => Sched::Preempted { by: next },
                 TaskState::Sleeping => Sched::Blocked,
             };
-            t.set(keep, ts, sched);
+            t.enter(books!(self), ts, sched);
         }
         if next != 0 {
             let i = self.thread(next);
@@ -335,7 +378,6 @@ impl Analyzer {
             }
             let t = &mut self.threads[i];
             t.run_start = Some(ts);
-            t.cpu = ctx.cpu;
             t.raised_irq = None;
             let waited = (ts - t.since).max(0) as u64;
             match t.sched {
@@ -355,12 +397,20 @@ impl Analyzer {
                 }
                 _ => {}
             }
+            // Its wait ends on the CPU it waited on; it runs on this one.
             let mode = t.mode;
-            t.set_mode(keep, ts, mode);
+            t.set_mode(books!(self), ts, mode);
+            t.cpu = ctx.cpu;
         }
     }
 
-    fn wakeup(&mut self, ctx: &EventContext, tid: u32, comm: Option<&str>) {
+    fn wakeup(
+        &mut self,
+        ctx: &EventContext,
+        tid: u32,
+        comm: Option<&str>,
+        target_cpu: Option<u32>,
+    ) {
         if tid == 0 {
             return;
         }
@@ -371,19 +421,20 @@ impl Analyzer {
         match self.threads[i].sched {
             Sched::Blocked => {
                 let waker = self.waker_cause(ctx, i);
-                let keep = self.keep;
                 let t = &mut self.threads[i];
-                t.close(keep, ctx.ts);
-                t.sched = Sched::Ready;
+                t.enter(books!(self), ctx.ts, Sched::Ready);
                 if let Some(w) = t.pending_wait.as_mut() {
                     w.waker = waker;
                 }
             }
             Sched::Unknown => {
-                let keep = self.keep;
-                self.threads[i].set(keep, ctx.ts, Sched::Ready);
+                self.threads[i].enter(books!(self), ctx.ts, Sched::Ready);
             }
-            _ => {}
+            _ => return,
+        }
+        // It waits for the CPU it was woken onto.
+        if let Some(cpu) = target_cpu {
+            self.threads[i].cpu = cpu;
         }
     }
 
@@ -442,7 +493,7 @@ impl Analyzer {
             }
             return;
         };
-        let (ts, keep) = (ctx.ts, self.keep);
+        let ts = ctx.ts;
         let in_irq = self
             .cpus
             .get(ctx.cpu as usize)
@@ -452,16 +503,16 @@ impl Analyzer {
             TypedEvent::KvmEntry { vcpu_id } => {
                 self.kvm_events += 1;
                 let t = &mut self.threads[i];
-                t.is_vcpu = true;
+                t.mark_vcpu(books!(self), ts);
                 if vcpu_id.is_some() {
                     t.vcpu_id = vcpu_id;
                 }
-                t.set_mode(keep, ts, Mode::Guest);
+                t.set_mode(books!(self), ts, Mode::Guest);
                 // The vectors of the first few entries after a wake-up tell its cause.
                 if let Some(w) = t.pending_wait.as_mut() {
                     w.entries += 1;
                     if w.entries >= VECTOR_ENTRIES || w.waker.is_none() {
-                        t.resolve_wait(keep);
+                        t.resolve_wait(books!(self));
                     }
                 }
                 if let Some((at, idx)) = t.pending_exit.take() {
@@ -481,8 +532,11 @@ impl Analyzer {
             } => {
                 self.kvm_events += 1;
                 let t = &mut self.threads[i];
-                t.is_vcpu = true;
+                t.mark_vcpu(books!(self), ts);
                 t.isa = Some(isa);
+                if let Some(s) = &mut t.series {
+                    s.exits.add_at(&self.clock, ts, 1);
+                }
                 if vcpu_id.is_some() {
                     t.vcpu_id = vcpu_id;
                 }
@@ -505,13 +559,23 @@ impl Analyzer {
                 };
                 t.exits[idx].count += 1;
                 t.pending_exit = Some((ts, idx));
-                t.set_mode(keep, ts, Mode::Hypervisor(Some((isa, code))));
+                t.set_mode(books!(self), ts, Mode::Hypervisor(Some((isa, code))));
             }
             TypedEvent::KvmUserspaceExit { reason } => {
-                self.threads[i].set_mode(keep, ts, Mode::UserSpace(reason));
+                self.threads[i].set_mode(books!(self), ts, Mode::UserSpace(reason));
             }
             TypedEvent::KvmInjVirq { vector } => {
                 let t = &mut self.threads[i];
+                if let Some(s) = &mut t.series {
+                    match s.injections.iter_mut().find(|(v, _)| *v == vector) {
+                        Some(e) => e.1.add_at(&self.clock, ts, 1),
+                        None => {
+                            let mut series = crate::series::Series::default();
+                            series.add_at(&self.clock, ts, 1);
+                            s.injections.push((vector, series));
+                        }
+                    }
+                }
                 match t.injections.iter_mut().find(|(v, _)| *v == vector) {
                     Some(e) => e.1 += 1,
                     None => t.injections.push((vector, 1)),
@@ -550,17 +614,27 @@ impl Analyzer {
 
     pub fn lost(&mut self, l: &LostEvents) {
         self.lost_notices += 1;
-        let keep = self.keep;
         let all = l.cpu == virtflow_trace::EventHeader::NO_CPU;
+        let books = books!(self);
         for t in &mut self.threads {
             if (all || t.cpu == l.cpu) && t.sched != Sched::Unknown {
                 if let Some(start) = t.run_start.take() {
                     t.cpu_ns += (l.begin - start).max(0) as u64;
                 }
-                t.set(keep, l.begin, Sched::Unknown);
-                t.resolve_wait(keep);
+                t.enter(books, l.begin, Sched::Unknown);
+                t.resolve_wait(books);
                 t.pending_exit = None;
             }
+        }
+        // What the CPUs ran is unknown from the loss: none is known idle.
+        let idle_lost = self
+            .cpus
+            .iter()
+            .enumerate()
+            .filter(|(c, cpu)| (all || *c as u32 == l.cpu) && cpu.current == Some(0))
+            .count();
+        for _ in 0..idle_lost {
+            self.levels.idle_changed(l.begin, false);
         }
         if all {
             self.cpus.iter_mut().for_each(|c| *c = Cpu::default());
@@ -571,10 +645,11 @@ impl Analyzer {
 
     /// Extends every state to the last event of the trace and decides pending waits.
     pub fn finish(&mut self) {
-        let (end, keep) = (self.end, self.keep);
+        let end = self.end;
+        let books = books!(self);
         for t in &mut self.threads {
-            t.close(keep, end);
-            t.resolve_wait(keep);
+            t.close(books, end);
+            t.resolve_wait(books);
             if let Some(start) = t.run_start.take() {
                 t.cpu_ns += (end - start).max(0) as u64;
             }

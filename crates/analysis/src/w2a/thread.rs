@@ -4,8 +4,67 @@
 use virtflow_model::{Isa, StateTimes, WaitCause, WaitSignals, WaitTimes};
 use virtflow_trace::Timestamp;
 
+use super::levels::{Levels, Marks};
 use crate::histogram::Durations;
 use crate::layout::IrqSource;
+use crate::series::{Clockwork, Series};
+
+/// What a thread's state changes write besides the thread itself: whether intervals are
+/// kept, the host's series (when kept) and the overcommitment's live state.
+pub(crate) struct Books<'a> {
+    pub keep: bool,
+    pub series: bool,
+    pub clock: &'a Clockwork,
+    pub levels: &'a mut Levels,
+}
+
+/// What one vCPU did per bucket of its host's time line (see `virtflow_model::VcpuActivity`).
+#[derive(Default)]
+pub(crate) struct ThreadSeries {
+    pub guest: Series,
+    pub hypervisor: Series,
+    pub preempted: Series,
+    pub ready: Series,
+    pub waiting: [Series; 5],
+    pub unknown: Series,
+    pub exits: Series,
+    pub waits: [Series; 5],
+    /// Injections per vector: their classes are known only at the end of the pass.
+    pub injections: Vec<(u32, Series)>,
+}
+
+/// Which series a state's time goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SpanKind {
+    Guest,
+    Hypervisor,
+    Preempted,
+    Ready,
+    Waiting(WaitCause),
+    Unknown,
+}
+
+impl ThreadSeries {
+    fn add(&mut self, clock: &Clockwork, kind: SpanKind, from: Timestamp, to: Timestamp) {
+        let s = match kind {
+            SpanKind::Guest => &mut self.guest,
+            SpanKind::Hypervisor => &mut self.hypervisor,
+            SpanKind::Preempted => &mut self.preempted,
+            SpanKind::Ready => &mut self.ready,
+            SpanKind::Waiting(c) => &mut self.waiting[cause_index(c)],
+            SpanKind::Unknown => &mut self.unknown,
+        };
+        s.add_span(clock, from, to);
+    }
+}
+
+/// The index of a cause in [`WaitCause::ALL`] (and in the series arrays).
+pub(crate) fn cause_index(c: WaitCause) -> usize {
+    WaitCause::ALL.iter().position(|x| *x == c).unwrap_or(4)
+}
+
+/// State spans a thread keeps before it is known to be a vCPU, for its series.
+const PRE_VCPU_SPANS: usize = 64;
 
 /// What a running thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +169,15 @@ pub(crate) struct Thread {
     pub(crate) ipi_since_exit: bool,
     pub(crate) run_start: Option<Timestamp>,
     pub cpu_ns: u64,
+    /// Its series, once it is known to be a vCPU and the run keeps series.
+    pub series: Option<Box<ThreadSeries>>,
+    /// Before that: its last state spans, to replay into the series then.
+    pre_spans: Vec<(Timestamp, Timestamp, SpanKind)>,
+    /// The overcommitment's running totals when its current steal began.
+    steal_mark: Option<Marks>,
+    /// Of its steal: while the host had more runnable vCPUs than pCPUs, and while a pCPU idled.
+    pub steal_overcommitted_ns: u64,
+    pub steal_cpu_idle_ns: u64,
 }
 
 impl Thread {
@@ -140,6 +208,80 @@ impl Thread {
             ipi_since_exit: false,
             run_start: None,
             cpu_ns: 0,
+            series: None,
+            pre_spans: Vec::new(),
+            steal_mark: None,
+            steal_overcommitted_ns: 0,
+            steal_cpu_idle_ns: 0,
+        }
+    }
+
+    /// Running, preempted or ready: wanting a pCPU.
+    fn runnable(&self) -> bool {
+        matches!(
+            self.sched,
+            Sched::Running | Sched::Preempted { .. } | Sched::Ready
+        )
+    }
+
+    fn stealing(&self) -> bool {
+        matches!(self.sched, Sched::Preempted { .. } | Sched::Ready)
+    }
+
+    /// Writes a state span into its series, or keeps it for them while the thread is not
+    /// known to be a vCPU.
+    fn span(&mut self, b: &mut Books, kind: SpanKind, from: Timestamp, to: Timestamp) {
+        if !b.series || to <= from {
+            return;
+        }
+        match &mut self.series {
+            Some(s) => s.add(b.clock, kind, from, to),
+            None if !self.is_vcpu => {
+                if self.pre_spans.len() >= PRE_VCPU_SPANS {
+                    self.pre_spans.drain(..PRE_VCPU_SPANS / 2);
+                }
+                self.pre_spans.push((from, to, kind));
+            }
+            None => {}
+        }
+    }
+
+    /// The thread is a vCPU (its first KVM event): from now on it counts among the host's
+    /// vCPUs, and its series start with what it did before.
+    pub(crate) fn mark_vcpu(&mut self, b: &mut Books, ts: Timestamp) {
+        if self.is_vcpu {
+            return;
+        }
+        self.is_vcpu = true;
+        if b.series {
+            let mut s = Box::<ThreadSeries>::default();
+            for (from, to, kind) in self.pre_spans.drain(..) {
+                s.add(b.clock, kind, from, to);
+            }
+            self.series = Some(s);
+        }
+        self.pre_spans = Vec::new();
+        if self.runnable() {
+            b.levels.runnable_changed(ts, true);
+        }
+        if self.stealing() {
+            self.steal_mark = Some(b.levels.marks(ts));
+        }
+    }
+
+    /// Ends the current state at `ts` and enters `sched`.
+    pub(crate) fn enter(&mut self, b: &mut Books, ts: Timestamp, sched: Sched) {
+        let was = self.runnable();
+        self.close(b, ts);
+        self.sched = sched;
+        if self.is_vcpu {
+            let now = self.runnable();
+            if was != now {
+                b.levels.runnable_changed(ts.max(self.since), now);
+            }
+            if self.stealing() {
+                self.steal_mark = Some(b.levels.marks(self.since));
+            }
         }
     }
 
@@ -173,13 +315,37 @@ impl Thread {
     }
 
     /// Ends the current state at `ts` (accounting its time) without choosing the next.
-    pub(crate) fn close(&mut self, keep: bool, ts: Timestamp) {
+    pub(crate) fn close(&mut self, b: &mut Books, ts: Timestamp) {
+        let keep = b.keep;
         let ts = ts.max(self.since);
         let ns = (ts - self.since) as u64;
+        if self.is_vcpu && self.runnable() {
+            b.levels.runnable_span(b.clock, self.cpu, self.since, ts);
+        }
+        if let Some(start) = self.steal_mark.take() {
+            let end = b.levels.marks(ts);
+            self.steal_overcommitted_ns += end.overcommitted - start.overcommitted;
+            self.steal_cpu_idle_ns += end.cpu_idle - start.cpu_idle;
+        }
+        let kind = match self.sched {
+            Sched::Running => match self.mode {
+                Mode::Guest => Some(SpanKind::Guest),
+                Mode::Hypervisor(None) => Some(SpanKind::Unknown),
+                _ => Some(SpanKind::Hypervisor),
+            },
+            Sched::Preempted { .. } => Some(SpanKind::Preempted),
+            Sched::Ready => Some(SpanKind::Ready),
+            Sched::Unknown => Some(SpanKind::Unknown),
+            // Written when the wait's cause is decided.
+            Sched::Blocked => None,
+        };
+        if let Some(kind) = kind {
+            self.span(b, kind, self.since, ts);
+        }
         match self.sched {
             Sched::Blocked => {
                 // The previous undecided wait, if any, gets no vector: decide it now.
-                self.resolve_wait(keep);
+                self.resolve_wait(b);
                 let interval = self.push_interval(
                     keep,
                     RawInterval {
@@ -227,23 +393,20 @@ impl Thread {
         self.since = ts;
     }
 
-    pub(crate) fn set(&mut self, keep: bool, ts: Timestamp, sched: Sched) {
-        self.close(keep, ts);
-        self.sched = sched;
-    }
-
     /// Switches the running mode (guest ↔ hypervisor ↔ user space); a thread not known to be
     /// running is running now.
-    pub(crate) fn set_mode(&mut self, keep: bool, ts: Timestamp, mode: Mode) {
-        if self.sched != Sched::Running || self.mode != mode {
-            self.close(keep, ts);
+    pub(crate) fn set_mode(&mut self, b: &mut Books, ts: Timestamp, mode: Mode) {
+        if self.sched != Sched::Running {
+            self.enter(b, ts, Sched::Running);
+        } else if self.mode != mode {
+            self.close(b, ts);
         }
-        self.sched = Sched::Running;
         self.mode = mode;
     }
 
     /// Decides the cause of the pending wait from what is known now, and accounts it.
-    pub(crate) fn resolve_wait(&mut self, keep: bool) {
+    pub(crate) fn resolve_wait(&mut self, b: &mut Books) {
+        let keep = b.keep;
         let Some(w) = self.pending_wait.take() else {
             return;
         };
@@ -272,6 +435,10 @@ impl Thread {
         };
         *self.times.waiting.get_mut(cause) += (w.end - w.start) as u64;
         *self.waits.get_mut(cause) += 1;
+        self.span(b, SpanKind::Waiting(cause), w.start, w.end);
+        if let Some(s) = &mut self.series {
+            s.waits[cause_index(cause)].add_at(b.clock, w.end, 1);
+        }
         if keep {
             if let Some(iv) = w.interval.and_then(|i| self.intervals.get_mut(i)) {
                 if iv.start == w.start {
@@ -326,5 +493,5 @@ pub(super) fn device_cause(kind: IrqSource, vhost: bool) -> WaitCause {
 pub(super) const VECTOR_ENTRIES: u8 = 3;
 
 pub(super) fn cause_bit(c: WaitCause) -> u8 {
-    1 << WaitCause::ALL.iter().position(|x| *x == c).unwrap_or(4)
+    1 << cause_index(c)
 }
