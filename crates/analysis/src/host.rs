@@ -6,6 +6,7 @@ use virtflow_trace::{EventHeader, EventSource, LostEvents, ReadStats};
 
 use crate::cmdline::{self, VmmCommandLine};
 use crate::devices::Devices;
+use crate::graph::{GraphBuilder, RemoteLink};
 use crate::guest::GuestTracker;
 use crate::layout::{Layout, MessageKey, PacketDir, TypedEvent};
 use crate::memory::Memory;
@@ -24,9 +25,13 @@ pub(crate) struct HostPass {
 }
 
 impl HostPass {
-    pub fn new(keep_intervals: bool, series: bool) -> HostPass {
+    pub fn new(keep_intervals: bool, series: bool, graph: bool) -> HostPass {
+        let mut an = Analyzer::new(keep_intervals, series);
+        if graph {
+            an.graph = Some(GraphBuilder::default());
+        }
         HostPass {
-            an: Analyzer::new(keep_intervals, series),
+            an,
             guest: GuestTracker::new(keep_intervals),
             devices: Devices::default(),
             memory: Memory::default(),
@@ -36,28 +41,31 @@ impl HostPass {
     }
 
     /// The source's current event, of this host. Returns the message it carries between
-    /// hosts, when it is one with a key, for the experiment's pairing.
+    /// hosts, when it is one with a key, for the experiment's pairing (with the thread it ran
+    /// in).
     #[inline]
     pub fn event(
         &mut self,
         layout: &Layout,
         source: &dyn EventSource,
         header: &EventHeader,
-    ) -> Option<(PacketDir, MessageKey)> {
+    ) -> Option<(PacketDir, MessageKey, u32)> {
         self.events += 1;
         let an = &mut self.an;
         let sideband = layout.is_sideband(header.class);
         let decoded = layout.decode_names(source, header, |tid| an.needs_name(tid));
         let message = match decoded {
             Some((
-                _,
+                ctx,
                 TypedEvent::Packet {
                     dir,
                     primary: true,
                     key: Some(key),
                 },
             ))
-            | Some((_, TypedEvent::VmSync { dir, key })) => Some((dir, key)),
+            | Some((ctx, TypedEvent::VmSync { dir, key })) => {
+                Some((dir, key, an.current(&ctx).unwrap_or(0)))
+            }
             _ => None,
         };
         match decoded {
@@ -83,6 +91,14 @@ impl HostPass {
         message
     }
 
+    /// A message from `host`'s thread `thread` sent at `sent` was received on `cpu` of this
+    /// host: the wait its softirq ends is that message's.
+    pub fn received(&mut self, cpu: u32, host: usize, thread: u32, sent: i64) {
+        if let Some(g) = self.an.graph.as_mut() {
+            g.received(cpu, host, thread, sent);
+        }
+    }
+
     pub fn lost(&mut self, lost: &LostEvents) {
         self.an.lost(lost);
         self.guest.lost(&self.an, lost);
@@ -95,9 +111,25 @@ impl HostPass {
         name: String,
         cmdlines: &[VmmCommandLine],
         read: &ReadStats,
-    ) -> (Host, Vec<Vm>, Vec<String>) {
+    ) -> (Host, Vec<Vm>, Vec<String>, Option<HostGraph>) {
         let an = &mut self.an;
         an.finish();
+        let graph = an.graph.take().map(|g| {
+            let refused = g.refused;
+            let (graph, tids, by_tid, remote) = g.finish();
+            let comm = |tid: u32| {
+                an.thread_index(tid)
+                    .map(|i| an.threads[i].comm.clone())
+                    .unwrap_or_default()
+            };
+            HostGraph {
+                workers: crate::graph::workers(&name, &tids, comm),
+                graph,
+                by_tid,
+                remote,
+                refused,
+            }
+        });
         self.guest.finish(an);
         let (mut all_cmdlines, mut marker_problems) = self.markers.finish();
         all_cmdlines.extend(cmdlines.iter().cloned());
@@ -126,6 +158,15 @@ impl HostPass {
         }
         front.append(&mut notes);
         front.append(&mut marker_problems);
-        (host, vms, front)
+        (host, vms, front, graph)
     }
+}
+
+/// One host's execution graph, to be joined with the others'.
+pub(crate) struct HostGraph {
+    pub graph: virtflow_graph::Graph,
+    pub workers: Vec<virtflow_model::GraphWorker>,
+    pub by_tid: rustc_hash::FxHashMap<u32, virtflow_graph::WorkerId>,
+    pub remote: Vec<RemoteLink>,
+    pub refused: u64,
 }

@@ -35,6 +35,7 @@ mod activity;
 pub mod cmdline;
 mod devices;
 pub mod exits;
+mod graph;
 mod guest;
 mod histogram;
 mod host;
@@ -66,6 +67,11 @@ pub struct Options {
     /// Keep every vCPU's, VM's and host's series per bucket of time (activity, steal,
     /// runnable vCPUs, memory): what windows of any length are computed from.
     pub series: bool,
+    /// Build the execution graph of every thread (for critical paths).
+    pub graph: bool,
+    /// The hosts' names, when the caller knows better than the source (a trace that records
+    /// no host name is named by its file); by host index.
+    pub host_names: Vec<String>,
     /// Called every few tens of thousands of events, when the source knows its progress.
     pub progress: Option<Arc<Progress>>,
     /// The names of the traces read, copied into [`Model::traces`].
@@ -97,7 +103,12 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 /// the source ([`EventSource::hosts`]; one for a single trace) gets its own analyses: threads,
 /// CPUs and VMs of different hosts are never mixed.
 pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model, TraceError> {
-    let names = source.hosts();
+    let mut names = source.hosts();
+    for (name, given) in names.iter_mut().zip(&options.host_names) {
+        if !given.is_empty() {
+            *name = given.clone();
+        }
+    }
     let several = names.len() > 1;
     // Between hosts, packets are paired as messages: their keys are worth decoding.
     let layout = if several {
@@ -108,7 +119,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
     let mut messages = several.then(|| Messages::new(names.len()));
     let mut hosts: Vec<HostPass> = names
         .iter()
-        .map(|_| HostPass::new(options.intervals, options.series))
+        .map(|_| HostPass::new(options.intervals, options.series, options.graph))
         .collect();
     let mut n = 0u64;
     loop {
@@ -116,9 +127,12 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
             Step::Event(header) => {
                 n += 1;
                 let h = source.host().min(hosts.len() - 1);
-                if let Some((dir, key)) = hosts[h].event(&layout, &*source, &header) {
-                    if let Some(m) = messages.as_mut() {
-                        m.seen(h, header.ts, dir, key);
+                if let Some((dir, key, tid)) = hosts[h].event(&layout, &*source, &header) {
+                    let matched = messages
+                        .as_mut()
+                        .and_then(|m| m.seen(h, header.ts, dir, key, tid));
+                    if let Some(m) = matched.filter(|m| m.receive.0 == h) {
+                        hosts[h].received(header.cpu, m.send.0, m.tags.0, m.send.1);
                     }
                 }
                 if n & (PROGRESS_EVERY - 1) == 0 {
@@ -149,6 +163,7 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         m.fill(&mut timeline);
         model.timeline = Some(timeline);
     }
+    let mut graphs = Vec::new();
     for (i, (pass, name)) in hosts.into_iter().zip(names).enumerate() {
         let cmdlines: Vec<VmmCommandLine> = options
             .vmm_cmdlines
@@ -168,7 +183,8 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         } else {
             model.read.clone()
         };
-        let (host, mut vms, notes) = pass.finish(name, &cmdlines, &read);
+        let (host, mut vms, notes, graph) = pass.finish(name, &cmdlines, &read);
+        graphs.extend(graph);
         let label = if several {
             format!("{}: ", host.name)
         } else {
@@ -179,6 +195,9 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
             .extend(notes.into_iter().map(|n| format!("{label}{n}")));
         model.hosts.push(host);
         model.vms.append(&mut vms);
+    }
+    if options.graph {
+        model.graph = Some(graph::join(graphs, &mut model.notes));
     }
     Ok(model)
 }

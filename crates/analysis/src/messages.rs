@@ -4,7 +4,7 @@
 //! it left; those that do not are counted — what the clock synchronisation could not explain.
 
 use virtflow_model::Timeline;
-use virtflow_sync::Matcher;
+use virtflow_sync::{Matched, Matcher};
 use virtflow_trace::Timestamp;
 
 use crate::layout::{MessageKey, PacketDir};
@@ -24,18 +24,26 @@ impl Messages {
         }
     }
 
-    /// A message end seen on `host` at `ts` (on the experiment's time line).
-    pub fn seen(&mut self, host: usize, ts: Timestamp, dir: PacketDir, key: MessageKey) {
+    /// A message end seen on `host` at `ts` (on the experiment's time line), in the context of
+    /// thread `tid`. Returns the message when this end completes one between two hosts.
+    pub fn seen(
+        &mut self,
+        host: usize,
+        ts: Timestamp,
+        dir: PacketDir,
+        key: MessageKey,
+        tid: u32,
+    ) -> Option<Matched> {
         let found = match dir {
-            PacketDir::Send => self.matcher.send(host, key, ts),
-            PacketDir::Receive => self.matcher.receive(host, key, ts),
+            PacketDir::Send => self.matcher.send(host, key, ts, tid),
+            PacketDir::Receive => self.matcher.receive(host, key, ts, tid),
         };
-        if let Some(m) = found.filter(|m| m.send.0 != m.receive.0) {
-            self.paired += 1;
-            if m.receive.1 < m.send.1 {
-                self.received_before_sent += 1;
-            }
+        let m = found.filter(|m| m.send.0 != m.receive.0)?;
+        self.paired += 1;
+        if m.receive.1 < m.send.1 {
+            self.received_before_sent += 1;
         }
+        Some(m)
     }
 
     /// The counts, into the model's time line.

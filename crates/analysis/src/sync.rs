@@ -78,8 +78,8 @@ pub fn synchronise(
             messages += 1;
             let host = source.host();
             let found = match dir {
-                PacketDir::Send => matcher.send(host, key, header.ts),
-                PacketDir::Receive => matcher.receive(host, key, header.ts),
+                PacketDir::Send => matcher.send(host, key, header.ts, 0),
+                PacketDir::Receive => matcher.receive(host, key, header.ts, 0),
             };
             if let Some(m) = found {
                 engine.add_match(

@@ -22,6 +22,18 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
+    /// The same chain with every worker it names moved by `offset` (a graph absorbed into
+    /// another, see [`crate::Graph::absorb`]).
+    pub(crate) fn shifted(mut self, offset: u32) -> Chain {
+        for s in &mut self.segments {
+            *s = s.shifted(offset);
+        }
+        for l in &mut self.links_in {
+            l.source_worker = WorkerId(l.source_worker.0 + offset);
+        }
+        self
+    }
+
     pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
     }

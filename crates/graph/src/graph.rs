@@ -35,6 +35,16 @@ impl Graph {
         WorkerId(id)
     }
 
+    /// Moves every worker of `other` into this graph, after this graph's own; returns what
+    /// was added to `other`'s worker ids (its worker `w` is now `w + offset`). How the graphs
+    /// of several hosts, built apart, become one before the links between hosts are added.
+    pub fn absorb(&mut self, other: Graph) -> u32 {
+        let offset = self.workers.len() as u32;
+        self.workers
+            .extend(other.workers.into_iter().map(|c| c.shifted(offset)));
+        offset
+    }
+
     pub fn worker_count(&self) -> usize {
         self.workers.len()
     }
@@ -201,5 +211,31 @@ impl TryFrom<GraphFields> for Graph {
             }
         }
         Ok(graph)
+    }
+}
+
+#[cfg(test)]
+mod absorb_tests {
+    use crate::{Endpoint, Graph, Link, Segment, State, WorkerId};
+
+    #[test]
+    fn an_absorbed_graph_keeps_its_segments_and_links_renumbered() {
+        let mut a = Graph::new();
+        let a0 = a.add_worker();
+        a.append(a0, Segment::new(0, 10, State::Running)).unwrap();
+        let mut b = Graph::new();
+        let (b0, b1) = (b.add_worker(), b.add_worker());
+        b.append(b0, Segment::new(0, 5, State::Preempted).by(b1))
+            .unwrap();
+        b.add_link(Link::wakeup(Endpoint::new(b1, 3), Endpoint::new(b0, 4)))
+            .unwrap();
+        let offset = a.absorb(b);
+        assert_eq!(offset, 1);
+        assert_eq!(a.worker_count(), 3);
+        let moved = WorkerId(b0.0 + offset);
+        assert_eq!(a.segments(moved)[0].by_worker(), Some(WorkerId(b1.0 + offset)));
+        let link = a.links_into(moved).next().unwrap();
+        assert_eq!(link.source.worker, WorkerId(b1.0 + offset));
+        assert_eq!(a.segments(a0).len(), 1);
     }
 }

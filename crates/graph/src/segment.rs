@@ -33,6 +33,18 @@ impl Segment {
         }
     }
 
+    /// The same segment with its responsible worker, if any, moved by `offset`.
+    pub(crate) fn shifted(self, offset: u32) -> Segment {
+        if self.by == WorkerId::NONE_RAW {
+            self
+        } else {
+            Segment {
+                by: self.by + offset,
+                ..self
+            }
+        }
+    }
+
     /// The same segment, naming the worker responsible for it.
     pub fn by(self, worker: WorkerId) -> Segment {
         Segment {

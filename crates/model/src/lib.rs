@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use virtflow_trace::ReadStats;
 
 mod activity;
+mod graph;
 mod host;
 mod memory;
 mod overcommit;
@@ -29,6 +30,7 @@ mod vcpu;
 mod vm;
 
 pub use activity::{VcpuActivity, VmActivity};
+pub use graph::{ExecutionGraph, GraphWorker};
 pub use host::{Host, HostClock, TaskTime, Timeline};
 pub use memory::{HostMemory, VmMemory};
 pub use overcommit::{Culprit, HostOvercommit, PreemptionMatrix, VmOvercommit};
@@ -49,6 +51,9 @@ pub struct Model {
     /// For an experiment of several hosts: their common time line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Timeline>,
+    /// The execution graph, when the run built it (`critical-path`, `--graph`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<ExecutionGraph>,
     /// Plain sentences for the reader of the report ("no KVM events in this trace").
     #[serde(default)]
     pub notes: Vec<String>,

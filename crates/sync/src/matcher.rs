@@ -24,17 +24,20 @@ use std::hash::Hash;
 /// Unmatched events kept per host and side before the oldest half is dropped.
 const MAX_UNMATCHED: usize = 1 << 16;
 
-/// A message's two ends: (host index, timestamp) of the send and of the receive.
+/// A message's two ends: (host index, timestamp) of the send and of the receive, and the
+/// tags their callers gave them (the analysis tags each end with its thread).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Matched {
     pub send: (usize, i64),
     pub receive: (usize, i64),
+    pub tags: (u32, u32),
 }
 
 /// The unmatched events of one host and one side (sends or receives).
 #[derive(Debug)]
 struct Side<K> {
-    by_key: HashMap<K, i64>,
+    /// Key → (time, tag).
+    by_key: HashMap<K, (i64, u32)>,
 }
 
 impl<K: Hash + Eq + Clone> Side<K> {
@@ -45,23 +48,23 @@ impl<K: Hash + Eq + Clone> Side<K> {
     }
 
     /// Keeps the first unmatched event of a key; returns how many were dropped for room.
-    fn insert(&mut self, key: K, ts: i64) -> u64 {
+    fn insert(&mut self, key: K, ts: i64, tag: u32) -> u64 {
         let mut dropped = 0;
         if self.by_key.len() >= MAX_UNMATCHED && !self.by_key.contains_key(&key) {
-            let mut times: Vec<i64> = self.by_key.values().copied().collect();
+            let mut times: Vec<i64> = self.by_key.values().map(|v| v.0).collect();
             let mid = times.len() / 2;
             let (_, cut, _) = times.select_nth_unstable(mid);
             let cut = *cut;
             let before = self.by_key.len();
-            self.by_key.retain(|_, t| *t > cut);
+            self.by_key.retain(|_, v| v.0 > cut);
             dropped = (before - self.by_key.len()) as u64;
         }
-        self.by_key.entry(key).or_insert(ts);
+        self.by_key.entry(key).or_insert((ts, tag));
         dropped
     }
 
     fn drop_before(&mut self, ts: i64) {
-        self.by_key.retain(|_, t| *t >= ts);
+        self.by_key.retain(|_, v| v.0 >= ts);
     }
 }
 
@@ -92,18 +95,18 @@ impl<K: Hash + Eq + Clone> Matcher<K> {
         self.sends.len()
     }
 
-    /// A send of `key` seen on `host` at `ts`.
-    pub fn send(&mut self, host: usize, key: K, ts: i64) -> Option<Matched> {
+    /// A send of `key` seen on `host` at `ts`, tagged `tag`.
+    pub fn send(&mut self, host: usize, key: K, ts: i64, tag: u32) -> Option<Matched> {
         if host >= self.hosts() {
             return None;
         }
         let found = (0..self.hosts())
             .filter(|&h| h != host)
-            .find_map(|h| self.receives[h].by_key.remove(&key).map(|t| (h, t)));
+            .find_map(|h| self.receives[h].by_key.remove(&key).map(|v| (h, v)));
         match found {
-            Some((h, t)) => Some(self.matched(&key, (host, ts), (h, t))),
+            Some((h, (t, other))) => Some(self.matched(&key, (host, ts), (h, t), (tag, other))),
             None => {
-                self.dropped += self.sends[host].insert(key, ts);
+                self.dropped += self.sends[host].insert(key, ts, tag);
                 None
             }
         }
@@ -111,22 +114,28 @@ impl<K: Hash + Eq + Clone> Matcher<K> {
 
     /// A receive of `key` seen on `host` at `ts`. A send of the same host pairs too (the
     /// synchronisation ignores such a match, a counted fact about the trace).
-    pub fn receive(&mut self, host: usize, key: K, ts: i64) -> Option<Matched> {
+    pub fn receive(&mut self, host: usize, key: K, ts: i64, tag: u32) -> Option<Matched> {
         if host >= self.hosts() {
             return None;
         }
         let found =
-            (0..self.hosts()).find_map(|h| self.sends[h].by_key.remove(&key).map(|t| (h, t)));
+            (0..self.hosts()).find_map(|h| self.sends[h].by_key.remove(&key).map(|v| (h, v)));
         match found {
-            Some((h, t)) => Some(self.matched(&key, (h, t), (host, ts))),
+            Some((h, (t, other))) => Some(self.matched(&key, (h, t), (host, ts), (other, tag))),
             None => {
-                self.dropped += self.receives[host].insert(key, ts);
+                self.dropped += self.receives[host].insert(key, ts, tag);
                 None
             }
         }
     }
 
-    fn matched(&mut self, key: &K, send: (usize, i64), receive: (usize, i64)) -> Matched {
+    fn matched(
+        &mut self,
+        key: &K,
+        send: (usize, i64),
+        receive: (usize, i64),
+        tags: (u32, u32),
+    ) -> Matched {
         self.matches += 1;
         for side in self.sends.iter_mut().chain(&mut self.receives) {
             side.by_key.remove(key);
@@ -135,7 +144,11 @@ impl<K: Hash + Eq + Clone> Matcher<K> {
             self.latest.insert((send.0, receive.0), (send.1, receive.1));
             self.clean(send.0, receive.0);
         }
-        Matched { send, receive }
+        Matched {
+            send,
+            receive,
+            tags,
+        }
     }
 
     /// The sender's unmatched sends older than its oldest latest match to every other host
@@ -183,16 +196,16 @@ mod tests {
         let mut m = Matcher::new(2);
         let mut found = Vec::new();
         let mut push = |r: Option<Matched>| found.extend(r);
-        push(m.send(client, 1, 15));
-        push(m.receive(client, 1, 20));
-        push(m.receive(client, 1, 25));
-        push(m.send(client, 1, 30));
-        push(m.receive(server, 1, 50));
-        push(m.send(server, 2, 70));
-        push(m.receive(client, 2, 100));
-        push(m.send(client, 2, 105));
-        push(m.send(client, 2, 110));
-        push(m.receive(client, 2, 115));
+        push(m.send(client, 1, 15, 0));
+        push(m.receive(client, 1, 20, 0));
+        push(m.receive(client, 1, 25, 0));
+        push(m.send(client, 1, 30, 0));
+        push(m.receive(server, 1, 50, 0));
+        push(m.send(server, 2, 70, 0));
+        push(m.receive(client, 2, 100, 0));
+        push(m.send(client, 2, 105, 0));
+        push(m.send(client, 2, 110, 0));
+        push(m.receive(client, 2, 115, 0));
         let pairs: Vec<((usize, i64), (usize, i64))> =
             found.iter().map(|x| (x.send, x.receive)).collect();
         assert_eq!(
@@ -209,14 +222,15 @@ mod tests {
     #[test]
     fn a_receive_seen_first_pairs_with_the_later_send_of_another_host() {
         let mut m = Matcher::new(2);
-        assert_eq!(m.receive(1, "k", 10), None);
+        assert_eq!(m.receive(1, "k", 10, 0), None);
         // The same host's send does not take it.
-        assert_eq!(m.send(1, "k", 12), None);
+        assert_eq!(m.send(1, "k", 12, 0), None);
         assert_eq!(
-            m.send(0, "k", 20),
+            m.send(0, "k", 20, 0),
             Some(Matched {
                 send: (0, 20),
-                receive: (1, 10)
+                receive: (1, 10),
+                tags: (0, 0),
             })
         );
     }
@@ -227,17 +241,18 @@ mod tests {
     #[test]
     fn a_forwarded_packet_pairs_once_on_the_wire() {
         let mut m = Matcher::new(2);
-        assert_eq!(m.receive(0, 7, 10), None); // from the VM's tap
-        assert_eq!(m.send(0, 7, 11), None); // onto the wire
+        assert_eq!(m.receive(0, 7, 10, 0), None); // from the VM's tap
+        assert_eq!(m.send(0, 7, 11, 0), None); // onto the wire
         assert_eq!(
-            m.receive(1, 7, 20),
+            m.receive(1, 7, 20, 0),
             Some(Matched {
                 send: (0, 11),
-                receive: (1, 20)
+                receive: (1, 20),
+                tags: (0, 0),
             })
         );
         // Onward to host 1's VM: not paired with host 0's first hop.
-        assert_eq!(m.send(1, 7, 21), None);
+        assert_eq!(m.send(1, 7, 21, 0), None);
     }
 
     #[test]
@@ -245,16 +260,16 @@ mod tests {
         let mut m = Matcher::new(2);
         // Sends to somewhere outside the experiment, then a matched exchange.
         for (i, k) in ["x", "y", "z"].iter().enumerate() {
-            m.send(0, k.to_string(), i as i64);
+            m.send(0, k.to_string(), i as i64, 0);
         }
         assert_eq!(m.in_flight(), 3);
-        m.send(0, "a".to_string(), 10);
-        m.receive(1, "a".to_string(), 11);
+        m.send(0, "a".to_string(), 10, 0);
+        m.receive(1, "a".to_string(), 11, 0);
         assert_eq!(m.in_flight(), 0, "the sender has moved past x, y, z");
         // Memory stays bounded even without matches.
         let mut m = Matcher::new(2);
         for i in 0..(MAX_UNMATCHED as i64 + 10) {
-            m.send(0, i, i);
+            m.send(0, i, i, 0);
         }
         assert!(m.in_flight() <= MAX_UNMATCHED);
         assert!(m.dropped > 0);

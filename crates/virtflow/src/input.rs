@@ -277,6 +277,7 @@ pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> 
         }
     }
     options.traces = opened.names.clone();
+    options.host_names = opened.plan.recordings.iter().map(|r| r.host.clone()).collect();
     let mut model =
         virtflow_analysis::analyze(&mut *opened.source, &options).context("reading the trace")?;
     for (host, r) in model.hosts.iter_mut().zip(&opened.plan.recordings) {
@@ -312,6 +313,7 @@ pub fn load_model(args: &ModelArgs) -> anyhow::Result<Model> {
         &args.trace,
         Options {
             intervals: true,
+            series: true,
             ..Options::default()
         },
     )

@@ -333,6 +333,14 @@ impl Layout {
             },
             Handler::Irq(true, kind) => TypedEvent::IrqEnter(kind),
             Handler::Irq(false, kind) => TypedEvent::IrqExit(kind),
+            Handler::Softirq(enter, vec) => {
+                let kind = IrqKind::Softirq(vec.and_then(|f| src.u64(f)).map(|v| v.min(255) as u8));
+                if enter {
+                    TypedEvent::IrqEnter(kind)
+                } else {
+                    TypedEvent::IrqExit(kind)
+                }
+            }
         };
         let tid = ctx_fields.tid.and_then(u32_of);
         let ctx = EventContext {

@@ -38,8 +38,12 @@ impl TaskState {
 pub enum IrqKind {
     /// Timer expiry: `hrtimer_expire_entry`, `local_timer_entry`.
     Timer,
-    /// Any other hard or soft interrupt handler.
-    Other,
+    /// An inter-processor interrupt handler (`reschedule_entry`, `call_function_entry`…).
+    Ipi,
+    /// A device's hard interrupt handler (`irq_handler_entry`), or `irq_work`.
+    Hardirq,
+    /// A softirq, by its vector when the event gives it (`softirq_entry` `vec`).
+    Softirq(Option<u8>),
 }
 
 /// How a host thread raised a guest interrupt.

@@ -97,6 +97,8 @@ pub(super) enum Handler {
         icr_low: FieldId,
     },
     Irq(bool, IrqKind),
+    /// `softirq_entry`/`softirq_exit`, with its vector field.
+    Softirq(bool, Option<FieldId>),
     TaskInfo {
         tid: FieldId,
         tgid: Option<FieldId>,
@@ -448,18 +450,16 @@ pub(super) fn handler_for(class: &EventClass) -> Handler {
         },
         "hrtimer_expire_entry" | "local_timer_entry" => irq(true, IrqKind::Timer),
         "hrtimer_expire_exit" | "local_timer_exit" => irq(false, IrqKind::Timer),
-        "irq_handler_entry"
-        | "softirq_entry"
-        | "irq_work_entry"
-        | "call_function_entry"
-        | "call_function_single_entry"
-        | "reschedule_entry" => irq(true, IrqKind::Other),
-        "irq_handler_exit"
-        | "softirq_exit"
-        | "irq_work_exit"
-        | "call_function_exit"
-        | "call_function_single_exit"
-        | "reschedule_exit" => irq(false, IrqKind::Other),
+        "irq_handler_entry" | "irq_work_entry" => irq(true, IrqKind::Hardirq),
+        "irq_handler_exit" | "irq_work_exit" => irq(false, IrqKind::Hardirq),
+        "call_function_entry" | "call_function_single_entry" | "reschedule_entry" => {
+            irq(true, IrqKind::Ipi)
+        }
+        "call_function_exit" | "call_function_single_exit" | "reschedule_exit" => {
+            irq(false, IrqKind::Ipi)
+        }
+        "softirq_entry" => Handler::Softirq(true, f(&["vec"])),
+        "softirq_exit" => Handler::Softirq(false, f(&["vec"])),
         _ => Handler::Ignore,
     }
 }

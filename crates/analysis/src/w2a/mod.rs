@@ -27,6 +27,7 @@ use virtflow_trace::{LostEvents, Timestamp};
 
 use crate::histogram::Durations;
 use crate::layout::{EventContext, IrqKind, IrqSource, TaskState, TypedEvent};
+use crate::graph::GraphBuilder;
 use crate::series::Clockwork;
 
 /// The [`Books`] of an [`Analyzer`], borrowed beside one of its threads.
@@ -37,6 +38,7 @@ macro_rules! books {
             series: $s.series,
             clock: &$s.clock,
             levels: &mut $s.levels,
+            graph: $s.graph.as_mut(),
         }
     };
 }
@@ -51,6 +53,18 @@ struct Cpu {
     current: Option<u32>,
     timer_depth: u16,
     irq_depth: u16,
+    /// The interrupt contexts open on it, innermost last (for the execution graph; deeper
+    /// nesting is counted in the depths only).
+    stack: [Option<IrqKind>; 4],
+    open: u8,
+}
+
+impl Cpu {
+    fn innermost(&self) -> Option<IrqKind> {
+        self.open
+            .checked_sub(1)
+            .and_then(|i| self.stack.get(i as usize).copied().flatten())
+    }
 }
 
 /// The whole pass's state. Fed with [`Analyzer::event`] and [`Analyzer::lost`] in time order,
@@ -63,6 +77,8 @@ pub(crate) struct Analyzer {
     pub clock: Clockwork,
     /// Runnable vCPUs and idle CPUs over time (overcommitment).
     pub levels: Levels,
+    /// The execution graph, when the run builds it.
+    pub graph: Option<GraphBuilder>,
     pub start: Option<Timestamp>,
     pub end: Timestamp,
     cpus: Vec<Cpu>,
@@ -86,6 +102,7 @@ impl Analyzer {
             series,
             clock: Clockwork::default(),
             levels: Levels::default(),
+            graph: None,
             start: None,
             end: 0,
             cpus: Vec::new(),
@@ -298,11 +315,14 @@ impl Analyzer {
                 }
             }
             TypedEvent::ProcessFork {
+                parent_tid,
                 child_tid,
                 child_tgid,
                 child_comm,
-                ..
             } => {
+                if let Some(g) = self.graph.as_mut() {
+                    g.fork(parent_tid, child_tid, ts);
+                }
                 if child_tid != 0 {
                     let i = self.thread(child_tid);
                     if let Some(comm) = child_comm {
@@ -316,9 +336,17 @@ impl Analyzer {
             TypedEvent::IrqEnter(kind) | TypedEvent::IrqExit(kind) => {
                 let enter = matches!(ev, TypedEvent::IrqEnter(_));
                 if let Some(c) = self.cpu(ctx.cpu) {
+                    if enter {
+                        if let Some(slot) = c.stack.get_mut(c.open as usize) {
+                            *slot = Some(kind);
+                        }
+                        c.open = c.open.saturating_add(1);
+                    } else {
+                        c.open = c.open.saturating_sub(1);
+                    }
                     let depth = match kind {
                         IrqKind::Timer => &mut c.timer_depth,
-                        IrqKind::Other => &mut c.irq_depth,
+                        _ => &mut c.irq_depth,
                     };
                     *depth = if enter {
                         depth.saturating_add(1)
@@ -346,6 +374,7 @@ impl Analyzer {
             // No interrupt context spans a context switch: heal from any lost exit event.
             c.timer_depth = 0;
             c.irq_depth = 0;
+            c.open = 0;
             let (was_idle, now_idle) = (c.current == Some(0), next == 0);
             if was_idle != now_idle {
                 idle_change = Some(now_idle);
@@ -421,6 +450,14 @@ impl Analyzer {
         match self.threads[i].sched {
             Sched::Blocked => {
                 let waker = self.waker_cause(ctx, i);
+                if self.graph.is_some() {
+                    let cpu = self.cpus.get(ctx.cpu as usize).copied().unwrap_or_default();
+                    let current = self.current(ctx);
+                    let vcpu = self.threads[i].is_vcpu.then_some(waker);
+                    if let Some(g) = self.graph.as_mut() {
+                        g.wake(tid, ctx.cpu, cpu.innermost(), current, vcpu);
+                    }
+                }
                 let t = &mut self.threads[i];
                 t.enter(books!(self), ctx.ts, Sched::Ready);
                 if let Some(w) = t.pending_wait.as_mut() {

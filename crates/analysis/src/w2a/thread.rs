@@ -5,6 +5,7 @@ use virtflow_model::{Isa, StateTimes, WaitCause, WaitSignals, WaitTimes};
 use virtflow_trace::Timestamp;
 
 use super::levels::{Levels, Marks};
+use crate::graph::GraphBuilder;
 use crate::histogram::Durations;
 use crate::layout::IrqSource;
 use crate::series::{Clockwork, Series};
@@ -16,6 +17,8 @@ pub(crate) struct Books<'a> {
     pub series: bool,
     pub clock: &'a Clockwork,
     pub levels: &'a mut Levels,
+    /// The execution graph, when the run builds it.
+    pub graph: Option<&'a mut GraphBuilder>,
 }
 
 /// What one vCPU did per bucket of its host's time line (see `virtflow_model::VcpuActivity`).
@@ -341,6 +344,18 @@ impl Thread {
         };
         if let Some(kind) = kind {
             self.span(b, kind, self.since, ts);
+        }
+        if let Some(g) = b.graph.as_deref_mut() {
+            use virtflow_graph::State as G;
+            let (from, tid) = (self.since, self.tid);
+            match self.sched {
+                Sched::Running => g.segment(tid, from, ts, G::Running, None),
+                Sched::Preempted { by } => g.segment(tid, from, ts, G::Preempted, Some(by)),
+                Sched::Ready => g.segment(tid, from, ts, G::Preempted, None),
+                // Nothing known: a hole in the chain, which a path reads as unknown.
+                Sched::Unknown => {}
+                Sched::Blocked => g.wait(tid, from, ts),
+            }
         }
         match self.sched {
             Sched::Blocked => {

@@ -32,6 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let bar = ProgressSlot::default();
     let options = Options {
         intervals: args.intervals,
+        series: args.intervals,
         progress: std::io::stderr().is_terminal().then(|| bar.callback()),
         ..Options::default()
     };

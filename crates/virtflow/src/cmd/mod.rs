@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 pub mod analyze;
 pub mod bench;
 pub mod cluster;
+pub mod critical_path;
 pub mod doctor;
 pub mod dump;
 pub mod export;
@@ -46,6 +47,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Put several hosts' clocks on one time line, from the messages they exchanged.
     Sync(sync::Args),
+    /// What a thread, vCPU or guest process waited for, through threads, VMs and hosts.
+    CriticalPath(critical_path::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor(a) => doctor::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Sync(a) => sync::run(a),
+        Command::CriticalPath(a) => critical_path::run(a),
     }
 }

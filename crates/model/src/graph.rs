@@ -1,0 +1,40 @@
+//! The execution graph of an experiment, when a run built it: every thread's chain of
+//! segments and the links between them (`virtflow_graph`), and who each worker is.
+
+use serde::{Deserialize, Serialize};
+pub use virtflow_graph::{Graph, WorkerId};
+
+/// The graph and its workers, by worker id.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExecutionGraph {
+    pub graph: Graph,
+    pub workers: Vec<GraphWorker>,
+}
+
+/// Who a worker of the graph is: a host thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphWorker {
+    pub host: String,
+    pub tid: u32,
+    pub comm: String,
+}
+
+impl ExecutionGraph {
+    /// The worker of thread `tid` on `host`.
+    pub fn worker(&self, host: &str, tid: u32) -> Option<WorkerId> {
+        self.workers
+            .iter()
+            .position(|w| w.tid == tid && w.host == host)
+            .map(|i| WorkerId(i as u32))
+    }
+}
+
+// A graph has no meaningful equality (its chains are compared through their contents in
+// tests); the model's equality ignores it.
+impl PartialEq for ExecutionGraph {
+    fn eq(&self, other: &Self) -> bool {
+        self.workers == other.workers
+            && self.graph.segment_count() == other.graph.segment_count()
+            && self.graph.link_count() == other.graph.link_count()
+    }
+}
