@@ -339,6 +339,14 @@ pub(crate) const KNOWN_EVENTS: &[KnownEvent] = &[
         templates: &["page={_} pfn={pfn:n} order={order:d}"],
         post: None,
     },
+    // ksm (Linux ≥ 6.4)
+    KnownEvent { name: "ksm_enter", system: "ksm", templates: &["mm {mm:x}"], post: None },
+    KnownEvent {
+        name: "ksm_merge_one_page",
+        system: "ksm",
+        templates: &["ksm pfn {pfn:u} rmap_item {rmap_item:x} mm {mm:x} error {err:d}"],
+        post: None,
+    },
 ];
 
 pub(crate) fn known_event(name: &str) -> Option<&'static KnownEvent> {
