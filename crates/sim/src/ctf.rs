@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::event::{Event, Kind, Sink, TaskNames};
+use crate::event::{page_address, Event, Kind, Sink, TaskNames};
 
 const PACKET_MAX: usize = 64 * 1024;
 const HEADER_LEN: usize = 32 + 52;
@@ -195,8 +195,31 @@ fn events() -> Vec<(&'static str, String)> {
             f(&[(X64, "_hrtimer"), (I64, "_now"), (X64, "_function")]),
         ),
         ("timer_hrtimer_expire_exit", f(&[(X64, "_hrtimer")])),
+        // From here on, only in a trace with page events (`FIRST_MEMORY_EVENT`).
+        (
+            "kmem_mm_page_alloc",
+            f(&[
+                (X64, "_page"),
+                (U64, "_pfn"),
+                (U32, "_order"),
+                (U32, "_gfp_flags"),
+                (I32, "_migratetype"),
+            ]),
+        ),
+        (
+            "kmem_mm_page_free",
+            f(&[(X64, "_page"), (U64, "_pfn"), (U32, "_order")]),
+        ),
+        (
+            "kmem_mm_page_free_batched",
+            f(&[(X64, "_page"), (U64, "_pfn")]),
+        ),
     ]
 }
+
+/// The id of the first page event: the metadata declares it and those after it only when the
+/// trace has page events.
+const FIRST_MEMORY_EVENT: usize = 21;
 
 /// The event id in this writer's metadata, or `None` for events LTTng does not have.
 fn event_id(k: &Kind) -> Option<u32> {
@@ -222,11 +245,17 @@ fn event_id(k: &Kind) -> Option<u32> {
         Kind::NetifReceiveSkb { .. } => 18,
         Kind::HrtimerExpireEntry { .. } => 19,
         Kind::HrtimerExpireExit { .. } => 20,
-        Kind::KvmVcpuWakeup { .. } => return None,
+        Kind::MmPageAlloc { .. } => 21,
+        Kind::MmPageFree { .. } => 22,
+        Kind::MmPageFreeBatched { .. } => 23,
+        // LTTng has no KSM instrumentation.
+        Kind::KvmVcpuWakeup { .. } | Kind::KsmEnter { .. } | Kind::KsmMergeOnePage { .. } => {
+            return None
+        }
     })
 }
 
-fn metadata(uuid: &[u8; 16], hostname: &str) -> String {
+fn metadata(uuid: &[u8; 16], hostname: &str, memory: bool) -> String {
     let u = uuid_string(uuid);
     let mut s = String::new();
     s.push_str("/* CTF 1.8 */\n\n");
@@ -265,6 +294,9 @@ struct event_header_large {\n\tenum : uint16_t { compact = 0 ... 65534, extended
 \tevent.context := struct {{\n\t\t{I32} _tid;\n\t\t{I32} _pid;\n\t\t{CHAR} _procname[16];\n\t}};\n}};\n\n"
     );
     for (id, (name, fields)) in events().iter().enumerate() {
+        if !memory && id >= FIRST_MEMORY_EVENT {
+            break;
+        }
         let _ = write!(
             s,
             "event {{\n\tname = \"{name}\";\n\tid = {id};\n\tstream_id = 0;\n\tfields := struct {{\n{fields}\t}};\n}};\n\n"
@@ -301,6 +333,8 @@ pub struct CtfWriter {
     streams: Vec<Stream>,
     ev: Vec<u8>,
     count: u64,
+    /// Whether the metadata declares the page events.
+    memory: bool,
 }
 
 impl CtfWriter {
@@ -331,7 +365,14 @@ impl CtfWriter {
             streams,
             ev: Vec::with_capacity(256),
             count: 0,
+            memory: false,
         })
+    }
+
+    /// Declares the page events too (a recording with them enabled).
+    pub fn with_memory_events(mut self) -> CtfWriter {
+        self.memory = true;
+        self
     }
 
     fn flush_packet(s: &mut Stream, uuid: &[u8; 16]) -> std::io::Result<()> {
@@ -545,11 +586,37 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.extend_from_slice(&function.to_le_bytes());
         }
         Kind::HrtimerExpireExit { hrtimer } => b.extend_from_slice(&hrtimer.to_le_bytes()),
-        Kind::KvmVcpuWakeup { .. } => {}
+        Kind::MmPageAlloc {
+            pfn,
+            order,
+            gfp,
+            migratetype,
+        } => {
+            b.extend_from_slice(&page_address(*pfn).to_le_bytes());
+            b.extend_from_slice(&pfn.to_le_bytes());
+            b.extend_from_slice(&order.to_le_bytes());
+            // gfp_t is 32 bits.
+            b.extend_from_slice(&(*gfp as u32).to_le_bytes());
+            b.extend_from_slice(&migratetype.to_le_bytes());
+        }
+        Kind::MmPageFree { pfn, order } => {
+            b.extend_from_slice(&page_address(*pfn).to_le_bytes());
+            b.extend_from_slice(&pfn.to_le_bytes());
+            b.extend_from_slice(&order.to_le_bytes());
+        }
+        Kind::MmPageFreeBatched { pfn } => {
+            b.extend_from_slice(&page_address(*pfn).to_le_bytes());
+            b.extend_from_slice(&pfn.to_le_bytes());
+        }
+        Kind::KvmVcpuWakeup { .. } | Kind::KsmEnter { .. } | Kind::KsmMergeOnePage { .. } => {}
     }
 }
 
 impl Sink for CtfWriter {
+    fn writes(&self, kind: &Kind) -> bool {
+        event_id(kind).is_some()
+    }
+
     fn event(&mut self, ev: &Event, names: &TaskNames) -> std::io::Result<()> {
         let Some(id) = event_id(&ev.kind) else {
             return Ok(());
@@ -598,7 +665,7 @@ impl Sink for CtfWriter {
         }
         std::fs::write(
             self.dir.join("metadata"),
-            metadata(&self.uuid, &self.hostname),
+            metadata(&self.uuid, &self.hostname, self.memory),
         )?;
         Ok(self.count)
     }

@@ -9,6 +9,7 @@ use std::io::{BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::event::{Event, Kind, Sink, TaskNames};
+use crate::kmem;
 
 const PAGE: usize = 4096;
 const PAGE_DATA: usize = PAGE - 16;
@@ -138,6 +139,28 @@ const HRT_ENTRY: &[Field] = &[
     Field("void * function", 24, 8, false),
 ];
 const HRT_EXIT: &[Field] = &[Field("void * hrtimer", 8, 8, false)];
+const PAGE_ALLOC: &[Field] = &[
+    Field("unsigned long pfn", 8, 8, false),
+    Field("unsigned int order", 16, 4, false),
+    Field("unsigned long gfp_flags", 24, 8, false),
+    Field("int migratetype", 32, 4, true),
+];
+const PAGE_FREE: &[Field] = &[
+    Field("unsigned long pfn", 8, 8, false),
+    Field("unsigned int order", 16, 4, false),
+];
+const PAGE_FREE_BATCHED: &[Field] = &[Field("unsigned long pfn", 8, 8, false)];
+const KSM_ENTER: &[Field] = &[Field("void * mm", 8, 8, false)];
+const KSM_MERGE: &[Field] = &[
+    Field("unsigned long pfn", 8, 8, false),
+    Field("void * rmap_item", 16, 8, false),
+    Field("void * mm", 24, 8, false),
+    Field("int err", 32, 4, true),
+];
+
+/// The systems written only when the trace has page events (a recording without them
+/// has not these formats either).
+const MEMORY_SYSTEMS: &[&str] = &["kmem", "ksm"];
 
 const EXIT_PRINT: &str = "\"vcpu %u reason %s rip 0x%lx info1 0x%016llx info2 0x%016llx intr_info 0x%08x error_code 0x%08x\", REC->vcpu_id, (REC->isa == 1) ? __print_symbolic(REC->exit_reason & 0xffff, { 1, \"EXTERNAL_INTERRUPT\" }, { 7, \"INTERRUPT_WINDOW\" }, { 10, \"CPUID\" }, { 12, \"HLT\" }, { 24, \"VMRESUME\" }, { 30, \"IO_INSTRUCTION\" }, { 31, \"MSR_READ\" }, { 32, \"MSR_WRITE\" }, { 40, \"PAUSE_INSTRUCTION\" }, { 48, \"EPT_VIOLATION\" }, { 49, \"EPT_MISCONFIG\" }) : __print_symbolic(REC->exit_reason, { 0x060, \"interrupt\" }, { 0x064, \"vintr\" }, { 0x072, \"cpuid\" }, { 0x077, \"pause\" }, { 0x078, \"hlt\" }, { 0x07b, \"io\" }, { 0x07c, \"msr\" }, { 0x080, \"vmrun\" }, { 0x400, \"npf\" }), REC->guest_rip, REC->info1, REC->info2, REC->intr_info, REC->error_code";
 
@@ -184,6 +207,13 @@ const FORMATS: &[Format] = &[
         print: "\"hrtimer=%p function=%p now=%llu\", REC->hrtimer, REC->function, (unsigned long long) REC->now" },
     Format { system: "timer", name: "hrtimer_expire_exit", id: 377, fields: HRT_EXIT,
         print: "\"hrtimer=%p\", REC->hrtimer" },
+    // The print format of mm_page_alloc is built by `kmem::page_alloc_print`.
+    Format { system: "kmem", name: "mm_page_alloc", id: 653, fields: PAGE_ALLOC, print: "" },
+    Format { system: "kmem", name: "mm_page_free", id: 655, fields: PAGE_FREE, print: kmem::PAGE_FREE_PRINT },
+    Format { system: "kmem", name: "mm_page_free_batched", id: 654, fields: PAGE_FREE_BATCHED,
+        print: kmem::PAGE_FREE_BATCHED_PRINT },
+    Format { system: "ksm", name: "ksm_enter", id: 747, fields: KSM_ENTER, print: kmem::KSM_ENTER_PRINT },
+    Format { system: "ksm", name: "ksm_merge_one_page", id: 745, fields: KSM_MERGE, print: kmem::KSM_MERGE_PRINT },
 ];
 
 fn format_of(name: &str) -> &'static Format {
@@ -205,7 +235,11 @@ fn format_text(f: &Format) -> String {
             *signed as u8
         ));
     }
-    s.push_str(&format!("\nprint fmt: {}\n", f.print));
+    if f.print.is_empty() {
+        s.push_str(&format!("\nprint fmt: {}\n", kmem::page_alloc_print()));
+    } else {
+        s.push_str(&format!("\nprint fmt: {}\n", f.print));
+    }
     s
 }
 
@@ -399,6 +433,35 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
         Kind::HrtimerExpireExit { hrtimer } => {
             put(buf, 8, &hrtimer.to_le_bytes());
         }
+        Kind::MmPageAlloc {
+            pfn,
+            order,
+            gfp,
+            migratetype,
+        } => {
+            put(buf, 8, &pfn.to_le_bytes());
+            put(buf, 16, &order.to_le_bytes());
+            put(buf, 20, &[0u8; 4]);
+            put(buf, 24, &gfp.to_le_bytes());
+            put(buf, 32, &migratetype.to_le_bytes());
+        }
+        Kind::MmPageFree { pfn, order } => {
+            put(buf, 8, &pfn.to_le_bytes());
+            put(buf, 16, &order.to_le_bytes());
+        }
+        Kind::MmPageFreeBatched { pfn } => put(buf, 8, &pfn.to_le_bytes()),
+        Kind::KsmEnter { mm } => put(buf, 8, &mm.to_le_bytes()),
+        Kind::KsmMergeOnePage {
+            pfn,
+            rmap_item,
+            mm,
+            err,
+        } => {
+            put(buf, 8, &pfn.to_le_bytes());
+            put(buf, 16, &rmap_item.to_le_bytes());
+            put(buf, 24, &mm.to_le_bytes());
+            put(buf, 32, &err.to_le_bytes());
+        }
     }
     // Records are padded to 4 bytes (the ring buffer's alignment).
     let n = buf.len().div_ceil(4) * 4;
@@ -450,6 +513,8 @@ pub struct DatWriter {
     cpus: Vec<CpuBuf>,
     rec: Vec<u8>,
     count: u64,
+    /// Whether the kmem and ksm formats are written.
+    memory: bool,
 }
 
 impl DatWriter {
@@ -472,7 +537,14 @@ impl DatWriter {
             cpus,
             rec: Vec::with_capacity(128),
             count: 0,
+            memory: false,
         })
+    }
+
+    /// Writes the formats of the page and KSM events too (a recording with them enabled).
+    pub fn with_memory_events(mut self) -> DatWriter {
+        self.memory = true;
+        self
     }
 }
 
@@ -543,6 +615,9 @@ impl Sink for DatWriter {
         // Event systems, in a fixed order.
         let mut systems: Vec<&str> = Vec::new();
         for f in FORMATS {
+            if !self.memory && MEMORY_SYSTEMS.contains(&f.system) {
+                continue;
+            }
             if !systems.contains(&f.system) {
                 systems.push(f.system);
             }

@@ -143,6 +143,36 @@ pub enum Kind {
     HrtimerExpireExit {
         hrtimer: u64,
     },
+    /// A host page allocation (`kmem:mm_page_alloc`): `4096 << order` bytes at `pfn`.
+    MmPageAlloc {
+        pfn: u64,
+        order: u32,
+        gfp: u64,
+        migratetype: i32,
+    },
+    /// A page freed (`kmem:mm_page_free`).
+    MmPageFree {
+        pfn: u64,
+        order: u32,
+    },
+    /// The batched path's marker of an order-0 page it freed (`kmem:mm_page_free_batched`);
+    /// the kernel emits it after that page's `mm_page_free`.
+    MmPageFreeBatched {
+        pfn: u64,
+    },
+    /// A process's memory becomes mergeable by KSM (`ksm:ksm_enter`, Linux ≥ 6.4), in the
+    /// process's context.
+    KsmEnter {
+        mm: u64,
+    },
+    /// ksmd merged a page of `mm` into the KSM page `pfn` (`ksm:ksm_merge_one_page`); `err`
+    /// 0 when it did.
+    KsmMergeOnePage {
+        pfn: u64,
+        rmap_item: u64,
+        mm: u64,
+        err: i32,
+    },
 }
 
 impl Kind {
@@ -171,8 +201,19 @@ impl Kind {
             Kind::NetifReceiveSkb { .. } => "netif_receive_skb",
             Kind::HrtimerExpireEntry { .. } => "hrtimer_expire_entry",
             Kind::HrtimerExpireExit { .. } => "hrtimer_expire_exit",
+            Kind::MmPageAlloc { .. } => "mm_page_alloc",
+            Kind::MmPageFree { .. } => "mm_page_free",
+            Kind::MmPageFreeBatched { .. } => "mm_page_free_batched",
+            Kind::KsmEnter { .. } => "ksm_enter",
+            Kind::KsmMergeOnePage { .. } => "ksm_merge_one_page",
         }
     }
+}
+
+/// `struct page` of a pfn as the kernel prints it: `vmemmap_base` (x86-64 without KASLR)
+/// plus 64 bytes per page.
+pub fn page_address(pfn: u64) -> u64 {
+    0xffff_ea00_0000_0000 + pfn * 64
 }
 
 /// What the writers need to know about a task: its name and priority.
@@ -227,6 +268,10 @@ impl TaskNames {
 /// A format writer: receives one host's events in timestamp order.
 pub trait Sink {
     fn event(&mut self, ev: &Event, names: &TaskNames) -> std::io::Result<()>;
+    /// Whether events of this kind go into the trace (the truth follows only those).
+    fn writes(&self, _kind: &Kind) -> bool {
+        true
+    }
     /// Flushes and closes; returns the number of events written.
     fn finish(&mut self, names: &TaskNames) -> std::io::Result<u64>;
 }

@@ -3,7 +3,8 @@
 //! Principal types:
 //!
 //! - [`Config`] and [`Scenario`]: what to simulate (`idle`, `cpu`, `disk`, `net`, `mixed`,
-//!   `overcommit`, `processes`, `nested`, `multihost`, `large`), for how long, with which seed.
+//!   `overcommit`, `processes`, `nested`, `multihost`, `large`, `memory`, `phases`), for how
+//!   long, with which seed.
 //! - [`host::Host`]: the discrete-event model of one host — pCPUs with run queues, QEMU
 //!   processes (vCPU threads, main loop, I/O thread, vhost), host processes, and the guests'
 //!   behaviour that drives the KVM run loop. It emits [`event::Event`]s in timestamp order.
@@ -24,6 +25,7 @@ pub mod ctf;
 pub mod dat;
 pub mod event;
 pub mod host;
+pub mod kmem;
 pub mod rng;
 pub mod text;
 pub mod truth;
@@ -35,9 +37,9 @@ use std::path::{Path, PathBuf};
 use virtflow_model::Isa;
 
 use event::Sink;
-use host::{Action, Clock, Host, HostCtx, HostSpec, VmSpec, Workload};
+use host::{Action, Clock, Host, HostCtx, HostSpec, MemTouch, VmSpec, Workload};
 use rng::Rng;
-use truth::{ClockTruth, HostTruth, Tracker, Truth};
+use truth::{ClockTruth, HostTruth, Phase, Tracker, Truth, TruthVm};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scenario {
@@ -51,10 +53,78 @@ pub enum Scenario {
     Nested,
     Multihost,
     Large,
+    /// Host memory: three VMs on three pCPUs, two host processes (`backup`, `sshd`) and
+    /// the memory kernel threads (`ksmd`, `kswapd0`, `kcompactd0`); every thread's pages are
+    /// traced (`kmem:mm_page_alloc`, `mm_page_free`, `mm_page_free_batched`, `ksm:ksm_enter`,
+    /// `ksm_merge_one_page`; LTTng has no KSM events).
+    ///
+    /// What moves memory:
+    ///
+    /// - a vCPU's EPT violation is, with a VM's `fault_alloc` probability, the first touch of a
+    ///   guest page: KVM allocates a host page in the vCPU thread (order 0,
+    ///   `GFP_HIGHUSER_MOVABLE`, or with probability `thp` a 2 MiB THP, order 9,
+    ///   `GFP_TRANSHUGE`): vm1 (cpu) 0.3 with THP 0.02, vm2 (network) 0.6 without THP, vm3
+    ///   (disk) 0.6 with THP 0.05;
+    /// - the VMM's main loop (every 5–25 ms): its `ksm_enter` the first time it runs, one or
+    ///   two pages of its own 30% of the time, and with probability `balloon` (vm2 0.4, up to
+    ///   16 pages; vm3 0.2, up to 8; vm1 never) guest pages returned to the host: pages its
+    ///   vCPUs allocated and 0–2 pages allocated before the trace, freed in the main thread;
+    /// - the I/O thread allocates a page per block request and frees it at the completion;
+    ///   vhost allocates a page for half the packets it receives and frees it at once;
+    /// - host processes and the kernel worker allocate 0–5 pages per burst, free 0–3 of their
+    ///   own, and a quarter of the time 1–3 pages allocated before the trace;
+    /// - `kswapd0` (every ~40 ms) frees 4–24 pages of any owner plus 0–6 older than the trace;
+    ///   `kcompactd0` (every ~80 ms) migrates 1–8 order-0 pages of any owner: a new page
+    ///   allocated in its context, the old one freed;
+    /// - `ksmd` (every ~20 ms) merges 0–3 zero-filled pages of VMs whose `ksm_enter` is at
+    ///   least 1 ms old with the zero page (`use_zero_pages`; three quarters of them pages
+    ///   their vCPUs allocated during the trace, the rest older): `ksm_merge_one_page` with
+    ///   the zero page's pfn and the VM's `mm`, as the kernel traces that merge, then the
+    ///   merged page freed in ksmd's context (`mm_page_free`, order 0); 8% of merges fail
+    ///   (`err` −14) and free nothing. Merges into KSM pages, which the kernel traces with
+    ///   `ksm_merge_with_ksm_page`, are not simulated.
+    ///
+    /// Order-0 frees in batches take the kernel's batched path: an `mm_page_free` for each page,
+    /// then an `mm_page_free_batched` for each.
+    ///
+    /// The rules of the truth (the analysis follows the same):
+    ///
+    /// - a page is `4096 << order` bytes;
+    /// - an allocation is charged to the thread the event runs in, and through it to its VM
+    ///   when the thread is a vCPU, the VMM's main thread, its I/O thread or its vhost thread;
+    /// - a free returns the page (of the allocation's order) to whoever allocated it (found by
+    ///   pfn), whichever thread frees it: the owner's VM `freed_bytes` and the host's
+    ///   `freed_bytes`; a free of a pfn not allocated during the trace is the host's
+    ///   `freed_unowned_bytes`; a pfn allocated again without a free first goes back to its
+    ///   first owner;
+    /// - `mm_page_free_batched` frees one order-0 page only in a trace without `mm_page_free`:
+    ///   the kernel emits it after the `mm_page_free` of the same page (`free_unref_folios`;
+    ///   all 9,220 of the real `m1_memory` trace follow one on the same CPU), so counting both
+    ///   would free the page twice;
+    /// - `net_bytes` = `allocated_bytes − freed_bytes`, for a VM and for the host (unowned
+    ///   frees apart); a VM's `peak_bytes` is the most it held (allocated − freed since the
+    ///   start) at the end of a bucket; the host's `ledger_pages` are the pages (of any order)
+    ///   allocated during the trace and not freed at the end, `ledger_peak_pages` the most at
+    ///   once;
+    /// - a KSM merge (`err` 0) counts for the VM whose `mm` a `ksm_enter` tied to it
+    ///   (`ksm_enter` runs in the VMM process's context), and for the host;
+    /// - series, per bucket of the host's time line: allocated bytes at the allocation's time,
+    ///   freed bytes at the free's time charged to the owner's VM; the host's hold every
+    ///   allocation and every owned free; `traced` says the trace has page events.
+    Memory,
+    /// Workloads that change: three VMs of two vCPUs on four pCPUs whose workload changes, at
+    /// fractions of the duration `d` (18 s by default): vm1 idle for `d/9`, cpu until `5d/9`,
+    /// then disk; vm2 network until `4d/9`, then idle; vm3 cpu until `d/2`, then network
+    /// (by default: vm1 2 s idle, 8 s cpu, 8 s disk; vm2 8 s network, 10 s idle; vm3 9 s cpu,
+    /// 9 s network). A phase starts with the guest's timer firing on the vCPUs the new work
+    /// needs; an ended workload stops by itself (the guest halts, the disk loop issues nothing
+    /// more, the outside client stops). The truth's `vms[].phases` tile the host's span on its
+    /// trace clock.
+    Phases,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Idle,
         Scenario::Cpu,
         Scenario::Disk,
@@ -65,6 +135,8 @@ impl Scenario {
         Scenario::Nested,
         Scenario::Multihost,
         Scenario::Large,
+        Scenario::Memory,
+        Scenario::Phases,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -78,6 +150,8 @@ impl Scenario {
             Scenario::Nested => "nested",
             Scenario::Multihost => "multihost",
             Scenario::Large => "large",
+            Scenario::Memory => "memory",
+            Scenario::Phases => "phases",
         }
     }
     pub fn parse(s: &str) -> Option<Scenario> {
@@ -89,6 +163,9 @@ impl Scenario {
             // About 100 million events at the large host's event rate.
             Scenario::Large => 170_000_000_000,
             Scenario::Idle => 3_000_000_000,
+            Scenario::Memory => 2_000_000_000,
+            // Phases of several seconds each.
+            Scenario::Phases => 18_000_000_000,
             _ => 1_000_000_000,
         }
     }
@@ -186,6 +263,43 @@ fn vm(name: String, workload: Workload, vcpus: u32) -> VmSpec {
         processes: false,
         peer: None,
         server: false,
+        memory: None,
+        phases: Vec::new(),
+    }
+}
+
+/// The workloads of VM `vm` of the `phases` scenario over a run of `d` ns: (time after the
+/// start, workload), the first at 0.
+pub fn phase_plan(vm: usize, d: u64) -> Vec<(u64, Workload)> {
+    use Workload::*;
+    match vm % 3 {
+        0 => vec![(0, Idle), (d / 9, Cpu), (5 * d / 9, Disk)],
+        1 => vec![(0, Network), (4 * d / 9, Idle)],
+        _ => vec![(0, Cpu), (d / 2, Network)],
+    }
+}
+
+/// How each VM of the `memory` scenario moves its memory (see [`Scenario::Memory`]).
+fn memory_touch(vm: usize) -> MemTouch {
+    match vm % 3 {
+        0 => MemTouch {
+            fault_alloc: 0.3,
+            thp: 0.02,
+            balloon: 0.0,
+            balloon_pages: 1,
+        },
+        1 => MemTouch {
+            fault_alloc: 0.6,
+            thp: 0.0,
+            balloon: 0.4,
+            balloon_pages: 16,
+        },
+        _ => MemTouch {
+            fault_alloc: 0.6,
+            thp: 0.05,
+            balloon: 0.2,
+            balloon_pages: 8,
+        },
     }
 }
 
@@ -201,6 +315,8 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
         Scenario::Mixed => (3, vec![Cpu, Disk, Network, Idle], 3),
         Scenario::Overcommit => (2, vec![Cpu, Cpu, Disk], 1),
         Scenario::Multihost => (2, vec![Network, Network], 1),
+        Scenario::Memory => (3, vec![Cpu, Network, Disk], 2),
+        Scenario::Phases => (4, vec![Idle, Network, Cpu], 1),
         Scenario::Large => (
             16,
             [Cpu, Disk, Network, Idle]
@@ -227,6 +343,14 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
             let mut v = vm(format!("vm{}", i + 1), w, vcpus);
             v.processes = cfg.scenario == Scenario::Processes;
             v.nested = cfg.scenario == Scenario::Nested;
+            if cfg.scenario == Scenario::Memory {
+                v.memory = Some(memory_touch(i));
+            }
+            if cfg.scenario == Scenario::Phases {
+                let plan = phase_plan(i, cfg.duration_ns);
+                v.workload = plan[0].1;
+                v.phases = plan[1..].to_vec();
+            }
             if cfg.scenario == Scenario::Multihost && i < 2 {
                 let n = nhosts as usize;
                 if i == 0 {
@@ -266,6 +390,7 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
             clock,
             first_pid: 1200 + h as u32 * 1000,
             ip: [10, 0, 0, 1 + h as u8],
+            memory: cfg.scenario == Scenario::Memory,
         });
     }
     hosts
@@ -288,8 +413,8 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
     let keep_intervals = cfg.scenario != Scenario::Large;
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     let mut paths = Vec::new();
-    let mut trackers = Vec::new();
     for (i, h) in hosts.iter().enumerate() {
+        let memory = h.spec.memory;
         let base = if multi {
             dir.join(&h.spec.name)
         } else {
@@ -299,10 +424,9 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         let (sink, path): (Box<dyn Sink>, PathBuf) = match cfg.format {
             Format::Dat => {
                 let p = base.join("trace.dat");
-                (
-                    Box::new(dat::DatWriter::create(&p, h.spec.pcpus, &h.spec.name)?),
-                    p,
-                )
+                let w = dat::DatWriter::create(&p, h.spec.pcpus, &h.spec.name)?;
+                let w = if memory { w.with_memory_events() } else { w };
+                (Box::new(w), p)
             }
             Format::Text => {
                 let p = base.join("trace.txt");
@@ -317,20 +441,13 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
                 }
                 uuid[6] = (uuid[6] & 0x0f) | 0x40;
                 uuid[8] = (uuid[8] & 0x3f) | 0x80;
-                (
-                    Box::new(ctf::CtfWriter::create(
-                        &p,
-                        h.spec.pcpus,
-                        uuid,
-                        &h.spec.name,
-                    )?),
-                    p,
-                )
+                let w = ctf::CtfWriter::create(&p, h.spec.pcpus, uuid, &h.spec.name)?;
+                let w = if memory { w.with_memory_events() } else { w };
+                (Box::new(w), p)
             }
         };
         sinks.push(sink);
         paths.push(path);
-        trackers.push(Tracker::new(&h.vms, &h.roles, keep_intervals));
     }
 
     let t0: u64 = 10_000_000_000;
@@ -352,6 +469,13 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
             heap.push(Reverse((Key(s.at, seq), i, ActionBox(s.action))));
         }
     }
+    let mut trackers: Vec<Tracker> = hosts
+        .iter()
+        .map(|h| {
+            let current = h.current_tids();
+            Tracker::new(&h.vms, &h.roles, keep_intervals, current, h.spec.memory)
+        })
+        .collect();
     let mut err: Option<std::io::Error> = None;
     while let Some(Reverse((Key(now, _), hi, ActionBox(action)))) = heap.pop() {
         if now > end {
@@ -360,6 +484,9 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         let h = &mut hosts[hi];
         let (sink, tracker) = (&mut sinks[hi], &mut trackers[hi]);
         for ev in h.drain_before(now) {
+            if !sink.writes(&ev.kind) {
+                continue;
+            }
             tracker.event(&ev, &h.vms, |t| h.names.comm_ref(t).to_string());
             if err.is_none() {
                 if let Err(e) = sink.event(&ev, &h.names) {
@@ -396,19 +523,27 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
     let mut host_truths = Vec::new();
     let mut all_vms = Vec::new();
     let mut procs = Vec::new();
+    let mut causes = Vec::new();
     let mut summary = Vec::new();
     for (i, (mut h, tracker)) in hosts.into_iter().zip(trackers).enumerate() {
         let mut tracker = tracker;
         for ev in h.drain_before(u64::MAX) {
+            if !sinks[i].writes(&ev.kind) {
+                continue;
+            }
             tracker.event(&ev, &h.vms, |t| h.names.comm_ref(t).to_string());
             sinks[i].event(&ev, &h.names)?;
         }
         let written = sinks[i].finish(&h.names)?;
         let (start, last) = tracker.span();
         let events = tracker.events;
-        let (vms, p) = tracker.finish(&h.vms, &h.spec.name, cfg.isa);
-        all_vms.extend(vms);
-        procs.extend(p);
+        let r = tracker.finish(&h.vms, &h.spec.name, cfg.isa, &h.names);
+        for (vm, info) in r.vms.into_iter().zip(&h.vms) {
+            let phases = phases_truth(&info.spec, &h.spec.clock, t0, start, last);
+            all_vms.push(TruthVm { vm, phases });
+        }
+        procs.extend(r.guest_processes);
+        causes.extend(r.causes);
         let rel = paths[i]
             .strip_prefix(dir)
             .unwrap_or(&paths[i])
@@ -425,6 +560,9 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
                 slope: h.spec.clock.slope(),
                 offset_ns: h.spec.clock.offset_ns,
             },
+            buckets: Some(r.buckets),
+            overcommit: r.overcommit,
+            memory: r.memory,
         });
         summary.push((paths[i].clone(), written));
     }
@@ -435,6 +573,7 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         format: cfg.format.name().into(),
         hosts: host_truths,
         vms: all_vms,
+        overcommit_causes: causes,
         guest_processes: procs,
         critical_path: critical_path(&hops, &host_names, &task_comms),
         intervals: keep_intervals,
@@ -446,6 +585,32 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         traces: summary,
         truth: truth_path,
     })
+}
+
+/// A VM's workload phases on its host's trace clock, tiling `[start, last]`: none for a VM
+/// whose workload never changes.
+fn phases_truth(spec: &VmSpec, clock: &Clock, t0: u64, start: u64, last: u64) -> Vec<Phase> {
+    if spec.phases.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![Phase {
+        start: start as i64,
+        end: last as i64,
+        workload: spec.workload.name().into(),
+    }];
+    for &(after, w) in &spec.phases {
+        let at = clock.apply(t0 + after);
+        if at <= start || at >= last {
+            continue;
+        }
+        out.last_mut().expect("a first phase").end = at as i64;
+        out.push(Phase {
+            start: at as i64,
+            end: last as i64,
+            workload: w.name().into(),
+        });
+    }
+    out
 }
 
 /// The critical path of the last request a client on the first host saw answered: from its

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::event::{Event, Kind, Sink, TaskNames};
 use crate::host::exit_name;
+use crate::kmem;
 use crate::truth::isa_of_number;
 
 pub struct TextWriter {
@@ -180,6 +181,34 @@ pub fn render_fields(ev: &Event, names: &TaskNames, s: &mut String) {
             function,
         } => write!(s, "hrtimer=0x{hrtimer:x} function=0x{function:x} now={now}"),
         Kind::HrtimerExpireExit { hrtimer } => write!(s, "hrtimer=0x{hrtimer:x}"),
+        Kind::MmPageAlloc {
+            pfn,
+            order,
+            gfp,
+            migratetype,
+        } => {
+            // trace-cmd evaluates `vmemmap_base` as 0: the page is printed as the pfn.
+            let _ = write!(
+                s,
+                "page=0x{pfn:x} pfn=0x{pfn:x} order={order} migratetype={migratetype} gfp_flags="
+            );
+            kmem::gfp_text(*gfp, s);
+            Ok(())
+        }
+        Kind::MmPageFree { pfn, order } => {
+            write!(s, "page=0x{pfn:x} pfn=0x{pfn:x} order={order}")
+        }
+        Kind::MmPageFreeBatched { pfn } => write!(s, "page=0x{pfn:x} pfn=0x{pfn:x} order=0"),
+        Kind::KsmEnter { mm } => write!(s, "mm 0x{mm:x}"),
+        Kind::KsmMergeOnePage {
+            pfn,
+            rmap_item,
+            mm,
+            err,
+        } => write!(
+            s,
+            "ksm pfn {pfn} rmap_item 0x{rmap_item:x} mm 0x{mm:x} error {err}"
+        ),
     };
 }
 

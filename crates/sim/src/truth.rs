@@ -7,17 +7,28 @@
 //! preempted from a switch-out while runnable to the switch back in; waiting (by cause) from a
 //! switch-out with `prev_state` S to the `sched_waking`; ready from the waking to the switch-in;
 //! unknown from the host trace's first event to the first event concerning the thread.
+//!
+//! Beside the states: the host's time line in buckets (`series`), its pCPU sharing
+//! (`overcommit`: runnable vCPUs, steal, who preempted whom) and its page ledger (`memory`);
+//! each module states its definitions.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use virtflow_model::{
-    ExitStat, HelperThread, Interval, Isa, PreemptionStat, Preemptor, StateTimes, Vcpu, VcpuState,
-    VectorStat, Vm, WaitCause, WaitTimes,
+    Buckets, ExitStat, HelperThread, HostMemory, HostOvercommit, Interval, Isa, PreemptionStat,
+    Preemptor, StateTimes, Vcpu, VcpuState, VectorStat, Vm, WaitCause, WaitTimes,
 };
 
-use crate::event::{Event, Kind};
+use crate::event::{Event, Kind, TaskNames};
 use crate::host::{exit_name, TidRole, VmInfo};
+
+mod memory;
+mod overcommit;
+pub mod series;
+
+pub use overcommit::OvercommitCause;
+use series::SeriesSet;
 
 /// Everything `truth.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,7 +38,10 @@ pub struct Truth {
     pub isa: Isa,
     pub format: String,
     pub hosts: Vec<HostTruth>,
-    pub vms: Vec<Vm>,
+    pub vms: Vec<TruthVm>,
+    /// Per VM, the true reason of its steal (the analysis writes a verdict in words instead).
+    #[serde(default)]
+    pub overcommit_causes: Vec<OvercommitCause>,
     /// Guest time per guest page-table base (CR3), when the scenario reports CR3 at entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guest_processes: Vec<GuestProcess>,
@@ -36,6 +50,33 @@ pub struct Truth {
     pub critical_path: Vec<PathSegment>,
     /// Whether `vms[].vcpus[].intervals` were kept (not for `large`, to bound memory).
     pub intervals: bool,
+}
+
+/// A VM of the truth: the model's VM, and the workload phases of the `phases` scenario.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TruthVm {
+    #[serde(flatten)]
+    pub vm: Vm,
+    /// Its workload over time, tiling the host's span (trace clock, ns); only for VMs whose
+    /// workload changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
+}
+
+impl std::ops::Deref for TruthVm {
+    type Target = Vm;
+    fn deref(&self) -> &Vm {
+        &self.vm
+    }
+}
+
+/// One workload phase of a VM: `[start, end)` on its host's trace clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub start: i64,
+    pub end: i64,
+    /// `idle`, `cpu`, `disk` or `network`.
+    pub workload: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,6 +90,22 @@ pub struct HostTruth {
     pub events: u64,
     /// `host_ns = slope * reference_ns + offset_ns`, the reference being the simulation time.
     pub clock: ClockTruth,
+    /// The buckets of the series below (see [`series`]).
+    pub buckets: Option<Buckets>,
+    /// How its pCPUs were shared among vCPUs (see `overcommit`); `verdict` stays empty.
+    pub overcommit: HostOvercommit,
+    /// Its page ledger (see `memory`).
+    pub memory: HostMemory,
+}
+
+/// What a host's tracker found, beside the states.
+pub struct HostResult {
+    pub vms: Vec<Vm>,
+    pub guest_processes: Vec<GuestProcess>,
+    pub buckets: Buckets,
+    pub overcommit: HostOvercommit,
+    pub memory: HostMemory,
+    pub causes: Vec<OvercommitCause>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -117,10 +174,21 @@ pub struct Tracker {
     exits: Vec<BTreeMap<(u32, u64), ExitAcc>>,
     injections: Vec<BTreeMap<u32, u64>>,
     cr3_time: BTreeMap<(usize, u32, u64), u64>,
+    series: SeriesSet,
+    sharing: overcommit::Sharing,
+    ledger: memory::Ledger,
 }
 
 impl Tracker {
-    pub fn new(vms: &[VmInfo], roles: &[(u32, TidRole)], keep_intervals: bool) -> Tracker {
+    /// `current`: the task each of the host's pCPUs runs at the start (0: its idle task);
+    /// `memory`: whether the trace has page events.
+    pub fn new(
+        vms: &[VmInfo],
+        roles: &[(u32, TidRole)],
+        keep_intervals: bool,
+        current: Vec<u32>,
+        memory: bool,
+    ) -> Tracker {
         let mut vcpus = Vec::new();
         let mut by_tid = Vec::new();
         for (vi, vm) in vms.iter().enumerate() {
@@ -146,7 +214,14 @@ impl Tracker {
                 });
             }
         }
+        let mut series = SeriesSet::new();
+        let vcpu_vms: Vec<usize> = vcpus.iter().map(|v: &VcpuTrack| v.vm).collect();
+        let sharing = overcommit::Sharing::new(&vcpu_vms, vms.len(), current, &mut series);
+        let ledger = memory::Ledger::new(memory, vms.len(), &mut series);
         Tracker {
+            series,
+            sharing,
+            ledger,
             keep_intervals,
             first: None,
             last: 0,
@@ -171,6 +246,14 @@ impl Tracker {
         if v.known && v.state == state {
             return;
         }
+        let (runnable, steal) = match state {
+            VcpuState::Guest | VcpuState::Hypervisor { .. } | VcpuState::UserSpace { .. } => {
+                (true, false)
+            }
+            VcpuState::Preempted { .. } | VcpuState::Ready => (true, true),
+            VcpuState::Waiting { .. } | VcpuState::Unknown => (false, false),
+        };
+        self.sharing.state(i, ts, runnable, steal, &mut self.series);
         close(v, ts, keep, &mut self.cr3_time);
         v.state = state;
         v.since = ts;
@@ -208,9 +291,55 @@ impl Tracker {
             for v in &mut self.vcpus {
                 v.since = ev.ts;
             }
+            self.series.start(ev.ts);
+            self.sharing.start(ev.ts);
         }
         self.last = ev.ts;
         let ts = ev.ts;
+        // The pCPU of a vCPU: where its events run, where it is switched in, the waking's
+        // target, a migration's destination.
+        let cpu = ev.cpu as usize;
+        if let Some(i) = self.idx(ev.tid) {
+            self.sharing.cpu(i, ts, cpu, &mut self.series);
+        }
+        match &ev.kind {
+            Kind::SchedSwitch { next, .. } => {
+                if let Some(i) = self.idx(*next) {
+                    self.sharing.cpu(i, ts, cpu, &mut self.series);
+                }
+                self.sharing.switch(ts, cpu, *next, &mut self.series);
+            }
+            Kind::SchedWaking {
+                tid, target_cpu, ..
+            } => {
+                if let Some(i) = self.idx(*tid) {
+                    self.sharing
+                        .cpu(i, ts, *target_cpu as usize, &mut self.series);
+                }
+            }
+            Kind::SchedMigrate { tid, dest_cpu, .. } => {
+                if let Some(i) = self.idx(*tid) {
+                    self.sharing
+                        .cpu(i, ts, *dest_cpu as usize, &mut self.series);
+                }
+            }
+            Kind::MmPageAlloc { pfn, order, .. } => {
+                let vm = self.vm_of(ev.tid);
+                self.ledger.alloc(ts, vm, *pfn, *order, &mut self.series);
+            }
+            Kind::MmPageFree { pfn, order } => {
+                self.ledger.free(ts, *pfn, *order, false, &mut self.series)
+            }
+            Kind::MmPageFreeBatched { pfn } => {
+                self.ledger.free(ts, *pfn, 0, true, &mut self.series)
+            }
+            Kind::KsmEnter { mm } => {
+                let vm = self.vm_of(ev.tid);
+                self.ledger.ksm_enter(*mm, vm);
+            }
+            Kind::KsmMergeOnePage { mm, err, .. } => self.ledger.ksm_merge(*mm, *err),
+            _ => {}
+        }
         match &ev.kind {
             Kind::KvmEntry { .. } => {
                 if let Some(i) = self.idx(ev.tid) {
@@ -302,8 +431,16 @@ impl Tracker {
         let _ = vms;
     }
 
+    /// The VM of a thread: a vCPU's, or its VMM's helpers'.
+    fn vm_of(&self, tid: u32) -> Option<usize> {
+        match self.roles.get(&tid) {
+            Some(TidRole::Vcpu { vm, .. }) | Some(TidRole::Helper { vm }) => Some(*vm),
+            _ => None,
+        }
+    }
+
     /// Closes every timeline at the host's last event and builds the per-VM truth.
-    pub fn finish(mut self, vms: &[VmInfo], host: &str, isa: Isa) -> (Vec<Vm>, Vec<GuestProcess>) {
+    pub fn finish(mut self, vms: &[VmInfo], host: &str, isa: Isa, names: &TaskNames) -> HostResult {
         let end = self.last;
         let keep = self.keep_intervals;
         for v in &mut self.vcpus {
@@ -312,6 +449,9 @@ impl Tracker {
             }
             close(v, end, keep, &mut self.cr3_time);
         }
+        self.sharing.end(end, &mut self.series);
+        let span = end - self.first.unwrap_or(end);
+        let (buckets, series) = std::mem::take(&mut self.series).finish(end);
         let mut out = Vec::new();
         for (vi, vm) in vms.iter().enumerate() {
             let vcpus = self
@@ -379,20 +519,62 @@ impl Tracker {
                     role: virtflow_model::ThreadRole::Vhost,
                 },
             ];
+            let observed: u64 = self
+                .vcpus
+                .iter()
+                .filter(|v| v.vm == vi)
+                .map(|v| v.times.total() - v.times.unknown)
+                .sum();
+            let phased = !vm.spec.phases.is_empty();
             out.push(Vm {
                 pid: vm.pid,
                 name: vm.spec.name.clone(),
                 host: host.to_string(),
-                workload: Some(vm.spec.workload.name().to_string()),
+                workload: (!phased).then(|| vm.spec.workload.name().to_string()),
                 vcpus,
                 threads,
                 exits,
                 injections,
                 preemptions,
+                overcommit: self.sharing.vm(vi, observed, &series),
+                memory: self.ledger.vm(vi, &series),
                 ..Default::default()
             });
         }
         let _ = isa;
+        // The VMs as the analysis names them, `comm/pid`.
+        let named: Vec<(u32, String, Vec<PreemptionStat>)> = out
+            .iter()
+            .map(|v| {
+                let comm = names.comm_ref(v.pid);
+                (v.pid, format!("{comm}/{}", v.pid), v.preemptions.clone())
+            })
+            .collect();
+        let vm_names: BTreeMap<u32, String> =
+            named.iter().map(|(p, n, _)| (*p, n.clone())).collect();
+        let causes = out
+            .iter()
+            .enumerate()
+            .map(|(vi, v)| {
+                let who = |tid: u32| -> Option<(&'static str, String)> {
+                    match self.roles.get(&tid)? {
+                        TidRole::Helper { vm } if *vm == vi => {
+                            Some(("own_helpers", names.comm_ref(tid).to_string()))
+                        }
+                        TidRole::Vcpu { vm, .. } | TidRole::Helper { vm } => Some((
+                            "overcommitment",
+                            vm_names.get(&vms[*vm].pid).cloned().unwrap_or_default(),
+                        )),
+                        TidRole::HostProcess | TidRole::KernelThread => {
+                            Some(("host_process", names.comm_ref(tid).to_string()))
+                        }
+                    }
+                };
+                overcommit::cause(v.pid, v.overcommit.steal_share, self.sharing.taken(vi), who)
+            })
+            .collect();
+        let overcommit = self.sharing.host(span, &series, overcommit::matrix(&named));
+        let memory = self.ledger.host(&series);
         let procs = self
             .cr3_time
             .iter()
@@ -403,7 +585,14 @@ impl Tracker {
                 guest_ns: ns,
             })
             .collect();
-        (out, procs)
+        HostResult {
+            vms: out,
+            guest_processes: procs,
+            buckets,
+            overcommit,
+            memory,
+            causes,
+        }
     }
 
     pub fn span(&self) -> (u64, u64) {

@@ -167,6 +167,10 @@ fn trace_cmd_reads_dat_and_text_matches_its_rendering() {
         ("dat-nested", Scenario::Nested),
         ("dat-processes", Scenario::Processes),
         ("dat-overcommit", Scenario::Overcommit),
+        // Events of equal timestamps on several CPUs, in trace-cmd's order.
+        ("dat-mixed", Scenario::Mixed),
+        ("dat-memory", Scenario::Memory),
+        ("dat-phases", Scenario::Phases),
     ] {
         for isa in [virtflow_model::Isa::Vmx, virtflow_model::Isa::Svm] {
             let (s, t) = run(name, sc, Format::Dat, 80, |c| c.isa = isa);
@@ -209,6 +213,17 @@ fn babeltrace_reads_ctf() {
         assert!(out.contains("sched_switch"));
         check_truth_consistent(&t);
     }
+    let (s, t) = run("ctf-memory", Scenario::Memory, Format::Ctf, 80, |_| {});
+    let out = check_babeltrace(&s.traces[0].0, s.traces[0].1);
+    for ev in [
+        "kmem_mm_page_alloc",
+        "kmem_mm_page_free",
+        "kmem_mm_page_free_batched",
+    ] {
+        assert!(out.contains(&format!("{ev}: ")), "{ev}");
+    }
+    assert!(out.contains("gfp_flags = 1051850"), "GFP_HIGHUSER_MOVABLE");
+    check_truth_consistent(&t);
 }
 
 #[test]

@@ -7,7 +7,9 @@ use std::collections::VecDeque;
 
 use virtflow_model::WaitCause;
 
-use super::{helper_mut, vcpu_mut, Action, Hop, Host, HostCtx, Role, Scheduled};
+use super::{
+    helper_mut, vcpu_mut, Action, Hop, Host, HostCtx, MemThread, Role, Scheduled, Workload,
+};
 use crate::event::{Kind, Tcp};
 use crate::rng::Rng;
 
@@ -31,6 +33,8 @@ pub(super) enum Job {
     MainTick,
     /// A host process's CPU burst (ns left).
     Burst(u64),
+    /// A run of a memory kernel thread.
+    Mem(MemThread),
 }
 
 #[derive(Clone, Debug)]
@@ -39,6 +43,8 @@ pub(super) struct HelperSt {
     pub(super) jobs: VecDeque<Job>,
     /// The job in progress and its remaining CPU time.
     pub(super) cur: Option<(Job, u64)>,
+    /// The memory kernel thread this is, if it is one.
+    pub(super) mem: Option<MemThread>,
 }
 
 impl HelperSt {
@@ -47,6 +53,7 @@ impl HelperSt {
             vm,
             jobs: VecDeque::new(),
             cur: None,
+            mem: None,
         }
     }
 }
@@ -124,6 +131,10 @@ impl Host {
 
     /// An outside client sends a packet to a network VM, and its next one later.
     pub(super) fn external_traffic(&mut self, now: u64, vm: usize, ctx: &mut HostCtx) {
+        if self.vms[vm].workload != Workload::Network {
+            // The network phase is over: the client stops.
+            return;
+        }
         let next = now + self.rng.exp(400_000, 20_000);
         ctx.queue.push(Scheduled {
             at: next,
@@ -139,6 +150,14 @@ impl Host {
     pub(super) fn wake_helper(&mut self, now: u64, task: usize, ctx: &mut HostCtx) {
         let cpu = self.tasks[task].cpu;
         let job = match self.tasks[task].role {
+            Role::HostProc(HelperSt { mem: Some(k), .. }) => {
+                let sleep = self.rng.exp(k.period(), 1_000_000);
+                ctx.queue.push(Scheduled {
+                    at: now + sleep,
+                    action: Action::WakeHelper { task },
+                });
+                Job::Mem(k)
+            }
             Role::Main(_) => {
                 let p = self.rng.range(5_000_000, 25_000_000);
                 ctx.queue.push(Scheduled {
@@ -282,6 +301,7 @@ impl Host {
             Job::NetRx { .. } => rng.around(6_000),
             Job::MainTick => rng.around(25_000),
             Job::Burst(n) => *n,
+            Job::Mem(k) => rng.around(k.cost()),
         };
         let h = helper_mut(&mut self.tasks[ti]).unwrap();
         if h.cur.is_none() {
@@ -328,15 +348,17 @@ impl Host {
                     at: now + lat,
                     action: Action::DiskDone { vm, vcpu },
                 });
-                now + 500
+                self.io_memory(now + 500, cpu, ti, vm, true)
             }
             Job::DiskComplete { vcpu } => {
                 let vm = vm.unwrap();
                 let vec = self.vms[vm].disk_vector;
+                let now = self.io_memory(now, cpu, ti, vm, false);
                 self.raise_msi(now, cpu, vm, vcpu, vec, WaitCause::Disk, ctx)
             }
             Job::NetRx { vcpu, flow } => {
                 let vm = vm.unwrap();
+                let now = self.vhost_memory(now, cpu, ti, vm);
                 let vec = self.vms[vm].net_rx_vector;
                 if flow != 0 {
                     let tid = self.tasks[ti].tid;
@@ -417,18 +439,26 @@ impl Host {
             Job::MainTick => {
                 let vm = vm.unwrap();
                 // Now and then a legacy device (RTC, serial) interrupts a vCPU: cause "other".
-                if self.rng.chance(0.5) {
+                let t = if self.rng.chance(0.5) {
                     let n = self.vms[vm].vcpu_tasks.len() as u64;
                     let c = self.rng.range(0, n - 1) as u32;
                     let vec = self.vms[vm].other_vector;
                     self.emit(now, cpu, Kind::KvmSetIrq { gsi: 8, level: 1 });
                     self.emit(now + 300, cpu, Kind::KvmSetIrq { gsi: 8, level: 0 });
                     self.deliver(now + 600, cpu, vm, c, vec, WaitCause::Other, true, ctx);
-                    return now + 2_000;
+                    now + 2_000
+                } else {
+                    now
+                };
+                if self.spec.memory {
+                    self.vmm_memory(t, cpu, ti, vm)
+                } else {
+                    t
                 }
-                now
             }
+            Job::Burst(_) if self.spec.memory => self.host_proc_memory(now, cpu, ti),
             Job::Burst(_) => now,
+            Job::Mem(k) => self.mem_thread_work(now, cpu, ti, k),
         }
     }
 

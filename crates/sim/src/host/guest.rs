@@ -26,7 +26,7 @@ impl VmInfo {
     fn clone_light(&self) -> LightVm {
         LightVm {
             nvcpus: self.vcpu_tids.len() as u32,
-            workload: self.spec.workload,
+            workload: self.workload,
             disk_vector: self.disk_vector,
             net_rx_vector: self.net_rx_vector,
             server: self.spec.server,
@@ -38,7 +38,7 @@ impl VmInfo {
 impl Host {
     pub(super) fn tick_period(&self, ti: usize) -> u64 {
         let v = vcpu(&self.tasks[ti]);
-        match self.vms[v.vm].spec.workload {
+        match self.vms[v.vm].workload {
             Workload::Cpu => 4_000_000,
             Workload::Idle => 30_000_000,
             _ => 12_000_000,
@@ -126,15 +126,18 @@ impl Host {
             }
         } else if vec == info.disk_vector {
             add(v, r.around(15_000));
-            // The I/O process runs here or, now and then, on another vCPU (IPI).
-            if nv > 1 && r.chance(0.3) {
-                let other = (idx + 1) % nv;
-                v.todo
-                    .push_back((r.around(8_000), GuestOp::Ipi(other, VEC_RESCHED)));
-            } else {
-                add(v, r.around(40_000));
-                v.todo
-                    .push_back((r.around(45_000), GuestOp::Kick(Dev::Disk)));
+            // The I/O process runs here or, now and then, on another vCPU (IPI); a guest
+            // whose disk phase is over issues nothing more.
+            if info.workload == Workload::Disk {
+                if nv > 1 && r.chance(0.3) {
+                    let other = (idx + 1) % nv;
+                    v.todo
+                        .push_back((r.around(8_000), GuestOp::Ipi(other, VEC_RESCHED)));
+                } else {
+                    add(v, r.around(40_000));
+                    v.todo
+                        .push_back((r.around(45_000), GuestOp::Kick(Dev::Disk)));
+                }
             }
         } else if vec == info.net_rx_vector {
             add(v, r.around(25_000));
@@ -165,9 +168,8 @@ impl Host {
                 v.in_l2,
             )
         };
-        let spec = &self.vms[vm].spec;
-        let nested = spec.nested;
-        let workload = spec.workload;
+        let nested = self.vms[vm].spec.nested;
+        let workload = self.vms[vm].workload;
         if more_pending {
             return (now + self.rng.around(3_000), ExitKind::IntrWindow);
         }

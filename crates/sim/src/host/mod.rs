@@ -18,7 +18,10 @@
 //! - `guest`: what the guest does between exits — its reaction to each injected vector, and when
 //!   and why it exits next;
 //! - `devices`: the helper threads (I/O thread, vhost, VMM main loop, host processes), block and
-//!   network devices, packets across hosts, and the irqfd MSIs the helpers raise.
+//!   network devices, packets across hosts, and the irqfd MSIs the helpers raise;
+//! - `memory`: host page allocations and frees by the thread that makes them, reclaim,
+//!   compaction and KSM (the `memory` scenario);
+//! - `phases`: a VM's workload switched at given times (the `phases` scenario).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -30,11 +33,15 @@ use crate::rng::Rng;
 
 mod devices;
 mod guest;
+mod memory;
+mod phases;
 mod sched;
 mod vcpu;
 
 use devices::{Dev, HelperSt};
 use guest::GuestOp;
+pub use memory::MemTouch;
+use memory::{Mem, MemThread};
 use sched::{Cpu, IDLE};
 pub use vcpu::{exit_name, isa_number, ExitKind};
 use vcpu::{VPhase, VStep, VcpuSt};
@@ -76,6 +83,11 @@ pub struct VmSpec {
     pub peer: Option<(usize, usize)>,
     /// Serves requests from a peer instead of generating them.
     pub server: bool,
+    /// How its memory moves, when the host's page events are traced.
+    pub memory: Option<MemTouch>,
+    /// Later workloads: (time after the start, workload), in time order; `workload` is the
+    /// first.
+    pub phases: Vec<(u64, Workload)>,
 }
 
 /// The host's trace clock relative to the reference (simulation) time:
@@ -108,6 +120,9 @@ pub struct HostSpec {
     /// First QEMU pid on this host.
     pub first_pid: u32,
     pub ip: [u8; 4],
+    /// Page and KSM events: the memory kernel threads (ksmd, kswapd0, kcompactd0) run, and
+    /// host processes allocate and free pages.
+    pub memory: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +183,8 @@ fn helper_mut(t: &mut Task) -> Option<&mut HelperSt> {
 #[derive(Clone, Debug)]
 pub struct VmInfo {
     pub spec: VmSpec,
+    /// The workload of the current phase.
+    pub workload: Workload,
     pub pid: u32,
     pub vcpu_tasks: Vec<usize>,
     pub vcpu_tids: Vec<u32>,
@@ -231,8 +248,11 @@ pub struct Host {
     pub cr3_base: u64,
     index: usize,
     next_flow: u32,
+    mem: Mem,
 }
 
+/// An event waiting in the reorder buffer. Events of equal timestamps leave in CPU order, as
+/// `trace-cmd report` merges its per-CPU buffers (a CPU's own events never tie).
 struct Pending {
     ts: u64,
     seq: u64,
@@ -240,7 +260,7 @@ struct Pending {
 }
 impl PartialEq for Pending {
     fn eq(&self, o: &Self) -> bool {
-        (self.ts, self.seq) == (o.ts, o.seq)
+        (self.ts, self.ev.cpu, self.seq) == (o.ts, o.ev.cpu, o.seq)
     }
 }
 impl Eq for Pending {}
@@ -251,7 +271,7 @@ impl PartialOrd for Pending {
 }
 impl Ord for Pending {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.ts, self.seq).cmp(&(o.ts, o.seq))
+        (self.ts, self.ev.cpu, self.seq).cmp(&(o.ts, o.ev.cpu, o.seq))
     }
 }
 
@@ -289,6 +309,11 @@ pub enum Action {
     Resched {
         cpu: usize,
     },
+    /// A VM's next workload phase begins.
+    SetWorkload {
+        vm: usize,
+        workload: Workload,
+    },
 }
 
 /// Work the host asks the world to schedule.
@@ -318,6 +343,8 @@ pub struct HostCtx<'a> {
 impl Host {
     pub fn new(spec: HostSpec, rng: &mut Rng, host_index: usize) -> Host {
         let mut rng = rng.fork(host_index as u64 + 1);
+        // The memory model's generator, taken without drawing from the others.
+        let mem_rng = rng.clone().fork(0x006d_656d);
         let ncpu = spec.pcpus as usize;
         let cpus = (0..ncpu).map(|_| Cpu::idle()).collect();
         let mut h = Host {
@@ -332,9 +359,11 @@ impl Host {
             cr3_base: 0x1_0a00_0000 + host_index as u64 * 0x1000_0000,
             index: host_index,
             next_flow: 0,
+            mem: Mem::new(mem_rng),
             spec,
         };
         h.build(&mut rng);
+        h.mem_init();
         h
     }
 
@@ -411,6 +440,7 @@ impl Host {
             let ip = [10, 0, self.spec.ip[3], 10 + vi as u8];
             self.vms.push(VmInfo {
                 spec: vs.clone(),
+                workload: vs.workload,
                 pid: vm_pid,
                 vcpu_tasks,
                 vcpu_tids,
@@ -453,6 +483,20 @@ impl Host {
                     TidRole::HostProcess
                 },
             ));
+        }
+        if self.spec.memory {
+            for k in MemThread::ALL {
+                let mut h = HelperSt::new(None);
+                h.mem = Some(k);
+                self.add_task(
+                    k.tid(),
+                    k.tid(),
+                    k.comm().into(),
+                    Role::HostProc(h),
+                    Run::Blocked,
+                );
+                self.roles.push((k.tid(), TidRole::KernelThread));
+            }
         }
     }
 
@@ -505,29 +549,12 @@ impl Host {
                 at: t0 + self.rng.range(1_000_000, 20_000_000),
                 action: Action::WakeHelper { task: main },
             });
-            match self.vms[vi].spec.workload {
-                Workload::Disk => {
-                    // The guest's I/O loop starts on vCPU 0.
-                    let ti = self.vms[vi].vcpu_tasks[0];
-                    let v = vcpu_mut(&mut self.tasks[ti]);
-                    v.todo.push_back((20_000, GuestOp::Kick(Dev::Disk)));
-                    v.work = v.work.max(25_000);
-                }
-                Workload::Network => {
-                    let s = &self.vms[vi].spec;
-                    if s.peer.is_none() && !s.server {
-                        ctx.queue.push(Scheduled {
-                            at: t0 + self.rng.range(50_000, 500_000),
-                            action: Action::ExternalTraffic { vm: vi },
-                        });
-                    } else if s.peer.is_some() {
-                        let ti = self.vms[vi].vcpu_tasks[0];
-                        let v = vcpu_mut(&mut self.tasks[ti]);
-                        v.todo.push_back((30_000, GuestOp::Kick(Dev::Net)));
-                        v.work = v.work.max(35_000);
-                    }
-                }
-                _ => {}
+            self.begin_workload(t0, vi, ctx);
+            for &(after, workload) in &self.vms[vi].spec.phases {
+                ctx.queue.push(Scheduled {
+                    at: t0 + after,
+                    action: Action::SetWorkload { vm: vi, workload },
+                });
             }
         }
         for ti in 0..self.tasks.len() {
@@ -538,6 +565,21 @@ impl Host {
                 });
             }
         }
+    }
+
+    /// The task each pCPU runs, 0 for its idle task (after [`Host::start`], before any
+    /// action).
+    pub fn current_tids(&self) -> Vec<u32> {
+        self.cpus
+            .iter()
+            .map(|c| {
+                if c.current == IDLE {
+                    0
+                } else {
+                    self.tasks[c.current].tid
+                }
+            })
+            .collect()
     }
 
     fn task_of_tid(&self, tid: u32) -> usize {
@@ -563,6 +605,7 @@ impl Host {
             Action::PacketIn { vm, vcpu, tcp } => self.packet_in(now, vm, vcpu, tcp, ctx),
             Action::ExternalTraffic { vm } => self.external_traffic(now, vm, ctx),
             Action::WakeHelper { task } => self.wake_helper(now, task, ctx),
+            Action::SetWorkload { vm, workload } => self.set_workload(now, vm, workload, ctx),
         }
     }
 

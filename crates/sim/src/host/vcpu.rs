@@ -394,6 +394,9 @@ impl Host {
                 vcpu_mut(&mut self.tasks[ti]).in_l2 = false;
             }
         }
+        if kind == ExitKind::PageFault && self.spec.memory {
+            t = self.guest_fault(t, cpu, ti, vm);
+        }
         let handling = self.rng.around(kind.handling());
         let op = {
             let v = vcpu_mut(&mut self.tasks[ti]);
