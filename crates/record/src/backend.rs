@@ -179,16 +179,18 @@ pub fn select(host: &Host, choice: BackendChoice) -> Result<Backend, RecordError
 /// 8 MiB per CPU (16 at `full`). The tracefs ring buffer is read only at the end, so it must
 /// hold the whole recording: about 4 MiB per CPU and second at `basic` (a busy KVM host's
 /// exit/entry rate), twice that at `full`, at least 8 MiB, 64 MiB when the length is unknown,
-/// at most 1 GiB. Whatever the choice (even `--buffer-kb`), all CPUs together take at most a
-/// quarter of the available memory.
+/// at most 1 GiB. The page events of `memory` count as one more `basic` (tens of thousands
+/// of events per second on a busy host, about 40 bytes each). Whatever the choice (even
+/// `--buffer-kb`), all CPUs together take at most a quarter of the available memory.
 pub fn buffer_kb_per_cpu(
     backend: Backend,
     level: Level,
+    memory: bool,
     duration_s: Option<f64>,
     requested_kb: Option<u64>,
     host: &Host,
 ) -> u64 {
-    let factor = if level == Level::Full { 2 } else { 1 };
+    let factor = if level == Level::Full { 2 } else { 1 } + memory as u64;
     let wanted = requested_kb.unwrap_or_else(|| match backend {
         Backend::Lttng | Backend::Perf => 8 * 1024 * factor,
         Backend::Tracefs => match duration_s {
@@ -300,7 +302,7 @@ mod tests {
     #[test]
     fn buffer_sizes() {
         let h = root_host();
-        let kb = |b, l, d, r| buffer_kb_per_cpu(b, l, d, r, &h);
+        let kb = |b, l, d, r| buffer_kb_per_cpu(b, l, false, d, r, &h);
         assert_eq!(kb(Backend::Perf, Level::Basic, Some(100.0), None), 8 * 1024);
         assert_eq!(kb(Backend::Perf, Level::Full, None, None), 16 * 1024);
         // The ring buffer grows with the duration, within bounds.
@@ -324,5 +326,9 @@ mod tests {
             1 << 20
         );
         assert_eq!(kb(Backend::Perf, Level::Basic, None, Some(2048)), 2048);
+        // Page events count as one more `basic`.
+        let mem = |b, l, d| buffer_kb_per_cpu(b, l, true, d, None, &h);
+        assert_eq!(mem(Backend::Perf, Level::Basic, None), 16 * 1024);
+        assert_eq!(mem(Backend::Tracefs, Level::Full, Some(10.0)), 120 * 1024);
     }
 }

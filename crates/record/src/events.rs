@@ -4,6 +4,9 @@
 //! for renamed tracepoints) and their LTTng name. [`plan`] intersects the catalogue with what a
 //! host offers: an absent [`Need::Essential`] event is an error, an absent [`Need::Wanted`]
 //! one a warning, an absent [`Need::IfPresent`] one is skipped quietly.
+//!
+//! The page allocator's and KSM's events are recorded only when asked for (`--memory`), at
+//! any level: they are frequent, and [`memory_cost`] says how much so before recording.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,8 +20,7 @@ pub enum Level {
     /// Scheduler, KVM, interrupts and timers: vCPU states and wait causes.
     #[default]
     Basic,
-    /// `basic` plus block, network and page allocation events: disk, network and memory
-    /// metrics.
+    /// `basic` plus block and network events: disk and network metrics.
     Full,
 }
 
@@ -73,6 +75,8 @@ pub struct EventSpec {
     pub need: Need,
     /// The lowest level that records it.
     pub level: Level,
+    /// Recorded only with `--memory` (at any level), not by the level alone.
+    pub memory: bool,
 }
 
 const fn ev(
@@ -86,6 +90,22 @@ const fn ev(
         lttng,
         need,
         level,
+        memory: false,
+    }
+}
+
+/// An event of `--memory`.
+const fn mem(
+    ftrace: &'static [&'static str],
+    lttng: &'static [&'static str],
+    need: Need,
+) -> EventSpec {
+    EventSpec {
+        ftrace,
+        lttng,
+        need,
+        level: Level::Basic,
+        memory: true,
     }
 }
 
@@ -281,14 +301,19 @@ pub const CATALOGUE: &[EventSpec] = &[
         Full,
     ),
     ev(&["net:net_dev_xmit"], &["net_dev_xmit"], Wanted, Full),
-    // Memory: a VM's real footprint.
-    ev(
-        &["kmem:mm_page_alloc"],
-        &["kmem_mm_page_alloc"],
-        Wanted,
-        Full,
-    ),
-    ev(&["kmem:mm_page_free"], &["kmem_mm_page_free"], Wanted, Full),
+    // Memory (`--memory`): a VM's real footprint, the pages each thread allocates and whoever
+    // frees them. `mm_page_free_batched` is left out: the kernel emits it after the
+    // `mm_page_free` of the same page on its batched path (nearly every free), so it would add
+    // a third to the volume and nothing to the ledger.
+    mem(&["kmem:mm_page_alloc"], &["kmem_mm_page_alloc"], Wanted),
+    mem(&["kmem:mm_page_free"], &["kmem_mm_page_free"], Wanted),
+    // KSM (Linux ≥ 6.4; LTTng has no KSM events): which process's memory is mergeable, and
+    // the pages merged — with the zero page (`ksm_merge_one_page`, `use_zero_pages`), or into
+    // a KSM page (`ksm_merge_with_ksm_page`: a merge when its `ksm_page` is set and `err` is
+    // 0; with no `ksm_page` it only turns a page into a KSM page, and merges nothing).
+    mem(&["ksm:ksm_enter"], &[], IfPresent),
+    mem(&["ksm:ksm_merge_one_page"], &[], IfPresent),
+    mem(&["ksm:ksm_merge_with_ksm_page"], &[], IfPresent),
 ];
 
 impl EventSpec {
@@ -301,11 +326,94 @@ impl EventSpec {
     }
 }
 
-/// The events recorded at `level`, in `vocabulary`, with their need.
+/// The events recorded at `level`, in `vocabulary`, with their need (`--memory`'s apart).
 pub fn catalogue(level: Level, vocabulary: Vocabulary) -> impl Iterator<Item = &'static EventSpec> {
     CATALOGUE
         .iter()
-        .filter(move |e| e.level <= level && !e.names(vocabulary).is_empty())
+        .filter(move |e| !e.memory && e.level <= level && !e.names(vocabulary).is_empty())
+}
+
+/// The events `--memory` adds, in `vocabulary`.
+pub fn memory_events(vocabulary: Vocabulary) -> impl Iterator<Item = &'static EventSpec> {
+    CATALOGUE
+        .iter()
+        .filter(move |e| e.memory && !e.names(vocabulary).is_empty())
+}
+
+/// This host's rate of page events, measured just before recording.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PageRate {
+    /// `perf stat` counted the events themselves: allocations and frees per second.
+    Events { allocs: f64, frees: f64 },
+    /// `/proc/vmstat` counted pages allocated and freed per second; an allocation of order
+    /// `n` counts `2^n` pages, so the events are at most this many.
+    Pages { allocs: f64, frees: f64 },
+}
+
+/// Bytes a page event takes in a trace, about (tracefs: 24 for a free, 44 for an allocation;
+/// perf and LTTng add their headers and context).
+const PAGE_EVENT_BYTES: f64 = 40.0;
+
+/// What `--memory` costs, said before recording: how frequent page events are, here if
+/// measured, and what that does to the trace.
+pub fn memory_cost(rate: Option<PageRate>) -> String {
+    let mut s = String::from(
+        "--memory records every page allocation and free (kmem:mm_page_alloc, \
+         kmem:mm_page_free; KSM's ksm_enter and merges where the kernel has them): a busy \
+         host makes tens of thousands of them per second, far more than scheduler switches \
+         (a 2-CPU machine building software: 8,500 allocations and 9,600 frees per second, \
+         against 400 switches)",
+    );
+    let per_s = |allocs: f64, frees: f64, what: &str, how: &str| {
+        let total = allocs + frees;
+        format!(
+            "; here, just now, {what}{} allocations and {} frees per second ({how}), about {} \
+             of trace per second",
+            thousands(allocs),
+            thousands(frees),
+            human_rate(total * PAGE_EVENT_BYTES)
+        )
+    };
+    match rate {
+        Some(PageRate::Events { allocs, frees }) => {
+            s.push_str(&per_s(allocs, frees, "", "perf stat"));
+        }
+        Some(PageRate::Pages { allocs, frees }) => {
+            s.push_str(&per_s(
+                allocs,
+                frees,
+                "at most ",
+                "pages counted by /proc/vmstat; larger allocations are one event for many pages",
+            ));
+        }
+        None => s.push_str("; the rate here could not be measured"),
+    }
+    s.push_str(
+        ". The ring buffers are sized larger for them, but expect a bigger trace and, on a busy \
+         host, lost events (the end of the recording counts them).",
+    );
+    s
+}
+
+fn thousands(v: f64) -> String {
+    let n = v.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn human_rate(bytes_per_s: f64) -> String {
+    if bytes_per_s >= 1e6 {
+        format!("{:.1} MB", bytes_per_s / 1e6)
+    } else {
+        format!("{:.0} kB", (bytes_per_s / 1e3).max(1.0))
+    }
 }
 
 /// The events to enable on one host.
@@ -317,15 +425,18 @@ pub struct EventPlan {
     pub absent: Vec<String>,
 }
 
-/// Picks, for each catalogue event of `level`, the first of its names the host has
-/// (`has(name)`). Fails on the first absent essential event, naming it.
+/// Picks, for each catalogue event of `level` (and of `--memory` with `memory`), the first of
+/// its names the host has (`has(name)`). Fails on the first absent essential event, naming
+/// it.
 pub fn plan(
     level: Level,
+    memory: bool,
     vocabulary: Vocabulary,
     has: impl Fn(&str) -> bool,
 ) -> Result<EventPlan, RecordError> {
     let mut plan = EventPlan::default();
-    for spec in catalogue(level, vocabulary) {
+    let extra = memory_events(vocabulary).filter(move |_| memory);
+    for spec in catalogue(level, vocabulary).chain(extra) {
         let names = spec.names(vocabulary);
         match names.iter().find(|n| has(n)) {
             Some(name) => plan.enabled.push(name.to_string()),
@@ -398,6 +509,10 @@ mod tests {
         assert!(!basic
             .iter()
             .any(|n| n.starts_with("block:") || n.starts_with("net:") || n.starts_with("kmem:")));
+        // Page events only with --memory, at any level.
+        for level in [Level::Basic, Level::Full] {
+            assert!(!catalogue(level, Vocabulary::Ftrace).any(|e| e.ftrace[0].starts_with("kmem:")));
+        }
         let full: Vec<&str> = catalogue(Level::Full, Vocabulary::Ftrace)
             .map(|e| e.ftrace[0])
             .collect();
@@ -406,7 +521,6 @@ mod tests {
             "block:block_bio_queue",
             "net:netif_receive_skb",
             "net:net_dev_xmit",
-            "kmem:mm_page_free",
         ] {
             assert!(full.contains(&must), "full lacks {must}");
         }
@@ -430,10 +544,13 @@ mod tests {
             "timer_hrtimer_expire_entry",
             "irq_softirq_entry",
             "net_if_receive_skb",
-            "kmem_mm_page_alloc",
         ] {
             assert!(names.contains(&must), "lttng lacks {must}");
         }
+        let memory: Vec<&str> = memory_events(Vocabulary::Lttng)
+            .map(|e| e.lttng[0])
+            .collect();
+        assert_eq!(memory, ["kmem_mm_page_alloc", "kmem_mm_page_free"]);
         assert!(!names.iter().any(|n| n.contains(':')));
     }
 
@@ -444,13 +561,13 @@ mod tests {
         let host = |n: &str| {
             n != "kvm:kvm_nested_vmenter" && n != "kvm:kvm_vcpu_wakeup" && n != "sched:sched_waking"
         };
-        let p = plan(Level::Basic, Vocabulary::Ftrace, host).unwrap();
+        let p = plan(Level::Basic, false, Vocabulary::Ftrace, host).unwrap();
         assert!(p.enabled.contains(&"kvm:kvm_nested_vmrun".to_string()));
         assert!(!p.enabled.iter().any(|n| n == "kvm:kvm_vcpu_wakeup"));
         assert_eq!(p.absent, vec!["sched:sched_waking".to_string()]);
 
         // No KVM loaded: kvm_entry is essential.
-        let err = plan(Level::Basic, Vocabulary::Ftrace, |n: &str| {
+        let err = plan(Level::Basic, false, Vocabulary::Ftrace, |n: &str| {
             !n.starts_with("kvm:")
         })
         .unwrap_err();

@@ -26,6 +26,7 @@ pub mod doctor;
 pub mod events;
 pub mod host;
 mod lttng;
+mod pagerate;
 mod perf;
 pub mod session;
 mod tracefs;

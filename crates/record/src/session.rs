@@ -25,6 +25,8 @@ pub struct RecordOptions {
     /// Stop after this long (also when a command is still running).
     pub duration: Option<Duration>,
     pub level: Level,
+    /// Also the page allocator's and KSM's events (see [`events::memory_cost`]).
+    pub memory: bool,
     /// Per-CPU buffer size; see [`backend::buffer_kb_per_cpu`] for the default.
     pub buffer_kb: Option<u64>,
     /// Run this and stop when it exits.
@@ -118,12 +120,28 @@ pub fn record(
         Backend::Lttng => {
             let lttng_bin = host.lttng.clone().expect("checked by select");
             let available = lttng::kernel_events(&lttng_bin)?;
-            events::plan(opts.level, Vocabulary::Lttng, |n| available.contains(n))?
+            events::plan(opts.level, opts.memory, Vocabulary::Lttng, |n| {
+                available.contains(n)
+            })?
         }
         Backend::Perf | Backend::Tracefs => {
-            events::plan(opts.level, Vocabulary::Ftrace, |n| host.has_tracepoint(n))?
+            events::plan(opts.level, opts.memory, Vocabulary::Ftrace, |n| {
+                host.has_tracepoint(n)
+            })?
         }
     };
+    let mut notes = Vec::new();
+    if opts.memory {
+        notes.push(events::memory_cost(crate::pagerate::measure(&host)));
+        if !plan.enabled.iter().any(|e| e.starts_with("ksm")) {
+            notes.push(match backend {
+                Backend::Lttng => "LTTng has no KSM events: KSM merges are not recorded".into(),
+                _ => "this kernel has no KSM events (Linux ≥ 6.4 has): KSM merges are not \
+                      recorded"
+                    .to_string(),
+            });
+        }
+    }
     if !plan.absent.is_empty() {
         warnings.push(format!(
             "this kernel lacks {} wanted event(s), recording without: {}",
@@ -151,20 +169,31 @@ pub fn record(
     }
 
     let duration_s = opts.duration.map(|d| d.as_secs_f64());
-    let buffer_kb =
-        backend::buffer_kb_per_cpu(backend, opts.level, duration_s, opts.buffer_kb, &host);
+    let buffer_kb = backend::buffer_kb_per_cpu(
+        backend,
+        opts.level,
+        opts.memory,
+        duration_s,
+        opts.buffer_kb,
+        &host,
+    );
     if opts.progress {
         for w in &warnings {
             eprintln!("virtflow record: warning: {w}");
         }
+        for n in &notes {
+            eprintln!("virtflow record: note: {n}");
+        }
         eprintln!(
-            "virtflow record: {backend} backend, {} events ({} level), {} KiB buffer per CPU → {}",
+            "virtflow record: {backend} backend, {} events ({} level{}), {} KiB buffer per CPU → {}",
             plan.enabled.len(),
             opts.level,
+            if opts.memory { ", memory" } else { "" },
             buffer_kb,
             out.display()
         );
     }
+    warnings.append(&mut notes);
 
     let mut running: Box<dyn Running> = match backend {
         Backend::Tracefs => {

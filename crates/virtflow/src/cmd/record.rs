@@ -1,4 +1,5 @@
-//! `virtflow record [-o OUT] [--backend …] [--duration D] [--level basic|full] [-- COMMAND…]`:
+//! `virtflow record [-o OUT] [--backend …] [--duration D] [--level basic|full] [--memory]
+//! [-- COMMAND…]`:
 //! records a host trace with exactly the events the analyses use (crate `virtflow-record`),
 //! then runs `virtflow analyze` on it.
 
@@ -26,10 +27,14 @@ pub struct Args {
     /// Stop after this long: 10, 2.5s, 500ms, 3m.
     #[arg(short, long, value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
-    /// basic (scheduler, KVM, interrupts, timers) or full (adds block, network, page
-    /// allocation).
+    /// basic (scheduler, KVM, interrupts, timers) or full (adds block and network).
     #[arg(long, default_value = "basic", value_parser = |s: &str| s.parse::<Level>())]
     pub level: Level,
+    /// Also record every page allocation and free, and KSM merges where the kernel traces
+    /// them: how much host memory each VM holds. Page events are frequent (tens of thousands
+    /// per second on a busy host); the rate here is measured and said before recording.
+    #[arg(long)]
+    pub memory: bool,
     /// Per-CPU buffer size in KiB [default: sized for the backend, level and duration].
     #[arg(long)]
     pub buffer_kb: Option<u64>,
@@ -56,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         backend: args.backend,
         duration: args.duration,
         level: args.level,
+        memory: args.memory,
         buffer_kb: args.buffer_kb,
         command: args.command,
         progress: true,
