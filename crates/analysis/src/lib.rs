@@ -101,8 +101,31 @@ const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Reads `source` to its end once and returns what every VM on every host did. Each host of
 /// the source ([`EventSource::hosts`]; one for a single trace) gets its own analyses: threads,
-/// CPUs and VMs of different hosts are never mixed.
+/// CPUs and VMs of different hosts are never mixed. An experiment's hosts are taken to be on
+/// one clock already (synchronised, or each on its own by choice).
 pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model, TraceError> {
+    run(source, options, None).map(|(model, _)| model)
+}
+
+/// [`analyze`] for an experiment whose clocks are not known yet: the same pass pairs the
+/// messages between hosts, fits each host's clock onto `reference` (by name; the first host
+/// when `None`) and, at the end, puts every host's times on it. The source's hosts should be
+/// roughly aligned (each shifted so that they start together, say), so that few messages are
+/// in flight at once; the transforms returned lead from the source's clocks to the reference.
+pub fn analyze_fitting_clocks(
+    source: &mut dyn EventSource,
+    options: &Options,
+    reference: Option<&str>,
+) -> Result<(Model, Synchronisation), TraceError> {
+    let (model, sync) = run(source, options, Some(reference))?;
+    Ok((model, sync.expect("a fit was asked for")))
+}
+
+fn run(
+    source: &mut dyn EventSource,
+    options: &Options,
+    fit_onto: Option<Option<&str>>,
+) -> Result<(Model, Option<Synchronisation>), TraceError> {
     let mut names = source.hosts();
     for (name, given) in names.iter_mut().zip(&options.host_names) {
         if !given.is_empty() {
@@ -116,7 +139,13 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
     } else {
         Layout::new(source.classes())
     };
-    let mut messages = several.then(|| Messages::new(names.len()));
+    let reference = fit_onto.map(|r| {
+        r.map(str::to_string)
+            .or_else(|| names.first().cloned())
+            .unwrap_or_default()
+    });
+    let mut messages =
+        (several || reference.is_some()).then(|| Messages::new(&names, reference.as_deref()));
     let mut hosts: Vec<HostPass> = names
         .iter()
         .map(|_| HostPass::new(options.intervals, options.series, options.graph))
@@ -158,11 +187,21 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         read,
         ..Model::default()
     };
+    let fitted = messages.as_mut().and_then(Messages::fit);
     if let Some(m) = &messages {
         let mut timeline = Timeline::default();
         m.fill(&mut timeline);
         model.timeline = Some(timeline);
     }
+    // By host: the map from the pass's clock to the reference, when the pass fitted one.
+    let transforms: Vec<Option<virtflow_sync::ClockTransform>> = fitted
+        .as_ref()
+        .map(|f| f.transforms.clone())
+        .unwrap_or_default();
+    let onto = |host: usize, t: i64| match transforms.get(host) {
+        Some(Some(tr)) => tr.apply(t),
+        _ => t,
+    };
     let mut graphs = Vec::new();
     for (i, (pass, name)) in hosts.into_iter().zip(names).enumerate() {
         let cmdlines: Vec<VmmCommandLine> = options
@@ -183,7 +222,21 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
         } else {
             model.read.clone()
         };
-        let (host, mut vms, notes, graph) = pass.finish(name, &cmdlines, &read);
+        let (mut host, mut vms, notes, mut graph) = pass.finish(name, &cmdlines, &read);
+        if let Some(Some(tr)) = transforms.get(i) {
+            let f = |t: i64| tr.apply(t);
+            host.retime(&f);
+            vms.iter_mut().for_each(|vm| vm.retime(&f));
+            if let Some(g) = &mut graph {
+                g.graph.retime(f);
+            }
+        }
+        if let Some(g) = &mut graph {
+            for r in &mut g.remote {
+                r.to.1 = onto(i, r.to.1);
+                r.from.2 = onto(r.from.0, r.from.2);
+            }
+        }
         graphs.extend(graph);
         let label = if several {
             format!("{}: ", host.name)
@@ -199,5 +252,15 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
     if options.graph {
         model.graph = Some(graph::join(graphs, &mut model.notes));
     }
-    Ok(model)
+    let sync = fitted.map(|f| {
+        let notes = sync::reading_notes(&layout, f.seen);
+        Synchronisation {
+            result: f.result,
+            matched: f.matched,
+            messages: f.seen,
+            dropped: f.dropped,
+            notes,
+        }
+    });
+    Ok((model, sync))
 }

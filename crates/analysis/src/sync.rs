@@ -3,10 +3,12 @@
 //! key ([`virtflow_sync::Matcher`]), give each pair of hosts a convex hull, and each host a
 //! transform onto the reference host's clock ([`virtflow_sync::SyncEngine`]).
 //!
-//! The clocks must be known before the analysis pass can order the hosts' events on one time
-//! line, so this reads the source once before it — only the classes that carry messages, which
-//! the readers pass over the rest to find (the command line caches the result beside the
-//! traces).
+//! [`synchronise`] reads only the classes that carry messages, which the readers pass over the
+//! rest to find: what `virtflow sync` runs, and what an experiment read within a time window
+//! needs before its pass (the window is on the reference clock). Otherwise the analysis pass
+//! fits the clocks itself ([`crate::analyze_fitting_clocks`]) with the same matcher and
+//! engine, on hosts merged at provisional offsets, and puts the model on the reference clock
+//! at its end.
 
 use virtflow_sync::{Matcher, SyncEngine, SyncResult};
 use virtflow_trace::{EventSource, Step, TraceError};
@@ -44,15 +46,6 @@ pub fn synchronise(
     for h in &hosts {
         engine.add_host(h);
     }
-    let mut notes = Vec::new();
-    if layout.packets_without_keys() {
-        notes.push(
-            "these traces' network events carry no TCP header (ftrace and perf `net:*` events \
-             do not record one): their packets cannot be paired between hosts; record with \
-             LTTng (`net_dev_queue`, `netif_receive_skb` with their headers) to synchronise"
-                .to_string(),
-        );
-    }
     let mut matcher: Matcher<MessageKey> = Matcher::new(hosts.len());
     let mut messages = 0u64;
     if !classes.is_empty() {
@@ -89,13 +82,7 @@ pub fn synchronise(
             }
         }
     }
-    if messages == 0 && !layout.packets_without_keys() {
-        notes.push(
-            "no message between hosts in these traces (TCP packets with their headers, \
-             synchronisation hypercalls): their clocks cannot be related"
-                .to_string(),
-        );
-    }
+    let notes = reading_notes(&layout, messages);
     Ok(Synchronisation {
         result: engine.result(),
         matched: matcher.matches,
@@ -103,4 +90,24 @@ pub fn synchronise(
         dropped: matcher.dropped,
         notes,
     })
+}
+
+/// What the user should know about the messages the traces could give.
+pub(crate) fn reading_notes(layout: &Layout, messages: u64) -> Vec<String> {
+    let mut notes = Vec::new();
+    if layout.packets_without_keys() {
+        notes.push(
+            "these traces' network events carry no TCP header (ftrace and perf `net:*` events \
+             do not record one): their packets cannot be paired between hosts; record with \
+             LTTng (`net_dev_queue`, `netif_receive_skb` with their headers) to synchronise"
+                .to_string(),
+        );
+    } else if messages == 0 {
+        notes.push(
+            "no message between hosts in these traces (TCP packets with their headers, \
+             synchronisation hypercalls): their clocks cannot be related"
+                .to_string(),
+        );
+    }
+    notes
 }

@@ -34,6 +34,19 @@ impl Chain {
         self
     }
 
+    /// Maps every time of the chain by `f`, which must never decrease (a clock onto another):
+    /// the order stays; a segment that `f` shrinks to nothing is dropped.
+    pub(crate) fn retime(&mut self, f: &impl Fn(i64) -> i64) {
+        for s in &mut self.segments {
+            *s = s.retimed(f);
+        }
+        self.segments.retain(|s| s.end() > s.start());
+        for l in &mut self.links_in {
+            l.source_time = f(l.source_time);
+            l.target_time = f(l.target_time);
+        }
+    }
+
     pub(crate) fn segments(&self) -> &[Segment] {
         &self.segments
     }

@@ -45,6 +45,16 @@ impl Graph {
         offset
     }
 
+    /// Maps every time of the graph (segments, links) by `f`, which must never decrease: a
+    /// graph built on one clock put on another (a host's graph onto its experiment's
+    /// reference clock, once the clocks are known). A segment `f` shrinks to nothing (two
+    /// instants a nanosecond apart mapped to one) is dropped.
+    pub fn retime(&mut self, f: impl Fn(i64) -> i64) {
+        for chain in &mut self.workers {
+            chain.retime(&f);
+        }
+    }
+
     pub fn worker_count(&self) -> usize {
         self.workers.len()
     }
@@ -233,9 +243,40 @@ mod absorb_tests {
         assert_eq!(offset, 1);
         assert_eq!(a.worker_count(), 3);
         let moved = WorkerId(b0.0 + offset);
-        assert_eq!(a.segments(moved)[0].by_worker(), Some(WorkerId(b1.0 + offset)));
+        assert_eq!(
+            a.segments(moved)[0].by_worker(),
+            Some(WorkerId(b1.0 + offset))
+        );
         let link = a.links_into(moved).next().unwrap();
         assert_eq!(link.source.worker, WorkerId(b1.0 + offset));
         assert_eq!(a.segments(a0).len(), 1);
+    }
+
+    #[test]
+    fn a_retimed_graph_keeps_its_order_and_drops_what_shrinks_to_nothing() {
+        let mut g = Graph::new();
+        let (w0, w1) = (g.add_worker(), g.add_worker());
+        g.append(w0, Segment::new(0, 10, State::Running)).unwrap();
+        g.append(w0, Segment::new(10, 11, State::Preempted))
+            .unwrap();
+        g.append(w0, Segment::new(11, 40, State::Blocked)).unwrap();
+        g.append(w1, Segment::new(5, 30, State::Running)).unwrap();
+        g.add_link(Link::wakeup(Endpoint::new(w1, 30), Endpoint::new(w0, 40)))
+            .unwrap();
+        // Half speed, 100 later: [10, 11) becomes [105, 105) and goes.
+        g.retime(|t| 100 + t / 2);
+        let times: Vec<(i64, i64)> = g
+            .segments(w0)
+            .iter()
+            .map(|s| (s.start(), s.end()))
+            .collect();
+        assert_eq!(times, [(100, 105), (105, 120)]);
+        assert_eq!(g.segments(w0)[1].state(), State::Blocked);
+        assert_eq!(
+            (g.segments(w1)[0].start(), g.segments(w1)[0].end()),
+            (102, 115)
+        );
+        let link = g.links_into(w0).next().unwrap();
+        assert_eq!((link.source.time, link.target.time), (115, 120));
     }
 }

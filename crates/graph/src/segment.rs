@@ -34,6 +34,15 @@ impl Segment {
     }
 
     /// The same segment with its responsible worker, if any, moved by `offset`.
+    /// The same segment with its times mapped by `f`.
+    pub(crate) fn retimed(self, f: &impl Fn(i64) -> i64) -> Segment {
+        Segment {
+            start: f(self.start),
+            end: f(self.end),
+            ..self
+        }
+    }
+
     pub(crate) fn shifted(self, offset: u32) -> Segment {
         if self.by == WorkerId::NONE_RAW {
             self

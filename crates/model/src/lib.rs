@@ -24,6 +24,7 @@ mod graph;
 mod host;
 mod memory;
 mod overcommit;
+mod retime;
 pub mod series;
 mod states;
 mod vcpu;

@@ -154,6 +154,12 @@ impl Decimal {
         )
     }
 
+    /// Rounded to [`PRECISION`] significant digits, half to even: what a product of the
+    /// synchronisation arithmetic keeps.
+    pub fn to_precision(self) -> Decimal {
+        self.limited(PRECISION)
+    }
+
     pub fn is_zero(self) -> bool {
         self.coefficient.is_zero()
     }

@@ -18,7 +18,7 @@
 //! Memory is the unmatched messages in flight: beyond a bound per host and side (traffic to
 //! hosts outside the experiment never matches), the oldest half is dropped and counted.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 
 /// Unmatched events kept per host and side before the oldest half is dropped.
@@ -43,7 +43,7 @@ struct Side<K> {
 impl<K: Hash + Eq + Clone> Side<K> {
     fn new() -> Self {
         Side {
-            by_key: HashMap::new(),
+            by_key: HashMap::default(),
         }
     }
 
@@ -85,7 +85,7 @@ impl<K: Hash + Eq + Clone> Matcher<K> {
         Matcher {
             sends: (0..hosts).map(|_| Side::new()).collect(),
             receives: (0..hosts).map(|_| Side::new()).collect(),
-            latest: HashMap::new(),
+            latest: HashMap::default(),
             dropped: 0,
             matches: 0,
         }

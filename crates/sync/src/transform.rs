@@ -156,6 +156,17 @@ impl ClockTransform {
         ClockTransform::new(Decimal::ONE, Decimal::from(offset_ns)).expect("an i64 is in range")
     }
 
+    /// This transform after a shift of `shift_ns`: `t ↦ slope × (t + shift_ns) + offset`, for
+    /// a transform fitted on times that were shifted before it saw them. The offset is
+    /// rounded to 34 significant digits, as the fit rounds its own.
+    pub fn after_shift(&self, shift_ns: i64) -> Result<ClockTransform, TransformError> {
+        if shift_ns == 0 {
+            return Ok(self.clone());
+        }
+        let offset = (self.slope.mul_exact(Decimal::from(shift_ns)) + self.offset).to_precision();
+        ClockTransform::new(self.slope, offset)
+    }
+
     pub fn slope(&self) -> Decimal {
         self.slope
     }
@@ -252,6 +263,20 @@ mod tests {
 
     fn linear(slope: &str, offset: &str) -> ClockTransform {
         ClockTransform::new(d(slope), d(offset)).unwrap()
+    }
+
+    #[test]
+    fn a_transform_after_a_shift_is_the_two_in_turn() {
+        let t = linear("0.9999413783703139011056845831168394", "79796507913179.33");
+        let shifted = t.after_shift(-79_796_000_000_000).unwrap();
+        for x in [0i64, 1_000_000_007, 9_999_999_999_999, -5] {
+            assert_eq!(shifted.apply(x), t.apply(x - 79_796_000_000_000), "{x}");
+        }
+        assert_eq!(
+            shifted.offset(),
+            (d("79796507913179.33") - d("79791322228437.5680526292069943913167624")).to_precision()
+        );
+        assert_eq!(shifted.offset(), d("5185684741.761947370793005608683238"));
     }
 
     /// The exact value rounded half up, through decimals: what `apply` must give.

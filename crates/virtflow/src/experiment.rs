@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use virtflow_trace::{Clock, EventSource, Member, Merge};
+use virtflow_trace::{Clock, EventSource, Member, Merge, Step};
 
 use crate::input::{detect, open_one, Format};
 
@@ -263,6 +263,46 @@ pub fn open(
     }
     let hosts = plan.recordings.iter().map(|r| r.host.clone()).collect();
     Ok(Box::new(Merge::experiment(members, hosts)))
+}
+
+/// When each host's recording starts: the time of its first event on its own clock (the
+/// earliest of its traces'), `None` for one without events. Opening a trace and reading one
+/// event costs its index, not a pass.
+pub fn first_times(plan: &Plan) -> anyhow::Result<Vec<Option<i64>>> {
+    let mut firsts = Vec::with_capacity(plan.recordings.len());
+    for r in &plan.recordings {
+        let mut first: Option<i64> = None;
+        for p in &r.paths {
+            let mut source = open_one(p)?;
+            let ts = loop {
+                match source.advance() {
+                    Ok(Step::Event(h)) => break Some(h.ts),
+                    Ok(Step::Lost(_)) => continue,
+                    Ok(Step::End) | Err(_) => break None,
+                }
+            };
+            if let Some(ts) = ts {
+                first = Some(first.map_or(ts, |f| f.min(ts)));
+            }
+        }
+        firsts.push(first);
+    }
+    Ok(firsts)
+}
+
+/// Shifts that make every host start when `reference` starts: the provisional clocks of an
+/// experiment whose clocks are fitted during its pass (by host, what is added to its times).
+pub fn aligned_starts(plan: &Plan, reference: &str) -> anyhow::Result<Vec<i64>> {
+    let firsts = first_times(plan)?;
+    let at = plan.recordings.iter().position(|r| r.host == reference);
+    let origin = at.and_then(|i| firsts[i]);
+    Ok(firsts
+        .iter()
+        .map(|f| match (origin, f) {
+            (Some(o), Some(f)) => o.saturating_sub(*f),
+            _ => 0,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use virtflow_analysis::{Options, VmmCommandLine};
 use virtflow_model::Model;
-use virtflow_trace::{Bound, EventSource, Merge, Window};
+use virtflow_trace::{Bound, Clock, EventSource, Merge, Offset, Window};
 
 use crate::experiment::{self, HostName, Plan};
 use crate::timeline::{self, Clocks, SyncMode};
@@ -148,10 +149,19 @@ pub struct Opened {
     pub names: Vec<String>,
     /// Which recordings the arguments held and how their hosts were named.
     pub plan: Plan,
-    /// Several hosts: their clocks on the reference's.
+    /// Several hosts: their clocks on the reference's, when known before the pass.
     pub clocks: Option<Clocks>,
+    /// Several hosts whose clocks the pass fits: the reference, and each host's shift.
+    pub fit: Option<Fit>,
     /// Keeps the demo trace's folder until the source is dropped.
     _demo: Option<DemoTrace>,
+}
+
+/// An experiment's clocks to fit in the analysis pass: onto `reference`, each host's events
+/// shifted by `shifts[host]` so that the hosts start together.
+pub struct Fit {
+    pub reference: String,
+    pub shifts: Vec<i64>,
 }
 
 /// Opens the TRACE arguments of `args` as an experiment (see [`crate::experiment`]).
@@ -172,23 +182,41 @@ pub fn open_traces(args: &TraceArgs) -> anyhow::Result<Opened> {
         (args.traces.clone(), names, None)
     };
     let plan = experiment::plan(&arguments, &args.host)?;
+    let mut fit = None;
     let clocks = if plan.recordings.len() > 1 {
-        Some(timeline::clocks(
-            &plan,
-            &args.sync_mode(),
-            args.reference.as_deref(),
-        )?)
+        let (mode, reference) = (args.sync_mode(), args.reference.as_deref());
+        match timeline::known(&plan, &mode, reference)? {
+            Some(clocks) => Some(clocks),
+            // A window is on the reference clock: the clocks must be known before the pass.
+            None if args.window().is_some() => Some(timeline::clocks(&plan, &mode, reference)?),
+            // Fitted in the analysis pass, on hosts shifted to start together.
+            None => {
+                let reference = timeline::reference_of(&plan, reference)?;
+                let shifts = experiment::aligned_starts(&plan, &reference)?;
+                fit = Some(Fit { reference, shifts });
+                None
+            }
+        }
     } else {
         None
     };
-    let per_host = clocks.as_ref().map_or(&[][..], |c| &c.per_host[..]);
-    let source = experiment::open(&plan, per_host)?;
+    let per_host: Vec<Option<Arc<dyn Clock>>> = match (&clocks, &fit) {
+        (Some(c), _) => c.per_host.clone(),
+        (None, Some(f)) => f
+            .shifts
+            .iter()
+            .map(|&s| (s != 0).then(|| Arc::new(Offset(s)) as Arc<dyn Clock>))
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    let source = experiment::open(&plan, &per_host)?;
     let source = windowed(source, args.window());
     Ok(Opened {
         source,
         names,
         plan,
         clocks,
+        fit,
         _demo: demo,
     })
 }
@@ -278,12 +306,27 @@ pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> 
     }
     options.traces = opened.names.clone();
     options.host_names = opened.plan.recordings.iter().map(|r| r.host.clone()).collect();
-    let mut model =
-        virtflow_analysis::analyze(&mut *opened.source, &options).context("reading the trace")?;
+    let (mut model, fitted) = match &opened.fit {
+        Some(fit) => {
+            let (model, sync) = virtflow_analysis::analyze_fitting_clocks(
+                &mut *opened.source,
+                &options,
+                Some(&fit.reference),
+            )
+            .context("reading the trace")?;
+            let clocks = timeline::fitted(&opened.plan, &fit.reference, &sync, &fit.shifts)?;
+            (model, Some(clocks))
+        }
+        None => (
+            virtflow_analysis::analyze(&mut *opened.source, &options)
+                .context("reading the trace")?,
+            None,
+        ),
+    };
     for (host, r) in model.hosts.iter_mut().zip(&opened.plan.recordings) {
         host.traces = r.paths.iter().map(|p| p.display().to_string()).collect();
     }
-    if let Some(clocks) = opened.clocks {
+    if let Some(clocks) = opened.clocks.or(fitted) {
         for (host, clock) in model.hosts.iter_mut().zip(clocks.hosts) {
             host.clock = Some(clock);
         }

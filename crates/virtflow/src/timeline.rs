@@ -71,15 +71,59 @@ pub struct Clocks {
 }
 
 /// The clocks of `plan`'s hosts (`reference`: the host to put every time on; the first when
-/// `None`). A single host needs none.
+/// `None`). A single host needs none. Computes them with a pass over the messages when they
+/// are neither given nor cached.
 pub fn clocks(plan: &Plan, mode: &SyncMode, reference: Option<&str>) -> anyhow::Result<Clocks> {
+    if let Some(clocks) = known(plan, mode, reference)? {
+        return Ok(clocks);
+    }
+    let reference = reference_of(plan, reference)?;
+    let key = content_key(plan, &reference);
+    let (file, notes) = compute(plan, &reference)?;
+    let file = SyncFile {
+        key: Some(key.clone()),
+        ..file
+    };
+    write_cache(plan, &key, &file);
+    from_file(plan, file, "computed".to_string(), notes)
+}
+
+/// The clocks when they need no reading of the traces: turned off, from a file, or cached;
+/// `None` when they must be computed.
+pub fn known(
+    plan: &Plan,
+    mode: &SyncMode,
+    reference: Option<&str>,
+) -> anyhow::Result<Option<Clocks>> {
+    let reference = reference_of(plan, reference)?;
+    let (file, source) = match mode {
+        SyncMode::Off => (identity_file(plan, &reference, "off"), "off".to_string()),
+        SyncMode::File(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+            let file: SyncFile = serde_json::from_str(&text).with_context(|| {
+                format!("{}: not a `virtflow sync --json` file", path.display())
+            })?;
+            (file, path.display().to_string())
+        }
+        SyncMode::Auto => {
+            let key = content_key(plan, &reference);
+            match read_cache(plan, &key) {
+                Some(file) if file.reference == reference => (file, "cache".to_string()),
+                _ => return Ok(None),
+            }
+        }
+    };
+    from_file(plan, file, source, Vec::new()).map(Some)
+}
+
+/// The host every time is put on: `reference` if it is one of the plan's, else an error; the
+/// first host when `None`.
+pub fn reference_of(plan: &Plan, reference: Option<&str>) -> anyhow::Result<String> {
     let reference = reference
         .map(str::to_string)
         .or_else(|| plan.recordings.first().map(|r| r.host.clone()))
         .unwrap_or_default();
-    if let Some(r) = plan.recordings.iter().position(|r| r.host == reference) {
-        let _ = r;
-    } else if !plan.recordings.is_empty() {
+    if !plan.recordings.is_empty() && !plan.recordings.iter().any(|r| r.host == reference) {
         anyhow::bail!(
             "--reference {reference}: no such host (hosts: {})",
             plan.recordings
@@ -89,35 +133,35 @@ pub fn clocks(plan: &Plan, mode: &SyncMode, reference: Option<&str>) -> anyhow::
                 .join(", ")
         );
     }
-    let (file, source, notes) = match mode {
-        SyncMode::Off => (
-            identity_file(plan, &reference, "off"),
-            "off".to_string(),
-            vec![],
-        ),
-        SyncMode::File(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-            let file: SyncFile = serde_json::from_str(&text).with_context(|| {
-                format!("{}: not a `virtflow sync --json` file", path.display())
-            })?;
-            (file, path.display().to_string(), vec![])
-        }
-        SyncMode::Auto => {
-            let key = content_key(plan, &reference);
-            match read_cache(plan, &key) {
-                Some(file) if file.reference == reference => (file, "cache".to_string(), vec![]),
-                _ => {
-                    let (file, notes) = compute(plan, &reference)?;
-                    let file = SyncFile {
-                        key: Some(key.clone()),
-                        ..file
-                    };
-                    write_cache(plan, &key, &file);
-                    (file, "computed".to_string(), notes)
-                }
-            }
-        }
+    Ok(reference)
+}
+
+/// The clocks an analysis pass fitted ([`virtflow_analysis::analyze_fitting_clocks`]) on hosts
+/// shifted by `shifts` (by host, what was added to each host's times), cached as a computed
+/// synchronisation would be.
+pub fn fitted(
+    plan: &Plan,
+    reference: &str,
+    sync: &virtflow_analysis::Synchronisation,
+    shifts: &[i64],
+) -> anyhow::Result<Clocks> {
+    let (file, notes) = sync_file(plan, reference, sync, shifts)?;
+    let key = content_key(plan, reference);
+    let file = SyncFile {
+        key: Some(key.clone()),
+        ..file
     };
+    write_cache(plan, &key, &file);
+    from_file(plan, file, "computed".to_string(), notes)
+}
+
+/// The clocks `file` gives `plan`'s hosts; `source` says where they came from.
+fn from_file(
+    plan: &Plan,
+    file: SyncFile,
+    source: String,
+    notes: Vec<String>,
+) -> anyhow::Result<Clocks> {
     let mut per_host = Vec::with_capacity(plan.recordings.len());
     let mut hosts = Vec::with_capacity(plan.recordings.len());
     let mut notes = notes;
@@ -234,26 +278,39 @@ pub fn compute(plan: &Plan, reference: &str) -> anyhow::Result<(SyncFile, Vec<St
     let mut source = experiment::open(plan, &[])?;
     let sync = virtflow_analysis::synchronise(&mut *source, Some(reference))
         .context("reading the traces' messages")?;
+    sync_file(plan, reference, &sync, &[])
+}
+
+/// A synchronisation as a file, its transforms composed after `shifts` (by host: what was
+/// added to the host's times before the synchronisation saw them; none: nothing), with what
+/// the user should know about it.
+fn sync_file(
+    plan: &Plan,
+    reference: &str,
+    sync: &virtflow_analysis::Synchronisation,
+    shifts: &[i64],
+) -> anyhow::Result<(SyncFile, Vec<String>)> {
     let result = &sync.result;
-    let traces = plan
-        .recordings
-        .iter()
-        .map(|r| {
-            let h = result.host(&r.host);
-            let transform = h.map(|h| h.transform.clone()).unwrap_or_default();
-            TraceClock {
-                path: recording_path(r),
-                host: r.host.clone(),
-                slope: transform.slope().to_f64(),
-                offset_ns: transform.offset().to_f64(),
-                quality: h.map_or("absent".to_string(), |h| h.quality.name().to_string()),
-                matches: h.map_or(0, |h| h.matches),
-                bound_ns: h.and_then(|h| h.bound_ns),
-                slope_exact: Some(transform.slope().to_string()),
-                offset_exact: Some(transform.offset().to_string()),
-            }
-        })
-        .collect();
+    let mut traces = Vec::with_capacity(plan.recordings.len());
+    for (i, r) in plan.recordings.iter().enumerate() {
+        let h = result.host(&r.host);
+        let fitted = h.map(|h| h.transform.clone()).unwrap_or_default();
+        let shift = shifts.get(i).copied().unwrap_or(0);
+        let transform = fitted
+            .after_shift(shift)
+            .map_err(|e| anyhow::anyhow!("host {}: {e}", r.host))?;
+        traces.push(TraceClock {
+            path: recording_path(r),
+            host: r.host.clone(),
+            slope: transform.slope().to_f64(),
+            offset_ns: transform.offset().to_f64(),
+            quality: h.map_or("absent".to_string(), |h| h.quality.name().to_string()),
+            matches: h.map_or(0, |h| h.matches),
+            bound_ns: h.and_then(|h| h.bound_ns),
+            slope_exact: Some(transform.slope().to_string()),
+            offset_exact: Some(transform.offset().to_string()),
+        });
+    }
     let mut notes = sync.notes.clone();
     let counts = result.matches;
     if counts.refused > 0 {

@@ -239,3 +239,63 @@ fn stub_traces_pair_their_messages_across_hosts() {
     assert_eq!(h["offset_exact"], "1.912225705329153605015673981191186");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Runs `virtflow ARGS…` with its own, empty cache folder; returns its standard output.
+fn fresh(cache: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_virtflow"))
+        .args(args)
+        .env("VIRTFLOW_CACHE_DIR", cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Without a synchronisation cached, an experiment's pass fits the clocks itself, on hosts
+/// shifted to start together, and puts the model on the reference clock at its end: the
+/// synctraces give Trace Compass's transform digit for digit all the same, no segment arrives
+/// before it left, the second host's span is its own on the reference clock, and the fit is
+/// cached for `virtflow sync` and the next command, which then read the traces once.
+#[test]
+fn the_pass_fits_the_clocks_when_none_are_known() {
+    let dir = shared().join("lttng/synctraces");
+    if !dir.exists() {
+        eprintln!("synctraces not present: skipped");
+        return;
+    }
+    let cache = scratch("sync", "fit-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let d = dir.to_str().unwrap();
+    let m: Model = serde_json::from_slice(&fresh(&cache, &["analyze", "--json", d])).unwrap();
+    let t = m.timeline.as_ref().unwrap();
+    assert_eq!(t.source, "computed");
+    assert_eq!((t.messages, t.received_before_sent), (46, 0));
+    let clock = m.hosts[1].clock.as_ref().unwrap();
+    assert_eq!(clock.slope_exact, "0.9999413783703139011056845831168394");
+    assert_eq!(clock.offset_exact, "79796507913179.33347660124688298171");
+    assert_eq!(clock.quality, "accurate");
+    // VM1's first event, on its own clock, mapped by the transform.
+    let own: Model = serde_json::from_slice(&fresh(
+        &cache,
+        &["analyze", "--json", &format!("{d}/scp_src")],
+    ))
+    .unwrap();
+    let transform = virtflow_sync::ClockTransform::new(
+        clock.slope_exact.parse().unwrap(),
+        clock.offset_exact.parse().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m.hosts[1].start_ns, transform.apply(own.hosts[0].start_ns));
+    // `virtflow sync` now reads the cache the pass wrote.
+    let sync: Json = serde_json::from_slice(&fresh(&cache, &["sync", "--json", d])).unwrap();
+    let src = &sync["traces"][1];
+    assert_eq!(src["offset_exact"], "79796507913179.33347660124688298171");
+    let again: Model = serde_json::from_slice(&fresh(&cache, &["analyze", "--json", d])).unwrap();
+    assert_eq!(again.timeline.as_ref().unwrap().source, "cache");
+    assert_eq!(again.hosts[1].start_ns, m.hosts[1].start_ns);
+    let _ = std::fs::remove_dir_all(cache);
+}

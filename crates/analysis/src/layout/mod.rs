@@ -17,6 +17,7 @@
 //! - ftrace `print` (tracefs `trace_marker`, `buf`), or its text forms `tracing_mark_write`
 //!   and `print` (`text`): [`TypedEvent::Marker`], read for VMM command lines.
 
+mod keys;
 mod typed;
 mod vocabulary;
 
@@ -24,7 +25,7 @@ pub use typed::{EventContext, IrqKind, IrqSource, MessageKey, PacketDir, TaskSta
 pub use vocabulary::canonical_name;
 
 use virtflow_model::Isa;
-use virtflow_trace::{ClassId, EventClass, EventHeader, EventSource, FieldId, Value};
+use virtflow_trace::{ClassId, EventClass, EventHeader, EventSource, FieldId};
 
 use crate::exits;
 use vocabulary::{
@@ -288,7 +289,7 @@ impl Layout {
                 dir,
                 primary,
                 key: if self.message_keys {
-                    message_key(src, key)
+                    keys::message_key(src, header.class, key)
                 } else {
                     None
                 },
@@ -381,71 +382,6 @@ const MAX_PAGE_ORDER: u64 = 20;
 
 /// The hypercall number the research's guest tracer uses for its synchronisation messages.
 const VMSYNC_HYPERCALL: u64 = 5;
-
-/// The message key of a packet event, from where its class carries it.
-fn message_key(src: &dyn EventSource, key: KeyFields) -> Option<MessageKey> {
-    match key {
-        KeyFields::None => None,
-        KeyFields::Tcp {
-            seq,
-            ack_seq,
-            flags,
-        } => Some(MessageKey::Tcp {
-            seq: src.u64(seq)? as u32,
-            ack_seq: src.u64(ack_seq)? as u32,
-            flags: src.u64(flags)? as u16,
-        }),
-        KeyFields::Stub(f) => Some(MessageKey::Stub(src.u64(f)?)),
-        KeyFields::TcpBelow(f, device) => {
-            if device
-                .and_then(|d| src.str(d))
-                .is_some_and(is_virtual_device)
-            {
-                return None;
-            }
-            tcp_in(&src.value(f)?)
-        }
-    }
-}
-
-/// Devices that carry packets inside one machine — a VM's tap, bridges, veth pairs, the
-/// loopback. A packet between hosts passes them too, before or after the wire, with the same
-/// TCP header: taken as message ends, they would pair a host's forwarding with the other
-/// host's, so only the other devices' packets are messages between hosts.
-pub fn is_virtual_device(name: &str) -> bool {
-    const VIRTUAL: &[&str] = &[
-        "tap", "vnet", "macvtap", "veth", "virbr", "docker", "br", "lo", "tun", "vhost", "cni",
-        "flannel", "cali", "vxlan", "genev", "ovs",
-    ];
-    VIRTUAL.iter().any(|p| name.starts_with(p))
-}
-
-/// The TCP header somewhere in a compound value: the struct that holds `seq`, `ack_seq` and
-/// `flags`, below the variants that select the protocols.
-fn tcp_in(v: &Value<'_>) -> Option<MessageKey> {
-    match v {
-        Value::Struct(fields) => {
-            let get = |n: &str| {
-                fields
-                    .iter()
-                    .find(|(k, _)| k == n)
-                    .and_then(|(_, v)| v.as_u64())
-            };
-            if let (Some(seq), Some(ack_seq), Some(flags)) =
-                (get("seq"), get("ack_seq"), get("flags"))
-            {
-                return Some(MessageKey::Tcp {
-                    seq: seq as u32,
-                    ack_seq: ack_seq as u32,
-                    flags: flags as u16,
-                });
-            }
-            fields.iter().find_map(|(_, v)| tcp_in(v))
-        }
-        Value::Variant(_, inner) => tcp_in(inner),
-        _ => None,
-    }
-}
 
 fn plausible_vcpu(v: Option<u64>) -> Option<u32> {
     v.filter(|v| *v <= MAX_VCPU_ID).map(|v| v as u32)

@@ -25,9 +25,9 @@ use rustc_hash::FxHashMap;
 use virtflow_model::WaitCause;
 use virtflow_trace::{LostEvents, Timestamp};
 
+use crate::graph::GraphBuilder;
 use crate::histogram::Durations;
 use crate::layout::{EventContext, IrqKind, IrqSource, TaskState, TypedEvent};
-use crate::graph::GraphBuilder;
 use crate::series::Clockwork;
 
 /// The [`Books`] of an [`Analyzer`], borrowed beside one of its threads.

@@ -1,7 +1,7 @@
 //! `virtflow bench TRACE…`: events per second of virtflow's paths against the reference reader
-//! of each format, on the same files, in one run.
+//! of each format, on the same files, in one run, and what the analyses cost.
 //!
-//! Paths measured, each on a freshly opened source, best of `--runs`:
+//! Paths measured, each on a freshly opened source, best of `--runs` (`readers`, `analyses`):
 //! - `decode`: every field of every event decoded and handed over — integers as numbers,
 //!   strings as their bytes, enumerations with their labels, compounds member by member — one
 //!   pass per event (`visit_fields`: what `dump` costs without formatting);
@@ -9,21 +9,28 @@
 //! - `fields`: the analysis access pattern — a handful of integer fields of the scheduler and
 //!   KVM event classes, resolved once; the reader is told which classes are read
 //!   (`set_interest`) and passes over the others, which still count in the event total;
-//! - `analyze`: the whole `virtflow analyze` pipeline (layout, state machines, model).
+//! - `analyze`: the whole `virtflow analyze` pipeline (layout, state machines, model);
+//! - `all`: the same pass with every analysis on — series per bucket (overcommitment, memory
+//!   and activity over time) and the execution graph — with the graph's size per segment and
+//!   the time of a critical-path query over the whole trace.
 //!
 //! The reference is `babeltrace2` with a dummy sink for CTF, `trace-cmd report` for `.dat` and
 //! `perf script` for `perf.data`, with output sent to `/dev/null`. Its rate is computed with
 //! the event count virtflow read, so both rates are comparable.
+//!
+//! `--experiment` measures the traces as the hosts of one experiment instead (`experiment`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod analyses;
+mod experiment;
+mod readers;
+
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde::Serialize;
-use virtflow_trace::drain;
 
-use crate::input::{self, Format};
+use crate::input;
+use analyses::GraphFigures;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -36,6 +43,10 @@ pub struct Args {
     /// Skip the reference tools.
     #[arg(long)]
     pub no_reference: bool,
+    /// The traces are the hosts of one experiment: measure each host alone against the
+    /// synchronised experiment (what matching messages and synchronising clocks cost).
+    #[arg(long)]
+    pub experiment: bool,
     /// One JSON object per trace instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -50,6 +61,9 @@ struct Measure {
     dump_ev_per_s: f64,
     fields_ev_per_s: f64,
     analyze_ev_per_s: f64,
+    /// Every analysis on: series and the execution graph.
+    all_ev_per_s: f64,
+    graph: GraphFigures,
     reference: Option<String>,
     reference_ev_per_s: Option<f64>,
     /// Peak resident memory of this process after the trace, in MiB (`VmHWM`).
@@ -58,6 +72,15 @@ struct Measure {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let runs = args.runs.max(1);
+    if args.experiment {
+        let m = experiment::measure(&args.traces, runs)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&m)?);
+        } else {
+            experiment::print(&m);
+        }
+        return Ok(());
+    }
     let mut results = Vec::new();
     for path in &args.traces {
         let format = input::detect(path)?;
@@ -66,24 +89,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format: format!("{format:?}"),
             ..Default::default()
         };
-        let (events, t) = best_of(runs, || decode_all(path))?;
+        let step = |what: &str| eprintln!("virtflow bench: {}: {what}…", path.display());
+        step("decode");
+        let (events, t) = best_of(runs, || readers::decode_all(path))?;
         m.events = events;
         m.decode_ev_per_s = rate(events, t);
-        let (_, t) = best_of(runs, || dump_to_sink(path))?;
+        step("dump");
+        let (_, t) = best_of(runs, || readers::dump_to_sink(path))?;
         m.dump_ev_per_s = rate(events, t);
-        let (counted, t) = best_of(runs, || read_fields(path))?;
+        step("fields");
+        let (counted, t) = best_of(runs, || readers::read_fields(path))?;
         anyhow::ensure!(
             counted == events,
             "{}: the field-reading pass counted {counted} events, the full pass {events}",
             path.display()
         );
         m.fields_ev_per_s = rate(events, t);
-        let (_, t) = best_of(runs, || analyze(path))?;
+        step("analyze");
+        let (_, t) = best_of(runs, || analyses::analyze(path))?;
         m.analyze_ev_per_s = rate(events, t);
+        step("every analysis and the graph");
+        let (model, t) = best_of(runs, || analyses::analyze_all(path))?;
+        m.all_ev_per_s = rate(events, t);
+        m.graph = analyses::graph_figures(&model)?;
+        drop(model);
         if !args.no_reference {
-            if let Some(cmd) = reference_command(format, path) {
+            if let Some(cmd) = readers::reference_command(format, path) {
                 let label = cmd.join(" ");
-                match best_of(runs, || time_command(&cmd)) {
+                step(&label);
+                match best_of(runs, || readers::time_command(&cmd)) {
                     Ok((_, t)) => {
                         m.reference = Some(label);
                         m.reference_ev_per_s = Some(rate(events, t));
@@ -124,76 +158,6 @@ fn best_of<T>(
     Ok(best.expect("at least one run"))
 }
 
-fn decode_all(path: &Path) -> anyhow::Result<u64> {
-    Ok(drain::every_field(&mut *input::open_one(path)?)?)
-}
-
-fn dump_to_sink(path: &Path) -> anyhow::Result<()> {
-    let mut source = input::open_one(path)?;
-    let mut out = std::io::BufWriter::new(std::io::sink());
-    match super::dump::dump(&mut *source, &mut out, false, None) {
-        Ok(()) => Ok(()),
-        Err(super::dump::DumpError::Trace(e)) => Err(e.into()),
-        Err(super::dump::DumpError::Output(e)) => Err(e.into()),
-    }
-}
-
-/// The analysis access pattern: per class, the fields an analysis of scheduling and KVM reads.
-fn read_fields(path: &Path) -> anyhow::Result<u64> {
-    const WANTED: &[(&str, &[&[&str]])] = &[
-        (
-            "sched_switch",
-            &[
-                &["prev_tid", "prev_pid"],
-                &["next_tid", "next_pid"],
-                &["prev_state"],
-            ],
-        ),
-        ("sched_waking", &[&["tid", "pid"]]),
-        ("sched_wakeup", &[&["tid", "pid"]]),
-        ("kvm_exit", &[&["exit_reason"], &["isa"]]),
-        ("kvm_x86_exit", &[&["exit_reason"], &["isa"]]),
-        ("kvm_entry", &[&["vcpu_id"]]),
-        ("kvm_x86_entry", &[&["vcpu_id"]]),
-        ("kvm_inj_virq", &[&["vector", "irq"]]),
-        ("kvm_x86_inj_virq", &[&["vector", "irq"]]),
-    ];
-    Ok(drain::some_fields(&mut *input::open_one(path)?, WANTED)?)
-}
-
-fn analyze(path: &Path) -> anyhow::Result<()> {
-    let mut source = input::open_one(path)?;
-    let model = virtflow_analysis::analyze(&mut *source, &Default::default())?;
-    std::hint::black_box(model.vms.len());
-    Ok(())
-}
-
-fn reference_command(format: Format, path: &Path) -> Option<Vec<String>> {
-    let p = path.display().to_string();
-    match format {
-        Format::Ctf => Some(vec![
-            "babeltrace2".into(),
-            p,
-            "-c".into(),
-            "sink.utils.dummy".into(),
-        ]),
-        Format::Dat => Some(vec!["trace-cmd".into(), "report".into(), "-i".into(), p]),
-        Format::Perf => Some(vec!["perf".into(), "script".into(), "-i".into(), p]),
-        Format::Text | Format::Xml => None,
-    }
-}
-
-fn time_command(cmd: &[String]) -> anyhow::Result<()> {
-    let status = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .with_context(|| format!("running {}", cmd[0]))?;
-    anyhow::ensure!(status.success(), "exited with {status}");
-    Ok(())
-}
-
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -209,30 +173,57 @@ fn peak_rss_mib() -> f64 {
 fn print_table(results: &[Measure]) {
     let m = |x: f64| format!("{:.2}M", x / 1e6);
     println!(
-        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "trace", "events", "decode/s", "dump/s", "fields/s", "analyze/s", "ref/s", "ref×"
+        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "trace", "events", "decode/s", "dump/s", "fields/s", "analyze/s", "all/s", "ref/s", "ref×"
     );
     for r in results {
-        let name = if r.trace.len() > 44 {
-            format!("…{}", &r.trace[r.trace.len() - 43..])
-        } else {
-            r.trace.clone()
-        };
+        let name = short(&r.trace);
         let (refr, ratio) = match r.reference_ev_per_s {
             Some(x) => (m(x), format!("{:.1}", r.dump_ev_per_s / x)),
             None => ("-".into(), "-".into()),
         };
         println!(
-            "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
             name,
             r.events,
             m(r.decode_ev_per_s),
             m(r.dump_ev_per_s),
             m(r.fields_ev_per_s),
             m(r.analyze_ev_per_s),
+            m(r.all_ev_per_s),
             refr,
             ratio
         );
     }
-    println!("ref× = dump rate / reference rate; rates use virtflow's event count for both.");
+    println!("\nexecution graph (from the all/s pass):");
+    for r in results {
+        let g = &r.graph;
+        println!(
+            "  {}: {} workers, {} segments, {} links, {:.1} MiB ({:.1} B/segment); critical \
+             path of {} over its life: {} pieces in {:.1} ms",
+            short(&r.trace),
+            g.workers,
+            g.segments,
+            g.links,
+            g.bytes as f64 / (1024.0 * 1024.0),
+            g.bytes_per_segment,
+            g.critical_path_worker,
+            g.critical_path_pieces,
+            g.critical_path_ms
+        );
+    }
+    println!(
+        "ref× = dump rate / reference rate; rates use virtflow's event count for both; all/s: \
+         analyze with series and the execution graph."
+    );
+}
+
+/// A trace's name cut to the table's column, from the left.
+fn short(trace: &str) -> String {
+    let chars: Vec<char> = trace.chars().collect();
+    if chars.len() > 44 {
+        format!("…{}", chars[chars.len() - 43..].iter().collect::<String>())
+    } else {
+        trace.to_string()
+    }
 }
