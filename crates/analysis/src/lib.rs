@@ -81,6 +81,9 @@ pub struct Options {
     pub vmm_cmdlines: Vec<VmmCommandLine>,
     /// The same, for one host of an experiment only (by its index in the source's hosts).
     pub host_vmm_cmdlines: Vec<(usize, VmmCommandLine)>,
+    /// Do not pair the messages between hosts: no message links in the graph, no counts in
+    /// the time line. What the benchmark compares the pairing and the clock fit with.
+    pub without_messages: bool,
 }
 
 impl std::fmt::Debug for Options {
@@ -88,6 +91,9 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("intervals", &self.intervals)
             .field("series", &self.series)
+            .field("graph", &self.graph)
+            .field("host_names", &self.host_names)
+            .field("without_messages", &self.without_messages)
             .field("progress", &self.progress.is_some())
             .field("traces", &self.traces)
             .field("vmm_cmdlines", &self.vmm_cmdlines.len())
@@ -133,8 +139,9 @@ fn run(
         }
     }
     let several = names.len() > 1;
+    let pairing = (several && !options.without_messages) || fit_onto.is_some();
     // Between hosts, packets are paired as messages: their keys are worth decoding.
-    let layout = if several {
+    let layout = if pairing {
         Layout::new(source.classes()).with_message_keys()
     } else {
         Layout::new(source.classes())
@@ -144,8 +151,7 @@ fn run(
             .or_else(|| names.first().cloned())
             .unwrap_or_default()
     });
-    let mut messages =
-        (several || reference.is_some()).then(|| Messages::new(&names, reference.as_deref()));
+    let mut messages = pairing.then(|| Messages::new(&names, reference.as_deref()));
     let mut hosts: Vec<HostPass> = names
         .iter()
         .map(|_| HostPass::new(options.intervals, options.series, options.graph))

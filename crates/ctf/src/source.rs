@@ -496,6 +496,10 @@ impl EventSource for CtfSource {
         let _ = self.visit_fields(class, &mut b);
     }
 
+    fn visit_field(&self, field: FieldId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
+        self.visit_at(field, &mut self.scratch.borrow_mut(), to)
+    }
+
     fn visit_fields(&self, class: ClassId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
         let Some(i) = self.cur else { return Ok(()) };
         let s = &self.streams[i];

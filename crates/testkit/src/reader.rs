@@ -8,7 +8,7 @@
 //! - **accessors**: `u64`, `i64` and `str` of every field;
 //! - **values**: `value` of every field;
 //! - **whole events**: `for_each_value`;
-//! - **visits**: `visit_fields` into a [`ValueBuilder`];
+//! - **visits**: `visit_fields` into a [`ValueBuilder`], and each field's `visit_field`;
 //! - **interest**: a source told to read only some classes (`set_interest`) announces exactly
 //!   the events of those classes, with the same fields, and every loss notice;
 //! - **seek**: a source sought to a time in the middle (`seek`, when the reader can) gives
@@ -83,6 +83,11 @@ pub fn check_every_path(name: &str, open: &Opener<'_>) -> Tally {
             values,
             "{at}: visit_fields"
         );
+        assert_eq!(
+            visited_one_by_one(&at, &*visits, header.class),
+            values,
+            "{at}: visit_field"
+        );
     }
     tally.interest_events = check_interest(name, &open);
     tally.after_seek = check_seek(name, &open, tally.events);
@@ -117,6 +122,27 @@ fn visited(at: &str, s: &dyn EventSource, class: ClassId) -> Vec<Option<Value<'s
         .unwrap_or_else(|e| panic!("{at}: visit_fields failed: {e}"));
     assert!(!builder.incomplete(), "{at}: visit left a field incomplete");
     drop(builder);
+    out
+}
+
+/// Every field visited on its own (`visit_field`).
+fn visited_one_by_one(
+    at: &str,
+    s: &dyn EventSource,
+    class: ClassId,
+) -> Vec<Option<Value<'static>>> {
+    let n = s.classes()[class.0 as usize].fields.len();
+    let mut out = vec![None; n];
+    for i in 0..n {
+        let f = FieldId(i as u32);
+        let mut builder = ValueBuilder::new(|_, v| out[i] = Some(v));
+        s.visit_field(f, &mut builder)
+            .unwrap_or_else(|e| panic!("{at}: visit_field {i} failed: {e}"));
+        assert!(
+            !builder.incomplete(),
+            "{at}: visit left field {i} incomplete"
+        );
+    }
     out
 }
 

@@ -337,6 +337,18 @@ pub trait EventSource {
         Ok(())
     }
 
+    /// One field of the current event pushed into `to` (with its [`FieldVisitor::field`]
+    /// call), as [`EventSource::visit_fields`] would push it: a compound field read without
+    /// building its [`Value`] nor decoding the others. The default goes through
+    /// [`EventSource::value`].
+    fn visit_field(&self, field: FieldId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
+        if let Some(v) = self.value(field) {
+            to.field(field);
+            visit::visit_value(&v, to);
+        }
+        Ok(())
+    }
+
     /// What the reader counted so far.
     fn stats(&self) -> ReadStats;
 
@@ -420,6 +432,9 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
     fn visit_fields(&self, class: ClassId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
         (**self).visit_fields(class, to)
+    }
+    fn visit_field(&self, field: FieldId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
+        (**self).visit_field(field, to)
     }
     fn stats(&self) -> ReadStats {
         (**self).stats()

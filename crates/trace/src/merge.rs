@@ -205,6 +205,17 @@ impl EventSource for Merge {
         }
     }
 
+    fn visit_field(
+        &self,
+        field: FieldId,
+        to: &mut dyn crate::FieldVisitor,
+    ) -> Result<(), TraceError> {
+        match self.current {
+            Some(i) => self.sources[i].visit_field(field, to),
+            None => Ok(()),
+        }
+    }
+
     fn stats(&self) -> ReadStats {
         let mut total = ReadStats::default();
         for s in &self.sources {

@@ -127,6 +127,9 @@ impl<S: EventSource> EventSource for Window<S> {
     fn visit_fields(&self, class: ClassId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
         self.inner.visit_fields(class, to)
     }
+    fn visit_field(&self, field: FieldId, to: &mut dyn FieldVisitor) -> Result<(), TraceError> {
+        self.inner.visit_field(field, to)
+    }
     fn stats(&self) -> ReadStats {
         self.inner.stats()
     }

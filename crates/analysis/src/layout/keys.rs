@@ -6,17 +6,13 @@
 //! visitor that keeps three integers and allocates nothing — building the compound as a value
 //! cost more than the rest of the event.
 
-use virtflow_trace::{ClassId, EventSource, FieldId, FieldVisitor};
+use virtflow_trace::{EventSource, FieldId, FieldVisitor};
 
 use super::typed::MessageKey;
 use super::vocabulary::KeyFields;
 
 /// The message key of a packet event, from where its class carries it.
-pub(super) fn message_key(
-    src: &dyn EventSource,
-    class: ClassId,
-    key: KeyFields,
-) -> Option<MessageKey> {
+pub(super) fn message_key(src: &dyn EventSource, key: KeyFields) -> Option<MessageKey> {
     match key {
         KeyFields::None => None,
         KeyFields::Tcp {
@@ -36,7 +32,7 @@ pub(super) fn message_key(
             {
                 return None;
             }
-            tcp_below(src, class, f)
+            tcp_below(src, f)
         }
     }
 }
@@ -55,7 +51,7 @@ pub fn is_virtual_device(name: &str) -> bool {
 
 /// The TCP header in field `field` of the current event: the innermost structure that holds
 /// `seq`, `ack_seq` and `flags`, below the variants that select the protocols.
-fn tcp_below(src: &dyn EventSource, class: ClassId, field: FieldId) -> Option<MessageKey> {
+fn tcp_below(src: &dyn EventSource, field: FieldId) -> Option<MessageKey> {
     let mut v = TcpFinder {
         field,
         inside: false,
@@ -64,7 +60,7 @@ fn tcp_below(src: &dyn EventSource, class: ClassId, field: FieldId) -> Option<Me
         member: Member::Other,
         found: None,
     };
-    src.visit_fields(class, &mut v).ok()?;
+    src.visit_field(field, &mut v).ok()?;
     v.found
 }
 

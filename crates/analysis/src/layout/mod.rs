@@ -289,7 +289,7 @@ impl Layout {
                 dir,
                 primary,
                 key: if self.message_keys {
-                    keys::message_key(src, header.class, key)
+                    keys::message_key(src, key)
                 } else {
                     None
                 },
