@@ -7,7 +7,7 @@ use std::process::Command;
 
 use virtflow_ftrace::TextSource;
 use virtflow_trace::error::TextError;
-use virtflow_trace::{EventSource, FieldId, Scope, Step, TraceError, Value};
+use virtflow_trace::{ErrorKind, EventSource, FieldId, Scope, Step, TraceError, Value};
 
 fn traces() -> PathBuf {
     Path::new(concat!(
@@ -572,6 +572,60 @@ this line is garbage
     );
 }
 
+/// Text that is no trace is refused with where it was looked at; text with a few lines not
+/// understood among events is read, the lines counted; a tracefs header without events is a
+/// trace without events.
+#[test]
+fn text_without_event_lines_is_refused() {
+    let refused = |text: &[u8]| match TextSource::from_bytes(Path::new("x.txt"), text.to_vec()) {
+        Ok(_) => panic!("{:?} accepted", String::from_utf8_lossy(text)),
+        Err(e) => e,
+    };
+    // base64, as `base64 /dev/urandom` writes it.
+    let b64 =
+        "fBEAnSxdLs4F3kPHms9S+Da+Us4RNtraFkM66qh1H1NR80IuyhZsMZr63EuAZ0WXcQbY49ETLmbZ\n".repeat(50);
+    let e = refused(b64.as_bytes());
+    assert_eq!(e.offset, 0);
+    assert!(
+        matches!(&e.kind, ErrorKind::Text(TextError::NoEventLine { lines: 50, first })
+            if first.starts_with("fBEAnSxd")),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("x.txt: at byte 0: not an ftrace text trace"),
+        "{e}"
+    );
+    // Prose after a comment: the first line that is not a comment is quoted, escaped.
+    let e = refused(b"# notes\n\nhello\x1b[2J world\nmore words: here\n");
+    assert_eq!(e.offset, 9);
+    assert!(
+        e.to_string()
+            .ends_with("the first is \"hello\\x1b[2J world\""),
+        "{e}"
+    );
+    // Event lines only after more than the lines looked at: refused.
+    let mut late = "garbage\n".repeat(virtflow_ftrace::text::EVENT_LINE_WITHIN);
+    late.push_str(" a-1 [000] 10.000001: local_timer_entry: vector=236\n");
+    let e = refused(late.as_bytes());
+    assert!(
+        matches!(e.kind, ErrorKind::Text(TextError::NoEventLine { lines, .. })
+            if lines == virtflow_ftrace::text::EVENT_LINE_WITHIN),
+        "{e}"
+    );
+    // One event line among the lines looked at is enough; the others are counted.
+    let mut mixed = "garbage\n".repeat(10);
+    mixed.push_str(" a-1 [000] 10.000001: local_timer_entry: vector=236\n");
+    let (events, src) = parse(&mixed);
+    assert_eq!(events.len(), 1);
+    assert_eq!(src.stats().unknown_events, 10);
+    // An empty tracefs buffer: a header, no event.
+    let (events, src) =
+        parse("# tracer: nop\n#\n# entries-in-buffer/entries-written: 0/0   #P:2\n");
+    assert!(events.is_empty());
+    assert_eq!(src.stats().unknown_events, 0);
+}
+
 #[test]
 fn exit_reason_names_match_the_trace_print_format() {
     // The kernel's own table, from the kvm_exit format a trace-cmd file carries.
@@ -642,7 +696,20 @@ fn damaged_text_never_panics() {
         inputs.push(v);
     }
     for input in inputs {
-        let mut src = open_bytes("damaged", input);
+        // A prefix shorter than the first complete event line holds no event line: refused.
+        let mut src = match TextSource::from_bytes(Path::new("damaged"), input) {
+            Ok(src) => src,
+            Err(e) => {
+                assert!(
+                    matches!(
+                        e.kind,
+                        ErrorKind::Text(TextError::NoEventLine { lines: 1, .. })
+                    ),
+                    "{e}"
+                );
+                continue;
+            }
+        };
         loop {
             match src
                 .advance()

@@ -33,6 +33,7 @@ use std::fmt;
 mod clock;
 pub mod drain;
 pub mod error;
+pub mod escape;
 mod merge;
 pub mod text;
 mod vec_source;

@@ -13,8 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use virtflow_trace::{Clock, EventSource, Member, Merge, Step};
+use virtflow_trace::{Clock, ErrorKind, EventSource, Member, Merge, Step, TraceError};
 
 use crate::input::{detect, open_one, Format};
 
@@ -65,6 +64,12 @@ struct Found {
     argument: String,
 }
 
+/// What a folder argument is looked through for (ftrace text files are taken only when named
+/// on the command line).
+pub const FOLDER_EXPECTED: &str = "expected, in this folder or below, CTF traces (folders \
+     holding a `metadata` file), trace-cmd .dat, perf.data or Trace Compass XML files (ftrace \
+     text files are read when named one by one)";
+
 /// How deep below a folder argument traces are looked for.
 const MAX_DEPTH: u32 = 8;
 
@@ -74,7 +79,7 @@ pub fn plan(arguments: &[PathBuf], names: &[HostName]) -> anyhow::Result<Plan> {
     for arg in arguments {
         let before = found.len();
         let shown = arg.display().to_string();
-        let meta = std::fs::metadata(arg).with_context(|| shown.clone())?;
+        let meta = std::fs::metadata(arg).map_err(|e| TraceError::io(arg, e))?;
         if meta.is_dir() {
             let mut sessions = Vec::new();
             collect(arg, 0, &mut sessions);
@@ -92,10 +97,14 @@ pub fn plan(arguments: &[PathBuf], names: &[HostName]) -> anyhow::Result<Plan> {
             });
         }
         if found.len() == before {
-            bail!(
-                "{shown}: no trace in this folder (looked for CTF traces — folders holding a \
-                 `metadata` file —, trace-cmd .dat, perf.data and Trace Compass XML files)"
-            );
+            return Err(TraceError::new(
+                arg,
+                0,
+                ErrorKind::NotATrace {
+                    expected: FOLDER_EXPECTED,
+                },
+            )
+            .into());
         }
     }
     let mut plan = Plan::default();

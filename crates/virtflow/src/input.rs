@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use virtflow_analysis::{Options, VmmCommandLine};
 use virtflow_model::Model;
-use virtflow_trace::{Bound, Clock, EventSource, Merge, Offset, Window};
+use virtflow_trace::{Bound, Clock, ErrorKind, EventSource, Merge, Offset, TraceError, Window};
 
 use crate::experiment::{self, HostName, Plan};
 use crate::timeline::{self, Clocks, SyncMode};
@@ -30,34 +30,90 @@ pub enum Format {
 
 const DAT_MAGIC: &[u8] = b"\x17\x08\x44tracing";
 const PERF_MAGIC: &[u8] = b"PERFILE2";
+/// A packetized CTF metadata file's packet magic (0x75d11d57), in either byte order.
+const CTF_METADATA_MAGICS: [[u8; 4]; 2] = [[0x57, 0x1d, 0xd1, 0x75], [0x75, 0xd1, 0x1d, 0x57]];
+/// How much of a file's start detection reads.
+const HEAD: usize = 4096;
 
-/// Detects the format of one TRACE argument from its type and first bytes.
-pub fn detect(path: &Path) -> anyhow::Result<Format> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+/// What a binary file none of whose marks were found was looked at for, by its name: a
+/// `.dat` and a `perf.data` were meant to be those.
+fn expected_of(path: &Path) -> &'static str {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".dat") {
+        "expected a trace-cmd .dat, which starts with \\x17\\x08Dtracing (or a perf.data, CTF \
+         metadata, a Trace Compass XML stub trace or ftrace text); found binary data without \
+         trace-cmd's magic"
+    } else if name == "perf.data" || name.ends_with(".data") {
+        "expected a perf.data, which starts with PERFILE2 (or a trace-cmd .dat, CTF metadata, a \
+         Trace Compass XML stub trace or ftrace text); found binary data without perf's magic"
+    } else {
+        "expected a trace-cmd .dat (starting with \\x17\\x08Dtracing), a perf.data (PERFILE2), \
+         CTF metadata, a Trace Compass XML stub trace or ftrace text; found binary data with \
+         none of their marks"
+    }
+}
+
+/// Whether the start of a file can be text: no NUL byte, and at most one byte in twenty a
+/// control character (other than tab, line ends, form feed and escape) or not UTF-8. A text
+/// trace with a few odd bytes (a thread name) passes; random or binary data does not.
+fn looks_like_text(head: &[u8]) -> bool {
+    if head.contains(&0) {
+        return false;
+    }
+    let mut odd = 0;
+    for chunk in head.utf8_chunks() {
+        odd += chunk.invalid().len();
+        odd += chunk
+            .valid()
+            .bytes()
+            .filter(|&b| (b < 0x20 && !b"\t\n\r\x0c\x1b".contains(&b)) || b == 0x7f)
+            .count();
+    }
+    odd * 20 <= head.len()
+}
+
+/// Detects the format of one TRACE argument from its type and first bytes. A file that is
+/// empty, or binary data with none of the formats' marks, is refused ([`ErrorKind::EmptyFile`],
+/// [`ErrorKind::NotATrace`] saying what was looked for); text goes to the ftrace text reader,
+/// which refuses text that holds no event line.
+pub fn detect(path: &Path) -> Result<Format, TraceError> {
+    let meta = std::fs::metadata(path).map_err(|e| TraceError::io(path, e))?;
     if meta.is_dir() {
         return Ok(Format::Ctf);
     }
-    let mut head = [0u8; 512];
-    let n = File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .with_context(|| format!("{}", path.display()))?;
-    let head = &head[..n];
+    let mut head = Vec::with_capacity(HEAD);
+    File::open(path)
+        .and_then(|f| f.take(HEAD as u64).read_to_end(&mut head))
+        .map_err(|e| TraceError::io(path, e))?;
+    let is_metadata = path.file_name().is_some_and(|n| n == "metadata");
     if head.starts_with(DAT_MAGIC) {
         Ok(Format::Dat)
     } else if head.starts_with(PERF_MAGIC) {
         Ok(Format::Perf)
-    } else if virtflow_xmlstub::looks_like_stub(head) {
+    } else if virtflow_xmlstub::looks_like_stub(&head) {
         Ok(Format::Xml)
-    } else if path.file_name().is_some_and(|n| n == "metadata") {
+    } else if is_metadata || CTF_METADATA_MAGICS.iter().any(|m| head.starts_with(m)) {
         Ok(Format::Ctf)
-    } else if n == 0 {
-        bail!("{}: empty file", path.display())
-    } else {
+    } else if head.is_empty() {
+        Err(TraceError::new(path, 0, ErrorKind::EmptyFile))
+    } else if looks_like_text(&head) {
         Ok(Format::Text)
+    } else {
+        Err(TraceError::new(
+            path,
+            0,
+            ErrorKind::NotATrace {
+                expected: expected_of(path),
+            },
+        ))
     }
 }
 
-/// Opens one TRACE argument as an event source.
+/// Opens one TRACE argument as an event source. A failure is a [`TraceError`] (the file, and
+/// where in it when that matters).
 pub fn open_one(path: &Path) -> anyhow::Result<Box<dyn EventSource>> {
     let format = detect(path)?;
     Ok(match format {
@@ -66,15 +122,53 @@ pub fn open_one(path: &Path) -> anyhow::Result<Box<dyn EventSource>> {
             let dir: PathBuf = if path.is_dir() {
                 path.to_path_buf()
             } else {
-                path.parent().unwrap_or(Path::new(".")).to_path_buf()
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf()
             };
-            Box::new(virtflow_ctf::CtfSource::open(&dir)?)
+            let source = virtflow_ctf::CtfSource::open(&dir)?;
+            if !ctf_has_streams(&dir, 0) {
+                // CTF allows it (babeltrace reads it as no event), but a folder of metadata
+                // alone is a copy that lost its streams far more often than a trace.
+                return Err(TraceError::new(
+                    &dir,
+                    0,
+                    ErrorKind::NotATrace {
+                        expected: "expected stream files beside the CTF `metadata` (as \
+                                   `channel0_0`); found the metadata alone",
+                    },
+                )
+                .into());
+            }
+            Box::new(source)
         }
         Format::Dat => Box::new(virtflow_ftrace::DatSource::open(path)?),
         Format::Perf => Box::new(virtflow_ftrace::PerfSource::open(path)?),
         Format::Text => Box::new(virtflow_ftrace::TextSource::open(path)?),
         Format::Xml => Box::new(virtflow_xmlstub::XmlSource::open(path)?),
     })
+}
+
+/// Whether a CTF trace folder, or one of the traces below it, holds a file beside its
+/// `metadata` (a stream file, empty or not).
+fn ctf_has_streams(dir: &Path, depth: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let entries: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    if dir.join("metadata").is_file() {
+        return entries.iter().any(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n != "metadata" && !n.starts_with('.'))
+        });
+    }
+    depth < 12
+        && entries
+            .iter()
+            .any(|p| p.is_dir() && ctf_has_streams(p, depth + 1))
 }
 
 /// Opens every TRACE argument and merges them in time order.
@@ -293,7 +387,7 @@ pub fn windowed(
 /// the recorder saved beside them. `options` gives what to keep and the progress callback;
 /// its `traces` and command lines are filled here.
 pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> {
-    let mut opened = open_traces(args)?;
+    let opened = open_traces(args)?;
     let mut notes = opened.plan.notes.clone();
     for (host, r) in opened.plan.recordings.iter().enumerate() {
         for path in &r.paths {
@@ -305,11 +399,17 @@ pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> 
         }
     }
     options.traces = opened.names.clone();
-    options.host_names = opened.plan.recordings.iter().map(|r| r.host.clone()).collect();
+    options.host_names = opened
+        .plan
+        .recordings
+        .iter()
+        .map(|r| r.host.clone())
+        .collect();
+    let mut source = UntilError::new(opened.source);
     let (mut model, fitted) = match &opened.fit {
         Some(fit) => {
             let (model, sync) = virtflow_analysis::analyze_fitting_clocks(
-                &mut *opened.source,
+                &mut source,
                 &options,
                 Some(&fit.reference),
             )
@@ -318,11 +418,27 @@ pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> 
             (model, Some(clocks))
         }
         None => (
-            virtflow_analysis::analyze(&mut *opened.source, &options)
-                .context("reading the trace")?,
+            virtflow_analysis::analyze(&mut source, &options).context("reading the trace")?,
             None,
         ),
     };
+    if let Some(e) = source.error {
+        // Damage before any event: nothing to show but the error. After events: the results
+        // of the readable part, saying where reading stopped.
+        if source.delivered == 0 && model.read.events == 0 {
+            return Err(anyhow::Error::new(e).context("reading the trace"));
+        }
+        let stopped = format!(
+            "reading stopped at {e}: the results cover the {} events before it",
+            model.read.events.max(source.delivered)
+        );
+        eprintln!("virtflow: warning: {stopped}");
+        notes.push(stopped);
+    } else if model.read.events == 0 {
+        // A valid trace that holds no event says so, instead of "no KVM events".
+        model.notes.retain(|n| !n.contains("no KVM events"));
+        notes.insert(0, NO_EVENT.to_string());
+    }
     for (host, r) in model.hosts.iter_mut().zip(&opened.plan.recordings) {
         host.traces = r.paths.iter().map(|p| p.display().to_string()).collect();
     }
@@ -344,6 +460,102 @@ pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> 
     }
     model.notes.extend(notes);
     Ok(model)
+}
+
+/// The note of a trace that is valid but holds no event.
+pub const NO_EVENT: &str = "no event in this trace";
+
+/// A source that ends at its first error instead of failing, keeping the error: the
+/// analysis of a trace with a damaged tail gives the results of what comes before it.
+pub struct UntilError {
+    inner: Box<dyn EventSource>,
+    /// The error that ended the source, if one did.
+    pub error: Option<TraceError>,
+    /// Events delivered before it.
+    pub delivered: u64,
+}
+
+impl UntilError {
+    pub fn new(inner: Box<dyn EventSource>) -> UntilError {
+        UntilError {
+            inner,
+            error: None,
+            delivered: 0,
+        }
+    }
+}
+
+impl EventSource for UntilError {
+    fn classes(&self) -> &[virtflow_trace::EventClass] {
+        self.inner.classes()
+    }
+    fn advance(&mut self) -> Result<virtflow_trace::Step, TraceError> {
+        if self.error.is_some() {
+            return Ok(virtflow_trace::Step::End);
+        }
+        match self.inner.advance() {
+            Ok(step) => {
+                if matches!(step, virtflow_trace::Step::Event(_)) {
+                    self.delivered += 1;
+                }
+                Ok(step)
+            }
+            Err(e) => {
+                self.error = Some(e);
+                Ok(virtflow_trace::Step::End)
+            }
+        }
+    }
+    fn u64(&self, field: virtflow_trace::FieldId) -> Option<u64> {
+        self.inner.u64(field)
+    }
+    fn i64(&self, field: virtflow_trace::FieldId) -> Option<i64> {
+        self.inner.i64(field)
+    }
+    fn str(&self, field: virtflow_trace::FieldId) -> Option<&str> {
+        self.inner.str(field)
+    }
+    fn value(&self, field: virtflow_trace::FieldId) -> Option<virtflow_trace::Value<'_>> {
+        self.inner.value(field)
+    }
+    fn for_each_value(
+        &self,
+        class: virtflow_trace::ClassId,
+        f: &mut dyn FnMut(virtflow_trace::FieldId, virtflow_trace::Value<'_>),
+    ) {
+        self.inner.for_each_value(class, f)
+    }
+    fn visit_fields(
+        &self,
+        class: virtflow_trace::ClassId,
+        to: &mut dyn virtflow_trace::FieldVisitor,
+    ) -> Result<(), TraceError> {
+        self.inner.visit_fields(class, to)
+    }
+    fn stats(&self) -> virtflow_trace::ReadStats {
+        self.inner.stats()
+    }
+    fn field(&self, class: virtflow_trace::ClassId, name: &str) -> Option<virtflow_trace::FieldId> {
+        self.inner.field(class, name)
+    }
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.inner.progress()
+    }
+    fn hostname(&self) -> Option<String> {
+        self.inner.hostname()
+    }
+    fn seek(&mut self, ts: virtflow_trace::Timestamp) -> Result<bool, TraceError> {
+        self.inner.seek(ts)
+    }
+    fn hosts(&self) -> Vec<String> {
+        self.inner.hosts()
+    }
+    fn host(&self) -> usize {
+        self.inner.host()
+    }
+    fn set_interest(&mut self, classes: Option<&[virtflow_trace::ClassId]>) {
+        self.inner.set_interest(classes)
+    }
 }
 
 /// The model with its state timelines: from `--model`, else by analysing the traces (or the

@@ -27,7 +27,14 @@ fn traces_under(root: &Path, out: &mut Vec<PathBuf>) {
         .iter()
         .any(|p| p.file_name().is_some_and(|n| n == "metadata"))
     {
-        out.push(root.to_path_buf());
+        // Metadata without a stream file (babeltrace's succeed4): the command line refuses it
+        // as no trace.
+        if entries
+            .iter()
+            .any(|p| p.is_file() && p.file_name().is_some_and(|n| n != "metadata"))
+        {
+            out.push(root.to_path_buf());
+        }
         return;
     }
     for p in entries {

@@ -15,7 +15,9 @@
 //! numbers; other events' `key=value` text is split into fields, and anything else is kept
 //! whole in a `text` field. Loss markers (`CPU:N [LOST M EVENTS]`, `##### CPU N buffer
 //! started ####`) become [`Step::Lost`]; a line that is none of these is counted in
-//! [`ReadStats::unknown_events`] with a warning, never dropped silently. The reader never fails
+//! [`ReadStats::unknown_events`] with a warning, never dropped silently. A file none of whose
+//! first [`EVENT_LINE_WITHIN`] lines (comments apart) is an event line or a loss marker is no
+//! ftrace text and is refused ([`TextError::NoEventLine`]); past that, the reader never fails
 //! on bad text: what it finds wrong is a [`TextError`], written into the warnings with the file
 //! and the byte, as every error is.
 
@@ -37,6 +39,12 @@ use template::{Conv, Slot, Template, Tok};
 
 /// How many example lines of each problem the warnings quote.
 const MAX_EXAMPLES: usize = 5;
+
+/// How many lines (blank lines and comments apart) are read for an event line or a loss
+/// marker before a file is refused as no ftrace text ([`TextError::NoEventLine`]). A
+/// `trace-cmd report` or tracefs header holds a handful of other lines at most; a file of
+/// text that is no trace holds none of these.
+pub const EVENT_LINE_WITHIN: usize = 1000;
 
 /// An ftrace text trace (see the module documentation).
 pub struct TextSource {
@@ -136,8 +144,44 @@ impl TextSource {
             unparsed_text: 0,
             unknown_examples: 0,
         };
+        source.check_is_a_trace()?;
         source.discover_classes();
         Ok(source)
+    }
+
+    /// Refuses a file none of whose first [`EVENT_LINE_WITHIN`] lines (blank lines and
+    /// comments apart) is an event line or a loss marker. A file of comments alone (an empty
+    /// tracefs buffer) is a trace without events.
+    fn check_is_a_trace(&self) -> Result<(), TraceError> {
+        let mut first_unknown: Option<(usize, &str)> = None;
+        let mut considered = 0;
+        for line in self.text.lines() {
+            match parse_line(line) {
+                Line::Event(_) | Line::Lost { .. } => return Ok(()),
+                Line::Ignored => continue,
+                Line::Unknown => {
+                    if first_unknown.is_none() {
+                        let at = line.as_ptr() as usize - self.text.as_ptr() as usize;
+                        first_unknown = Some((at, line));
+                    }
+                }
+            }
+            considered += 1;
+            if considered == EVENT_LINE_WITHIN {
+                break;
+            }
+        }
+        match first_unknown {
+            None => Ok(()),
+            Some((at, line)) => Err(TraceError::new(
+                &self.path,
+                at as u64,
+                TextError::NoEventLine {
+                    lines: considered,
+                    first: line.chars().take(80).collect(),
+                },
+            )),
+        }
     }
 
     /// First pass: every event name, and the keys of events without templates.

@@ -8,6 +8,8 @@
 use super::FormatError;
 use std::fmt;
 
+use crate::escape::Quoted;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DatError {
@@ -184,7 +186,7 @@ impl fmt::Display for DatError {
                 "not a trace-cmd .dat file (bad magic \"{}\")",
                 found.escape_ascii()
             ),
-            BadVersion { found } => write!(f, "bad version string {found:?}"),
+            BadVersion { found } => write!(f, "bad version string {}", Quoted(found)),
             UnsupportedVersion { version } => {
                 write!(f, "unsupported .dat version {version} (6 and 7 are read)")
             }
@@ -205,7 +207,7 @@ impl fmt::Display for DatError {
                 write!(f, "size {size} out of range in the {part}")
             }
             UnexpectedTag { expected, found } => {
-                write!(f, "expected {expected:?}, found {found:?}")
+                write!(f, "expected {}, found {}", Quoted(expected), Quoted(found))
             }
             BeyondEnd {
                 part,
@@ -242,7 +244,7 @@ impl fmt::Display for DatError {
                 count,
             } => write!(f, "{option} {what} {count} exceeds the option"),
             UnknownCompression { name } => {
-                write!(f, "unsupported compression algorithm {name:?}")
+                write!(f, "unsupported compression algorithm {}", Quoted(name))
             }
             CompressedWithoutCodec { part } => {
                 write!(f, "compressed {part} in a file that names no compression")

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::escape::Quoted;
+
 /// A format text that does not parse: the 1-based line, and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormatError {
@@ -52,15 +54,15 @@ impl fmt::Display for FormatErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use FormatErrorKind::*;
         match self {
-            BadEventId { found } => write!(f, "bad event id {found:?}"),
-            UnexpectedLine { found } => write!(f, "unexpected line {found:?}"),
+            BadEventId { found } => write!(f, "bad event id {}", Quoted(found)),
+            UnexpectedLine { found } => write!(f, "unexpected line {}", Quoted(found)),
             NoName => f.write_str("no `name:` line"),
             NoId => f.write_str("no `ID:` line"),
-            PartWithoutColon { part } => write!(f, "no `:` in {part:?}"),
-            BadNumber { found } => write!(f, "bad number {found:?}"),
+            PartWithoutColon { part } => write!(f, "no `:` in {}", Quoted(part)),
+            BadNumber { found } => write!(f, "bad number {}", Quoted(found)),
             MissingFieldPart { what } => write!(f, "no field {what}"),
-            NoFieldName { declaration } => write!(f, "no field name in {declaration:?}"),
-            UnclosedArray { declaration } => write!(f, "unclosed array in {declaration:?}"),
+            NoFieldName { declaration } => write!(f, "no field name in {}", Quoted(declaration)),
+            UnclosedArray { declaration } => write!(f, "unclosed array in {}", Quoted(declaration)),
             HeaderPageFieldMissing { name } => write!(f, "header page has no {name} field"),
             HeaderPageFieldSizes { timestamp, commit } => write!(
                 f,

@@ -46,6 +46,8 @@ pub enum ErrorKind {
         /// The operating system's words for it.
         message: String,
     },
+    /// The file is empty: there is no trace in it.
+    EmptyFile,
     /// The path is none of the formats virtflow reads.
     NotATrace {
         /// What was looked for and not found, in a user's words.
@@ -86,6 +88,7 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::Io { message, .. } => f.write_str(message),
+            ErrorKind::EmptyFile => f.write_str("empty file, no trace in it"),
             ErrorKind::NotATrace { expected } => write!(f, "not a trace: {expected}"),
             ErrorKind::Ctf(e) => e.fmt(f),
             ErrorKind::Dat(e) => e.fmt(f),
@@ -101,7 +104,7 @@ impl fmt::Display for TraceError {
     /// `FILE: KIND`, with `at byte N` when the failure has a place in the file.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ErrorKind::Io { .. } | ErrorKind::NotATrace { .. } => {
+            ErrorKind::Io { .. } | ErrorKind::EmptyFile | ErrorKind::NotATrace { .. } => {
                 write!(f, "{}: {}", self.path.display(), self.kind)
             }
             _ => write!(

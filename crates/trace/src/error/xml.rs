@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::escape::Quoted;
+
 /// An XML stub trace failure or warning. `Display` writes the sentence a user reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -90,14 +92,16 @@ impl fmt::Display for XmlError {
             }
             XmlError::BadTimestamp { value } => write!(
                 f,
-                "timestamp {value:?} is not an integer number of nanoseconds within 64 bits"
+                "timestamp {} is not an integer number of nanoseconds within 64 bits",
+                Quoted(value)
             ),
             XmlError::BadNumber { field, value, ty } => {
-                write!(f, "field {field}: {value:?} is not a valid {ty}")
+                write!(f, "field {field}: {} is not a valid {ty}", Quoted(value))
             }
             XmlError::UnknownType { ty } => write!(
                 f,
-                "field type {ty:?} is none of int, long, string, double, intArray, longArray"
+                "field type {} is none of int, long, string, double, intArray, longArray",
+                Quoted(ty)
             ),
             XmlError::NoEvent => f.write_str("<trace> holds no <event>"),
             XmlError::EventsOutOfOrder { count } => write!(
@@ -123,7 +127,11 @@ impl fmt::Display for XmlError {
                  the class keeps {first}"
             ),
             XmlError::BadCpu { value } => {
-                write!(f, "cpu {value:?} is not a CPU number; the event has no CPU")
+                write!(
+                    f,
+                    "cpu {} is not a CPU number; the event has no CPU",
+                    Quoted(value)
+                )
             }
         }
     }

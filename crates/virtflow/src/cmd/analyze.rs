@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use virtflow_analysis::Options;
 use virtflow_model::{Model, Preemptor, ThreadRole, Vm, WaitCause};
+use virtflow_trace::escape::sanitize;
 
 use crate::input::TraceArgs;
 
@@ -95,7 +96,7 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         let name = if host.name.is_empty() {
             String::new()
         } else {
-            format!(" {}", host.name)
+            format!(" {}", sanitize(&host.name))
         };
         let events = if host.events > 0 {
             host.events
@@ -131,9 +132,15 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
             thousands(t.received_before_sent)
         )?;
     }
-    let no_kvm = |n: &&String| n.contains("no KVM events");
-    for note in model.notes.iter().filter(no_kvm) {
-        writeln!(out, "\n{note}.")?;
+    // What decides how to read the rest comes first: no event, no KVM event, reading
+    // stopped by damage.
+    let headline = |n: &&String| {
+        n.contains("no KVM events")
+            || n.as_str() == crate::input::NO_EVENT
+            || n.starts_with("reading stopped at ")
+    };
+    for note in model.notes.iter().filter(headline) {
+        writeln!(out, "\n{}.", sanitize(note))?;
     }
     for host in &model.hosts {
         let vms: Vec<&Vm> = model.vms.iter().filter(|v| v.host == host.name).collect();
@@ -144,7 +151,7 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out)?;
             render_vm(vm, out)?;
         }
-        if vms.is_empty() {
+        if vms.is_empty() && !host.busiest.is_empty() {
             let span = (host.end_ns - host.start_ns).max(1) as f64;
             let which = if several {
                 format!("host {}", host.name)
@@ -162,14 +169,14 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
                     out,
                     "  {:>8}  {:<20} {:>10} {:>6.1}%",
                     t.tid,
-                    clip(&t.comm, 20),
+                    clip(&sanitize(&t.comm), 20),
                     ns(t.cpu_ns),
                     100.0 * t.cpu_ns as f64 / span
                 )?;
             }
         }
     }
-    let rest: Vec<_> = model.notes.iter().filter(|n| !no_kvm(n)).collect();
+    let rest: Vec<_> = model.notes.iter().filter(|n| !headline(n)).collect();
     let r = &model.read;
     if !rest.is_empty() || r.truncated_packets > 0 || r.unknown_events > 0 || !r.warnings.is_empty()
     {
@@ -205,9 +212,9 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
         .unwrap_or("");
     // A name that leads with the guest's (`web1 (qemu-system-x86/1234)`) holds the pid already.
     let who = if vm.guest_name.is_some() {
-        clip(&vm.name, 70)
+        clip(&sanitize(&vm.name), 70)
     } else {
-        format!("{} (pid {})", vm.name, vm.pid)
+        format!("{} (pid {})", sanitize(&vm.name), vm.pid)
     };
     writeln!(
         out,
@@ -355,7 +362,7 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
         let list: Vec<String> = vm
             .threads
             .iter()
-            .map(|t| format!("{} {} ({})", t.tid, t.comm, role(t.role)))
+            .map(|t| format!("{} {} ({})", t.tid, sanitize(&t.comm), role(t.role)))
             .collect();
         self::list(out, "helper threads", &list)?;
     }
@@ -448,8 +455,9 @@ fn render_guest_split(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
 const WIDTH: usize = 100;
 
 /// `  - text` wrapped at [`WIDTH`] between words, continuation lines indented under the text;
-/// a word longer than a line (a path) stays whole.
+/// a word longer than a line (a path) stays whole. What does not print is escaped.
 fn note(out: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    let text = sanitize(text);
     let mut line = String::from("  -");
     let mut width = 3;
     for word in text.split_whitespace() {
@@ -497,8 +505,8 @@ fn preemptor(p: &Preemptor) -> String {
     match p {
         Preemptor::SameVm { tid } => format!("same VM tid {tid}"),
         Preemptor::OtherVm { pid, tid } => format!("VM {pid} tid {tid}"),
-        Preemptor::HostProcess { tid, comm } => format!("{comm} ({tid})"),
-        Preemptor::KernelThread { tid, comm } => format!("kernel {comm} ({tid})"),
+        Preemptor::HostProcess { tid, comm } => format!("{} ({tid})", sanitize(comm)),
+        Preemptor::KernelThread { tid, comm } => format!("kernel {} ({tid})", sanitize(comm)),
         Preemptor::Unknown => "unknown".into(),
     }
 }
