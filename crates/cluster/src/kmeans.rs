@@ -283,79 +283,144 @@ pub fn mean(values: &[f64]) -> f64 {
 /// of the coefficient): automatic k then answers a single cluster.
 pub const MIN_STRUCTURE_SILHOUETTE: f64 = 0.25;
 
-/// What [`choose_k`] tried: each k with its mean silhouette.
+/// One k tried by automatic k: its mean silhouette, and whether its partition could be
+/// chosen.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct KTried {
+    pub k: usize,
+    pub silhouette: f64,
+    /// Every cluster holds rows named alike and no two clusters bear the same name (always
+    /// true without names).
+    pub admissible: bool,
+    /// Why not, in words ("two clusters are named cpu-intensive").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+}
+
+/// How automatic k decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KRule {
+    /// The best silhouette among the admissible k.
+    BestAdmissible,
+    /// No k was admissible: the best silhouette, showing structure, whatever the names (the
+    /// clustering then merges clusters that bear the same name).
+    BestSilhouette,
+    /// Nothing stands out (too few rows, no admissible k and no structure): one cluster.
+    One,
+}
+
+/// What automatic k tried and chose.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KChoice {
     pub k: usize,
     pub clustering: Clustering,
-    pub tried: Vec<(usize, f64)>,
+    pub tried: Vec<KTried>,
+    pub rule: KRule,
 }
 
 /// Automatic k: fits k = 2..=`max_k` (and at most n − 1) and keeps the k with the highest
 /// mean silhouette; ties keep the smaller k. One cluster when there are fewer than three
 /// rows or when even the best silhouette shows no structure.
 pub fn choose_k(rows: &[Vec<f64>], max_k: usize, seed: u64) -> KChoice {
-    choose_k_consistent::<()>(rows, max_k, seed, None)
+    choose_k_named::<&str>(rows, max_k, seed, None)
 }
 
-/// [`choose_k`], with a name for every row (what the naming rules call the row alone):
-/// among the k whose clusters each hold rows of one name, the best silhouette wins; k may
-/// then reach n, since a cluster of one row is consistent (a handful of VMs of different
+/// Names for automatic k: what the naming rules call each row alone, and what they call a
+/// cluster of rows (by their indices).
+pub struct Names<'a, T> {
+    pub rows: &'a [T],
+    pub cluster: &'a dyn Fn(&[usize]) -> T,
+}
+
+/// [`choose_k`] with names: a k is admissible when every cluster holds rows named alike and
+/// no two clusters bear the same name, and the admissible k of best silhouette wins. k may
+/// then reach n, since a cluster of one row is admissible (a handful of VMs of different
 /// kinds, one each, is a common case the silhouette alone cannot resolve: it scores
-/// singletons 0). Without any consistent k, the plain rule applies.
-pub fn choose_k_consistent<T: PartialEq>(
+/// singletons 0). Without an admissible k, the best silhouette that shows structure
+/// ([`KRule::BestSilhouette`]), else one cluster. Every k tried is listed with its
+/// silhouette and, when it was not admissible, why.
+pub fn choose_k_named<T: PartialEq + std::fmt::Display>(
     rows: &[Vec<f64>],
     max_k: usize,
     seed: u64,
-    row_names: Option<&[T]>,
+    names: Option<Names<'_, T>>,
 ) -> KChoice {
     let n = rows.len();
-    let upper = match row_names {
+    let upper = match names {
         Some(_) => max_k.min(n),
         None => max_k.min(n.saturating_sub(1)),
     };
-    let consistent = |c: &Clustering| {
-        row_names.is_some_and(|names| {
-            (0..n).all(|i| (0..n).all(|j| c.labels[i] != c.labels[j] || names[i] == names[j]))
-        })
+    let why_not = |c: &Clustering| -> Option<String> {
+        let names = names.as_ref()?;
+        let k = c.centroids.len();
+        let members: Vec<Vec<usize>> = (0..k)
+            .map(|j| (0..n).filter(|&i| c.labels[i] == j).collect())
+            .collect();
+        for m in &members {
+            if let Some(&other) = m.iter().find(|&&i| names.rows[i] != names.rows[m[0]]) {
+                return Some(format!(
+                    "a cluster holds rows named {} and {}",
+                    names.rows[m[0]], names.rows[other]
+                ));
+            }
+        }
+        let named: Vec<T> = members.iter().map(|m| (names.cluster)(m)).collect();
+        for a in 0..k {
+            if named[a + 1..].contains(&named[a]) {
+                return Some(format!("two clusters are named {}", named[a]));
+            }
+        }
+        None
     };
     let mut tried = Vec::new();
     let mut best: Option<(usize, f64, Clustering)> = None;
-    let mut best_consistent: Option<(usize, f64, Clustering)> = None;
+    let mut best_admissible: Option<(usize, f64, Clustering)> = None;
     for k in 2..=upper {
         let c = KMeans::new(k, seed).fit(rows);
         let s = mean(&silhouettes(rows, &c.labels));
-        tried.push((k, s));
-        if consistent(&c) && best_consistent.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
-            best_consistent = Some((k, s, c.clone()));
+        let why = why_not(&c);
+        if why.is_none() && best_admissible.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
+            best_admissible = Some((k, s, c.clone()));
         }
+        tried.push(KTried {
+            k,
+            silhouette: s,
+            admissible: why.is_none(),
+            why_not: why,
+        });
         if k < n && best.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
             best = Some((k, s, c));
         }
     }
-    let all_same_name = row_names.is_some_and(|names| names.iter().all(|x| *x == names[0]));
     let structured = best
         .as_ref()
         .is_some_and(|b| b.1 >= MIN_STRUCTURE_SILHOUETTE);
-    let pick = if all_same_name && !structured {
-        None
-    } else if best_consistent.is_some() {
-        best_consistent
+    // With names, an admissible k needs no structure (singletons score 0), unless every
+    // row bears the same name.
+    let one_name = names
+        .as_ref()
+        .is_some_and(|m| m.rows.iter().all(|x| *x == m.rows[0]));
+    let (pick, rule) = if best_admissible.is_some() && (structured || names.is_some() && !one_name)
+    {
+        (best_admissible, KRule::BestAdmissible)
     } else if structured {
-        best
+        (best, KRule::BestSilhouette)
     } else {
-        None
+        (None, KRule::One)
     };
     match pick {
         Some((k, _, c)) => KChoice {
             k,
             clustering: c,
             tried,
+            rule,
         },
         None => KChoice {
             k: 1.min(n),
             clustering: KMeans::new(1, seed).fit(rows),
             tried,
+            rule: KRule::One,
         },
     }
 }
@@ -492,12 +557,83 @@ mod tests {
         let names = ["a", "a", "a", "b", "c"];
         let plain = choose_k(&rows, 8, 0);
         assert_eq!(plain.k, 2, "{plain:?}");
-        let named = choose_k_consistent(&rows, 8, 0, Some(&names));
+        let cluster = alike(&names);
+        let named = choose_k_named(
+            &rows,
+            8,
+            0,
+            Some(Names {
+                rows: &names,
+                cluster: &cluster,
+            }),
+        );
         assert_eq!(named.k, 3, "{named:?}");
+        assert_eq!(named.rule, KRule::BestAdmissible);
         let l = &named.clustering.labels;
         assert!(l[0] == l[1] && l[1] == l[2] && l[3] != l[4] && l[3] != l[0]);
+        // k = 2 put b and c together.
+        assert_eq!(
+            named.tried[0].why_not.as_deref(),
+            Some("a cluster holds rows named b and c")
+        );
         // One name everywhere and no structure: one cluster.
         let flat = vec![vec![1.0]; 4];
-        assert_eq!(choose_k_consistent(&flat, 8, 0, Some(&["x"; 4])).k, 1);
+        let x = ["x"; 4];
+        let cluster = alike(&x);
+        let one = choose_k_named(
+            &flat,
+            8,
+            0,
+            Some(Names {
+                rows: &x,
+                cluster: &cluster,
+            }),
+        );
+        assert_eq!((one.k, one.rule), (1, KRule::One));
+    }
+
+    /// A cluster named as its rows when they agree, else `mixed`.
+    fn alike<'a>(rows: &'a [&'a str]) -> impl Fn(&[usize]) -> &'a str + 'a {
+        move |m: &[usize]| {
+            if m.iter().all(|&i| rows[i] == rows[m[0]]) {
+                rows[m[0]]
+            } else {
+                "mixed"
+            }
+        }
+    }
+
+    #[test]
+    fn two_clusters_of_one_name_are_not_admissible() {
+        // Two tight blobs of rows named a and one of rows named b: the silhouette prefers
+        // three clusters, two of them named a; the admissible choice is two.
+        let mut rows = Vec::new();
+        let mut names = Vec::new();
+        for (centre, name) in [(0.0, "a"), (3.0, "a"), (20.0, "b")] {
+            for i in 0..4 {
+                rows.push(vec![centre + 0.01 * i as f64]);
+                names.push(name);
+            }
+        }
+        assert_eq!(choose_k(&rows, 6, 0).k, 3);
+        let cluster = alike(&names);
+        let named = choose_k_named(
+            &rows,
+            6,
+            0,
+            Some(Names {
+                rows: &names,
+                cluster: &cluster,
+            }),
+        );
+        assert_eq!(
+            (named.k, named.rule),
+            (2, KRule::BestAdmissible),
+            "{named:?}"
+        );
+        let three = named.tried.iter().find(|t| t.k == 3).unwrap();
+        assert!(!three.admissible);
+        assert_eq!(three.why_not.as_deref(), Some("two clusters are named a"));
+        assert!(three.silhouette > named.tried[0].silhouette);
     }
 }

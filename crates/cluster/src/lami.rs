@@ -310,6 +310,12 @@ mod tests {
         for i in 0..4u32 {
             let mut values = vec![0.0; t.features.len()];
             values[0] = if i < 2 { 500.0 } else { 5.0 };
+            // Two busy rows and two idle ones: two clusters of distinct names.
+            for busy in ["cpu_use", "cpu_demand", "guest_share"] {
+                if let Some(c) = t.column(busy) {
+                    values[c] = if i < 2 { 0.9 } else { 0.01 };
+                }
+            }
             t.rows.push(Row {
                 key: RowKey {
                     trace: "a trace".into(),

@@ -11,9 +11,11 @@
 //!   clustering never reads a trace.
 //! - [`cluster`] normalises the table ([`Normalization`]), runs [`kmeans::KMeans`]
 //!   (k-means++ seeding, restarts, seeded [`kmeans::SplitMix64`]) with a given k or the k
-//!   of best silhouette ([`kmeans::choose_k`]), and names each cluster
-//!   ([`naming::name_cluster`]): the result is a [`ClusterReport`], serialisable as the
-//!   `--json` of `virtflow cluster`.
+//!   of best silhouette among the admissible ones ([`kmeans::choose_k_named`]: every
+//!   cluster's rows named alike, no two clusters named alike), and names each cluster
+//!   ([`naming::name_cluster`]); clusters that still bear the same name (a fixed k, or no
+//!   admissible k) are merged, so that no two clusters of a report share a name. The result
+//!   is a [`ClusterReport`], serialisable as the `--json` of `virtflow cluster`.
 //! - [`pipeline::rows`] gives a model's rows with its notes; [`pipeline::known_workloads`]
 //!   finds the true workloads beside a trace.
 //! - Sinks: [`lami`] (Trace Compass's LAMI 1.0 JSON), [`plot`] (2-D PCA projection as SVG),
@@ -39,9 +41,9 @@ pub use table::{FeatureDef, FeatureTable, Level, Normalization, Row, RowKey};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KSelection {
     Fixed(usize),
-    /// The k in 2..=max with the best mean silhouette among those whose clusters each hold
-    /// rows the naming rules name alike (see [`kmeans::choose_k_consistent`]); 1 when
-    /// nothing stands out.
+    /// The k in 2..=max with the best mean silhouette among the admissible ones — every
+    /// cluster holds rows the naming rules name alike, and no two clusters bear the same
+    /// name (see [`kmeans::choose_k_named`]); 1 when nothing stands out.
     Auto {
         max: usize,
     },
@@ -97,9 +99,16 @@ pub struct ClusterReport {
     pub k: usize,
     /// Mean silhouette of every row.
     pub silhouette: f64,
-    /// For automatic k: each k tried with its mean silhouette.
+    /// For automatic k: each k tried with its mean silhouette and whether it was admissible.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub k_tried: Vec<(usize, f64)>,
+    pub k_tried: Vec<kmeans::KTried>,
+    /// For automatic k: how k was chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k_rule: Option<kmeans::KRule>,
+    /// For automatic k: the k chosen, before clusters bearing the same name were merged
+    /// (`k` unless the notes tell of a merge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k_chosen: Option<usize>,
     pub features: Vec<FeatureDef>,
     pub clusters: Vec<Cluster>,
     /// Cluster index of each row of the table.
@@ -135,20 +144,26 @@ pub fn clustering_input(table: &FeatureTable, normalization: Normalization) -> V
 /// Clusters the rows of `table`. An empty table gives an empty report.
 pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport {
     let data = clustering_input(table, options.normalization);
-    let (clustering, k_tried) = match options.k {
+    let (clustering, k_tried, k_rule, k_chosen) = match options.k {
         KSelection::Fixed(k) => {
             let mut km = kmeans::KMeans::new(k, options.seed);
             km.restarts = options.restarts;
-            (km.fit(&data), Vec::new())
+            (km.fit(&data), Vec::new(), None, None)
         }
         KSelection::Auto { max } => {
             let row_names: Vec<WorkloadClass> = (0..table.rows.len())
                 .map(|i| naming::name_cluster(table, &[i]).class)
                 .collect();
-            let c = kmeans::choose_k_consistent(&data, max, options.seed, Some(&row_names));
-            (c.clustering, c.tried)
+            let cluster_name = |members: &[usize]| naming::name_cluster(table, members).class;
+            let names = kmeans::Names {
+                rows: &row_names,
+                cluster: &cluster_name,
+            };
+            let c = kmeans::choose_k_named(&data, max, options.seed, Some(names));
+            (c.clustering, c.tried, Some(c.rule), Some(c.k))
         }
     };
+    let (clustering, notes) = merge_same_names(table, &data, clustering);
     let sil = kmeans::silhouettes(&data, &clustering.labels);
     let k = clustering.centroids.len();
     let mut clusters = Vec::with_capacity(k);
@@ -193,10 +208,107 @@ pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport 
         k,
         silhouette: kmeans::mean(&sil),
         k_tried,
+        k_rule,
+        k_chosen,
         features: table.features.clone(),
         clusters,
         labels: clustering.labels,
-        notes: Vec::new(),
+        notes,
+    }
+}
+
+/// Merges clusters that the naming rules give the same name, until every name is borne by
+/// one cluster (a fixed k larger than the kinds of rows, or automatic k without an admissible
+/// partition): the report never shows two clusters of one name. Returns the clustering, its
+/// clusters numbered by their first member, and a note per merge.
+fn merge_same_names(
+    table: &FeatureTable,
+    data: &[Vec<f64>],
+    mut clustering: kmeans::Clustering,
+) -> (kmeans::Clustering, Vec<String>) {
+    let mut notes = Vec::new();
+    loop {
+        let k = clustering.centroids.len();
+        let members = |c: usize| -> Vec<usize> {
+            (0..clustering.labels.len())
+                .filter(|&i| clustering.labels[i] == c)
+                .collect()
+        };
+        let names: Vec<WorkloadClass> = (0..k)
+            .map(|c| naming::name_cluster(table, &members(c)).class)
+            .collect();
+        let Some((a, b)) = (0..k)
+            .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
+            .find(|&(a, b)| names[a] == names[b])
+        else {
+            return (clustering, notes);
+        };
+        notes.push(format!(
+            "two clusters were both named {}: merged into one ({k} clusters → {})",
+            names[a],
+            k - 1
+        ));
+        for l in clustering.labels.iter_mut() {
+            if *l == b {
+                *l = a;
+            } else if *l > b {
+                *l -= 1;
+            }
+        }
+        clustering = renumbered(data, &clustering.labels, k - 1);
+    }
+}
+
+/// The clustering of `labels` (in `0..k`) over `rows`, its clusters numbered by their first
+/// member, with their centroids and inertia.
+fn renumbered(rows: &[Vec<f64>], labels: &[usize], k: usize) -> kmeans::Clustering {
+    let mut order = vec![usize::MAX; k];
+    let mut next = 0;
+    for &l in labels {
+        if order[l] == usize::MAX {
+            order[l] = next;
+            next += 1;
+        }
+    }
+    let labels: Vec<usize> = labels.iter().map(|&l| order[l]).collect();
+    let dim = rows.first().map_or(0, Vec::len);
+    let mut centroids = vec![vec![0.0; dim]; next];
+    let mut counts = vec![0usize; next];
+    for (r, &l) in rows.iter().zip(&labels) {
+        counts[l] += 1;
+        for (c, x) in centroids[l].iter_mut().zip(r) {
+            *c += x;
+        }
+    }
+    for (c, n) in centroids.iter_mut().zip(&counts) {
+        for x in c.iter_mut() {
+            *x /= (*n).max(1) as f64;
+        }
+    }
+    let inertia = rows
+        .iter()
+        .zip(&labels)
+        .map(|(r, &l)| kmeans::squared_distance(r, &centroids[l]))
+        .sum();
+    kmeans::Clustering {
+        labels,
+        centroids,
+        inertia,
+    }
+}
+
+/// How automatic k decided, in the words of the terminal report.
+fn rule_words(rule: kmeans::KRule) -> &'static str {
+    match rule {
+        kmeans::KRule::BestAdmissible => {
+            "the k of best silhouette among the admissible partitions — each cluster holds \
+             rows named alike, and no two clusters bear the same name"
+        }
+        kmeans::KRule::BestSilhouette => {
+            "no partition was admissible (each cluster's rows named alike, no two clusters \
+             named alike): the k of best silhouette, clusters bearing the same name merged"
+        }
+        kmeans::KRule::One => "nothing stands out: one cluster",
     }
 }
 
@@ -221,13 +333,24 @@ impl ClusterReport {
             self.seed,
             self.silhouette
         );
-        if !self.k_tried.is_empty() {
-            let tried: Vec<String> = self
-                .k_tried
-                .iter()
-                .map(|(k, s)| format!("k={k}: {s:.3}"))
-                .collect();
-            let _ = writeln!(s, "automatic k by silhouette: {}", tried.join(", "));
+        if let Some(rule) = self.k_rule {
+            let _ = writeln!(s, "automatic k: {}", rule_words(rule));
+            for t in &self.k_tried {
+                let verdict = match &t.why_not {
+                    None => "admissible".to_string(),
+                    Some(why) => format!("not admissible: {why}"),
+                };
+                let chosen = if Some(t.k) == self.k_chosen {
+                    "  ← chosen"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    s,
+                    "  k={:<2} silhouette {:.3}  {verdict}{chosen}",
+                    t.k, t.silhouette
+                );
+            }
         }
         for c in &self.clusters {
             let _ = writeln!(

@@ -35,7 +35,11 @@ pub struct Args {
     /// What a row is: a VM, a vCPU, or a guest process (needs CR3 at guest entry).
     #[arg(long, default_value = "vm", value_parser = ["vm", "vcpu", "process"])]
     pub level: String,
-    /// Number of clusters, or `auto` for the k of best silhouette (2..=--max-k).
+    /// Number of clusters, or `auto`: the k (2..=--max-k) of best silhouette among the
+    /// admissible partitions — each cluster's rows named alike by the naming rules, no two
+    /// clusters named alike (the report lists each k tried, its silhouette and whether it was
+    /// admissible). Clusters that would bear the same name (a fixed k, or no admissible k)
+    /// are merged, with a note: no two clusters share a name.
     #[arg(long, default_value = "auto")]
     pub k: String,
     /// Largest k tried by `--k auto`.
