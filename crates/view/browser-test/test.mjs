@@ -156,6 +156,12 @@ try {
   check("hosts panel lists the demo's one host with its CPUs", hosts.rows === 1 && /CPUs/.test(hosts.text), hosts.text.slice(0, 120));
   const panels = await page.evaluate(() => ["exits", "waits", "preemption", "clusters"].map((p) => document.querySelector(`#panel-${p} .body`).textContent));
   check("exit reasons panel", panels[0].length > 20, panels[0].slice(0, 80));
+  const exitHeads = await page.evaluate(() => [...document.querySelectorAll("#panel-exits th")].map((t) => t.textContent));
+  check(
+    "exit reasons panel names its shares: count % and time %",
+    exitHeads.includes("count %") && exitHeads.includes("time %") && !exitHeads.includes("share"),
+    exitHeads.join(","),
+  );
   check("wait causes panel", /timer/.test(panels[1]), panels[1].slice(0, 80));
   check("preemption matrix panel", /preempted/.test(panels[2]), panels[2].slice(0, 80));
   // The demo trace's VMs run a CPU, a disk, a network and an idle workload (the simulator's

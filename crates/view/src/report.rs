@@ -255,7 +255,7 @@ fn stacked_bar(h: &mut String, ns: &StateNs, width: f64) {
 }
 
 fn shares(h: &mut String, s: &Summary) {
-    h.push_str("<table><tr><th>VM / vCPU</th><th>shares</th>");
+    h.push_str("<table><tr><th>VM / vCPU</th><th>time shares</th>");
     for k in StateKey::ALL {
         let _ = write!(h, "<th>{}</th>", escape(k.label()));
     }
@@ -300,18 +300,21 @@ fn exits(h: &mut String, s: &Summary) {
             .max()
             .unwrap_or(1)
             .max(1);
+        // Two shares, named for what they divide: of the time in exits, of the exits counted.
         let total: u64 = vm.exits.iter().map(|e| e.total_ns).sum();
-        h.push_str("<table><tr><th>reason</th><th>time</th><th></th><th>share</th><th>count</th><th>min</th><th>mean</th><th>max</th></tr>\n");
+        let count: u64 = vm.exits.iter().map(|e| e.count).sum();
+        h.push_str("<table><tr><th>reason</th><th>time</th><th></th><th>time %</th><th>count</th><th>count %</th><th>min</th><th>mean</th><th>max</th></tr>\n");
         for e in &vm.exits {
             let w = 200.0 * e.total_ns as f64 / max as f64;
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"200\" height=\"10\"><rect width=\"{w:.1}\" height=\"10\" fill=\"{}\"/></svg></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"200\" height=\"10\"><rect width=\"{w:.1}\" height=\"10\" fill=\"{}\"/></svg></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&e.reason),
                 duration(e.total_ns),
                 StateKey::Hypervisor.color(),
                 percent(e.total_ns, total),
                 e.count,
+                percent(e.count, count),
                 duration(e.min_ns),
                 duration(e.mean_ns),
                 duration(e.max_ns)
@@ -322,7 +325,7 @@ fn exits(h: &mut String, s: &Summary) {
 }
 
 fn waits(h: &mut String, s: &Summary) {
-    h.push_str("<table><tr><th>VM</th><th>shares</th>");
+    h.push_str("<table><tr><th>VM</th><th>wait time shares</th>");
     for w in s.vms.first().map(|vm| vm.waits.as_slice()).unwrap_or(&[]) {
         let _ = write!(h, "<th>{}</th>", escape(w.cause));
     }

@@ -50,9 +50,11 @@ export function renderHosts(box, summary) {
 
 export function renderExits(box, summary) {
   const parts = summary.vms.map((vm) => {
+    // Two shares, named for what they divide: of the exits counted, of the time in exits.
     const total = vm.exits.reduce((a, e) => a + e.total_ns, 0);
-    const rows = vm.exits.slice(0, 12).map((e) => [e.reason, String(e.count), formatDuration(e.total_ns), percent(e.total_ns, total), formatDuration(e.mean_ns), formatDuration(e.max_ns)]);
-    return rows.length ? table(["reason", "count", "time", "share", "mean", "max"], rows, vm.name) : el("p", { textContent: `${vm.name}: no exits` });
+    const count = vm.exits.reduce((a, e) => a + e.count, 0);
+    const rows = vm.exits.slice(0, 12).map((e) => [e.reason, String(e.count), percent(e.count, count), formatDuration(e.total_ns), percent(e.total_ns, total), formatDuration(e.mean_ns), formatDuration(e.max_ns)]);
+    return rows.length ? table(["reason", "count", "count %", "time", "time %", "mean", "max"], rows, vm.name) : el("p", { textContent: `${vm.name}: no exits` });
   });
   box.replaceChildren(...(parts.length ? parts : [el("p", { textContent: "no VMs in this trace" })]));
 }
@@ -67,7 +69,7 @@ export function renderWaits(box, summary) {
       bar.style.background = color(w.cause);
       return [w.cause, formatDuration(w.ns), percent(w.ns, total), bar, String(w.injections)];
     });
-    return table(["cause", "time", "share", "", "injected"], rows, vm.name);
+    return table(["cause", "time", "time %", "", "injected"], rows, vm.name);
   });
   box.replaceChildren(...parts);
 }

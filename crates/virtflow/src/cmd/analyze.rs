@@ -14,6 +14,11 @@ use virtflow_trace::escape::sanitize;
 use crate::input::TraceArgs;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "The terminal report ends with a legend of its columns and words (task, unkn, \
+the two signals of a wait's cause, count % and time %). Every field of the report and of --json \
+is described in docs/analyze-json.md."
+)]
 pub struct Args {
     #[command(flatten)]
     pub trace: TraceArgs,
@@ -176,6 +181,12 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
     }
+    if !model.vms.is_empty() {
+        writeln!(out)?;
+        for line in LEGEND {
+            writeln!(out, "{line}")?;
+        }
+    }
     let rest: Vec<_> = model.notes.iter().filter(|n| !headline(n)).collect();
     let r = &model.read;
     if !rest.is_empty() || r.truncated_packets > 0 || r.unknown_events > 0 || !r.warnings.is_empty()
@@ -307,19 +318,22 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
             "  exits, {} in all (time: from the exit to the next entry):",
             thousands(all)
         )?;
+        // Two shares, named for what they divide: of the exits counted, of the time in exits.
+        let time: u64 = vm.exits.iter().map(|e| e.total_ns).sum();
         writeln!(
             out,
-            "    {:<24} {:>9} {:>6} {:>10} {:>9} {:>9} {:>9}",
-            "reason", "count", "share", "total", "min", "mean", "max"
+            "    {:<24} {:>9} {:>7} {:>10} {:>6} {:>9} {:>9} {:>9}",
+            "reason", "count", "count %", "time", "time %", "min", "mean", "max"
         )?;
         for e in vm.exits.iter().take(8) {
             writeln!(
                 out,
-                "    {:<24} {:>9} {:>5.1}% {:>10} {:>9} {:>9} {:>9}",
+                "    {:<24} {:>9} {:>6.1}% {:>10} {:>5.1}% {:>9} {:>9} {:>9}",
                 clip(&e.reason, 24),
                 thousands(e.count),
                 100.0 * e.count as f64 / all.max(1) as f64,
                 ns(e.total_ns),
+                100.0 * e.total_ns as f64 / time.max(1) as f64,
                 ns(e.min_ns),
                 ns(e.mean_ns),
                 ns(e.max_ns)
@@ -453,6 +467,22 @@ fn render_guest_split(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
 
 /// Report width, in columns.
 const WIDTH: usize = 100;
+
+/// What the report's columns and words mean, under the VMs (every field: docs/analyze-json.md).
+const LEGEND: &[&str] = &[
+    "legend (every field: docs/analyze-json.md):",
+    "  vCPU table: % of each vCPU's traced time. guest: running guest code; hyp: in the",
+    "    hypervisor, from an exit to the next entry (includes user: in the VMM's user space);",
+    "    preem: runnable, preempted by another task; ready: woken, waiting for a CPU; timer,",
+    "    disk, net, task, other: halted, waiting, by what woke it (task: an IPI from another",
+    "    vCPU of the VM); unkn: not shown by the trace (before the first event that shows the",
+    "    thread's state, after lost events).",
+    "  waits: how many waits of each cause, with their mean length. signals: a wait's cause",
+    "    comes from who woke the vCPU and from the vector injected at its next entries; agree,",
+    "    disagree: both told (the waker's cause is kept); waker only, vector only: one told;",
+    "    neither: none did (counted as other).",
+    "  exits: count %: of the VM's exits; time %: of its time in exits (exit to next entry).",
+];
 
 /// `  - text` wrapped at [`WIDTH`] between words, continuation lines indented under the text;
 /// a word longer than a line (a path) stays whole. What does not print is escaped.
