@@ -14,7 +14,7 @@ use std::fs::File;
 use std::path::Path;
 use std::rc::Rc;
 use virtflow_trace::error::CtfError;
-use virtflow_trace::{EventClass, FieldDesc, FieldKind, Scope, TraceError};
+use virtflow_trace::{EventClass, FieldDesc, FieldId, FieldKind, Scope, TraceError};
 
 const PACKETIZED_MAGIC: u32 = 0x75D1_1D57;
 
@@ -177,6 +177,9 @@ pub(crate) struct ClassRt {
     pub(crate) fields: Vec<(u8, u32)>,
     /// The event context and payload types, compiled into `code` on first use.
     pub(crate) types: Box<(Ty, Ty)>,
+    /// Where an event of this class gives its CPU when its packet context does not
+    /// (`perf_cpu`, in perf's CTF conversion).
+    pub(crate) event_cpu: Option<FieldId>,
 }
 
 impl ClassRt {
@@ -287,6 +290,20 @@ impl TraceRt {
                         });
                     }
                 }
+                // perf's CTF conversion has no `cpu_id` in its packet context: each event
+                // carries its CPU as `perf_cpu`.
+                let event_cpu = if cpu_field.is_none() {
+                    descs
+                        .iter()
+                        .position(|d| {
+                            d.name == "perf_cpu"
+                                && d.scope == Scope::Payload
+                                && matches!(d.kind, FieldKind::UInt | FieldKind::Int)
+                        })
+                        .map(|i| FieldId(i as u32))
+                } else {
+                    None
+                };
                 let (system, name) = match e.name.split_once(':') {
                     Some((sys, n)) if !sys.is_empty() && !n.is_empty() => {
                         (sys.to_string(), e.name.clone())
@@ -303,6 +320,7 @@ impl TraceRt {
                     wanted: true,
                     fields,
                     types: Box::new((e.context, e.payload)),
+                    event_cpu,
                 });
             }
             let clock = s

@@ -378,9 +378,15 @@ impl EventSource for CtfSource {
         match &s.next {
             Next::Event => {
                 self.stats.events += 1;
+                let mut cpu = s.cpu;
+                if cpu == EventHeader::NO_CPU {
+                    if let Some(f) = self.rt[s.class as usize].event_cpu {
+                        cpu = self.u64(f).map_or(cpu, |v| v as u32);
+                    }
+                }
                 Ok(Step::Event(EventHeader {
                     ts: s.ts,
-                    cpu: s.cpu,
+                    cpu,
                     stream: s.index,
                     class: ClassId(s.class),
                 }))

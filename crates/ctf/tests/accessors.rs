@@ -70,3 +70,26 @@ fn integer_accessors_agree_with_values() {
     }
     assert!(n > 100_000, "only {n} integer fields read");
 }
+
+/// perf's CTF conversion (perf 4.1 here) puts no `cpu_id` in its packet context: each event's
+/// CPU is its `perf_cpu` field, and the header says it.
+#[test]
+fn perf_conversion_events_are_on_their_perf_cpu() {
+    let path = traces().join("perf-ctf/perf-taskset2");
+    let mut s = CtfSource::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let mut cpus = std::collections::BTreeSet::new();
+    let mut events = 0;
+    loop {
+        let h = match s.advance().unwrap() {
+            Step::Event(h) => h,
+            Step::Lost(_) => continue,
+            Step::End => break,
+        };
+        let f = s.field(h.class, "perf_cpu").expect("perf_cpu");
+        assert_eq!(Some(h.cpu as u64), s.u64(f), "at {}", h.ts);
+        cpus.insert(h.cpu);
+        events += 1;
+    }
+    assert_eq!(events, 1500);
+    assert_eq!(cpus.into_iter().collect::<Vec<_>>(), [0, 1, 3]);
+}

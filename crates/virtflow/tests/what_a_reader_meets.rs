@@ -5,6 +5,12 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+fn shared() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/traces"
+    ))
+}
 
 fn virtflow(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_virtflow"));
@@ -75,4 +81,15 @@ fn the_html_report_names_its_shares() {
     );
     assert!(!html.contains("<th>share</th>"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// perf's CTF conversion by perf 4.1 has no `cpu_id` in its packets: the CPUs come from the
+/// events' `perf_cpu` (CPUs 0, 1 and 3 here: 4 CPUs).
+#[test]
+fn a_perf_ctf_conversion_counts_the_cpus_its_events_are_on() {
+    let trace = shared().join("perf-ctf/perf-taskset2");
+    let report = ok(&virtflow(&[&"analyze", &trace]));
+    assert!(report.contains(": 4 CPUs, "), "{report}");
+    let dump = ok(&virtflow(&[&"dump", &trace]));
+    assert!(dump.lines().all(|l| !l.contains(" cpu=- ")), "{dump}");
 }
