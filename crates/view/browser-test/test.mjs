@@ -5,7 +5,7 @@
 // env: VIRTFLOW (the binary), VIRTFLOW_ARGS (extra arguments, space-separated),
 //      ARTIFACTS (screenshot folder), CHROMIUM (default /usr/bin/chromium).
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -174,6 +174,60 @@ try {
 
   check("no request leaves the viewer", outside.length === 0, outside.join(" "));
   check("no script errors", errors.length === 0, errors.join(" | "));
+
+  // Nothing overflows sideways, at a desktop's width and at a narrow window's: the page is no
+  // wider than the window, every panel lies inside it and scrolls a table it cannot hold, and
+  // the time axis's labels stay on the canvas.
+  for (const width of [1280, 800]) {
+    drawn = await page.evaluate(() => window.virtflow.drawn);
+    await page.setViewportSize({ width, height: 900 });
+    await waitDrawn(page, drawn);
+    const m = await page.evaluate(() => {
+      const panels = [...document.querySelectorAll(".panel")].map((p) => {
+        const r = p.getBoundingClientRect();
+        const overflowing = p.scrollWidth > p.clientWidth;
+        return { id: p.id, left: r.left, right: r.right, scrolls: !overflowing || ["auto", "scroll"].includes(getComputedStyle(p).overflowX) };
+      });
+      const labels = window.virtflow.timeline.rulerLabels || [];
+      return {
+        page: document.documentElement.scrollWidth,
+        window: window.innerWidth,
+        panels,
+        canvas: document.getElementById("timeline").clientWidth,
+        labels,
+      };
+    });
+    check(`${width} px: the page is no wider than the window`, m.page <= m.window, `${m.page} > ${m.window}`);
+    const out = m.panels.filter((p) => p.left < 0 || p.right > m.window || !p.scrolls);
+    check(`${width} px: every panel inside the window, scrolling what it cannot hold`, m.panels.length === 5 && out.length === 0, JSON.stringify(out));
+    const last = m.labels[m.labels.length - 1];
+    check(`${width} px: the time axis's labels are inside the canvas`, m.labels.length >= 2 && last.right <= m.canvas, JSON.stringify(m.labels.slice(-2)));
+    await page.screenshot({ path: join(artifacts, `view-${width}.png`), fullPage: true });
+  }
+
+  // The HTML report of the same trace, at the same widths: no table or chart wider than the
+  // page (they scroll inside themselves), the overview's last time label inside its chart.
+  const report = join(profile, "report.html");
+  const made = spawnSync(bin, ["report", ...extra, "-o", report], { stdio: ["ignore", "ignore", "pipe"] });
+  check("virtflow report writes the report", made.status === 0, String(made.stderr));
+  const reportPage = await context.newPage();
+  await reportPage.goto(`file://${report}`);
+  for (const width of [1280, 800]) {
+    await reportPage.setViewportSize({ width, height: 900 });
+    const m = await reportPage.evaluate(() => {
+      const wide = [...document.querySelectorAll("body > *")]
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+        .map((e) => e.tagName);
+      const svg = document.querySelector("svg[aria-label='overview timeline']");
+      const box = svg.getBoundingClientRect();
+      const texts = [...svg.querySelectorAll("text")].map((t) => t.getBoundingClientRect().right - box.left);
+      return { page: document.documentElement.scrollWidth, window: window.innerWidth, wide, svg: svg.width.baseVal.value, right: Math.max(...texts) };
+    });
+    check(`report at ${width} px: the page is no wider than the window`, m.page <= m.window && m.wide.length === 0, `${m.page} > ${m.window}: ${m.wide.join(" ")}`);
+    check(`report at ${width} px: the overview's labels are inside its chart`, m.right <= m.svg, `${m.right} > ${m.svg}`);
+    await reportPage.screenshot({ path: join(artifacts, `report-${width}.png`), fullPage: true });
+  }
+  await reportPage.close();
 } finally {
   await context.close();
   child.kill();

@@ -60,10 +60,13 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
+/// Nothing is wider than the page, whatever its width: a table or chart wider than the text
+/// column scrolls sideways inside itself; long words (paths) wrap.
 const STYLE: &str = "
-body { font: 14px/1.45 system-ui, sans-serif; color: #1d1d1f; margin: 24px auto; max-width: 1240px; padding: 0 16px; }
+body { font: 14px/1.45 system-ui, sans-serif; color: #1d1d1f; margin: 24px auto; max-width: 1240px; padding: 0 16px; overflow-wrap: anywhere; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; } h3 { font-size: 14px; }
-table { border-collapse: collapse; margin: 6px 0 14px; }
+table { border-collapse: collapse; margin: 6px 0 14px; display: block; max-width: 100%; overflow-x: auto; overflow-wrap: normal; }
+.scroll { max-width: 100%; overflow-x: auto; }
 th, td { padding: 2px 8px; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 .muted { color: #666; }
@@ -180,17 +183,23 @@ fn overview(h: &mut String, index: &TimelineIndex) {
     let x = |t: i64| LABEL_WIDTH as f64 + (t - index.start) as f64 / span * OVERVIEW_WIDTH as f64;
     let _ = writeln!(
         h,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"overview timeline\">",
+        "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" role=\"img\" aria-label=\"overview timeline\">",
         LABEL_WIDTH + OVERVIEW_WIDTH + 10
     );
-    // Ruler: ten ticks.
+    // Ruler: ten ticks, labelled right of the tick but for the last, which ends at it so as
+    // to stay inside the chart.
     for k in 0..=10 {
         let t = index.start + (span * k as f64 / 10.0) as i64;
+        let (at, anchor) = if k == 10 {
+            (x(t) - 2.0, "end")
+        } else {
+            (x(t) + 2.0, "start")
+        };
         let _ = writeln!(
             h,
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"14\" y2=\"{height}\" stroke=\"#ddd\"/><text x=\"{1:.1}\" y=\"11\">{2}</text>",
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"14\" y2=\"{height}\" stroke=\"#ddd\"/><text x=\"{1:.1}\" y=\"11\" text-anchor=\"{anchor}\">{2}</text>",
             x(t),
-            x(t) + 2.0,
+            at,
             escape(&duration((t - index.start) as u64))
         );
     }
@@ -225,7 +234,7 @@ fn overview(h: &mut String, index: &TimelineIndex) {
             );
         }
     }
-    h.push_str("</svg>\n");
+    h.push_str("</svg></div>\n");
 }
 
 /// A horizontal bar of state shares, `width` px wide.

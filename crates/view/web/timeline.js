@@ -193,11 +193,22 @@ export class Timeline {
     ctx.fillStyle = "#444";
     ctx.font = "11px system-ui, sans-serif";
     ctx.beginPath();
+    // Labels sit right of their tick, but never past the canvas's right edge (the last one
+    // moves left of its tick) nor over the previous label; `rulerLabels` keeps where they
+    // went (the browser test checks them).
+    this.rulerLabels = [];
+    let free = GUTTER;
     for (let t = Math.ceil(this.view.start / step) * step; t <= this.view.end; t += step) {
       const x = Math.round(this.xOf(t)) + 0.5;
       ctx.moveTo(x, RULER - 10);
       ctx.lineTo(x, this.height);
-      ctx.fillText(formatTime(t - this.meta.start, step), x + 3, 9);
+      const text = formatTime(t - this.meta.start, step);
+      const w = ctx.measureText(text).width;
+      const left = Math.min(x + 3, this.cssWidth - w - 2);
+      if (left < free) continue;
+      ctx.fillText(text, left, 9);
+      this.rulerLabels.push({ text, left, right: left + w });
+      free = left + w + 6;
     }
     ctx.globalAlpha = 0.35;
     ctx.stroke();
