@@ -93,3 +93,81 @@ fn a_perf_ctf_conversion_counts_the_cpus_its_events_are_on() {
     let dump = ok(&virtflow(&[&"dump", &trace]));
     assert!(dump.lines().all(|l| !l.contains(" cpu=- ")), "{dump}");
 }
+
+/// A folder of trace-cmd files is read as the experiment of its traces; a folder with none of
+/// the formats looked for is refused saying what was looked for.
+#[test]
+fn a_folder_of_dat_files_is_read() {
+    let dir = scratch("dats");
+    std::fs::copy(
+        shared().join("kvm-lab/s1_idle/trace.dat"),
+        dir.join("idle.dat"),
+    )
+    .unwrap();
+    let report = ok(&virtflow(&[&"analyze", &dir]));
+    assert!(report.contains("\nVM "), "{report}");
+    std::fs::copy(shared().join("host-real/trace.dat"), dir.join("real.dat")).unwrap();
+    let model: serde_json::Value =
+        serde_json::from_str(&ok(&virtflow(&[&"analyze", &"--json", &"--no-sync", &dir]))).unwrap();
+    assert_eq!(
+        model["hosts"].as_array().unwrap().len(),
+        2,
+        "{}",
+        model["hosts"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `export --model` writes every format; its errors name the format as typed.
+#[test]
+fn export_from_a_model_writes_every_format() {
+    let dir = scratch("export");
+    let model = dir.join("model.json");
+    let json = ok(&virtflow(&[&"analyze", &"--json", &"--intervals"]));
+    std::fs::write(&model, json).unwrap();
+    for format in ["perfetto", "csv", "parquet", "lami"] {
+        let out = dir.join(format!("out.{format}"));
+        ok(&virtflow(&[
+            &"export",
+            &"--model",
+            &model,
+            &"--format",
+            &format,
+            &"-o",
+            &out,
+        ]));
+        assert!(std::fs::metadata(&out).unwrap().len() > 0, "{format}");
+        let nowhere = dir.join("no/such/folder/out");
+        let failed = virtflow(&[
+            &"export",
+            &"--model",
+            &model,
+            &"--format",
+            &format,
+            &"-o",
+            &nowhere,
+        ]);
+        let err = String::from_utf8(failed.stderr).unwrap();
+        assert_eq!(failed.status.code(), Some(1), "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("virtflow: error: "))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            line.starts_with(&format!("virtflow: error: export --format {format}: ")),
+            "{err}"
+        );
+        assert!(err.contains(&nowhere.display().to_string()), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--intervals` only adds to `--json`: alone it is refused, not ignored.
+#[test]
+fn intervals_without_json_is_refused() {
+    let out = virtflow(&[&"analyze", &"--intervals"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--json"), "{err}");
+    assert!(out.stdout.is_empty());
+}

@@ -39,15 +39,27 @@ pub struct Args {
     pub level: String,
 }
 
+impl Format {
+    /// The format's name as the user types it (`csv`).
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
+}
+
+/// Every format reads the traces or, with `--model`, a saved model; a failure names the
+/// format as it was typed.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if matches!(args.format, Format::Csv | Format::Parquet | Format::Lami) {
-        return features(&args);
-    }
-    let model = crate::input::load_model(&args.input)?;
-    match args.format {
-        Format::Perfetto => perfetto(&model, &args.output),
-        Format::Csv | Format::Parquet | Format::Lami => unreachable!("handled above"),
-    }
+    let result = if matches!(args.format, Format::Csv | Format::Parquet | Format::Lami) {
+        features(&args)
+    } else {
+        crate::input::load_model(&args.input).and_then(|model| match args.format {
+            Format::Perfetto => perfetto(&model, &args.output),
+            Format::Csv | Format::Parquet | Format::Lami => unreachable!("handled above"),
+        })
+    };
+    result.with_context(|| format!("export --format {}", args.format.name()))
 }
 
 fn perfetto(model: &Model, output: &PathBuf) -> anyhow::Result<()> {
