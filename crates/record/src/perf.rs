@@ -124,10 +124,12 @@ pub(crate) fn lost_chunks(output: &str) -> Option<u64> {
 
 impl Running for PerfRun {
     fn progress(&mut self) -> Progress {
+        // perf counts lost chunks, not events, and only at its end: the events lost are
+        // counted from the trace once it is written (`lost: reported at the end`).
         Progress {
             bytes: path_size(&self.out),
             events: None,
-            lost: lost_chunks(&self.output()),
+            lost: None,
         }
     }
 
@@ -161,14 +163,15 @@ impl Running for PerfRun {
             return Err(err);
         }
         let mut notes = Vec::new();
-        let lost = lost_chunks(&output);
-        if let Some(chunks) = lost.filter(|&c| c > 0) {
+        if let Some(chunks) = lost_chunks(&output).filter(|&c| c > 0) {
             notes.push(format!(
                 "perf lost {chunks} chunks of events (its buffers overflowed): try a bigger \
-                 --buffer-kb or faster storage; the reader counts the lost events"
+                 --buffer-kb or faster storage; the events lost are counted from the trace"
             ));
         }
-        Ok(Finished { lost, notes })
+        // Chunks are no count of events: the trace's LOST records are (virtflow record reads
+        // them once perf.data is written).
+        Ok(Finished { lost: None, notes })
     }
 }
 

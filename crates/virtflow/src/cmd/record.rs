@@ -4,11 +4,13 @@
 //! then runs `virtflow analyze` on it.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
-use virtflow_record::{session::parse_duration, BackendChoice, Host, Level, RecordOptions};
+use virtflow_record::{
+    session::parse_duration, Backend, BackendChoice, Host, Level, RecordOptions,
+};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -74,8 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rec.bytes,
         rec.events.len(),
         rec.elapsed.as_secs_f64(),
-        rec.lost_events
-            .map_or(String::new(), |l| format!(", {l} events lost")),
+        lost_words(rec.backend, &rec.out, rec.lost_events),
         if rec.interrupted {
             ", stopped by Ctrl-C"
         } else {
@@ -118,4 +119,56 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The events lost while recording, as the summary line says them. perf tells at its end only
+/// how many chunks it lost; the LOST records it writes into perf.data count the events, so
+/// they are counted from the trace. The other backends report the count themselves.
+fn lost_words(backend: Backend, out: &Path, reported: Option<u64>) -> String {
+    match backend {
+        Backend::Perf => match lost_in_perf_data(out) {
+            Ok((0, _)) => ", no event lost".to_string(),
+            Ok((events, records)) => {
+                format!(", {events} events lost ({records} loss records in the trace)")
+            }
+            Err(e) => format!(", lost events not counted ({e})"),
+        },
+        _ => reported.map_or(String::new(), |l| format!(", {l} events lost")),
+    }
+}
+
+/// The events a perf.data's LOST and LOST_SAMPLES records count, and how many records: the
+/// whole file read, no event class decoded.
+fn lost_in_perf_data(path: &Path) -> Result<(u64, u64), virtflow_trace::TraceError> {
+    use virtflow_trace::{EventSource, Step};
+    let mut source = virtflow_ftrace::PerfSource::open(path)?;
+    source.set_interest(Some(&[]));
+    while !matches!(source.advance()?, Step::End) {}
+    let stats = source.stats();
+    Ok((stats.lost_events, stats.lost_notices))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A perf recording's summary says how many events were lost, counted from the trace.
+    #[test]
+    fn a_perf_recording_says_its_lost_events() {
+        let trace = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/traces/kvm-lab/s1_idle/perf.data"
+        ));
+        assert_eq!(lost_words(Backend::Perf, trace, None), ", no event lost");
+        // perf's own end-of-run count is of chunks, not events: the trace's count is said.
+        assert_eq!(lost_words(Backend::Perf, trace, Some(3)), ", no event lost");
+        let missing = Path::new("/nonexistent/perf.data");
+        assert!(lost_words(Backend::Perf, missing, None)
+            .starts_with(", lost events not counted (/nonexistent/perf.data: "));
+        assert_eq!(
+            lost_words(Backend::Tracefs, trace, Some(7)),
+            ", 7 events lost"
+        );
+        assert_eq!(lost_words(Backend::Lttng, trace, None), "");
+    }
 }
