@@ -171,3 +171,41 @@ fn intervals_without_json_is_refused() {
     assert!(err.contains("--json"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+/// A simulation that takes more than a second says first what it will write, then how far
+/// it got, on standard error; a short one says nothing there.
+#[test]
+fn a_long_simulation_states_its_size_and_shows_progress() {
+    let dir = scratch("simulate");
+    let out = virtflow(&[
+        &"simulate",
+        &"large",
+        &"--duration",
+        &"8s",
+        &"-o",
+        &dir.join("large"),
+    ]);
+    let stdout = ok(&out);
+    let err = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with("virtflow simulate: writing about ")
+            && lines[0].contains(" MB (about "),
+        "{err}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| l.contains(" MB of about ") && l.ends_with(" events")),
+        "{err}"
+    );
+    assert!(stdout.contains("trace.dat: "), "{stdout}");
+    let quick = virtflow(&[&"simulate", &"idle", &"-o", &dir.join("idle")]);
+    ok(&quick);
+    assert!(
+        quick.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&quick.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
