@@ -57,14 +57,23 @@ pub(crate) fn build(
         // but not to its vCPUs are its own as well.
         let process = an.groups.find(process_key(pid));
         if process != g.root {
+            let mut vcpus_elsewhere = false;
             for i in 0..an.threads.len() {
                 let t = &an.threads[i];
-                if !t.is_vcpu
-                    && !g.helpers.contains(&i)
-                    && an.groups.find(thread_key(t.tid)) == process
-                {
+                if an.groups.find(thread_key(t.tid)) != process {
+                    continue;
+                }
+                if t.is_vcpu {
+                    vcpus_elsewhere = true;
+                } else if !g.helpers.contains(&i) {
                     g.helpers.push(i);
                 }
+            }
+            // One group from now on, so that the device vectors its helpers were seen to
+            // raise classify the injections into its vCPUs (a vhost thread known by its name
+            // only, as in a trace-cmd recording without the vhost's thread group).
+            if !vcpus_elsewhere {
+                an.groups.union(g.root, process);
             }
         }
     }

@@ -378,3 +378,48 @@ fn terminal_report_fits_100_columns() {
         }
     }
 }
+
+/// The class of a guest vector is the device that raised it, whatever the recording: in each
+/// lab folder, every format gives each injected vector the same class. (A vhost thread known by
+/// its name only — trace-cmd saved no thread group for it — once left the network vectors it
+/// raised unclassified in the `.dat` while the perf.data, whose samples carry the thread group,
+/// called them network.)
+#[test]
+fn a_vector_has_one_class_in_every_recording_of_a_vm() {
+    let mut by_folder: BTreeMap<&Path, Vec<&Case>> = BTreeMap::new();
+    for c in cases() {
+        by_folder.entry(c.dir.as_path()).or_default().push(c);
+    }
+    let mut compared = 0;
+    for (folder, cases) in by_folder {
+        if cases.len() < 2 {
+            continue;
+        }
+        let mut by_vector: BTreeMap<(u32, u32), BTreeSet<String>> = BTreeMap::new();
+        for c in &cases {
+            for vm in &c.model.vms {
+                for i in &vm.injections {
+                    let class = serde_json::to_value(i.class).unwrap().to_string();
+                    by_vector
+                        .entry((vm.pid, i.vector))
+                        .or_default()
+                        .insert(format!("{class} ({})", c.trace.display()));
+                }
+            }
+        }
+        for ((pid, vector), seen) in &by_vector {
+            let classes: BTreeSet<&str> = seen
+                .iter()
+                .map(|s| s.split(' ').next().unwrap())
+                .collect();
+            assert_eq!(
+                classes.len(),
+                1,
+                "{}: VM {pid} vector {vector}: {seen:?}",
+                folder.display()
+            );
+        }
+        compared += 1;
+    }
+    assert!(compared >= 3, "{compared} folders with several formats");
+}
