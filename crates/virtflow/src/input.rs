@@ -532,6 +532,13 @@ impl EventSource for UntilError {
     ) -> Result<(), TraceError> {
         self.inner.visit_fields(class, to)
     }
+    fn visit_field(
+        &self,
+        field: virtflow_trace::FieldId,
+        to: &mut dyn virtflow_trace::FieldVisitor,
+    ) -> Result<(), TraceError> {
+        self.inner.visit_field(field, to)
+    }
     fn stats(&self) -> virtflow_trace::ReadStats {
         self.inner.stats()
     }

@@ -58,9 +58,6 @@ pub enum ErrorKind {
     Text(TextError),
     Perf(PerfError),
     Xml(XmlError),
-    /// TRANSITIONAL, removed once every reader has its kinds: a message without a kind.
-    #[doc(hidden)]
-    Unclassified(String),
 }
 
 impl TraceError {
@@ -95,7 +92,6 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Text(e) => e.fmt(f),
             ErrorKind::Perf(e) => e.fmt(f),
             ErrorKind::Xml(e) => e.fmt(f),
-            ErrorKind::Unclassified(m) => f.write_str(m),
         }
     }
 }
@@ -147,19 +143,5 @@ impl From<PerfError> for ErrorKind {
 impl From<XmlError> for ErrorKind {
     fn from(e: XmlError) -> ErrorKind {
         ErrorKind::Xml(e)
-    }
-}
-
-/// TRANSITIONAL (see [`ErrorKind::Unclassified`]).
-impl From<String> for ErrorKind {
-    fn from(m: String) -> ErrorKind {
-        ErrorKind::Unclassified(m)
-    }
-}
-
-/// TRANSITIONAL (see [`ErrorKind::Unclassified`]).
-impl From<&str> for ErrorKind {
-    fn from(m: &str) -> ErrorKind {
-        ErrorKind::Unclassified(m.to_string())
     }
 }
