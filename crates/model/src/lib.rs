@@ -40,7 +40,7 @@ pub use states::{Interval, Isa, Preemptor, StateTimes, VcpuState, WaitCause, Wai
 pub use vcpu::{
     ExitStat, GuestProcess, HelperThread, NestedGuest, Span, ThreadRole, Vcpu, VectorStat,
 };
-pub use vm::{IoStats, LatencyStats, PreemptionStat, Vm, WaitSignals};
+pub use vm::{IoStats, LatencyStats, Phase, PreemptionStat, Vm, WaitSignals};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Model {

@@ -22,6 +22,10 @@ impl Host {
 impl Vm {
     /// Maps this VM's times by `f` (never decreasing); a span `f` shrinks to nothing goes.
     pub fn retime(&mut self, f: &impl Fn(i64) -> i64) {
+        for p in &mut self.phases {
+            p.start = f(p.start);
+            p.end = f(p.end);
+        }
         for v in &mut self.vcpus {
             for i in &mut v.intervals {
                 i.start = f(i.start);

@@ -24,6 +24,10 @@ pub struct Vm {
     /// The workload class, when known (the simulator's truth; a clustering's verdict).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
+    /// Its workload over time, when a clustering by windows named it: runs of windows of one
+    /// class, in time order (trace ns on the experiment's clock).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<Phase>,
     pub vcpus: Vec<Vcpu>,
     #[serde(default)]
     pub threads: Vec<HelperThread>,
@@ -103,4 +107,13 @@ pub struct WaitSignals {
     pub vector_only: u64,
     /// Neither told: the cause is `other`.
     pub neither: u64,
+}
+
+/// A run of time during which a VM did one kind of work: `[start, end)`, named by the
+/// clustering (`cpu-intensive`, `idle`…).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub start: i64,
+    pub end: i64,
+    pub name: String,
 }
