@@ -133,15 +133,11 @@ fn visited_one_by_one(
 ) -> Vec<Option<Value<'static>>> {
     let n = s.classes()[class.0 as usize].fields.len();
     let mut out = vec![None; n];
-    for i in 0..n {
-        let f = FieldId(i as u32);
-        let mut builder = ValueBuilder::new(|_, v| out[i] = Some(v));
-        s.visit_field(f, &mut builder)
+    for (i, slot) in out.iter_mut().enumerate() {
+        let mut builder = ValueBuilder::new(|_, v| *slot = Some(v));
+        s.visit_field(FieldId(i as u32), &mut builder)
             .unwrap_or_else(|e| panic!("{at}: visit_field {i} failed: {e}"));
-        assert!(
-            !builder.incomplete(),
-            "{at}: visit left field {i} incomplete"
-        );
+        assert!(!builder.incomplete(), "{at}: visit left field {i} incomplete");
     }
     out
 }
