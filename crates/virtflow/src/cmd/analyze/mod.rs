@@ -13,6 +13,8 @@ use virtflow_trace::escape::sanitize;
 
 use crate::input::TraceArgs;
 
+mod sharing;
+
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "The terminal report ends with a legend of its columns and words (task, unkn, \
@@ -154,7 +156,15 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
         }
         for vm in &vms {
             writeln!(out)?;
-            render_vm(vm, out)?;
+            render_vm(vm, host.memory.traced, out)?;
+        }
+        if !vms.is_empty() {
+            let label = if several {
+                format!("host {}", host.name)
+            } else {
+                "the host".to_string()
+            };
+            sharing::render_host(host, &label, out)?;
         }
         if vms.is_empty() && !host.busiest.is_empty() {
             let span = (host.end_ns - host.start_ns).max(1) as f64;
@@ -211,7 +221,7 @@ pub fn render(model: &Model, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
+fn render_vm(vm: &Vm, memory_traced: bool, out: &mut dyn Write) -> std::io::Result<()> {
     let isa = vm
         .exits
         .first()
@@ -281,6 +291,7 @@ fn render_vm(vm: &Vm, out: &mut dyn Write) -> std::io::Result<()> {
         "  (% of traced time; hyp includes user = in the VMM's user space; waiting by cause)"
     )?;
     render_guest_split(vm, out)?;
+    sharing::render_vm(vm, memory_traced, out)?;
     // Wait causes: how many, how long on average.
     let mut causes = Vec::new();
     for c in WaitCause::ALL {
@@ -482,24 +493,45 @@ const LEGEND: &[&str] = &[
     "    disagree: both told (the waker's cause is kept); waker only, vector only: one told;",
     "    neither: none did (counted as other).",
     "  exits: count %: of the VM's exits; time %: of its time in exits (exit to next entry).",
+    "  steal: time its vCPUs could run but did not (preem + ready), split by whether the host",
+    "    had more runnable vCPUs than pCPUs then, and whether a pCPU was idle then (pinning).",
+    "  host memory: pages the host allocated for the VM's threads (vCPUs faulting guest memory",
+    "    in, its helpers) during the trace, less those freed by any thread; needs page events.",
 ];
 
 /// `  - text` wrapped at [`WIDTH`] between words, continuation lines indented under the text;
 /// a word longer than a line (a path) stays whole. What does not print is escaped.
 fn note(out: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    wrap(out, "  - ", "    ", text)
+}
+
+/// `text` wrapped at [`WIDTH`] between words, every line led by `indent`.
+fn paragraph(out: &mut dyn Write, indent: &str, text: &str) -> std::io::Result<()> {
+    wrap(out, indent, indent, text)
+}
+
+/// `text` wrapped at [`WIDTH`] between words, the first line led by `first`, the others by
+/// `rest`; a word longer than a line (a path) stays whole. What does not print is escaped.
+fn wrap(out: &mut dyn Write, first: &str, rest: &str, text: &str) -> std::io::Result<()> {
     let text = sanitize(text);
-    let mut line = String::from("  -");
-    let mut width = 3;
+    let mut line = String::from(first);
+    let mut width = first.chars().count();
+    let mut words = 0;
     for word in text.split_whitespace() {
         let n = word.chars().count();
-        if width > 4 && width + 1 + n > WIDTH {
+        if words > 0 && width + 1 + n > WIDTH {
             writeln!(out, "{line}")?;
-            line = String::from("   ");
-            width = 3;
+            line = String::from(rest);
+            width = rest.chars().count();
+            words = 0;
         }
-        line.push(' ');
+        if words > 0 {
+            line.push(' ');
+            width += 1;
+        }
         line.push_str(word);
-        width += 1 + n;
+        width += n;
+        words += 1;
     }
     writeln!(out, "{line}")
 }
