@@ -245,6 +245,7 @@ pub(crate) fn workers(host: &str, tids: &[u32], comm: impl Fn(u32) -> String) ->
             host: host.to_string(),
             tid,
             comm: comm(tid),
+            guest: None,
         })
         .collect()
 }

@@ -114,7 +114,7 @@ impl HostPass {
     ) -> (Host, Vec<Vm>, Vec<String>, Option<HostGraph>) {
         let an = &mut self.an;
         an.finish();
-        let graph = an.graph.take().map(|g| {
+        let mut graph = an.graph.take().map(|g| {
             let refused = g.refused;
             let (graph, tids, by_tid, remote) = g.finish();
             let comm = |tid: u32| {
@@ -137,6 +137,9 @@ impl HostPass {
             vms::build(an, &self.devices, &self.memory, name, &all_cmdlines);
         host.events = self.events;
         self.guest.fill(an, &mut vms);
+        if let Some(g) = &mut graph {
+            crate::guest_workers::add(g, &vms);
+        }
         let mut front = Vec::new();
         if an.kvm_events == 0 {
             front.push("no KVM events in this trace".to_string());

@@ -37,6 +37,7 @@ mod devices;
 pub mod exits;
 mod graph;
 mod guest;
+mod guest_workers;
 mod histogram;
 mod host;
 pub mod layout;

@@ -11,12 +11,22 @@ pub struct ExecutionGraph {
     pub workers: Vec<GraphWorker>,
 }
 
-/// Who a worker of the graph is: a host thread.
+/// Who a worker of the graph is: a host thread, or a guest process seen through its vCPUs
+/// (`guest`, with `tid` 0).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GraphWorker {
     pub host: String,
     pub tid: u32,
     pub comm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<GuestWorker>,
+}
+
+/// A guest process as a worker: its VM (by VMM pid) and its page-table base.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestWorker {
+    pub vm: u32,
+    pub cr3: u64,
 }
 
 impl ExecutionGraph {
@@ -24,7 +34,15 @@ impl ExecutionGraph {
     pub fn worker(&self, host: &str, tid: u32) -> Option<WorkerId> {
         self.workers
             .iter()
-            .position(|w| w.tid == tid && w.host == host)
+            .position(|w| w.guest.is_none() && w.tid == tid && w.host == host)
+            .map(|i| WorkerId(i as u32))
+    }
+
+    /// The worker of the guest process `cr3` of the VM of pid `vm` on `host`.
+    pub fn guest_process(&self, host: &str, vm: u32, cr3: u64) -> Option<WorkerId> {
+        self.workers
+            .iter()
+            .position(|w| w.host == host && w.guest == Some(GuestWorker { vm, cr3 }))
             .map(|i| WorkerId(i as u32))
     }
 }

@@ -31,7 +31,7 @@ mod vcpu;
 mod vm;
 
 pub use activity::{VcpuActivity, VmActivity};
-pub use graph::{ExecutionGraph, GraphWorker};
+pub use graph::{ExecutionGraph, GraphWorker, GuestWorker};
 pub use host::{Host, HostClock, TaskTime, Timeline};
 pub use memory::{HostMemory, VmMemory};
 pub use overcommit::{Culprit, HostOvercommit, PreemptionMatrix, VmOvercommit};

@@ -60,7 +60,7 @@ fn check_path(p: &Json) -> BTreeMap<Option<u64>, i64> {
         assert!(s1 > s0, "{s}");
         let state = s["state"].as_str().unwrap();
         assert!(STATES.contains(&state), "{state}");
-        if s["tid"].is_null() {
+        if s["tid"].is_null() && s["process"].is_null() {
             assert_eq!(state, "network", "only a message in flight has no thread: {s}");
         }
         *by_tid.entry(s["tid"].as_u64()).or_insert(0) += s1 - s0;
@@ -274,5 +274,72 @@ fn mistakes_are_explained() {
     assert!(e.contains("--process"), "{e}");
     let e = fails(&[c]);
     assert!(e.contains("--tid") && e.contains("--vm"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A guest process is a worker of its own (the simulator's `processes` scenario: guest
+/// processes known by the CR3 their vCPUs load at entry): its path over its life is its own
+/// runs — at least its longest run on one vCPU and at most its guest time on all of them, as
+/// the truth gives them — and, between runs, what its VM's vCPUs and helper threads did.
+#[test]
+fn a_guest_process_is_a_worker_of_its_own() {
+    let dir = scratch("critical-path", "processes");
+    let d = dir.to_str().unwrap();
+    virtflow(&["simulate", "processes", "-o", d]);
+    let truth: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+    let process = &truth["guest_processes"][0];
+    let (pid, cr3) = (
+        process["vm_pid"].as_u64().unwrap(),
+        process["cr3"].as_u64().unwrap(),
+    );
+    let runs: Vec<i64> = truth["guest_processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["vm_pid"].as_u64() == Some(pid) && p["cr3"].as_u64() == Some(cr3))
+        .map(|p| p["guest_ns"].as_i64().unwrap())
+        .collect();
+    let vm = truth["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["pid"].as_u64() == Some(pid))
+        .unwrap();
+    let mut own: Vec<u64> = vm["vcpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tid"].as_u64().unwrap())
+        .collect();
+    own.extend(
+        vm["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["tid"].as_u64().unwrap()),
+    );
+    let trace = sim_common::trace_in(&dir);
+    let p = path_json(&[
+        trace.to_str().unwrap(),
+        "--process",
+        &format!("{cr3:#x}"),
+    ]);
+    assert_eq!(p["process"], format!("{cr3:#x}"));
+    let segments = p["segments"].as_array().unwrap();
+    let on_itself: i64 = segments
+        .iter()
+        .filter(|s| s["process"] == format!("{cr3:#x}"))
+        .map(|s| s["end"].as_i64().unwrap() - s["start"].as_i64().unwrap())
+        .sum();
+    let (longest, all) = (*runs.iter().max().unwrap(), runs.iter().sum::<i64>());
+    assert!(
+        on_itself >= longest && on_itself <= all,
+        "{on_itself} ns on itself, runs {runs:?}"
+    );
+    for s in segments.iter().filter(|s| s["process"].is_null()) {
+        let tid = s["tid"].as_u64().expect("one host: nothing in flight");
+        assert!(own.contains(&tid), "{s}: not a thread of VM {pid}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -25,13 +25,14 @@ pub struct Args {
     /// The host of --tid, when the experiment has several.
     #[arg(long = "on-host", value_name = "HOST", requires = "tid")]
     pub on_host: Option<String>,
-    /// A VM (its name, guest name or pid) whose vCPU to follow (with --vcpu).
-    #[arg(long, requires = "vcpu", conflicts_with = "process")]
+    /// A VM (its name, guest name or pid) whose vCPU (--vcpu) or guest process (--process)
+    /// to follow.
+    #[arg(long)]
     pub vm: Option<String>,
-    #[arg(long, requires = "vm")]
+    #[arg(long, requires = "vm", conflicts_with = "process")]
     pub vcpu: Option<u32>,
-    /// A guest process by its page-table base (hex `0x…` or decimal): the path of the vCPU
-    /// that ran it most, over the time it ran.
+    /// A guest process by its page-table base (hex `0x…` or decimal), over the time it ran
+    /// (the trace must report CR3 at guest entries); with --vm when several VMs have one.
     #[arg(long, value_name = "CR3")]
     pub process: Option<String>,
     /// From this time (ns on the experiment's clock, or a duration after its start).
@@ -50,6 +51,9 @@ pub struct Args {
 struct Piece {
     host: Option<String>,
     tid: Option<u32>,
+    /// A guest process's page-table base (`0x…`), for its own pieces (`tid` null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<String>,
     comm: Option<String>,
     vm: Option<String>,
     vcpu: Option<u32>,
@@ -62,6 +66,8 @@ struct Piece {
 struct ThreadTotal {
     host: Option<String>,
     tid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<String>,
     comm: Option<String>,
     vm: Option<String>,
     ns: i64,
@@ -77,6 +83,9 @@ struct Totals {
 struct Output {
     host: String,
     tid: u32,
+    /// The guest process followed, when one was (`tid`: its busiest vCPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<String>,
     start: i64,
     end: i64,
     segments: Vec<Piece>,
@@ -102,11 +111,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Target {
         host,
         tid,
+        process,
         span: default_span,
     } = target(&args, &model)?;
-    let worker = eg.worker(&host, tid).with_context(|| {
-        format!("thread {tid} of host {host} does nothing in the trace that the graph shows")
-    })?;
+    let worker = match process {
+        Some((vm, cr3)) => eg.guest_process(&host, vm, cr3).with_context(|| {
+            format!("guest process {cr3:#x} of VM {vm} has no run the graph shows")
+        })?,
+        None => eg.worker(&host, tid).with_context(|| {
+            format!("thread {tid} of host {host} does nothing in the trace that the graph shows")
+        })?,
+    };
     let life = eg.graph.life(worker).unwrap_or((0, 0));
     let (lo, hi) = default_span.unwrap_or(life);
     let origin = model.hosts.iter().map(|h| h.start_ns).min().unwrap_or(0);
@@ -124,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = Output {
         host: host.clone(),
         tid,
+        process: process.map(|(_, cr3)| format!("{cr3:#x}")),
         start: from,
         end: to,
         segments: path
@@ -134,6 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Piece {
                     host: w.host,
                     tid: w.tid,
+                    process: w.process,
                     comm: w.comm,
                     vm: w.vm,
                     vcpu: w.vcpu,
@@ -158,6 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         ThreadTotal {
                             host: w.host,
                             tid: w.tid,
+                            process: w.process,
                             comm: w.comm,
                             vm: w.vm,
                             ns: t.time,
@@ -180,10 +198,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(w.flush()?)
 }
 
-/// The thread to follow, on its host, and the default interval (a guest process's).
+/// The worker to follow, on its host — a thread, or a guest process of a VM (by pid and
+/// CR3; `tid` is then its busiest vCPU's) — and the default interval (a process's runs).
 struct Target {
     host: String,
     tid: u32,
+    process: Option<(u32, u64)>,
     span: Option<(i64, i64)>,
 }
 
@@ -205,29 +225,35 @@ fn target(args: &Args, model: &Model) -> anyhow::Result<Target> {
         return Ok(Target {
             host,
             tid,
+            process: None,
             span: None,
         });
     }
-    if let (Some(name), Some(n)) = (&args.vm, args.vcpu) {
-        let vm = model
-            .vms
-            .iter()
-            .find(|v| {
-                v.name == *name
-                    || v.guest_name.as_deref() == Some(name.as_str())
-                    || v.pid.to_string() == *name
-            })
-            .with_context(|| {
-                format!(
-                    "no VM {name:?} (VMs: {})",
-                    model
-                        .vms
-                        .iter()
-                        .map(|v| v.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
+    let vm = match &args.vm {
+        Some(name) => Some(
+            model
+                .vms
+                .iter()
+                .find(|v| {
+                    v.name == *name
+                        || v.guest_name.as_deref() == Some(name.as_str())
+                        || v.pid.to_string() == *name
+                })
+                .with_context(|| {
+                    format!(
+                        "no VM {name:?} (VMs: {})",
+                        model
+                            .vms
+                            .iter()
+                            .map(|v| v.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    if let (Some(vm), Some(n)) = (vm, args.vcpu) {
         let vcpu = vm
             .vcpus
             .iter()
@@ -236,38 +262,58 @@ fn target(args: &Args, model: &Model) -> anyhow::Result<Target> {
         return Ok(Target {
             host: vm.host.clone(),
             tid: vcpu.tid,
+            process: None,
             span: None,
         });
     }
-    let text = args.process.as_deref().unwrap_or_default();
+    let Some(text) = args.process.as_deref() else {
+        bail!("--vm: say which of its vCPUs (--vcpu N) or guest processes (--process CR3)");
+    };
     let cr3 = match text.strip_prefix("0x") {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => text.parse(),
     }
     .with_context(|| format!("--process {text:?}: a page-table base, hex 0x… or decimal"))?;
-    // The vCPU that ran the process most, over the time the process ran.
-    let mut best: Option<(&str, u32, u64, i64, i64)> = None;
-    for vm in &model.vms {
-        for v in &vm.vcpus {
+    // The VMs that ran it (the one given), and over which time.
+    let mut found: Vec<(&virtflow_model::Vm, u32, u64, i64, i64)> = Vec::new();
+    for candidate in model.vms.iter().filter(|v| vm.is_none_or(|vm| vm.pid == v.pid)) {
+        let mut busiest: Option<(u32, u64)> = None;
+        let (mut from, mut to) = (i64::MAX, i64::MIN);
+        for v in &candidate.vcpus {
             for p in v.processes.iter().filter(|p| p.cr3 == cr3) {
-                let span = (
-                    p.intervals.first().map_or(0, |s| s.start),
-                    p.intervals.last().map_or(0, |s| s.end),
-                );
-                if best.is_none_or(|b| p.guest_ns > b.2) {
-                    best = Some((&vm.host, v.tid, p.guest_ns, span.0, span.1));
+                if busiest.is_none_or(|b| p.guest_ns > b.1) {
+                    busiest = Some((v.tid, p.guest_ns));
+                }
+                if let (Some(first), Some(last)) = (p.intervals.first(), p.intervals.last()) {
+                    from = from.min(first.start);
+                    to = to.max(last.end);
                 }
             }
         }
+        if let Some((tid, ns)) = busiest {
+            found.push((candidate, tid, ns, from, to));
+        }
     }
-    let (host, tid, _, from, to) = best.with_context(|| {
-        format!("no guest process with CR3 {cr3:#x} (the trace must report CR3 at guest entry)")
-    })?;
-    Ok(Target {
-        host: host.to_string(),
-        tid,
-        span: (to > from).then_some((from, to)),
-    })
+    match found.as_slice() {
+        [] => bail!(
+            "no guest process with CR3 {cr3:#x}{} (the trace must report CR3 at guest entries)",
+            vm.map(|v| format!(" in VM {}", v.name)).unwrap_or_default()
+        ),
+        [(vm, tid, _, from, to)] => Ok(Target {
+            host: vm.host.clone(),
+            tid: *tid,
+            process: Some((vm.pid, cr3)),
+            span: (to > from).then_some((*from, *to)),
+        }),
+        several => bail!(
+            "CR3 {cr3:#x} is a guest process of several VMs: say which with --vm ({})",
+            several
+                .iter()
+                .map(|(vm, ..)| vm.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// Who a worker is, for the output.
@@ -275,11 +321,14 @@ struct Who<'a> {
     eg: &'a ExecutionGraph,
     vcpus: HashMap<(&'a str, u32), (&'a str, u32)>,
     helpers: HashMap<(&'a str, u32), &'a str>,
+    /// VM names by host and pid.
+    names: HashMap<(&'a str, u32), &'a str>,
 }
 
 struct WorkerInfo {
     host: Option<String>,
     tid: Option<u32>,
+    process: Option<String>,
     comm: Option<String>,
     vm: Option<String>,
     vcpu: Option<u32>,
@@ -289,7 +338,9 @@ impl<'a> Who<'a> {
     fn new(model: &'a Model, eg: &'a ExecutionGraph) -> Who<'a> {
         let mut vcpus = HashMap::new();
         let mut helpers = HashMap::new();
+        let mut names = HashMap::new();
         for vm in &model.vms {
+            names.insert((vm.host.as_str(), vm.pid), vm.name.as_str());
             for v in &vm.vcpus {
                 vcpus.insert((vm.host.as_str(), v.tid), (vm.name.as_str(), v.vcpu));
             }
@@ -297,7 +348,12 @@ impl<'a> Who<'a> {
                 helpers.insert((vm.host.as_str(), t.tid), vm.name.as_str());
             }
         }
-        Who { eg, vcpus, helpers }
+        Who {
+            eg,
+            vcpus,
+            helpers,
+            names,
+        }
     }
 
     fn of(&self, w: Option<WorkerId>) -> WorkerInfo {
@@ -305,11 +361,22 @@ impl<'a> Who<'a> {
             return WorkerInfo {
                 host: None,
                 tid: None,
+                process: None,
                 comm: None,
                 vm: None,
                 vcpu: None,
             };
         };
+        if let Some(g) = info.guest {
+            return WorkerInfo {
+                host: Some(info.host.clone()),
+                tid: None,
+                process: Some(format!("{:#x}", g.cr3)),
+                comm: Some(info.comm.clone()),
+                vm: self.names.get(&(info.host.as_str(), g.vm)).map(|n| n.to_string()),
+                vcpu: None,
+            };
+        }
         let key = (info.host.as_str(), info.tid);
         let (vm, vcpu) = match self.vcpus.get(&key) {
             Some((vm, n)) => (Some(vm.to_string()), Some(*n)),
@@ -318,6 +385,7 @@ impl<'a> Who<'a> {
         WorkerInfo {
             host: Some(info.host.clone()),
             tid: Some(info.tid),
+            process: None,
             comm: Some(info.comm.clone()),
             vm,
             vcpu,
@@ -366,6 +434,13 @@ fn who_text(
     vcpu: Option<u32>,
 ) -> String {
     match tid {
+        // A guest process's own time: its comm names it.
+        None if comm.is_some() => format!(
+            "{}/{} [{}]",
+            host.as_deref().unwrap_or(""),
+            comm.as_deref().unwrap_or(""),
+            vm.as_deref().unwrap_or("")
+        ),
         None => "(in flight between hosts)".to_string(),
         Some(tid) => {
             let mut s = format!(
@@ -385,10 +460,13 @@ fn who_text(
 
 fn render(out: &Output, origin: i64, w: &mut dyn Write) -> std::io::Result<()> {
     let total = (out.end - out.start).max(1);
+    let whose = match &out.process {
+        Some(cr3) => format!("guest process {cr3}"),
+        None => format!("thread {}", out.tid),
+    };
     writeln!(
         w,
-        "critical path of thread {} on host {}, {} to {} s ({})",
-        out.tid,
+        "critical path of {whose} on host {}, {} to {} s ({})",
         out.host,
         seconds(out.start - origin),
         seconds(out.end - origin),
