@@ -11,49 +11,80 @@
 //! as far as the host can tell. (Inside the guest, another process may have run on the vCPU
 //! instead; the host sees that as the vCPU running.)
 //!
-//! Built at the end of the pass, from the processes' spans, which the run keeps with its
-//! timelines (`Options::intervals`).
+//! Nested (L2) guests are workers the same way, by the address of their nested VMCS/VMCB:
+//! between two runs of an L2 guest, its vCPU is in L1 — handling the L2 guest's exits, or
+//! running L1's own work — or waiting, and the L2 guest's path shows that time as its vCPU's,
+//! the layer below it.
+//!
+//! Built at the end of the pass, from the processes' and nested guests' spans, which the run
+//! keeps with its timelines (`Options::intervals`).
 
 use virtflow_graph::{Endpoint, Graph, Link, Segment, State, WorkerId};
 use virtflow_model::{GraphWorker, Vm};
 
 use crate::host::HostGraph;
 
-/// Adds a worker for each guest process of `vms` with spans, after the host's threads.
+/// Adds a worker for each guest process and each nested guest of `vms` with spans, after
+/// the host's threads.
 pub(crate) fn add(graph: &mut HostGraph, vms: &[Vm]) {
     for vm in vms {
-        let mut cr3s: Vec<u64> = vm
-            .vcpus
-            .iter()
-            .flat_map(|v| v.processes.iter())
-            .filter(|p| !p.intervals.is_empty())
-            .map(|p| p.cr3)
-            .collect();
-        cr3s.sort_unstable();
-        cr3s.dedup();
-        for cr3 in cr3s {
-            // Its runs on every vCPU, each with the vCPU's worker, in time order.
-            let mut runs: Vec<(i64, i64, Option<WorkerId>)> = Vec::new();
-            for v in &vm.vcpus {
-                let vcpu = graph.by_tid.get(&v.tid).copied();
-                for p in v.processes.iter().filter(|p| p.cr3 == cr3) {
-                    runs.extend(p.intervals.iter().map(|s| (s.start, s.end, vcpu)));
-                }
+        let processes = vm.vcpus.iter().map(|v| {
+            let spans = v.processes.iter().map(|p| (p.cr3, &p.intervals[..]));
+            (v.tid, spans.collect::<Vec<_>>())
+        });
+        add_kind(graph, vm.pid, false, processes.collect());
+        let nested = vm.vcpus.iter().map(|v| {
+            let spans = v.nested.iter().map(|n| (n.vmcs, &n.intervals[..]));
+            (v.tid, spans.collect::<Vec<_>>())
+        });
+        add_kind(graph, vm.pid, true, nested.collect());
+    }
+}
+
+/// By vCPU thread: each guest (process or nested guest, by its address) it ran, with when.
+type RunsByVcpu<'a> = Vec<(u32, Vec<(u64, &'a [virtflow_model::Span])>)>;
+
+fn add_kind(graph: &mut HostGraph, vm: u32, nested: bool, by_vcpu: RunsByVcpu<'_>) {
+    let mut addresses: Vec<u64> = by_vcpu
+        .iter()
+        .flat_map(|(_, guests)| guests.iter())
+        .filter(|(_, spans)| !spans.is_empty())
+        .map(|(a, _)| *a)
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    let host = graph
+        .workers
+        .first()
+        .map(|w| w.host.clone())
+        .unwrap_or_default();
+    for address in addresses {
+        // Its runs on every vCPU, each with the vCPU's worker, in time order.
+        let mut runs: Vec<(i64, i64, Option<WorkerId>)> = Vec::new();
+        for (tid, guests) in &by_vcpu {
+            let vcpu = graph.by_tid.get(tid).copied();
+            for (_, spans) in guests.iter().filter(|(a, _)| *a == address) {
+                runs.extend(spans.iter().map(|s| (s.start, s.end, vcpu)));
             }
-            runs.sort_by_key(|r| (r.0, r.1));
-            let worker = graph.graph.add_worker();
-            graph.workers.push(GraphWorker {
-                host: graph
-                    .workers
-                    .first()
-                    .map(|w| w.host.clone())
-                    .unwrap_or_default(),
-                tid: 0,
-                comm: format!("guest process {cr3:#x}"),
-                guest: Some(virtflow_model::GuestWorker { vm: vm.pid, cr3 }),
-            });
-            chain(&mut graph.graph, worker, &runs, &mut graph.refused);
         }
+        runs.sort_by_key(|r| (r.0, r.1));
+        let worker = graph.graph.add_worker();
+        let comm = if nested {
+            format!("nested guest {address:#x}")
+        } else {
+            format!("guest process {address:#x}")
+        };
+        graph.workers.push(GraphWorker {
+            host: host.clone(),
+            tid: 0,
+            comm,
+            guest: Some(virtflow_model::GuestWorker {
+                vm,
+                cr3: address,
+                nested,
+            }),
+        });
+        chain(&mut graph.graph, worker, &runs, &mut graph.refused);
     }
 }
 

@@ -22,11 +22,14 @@ pub struct GraphWorker {
     pub guest: Option<GuestWorker>,
 }
 
-/// A guest process as a worker: its VM (by VMM pid) and its page-table base.
+/// A guest process as a worker: its VM (by VMM pid) and its page-table base; or, `nested`,
+/// a nested (L2) guest by the address of its nested VMCS/VMCB (in `cr3`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestWorker {
     pub vm: u32,
     pub cr3: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nested: bool,
 }
 
 impl ExecutionGraph {
@@ -38,11 +41,13 @@ impl ExecutionGraph {
             .map(|i| WorkerId(i as u32))
     }
 
-    /// The worker of the guest process `cr3` of the VM of pid `vm` on `host`.
-    pub fn guest_process(&self, host: &str, vm: u32, cr3: u64) -> Option<WorkerId> {
+    /// The worker of the guest process `cr3` (or, `nested`, of the nested guest of that
+    /// VMCS address) of the VM of pid `vm` on `host`.
+    pub fn guest_worker(&self, host: &str, vm: u32, cr3: u64, nested: bool) -> Option<WorkerId> {
+        let wanted = GuestWorker { vm, cr3, nested };
         self.workers
             .iter()
-            .position(|w| w.host == host && w.guest == Some(GuestWorker { vm, cr3 }))
+            .position(|w| w.host == host && w.guest == Some(wanted))
             .map(|i| WorkerId(i as u32))
     }
 }

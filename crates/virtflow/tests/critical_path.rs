@@ -61,7 +61,10 @@ fn check_path(p: &Json) -> BTreeMap<Option<u64>, i64> {
         let state = s["state"].as_str().unwrap();
         assert!(STATES.contains(&state), "{state}");
         if s["tid"].is_null() && s["process"].is_null() {
-            assert_eq!(state, "network", "only a message in flight has no thread: {s}");
+            assert_eq!(
+                state, "network",
+                "only a message in flight has no thread: {s}"
+            );
         }
         *by_tid.entry(s["tid"].as_u64()).or_insert(0) += s1 - s0;
         at = s1;
@@ -87,8 +90,7 @@ fn a_net_guests_vcpus_wait_on_their_vhost_thread() {
         return;
     };
     let manifest: Json =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let vm = &manifest["vms"][0];
     let pid = vm["qemu_pid"].as_u64().unwrap().to_string();
     let vhost = vm["vhost_tids"][0].as_u64().unwrap();
@@ -117,8 +119,7 @@ fn a_net_guests_vcpus_wait_on_their_vhost_thread() {
 fn a_request_between_two_guests_crosses_both_vhost_threads() {
     let dir = repo("x1_cross");
     let manifest: Json =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let scratch = scratch("critical-path", "x1");
     std::fs::create_dir_all(&scratch).unwrap();
     let trace = scratch.join("trace.dat");
@@ -320,11 +321,7 @@ fn a_guest_process_is_a_worker_of_its_own() {
             .map(|t| t["tid"].as_u64().unwrap()),
     );
     let trace = sim_common::trace_in(&dir);
-    let p = path_json(&[
-        trace.to_str().unwrap(),
-        "--process",
-        &format!("{cr3:#x}"),
-    ]);
+    let p = path_json(&[trace.to_str().unwrap(), "--process", &format!("{cr3:#x}")]);
     assert_eq!(p["process"], format!("{cr3:#x}"));
     let segments = p["segments"].as_array().unwrap();
     let on_itself: i64 = segments
@@ -341,5 +338,55 @@ fn a_guest_process_is_a_worker_of_its_own() {
         let tid = s["tid"].as_u64().expect("one host: nothing in flight");
         assert!(own.contains(&tid), "{s}: not a thread of VM {pid}");
     }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A nested (L2) guest is a worker of its own too (the simulator's `nested` scenario, where
+/// L1 runs an L2 guest on each vCPU): its path over its life alternates between its own runs
+/// and its vCPU's time in L1 — the layer below, handling its exits — and nothing else.
+#[test]
+fn a_nested_guest_waits_on_its_l1() {
+    let dir = scratch("critical-path", "nested");
+    let d = dir.to_str().unwrap();
+    virtflow(&["simulate", "nested", "-o", d]);
+    let truth: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("truth.json")).unwrap()).unwrap();
+    let vcpu0 = truth["vms"][0]["vcpus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["vcpu"] == 0)
+        .unwrap()["tid"]
+        .as_u64()
+        .unwrap();
+    let trace = sim_common::trace_in(&dir);
+    // The L2 guest of vCPU 0, by its VMCB as the trace's kvm_nested_vmenter gives it.
+    let model: virtflow_model::Model = serde_json::from_slice(&virtflow(&[
+        "analyze",
+        "--json",
+        "--intervals",
+        trace.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let vmcb = model.vms[0]
+        .vcpus
+        .iter()
+        .find(|v| v.tid as u64 == vcpu0)
+        .unwrap()
+        .nested[0]
+        .vmcs;
+    let p = path_json(&[trace.to_str().unwrap(), "--nested", &format!("{vmcb:#x}")]);
+    check_path(&p);
+    let (mut own, mut l1) = (0, 0);
+    for s in p["segments"].as_array().unwrap() {
+        let ns = s["end"].as_i64().unwrap() - s["start"].as_i64().unwrap();
+        if s["process"] == format!("nested guest {vmcb:#x}") {
+            own += ns;
+        } else {
+            assert_eq!(s["tid"].as_u64(), Some(vcpu0), "{s}");
+            l1 += ns;
+        }
+    }
+    assert!(own > 0 && l1 > 0, "own {own} ns, L1 {l1} ns");
     let _ = std::fs::remove_dir_all(dir);
 }

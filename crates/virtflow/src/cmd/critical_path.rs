@@ -20,7 +20,7 @@ pub struct Args {
     #[command(flatten)]
     pub trace: TraceArgs,
     /// The host thread whose path to follow.
-    #[arg(long, conflicts_with_all = ["vm", "process"])]
+    #[arg(long, conflicts_with_all = ["vm", "process", "nested"])]
     pub tid: Option<u32>,
     /// The host of --tid, when the experiment has several.
     #[arg(long = "on-host", value_name = "HOST", requires = "tid")]
@@ -29,12 +29,16 @@ pub struct Args {
     /// to follow.
     #[arg(long)]
     pub vm: Option<String>,
-    #[arg(long, requires = "vm", conflicts_with = "process")]
+    #[arg(long, requires = "vm", conflicts_with_all = ["process", "nested"])]
     pub vcpu: Option<u32>,
     /// A guest process by its page-table base (hex `0x…` or decimal), over the time it ran
     /// (the trace must report CR3 at guest entries); with --vm when several VMs have one.
-    #[arg(long, value_name = "CR3")]
+    #[arg(long, value_name = "CR3", conflicts_with = "nested")]
     pub process: Option<String>,
+    /// A nested (L2) guest by the address of its nested VMCS/VMCB (hex `0x…` or decimal), over
+    /// the time it ran: its waits show what L1 did meanwhile.
+    #[arg(long, value_name = "VMCS")]
+    pub nested: Option<String>,
     /// From this time (ns on the experiment's clock, or a duration after its start).
     #[arg(long, value_name = "TIME")]
     pub from: Option<Bound>,
@@ -93,14 +97,16 @@ struct Output {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.tid.is_none() && args.vm.is_none() && args.process.is_none() {
-        bail!("say whose path to follow: --tid N, --vm NAME --vcpu N, or --process CR3");
+    if args.tid.is_none() && args.vm.is_none() && args.process.is_none() && args.nested.is_none() {
+        bail!(
+            "say whose path to follow: --tid N, --vm NAME --vcpu N, --process CR3 or --nested VMCS"
+        );
     }
     let model = crate::input::analyze(
         &args.trace,
         Options {
             graph: true,
-            intervals: args.process.is_some(),
+            intervals: args.process.is_some() || args.nested.is_some(),
             ..Options::default()
         },
     )?;
@@ -114,10 +120,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         process,
         span: default_span,
     } = target(&args, &model)?;
+    let nested = args.nested.is_some();
     let worker = match process {
-        Some((vm, cr3)) => eg.guest_process(&host, vm, cr3).with_context(|| {
-            format!("guest process {cr3:#x} of VM {vm} has no run the graph shows")
-        })?,
+        Some((vm, address)) => eg
+            .guest_worker(&host, vm, address, nested)
+            .with_context(|| format!("{address:#x} of VM {vm} has no run the graph shows"))?,
         None => eg.worker(&host, tid).with_context(|| {
             format!("thread {tid} of host {host} does nothing in the trace that the graph shows")
         })?,
@@ -139,7 +146,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = Output {
         host: host.clone(),
         tid,
-        process: process.map(|(_, cr3)| format!("{cr3:#x}")),
+        process: process.map(|(_, a)| {
+            if nested {
+                format!("nested guest {a:#x}")
+            } else {
+                format!("{a:#x}")
+            }
+        }),
         start: from,
         end: to,
         segments: path
@@ -266,25 +279,46 @@ fn target(args: &Args, model: &Model) -> anyhow::Result<Target> {
             span: None,
         });
     }
-    let Some(text) = args.process.as_deref() else {
-        bail!("--vm: say which of its vCPUs (--vcpu N) or guest processes (--process CR3)");
+    let (text, nested, what) = match (&args.process, &args.nested) {
+        (Some(t), _) => (t.as_str(), false, "--process"),
+        (None, Some(t)) => (t.as_str(), true, "--nested"),
+        (None, None) => bail!(
+            "--vm: say which of its vCPUs (--vcpu N), guest processes (--process CR3) or nested \
+             guests (--nested VMCS)"
+        ),
     };
     let cr3 = match text.strip_prefix("0x") {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => text.parse(),
     }
-    .with_context(|| format!("--process {text:?}: a page-table base, hex 0x… or decimal"))?;
+    .with_context(|| format!("{what} {text:?}: an address, hex 0x… or decimal"))?;
     // The VMs that ran it (the one given), and over which time.
     let mut found: Vec<(&virtflow_model::Vm, u32, u64, i64, i64)> = Vec::new();
-    for candidate in model.vms.iter().filter(|v| vm.is_none_or(|vm| vm.pid == v.pid)) {
+    for candidate in model
+        .vms
+        .iter()
+        .filter(|v| vm.is_none_or(|vm| vm.pid == v.pid))
+    {
         let mut busiest: Option<(u32, u64)> = None;
         let (mut from, mut to) = (i64::MAX, i64::MIN);
         for v in &candidate.vcpus {
-            for p in v.processes.iter().filter(|p| p.cr3 == cr3) {
-                if busiest.is_none_or(|b| p.guest_ns > b.1) {
-                    busiest = Some((v.tid, p.guest_ns));
+            // (address, guest time, runs) of its processes or of its nested guests.
+            let runs: Vec<(u64, u64, &[virtflow_model::Span])> = if nested {
+                v.nested
+                    .iter()
+                    .map(|n| (n.vmcs, n.guest_ns, &n.intervals[..]))
+                    .collect()
+            } else {
+                v.processes
+                    .iter()
+                    .map(|p| (p.cr3, p.guest_ns, &p.intervals[..]))
+                    .collect()
+            };
+            for (_, ns, spans) in runs.into_iter().filter(|(a, ..)| *a == cr3) {
+                if busiest.is_none_or(|b| ns > b.1) {
+                    busiest = Some((v.tid, ns));
                 }
-                if let (Some(first), Some(last)) = (p.intervals.first(), p.intervals.last()) {
+                if let (Some(first), Some(last)) = (spans.first(), spans.last()) {
                     from = from.min(first.start);
                     to = to.max(last.end);
                 }
@@ -295,6 +329,11 @@ fn target(args: &Args, model: &Model) -> anyhow::Result<Target> {
         }
     }
     match found.as_slice() {
+        [] if nested => bail!(
+            "no nested guest at {cr3:#x}{} (the trace must show nested entries: \
+             kvm_nested_vmenter)",
+            vm.map(|v| format!(" in VM {}", v.name)).unwrap_or_default()
+        ),
         [] => bail!(
             "no guest process with CR3 {cr3:#x}{} (the trace must report CR3 at guest entries)",
             vm.map(|v| format!(" in VM {}", v.name)).unwrap_or_default()
@@ -306,7 +345,7 @@ fn target(args: &Args, model: &Model) -> anyhow::Result<Target> {
             span: (to > from).then_some((*from, *to)),
         }),
         several => bail!(
-            "CR3 {cr3:#x} is a guest process of several VMs: say which with --vm ({})",
+            "{cr3:#x} is in several VMs: say which with --vm ({})",
             several
                 .iter()
                 .map(|(vm, ..)| vm.name.as_str())
@@ -371,9 +410,16 @@ impl<'a> Who<'a> {
             return WorkerInfo {
                 host: Some(info.host.clone()),
                 tid: None,
-                process: Some(format!("{:#x}", g.cr3)),
+                process: Some(if g.nested {
+                    format!("nested guest {:#x}", g.cr3)
+                } else {
+                    format!("{:#x}", g.cr3)
+                }),
                 comm: Some(info.comm.clone()),
-                vm: self.names.get(&(info.host.as_str(), g.vm)).map(|n| n.to_string()),
+                vm: self
+                    .names
+                    .get(&(info.host.as_str(), g.vm))
+                    .map(|n| n.to_string()),
                 vcpu: None,
             };
         }
@@ -461,6 +507,7 @@ fn who_text(
 fn render(out: &Output, origin: i64, w: &mut dyn Write) -> std::io::Result<()> {
     let total = (out.end - out.start).max(1);
     let whose = match &out.process {
+        Some(p) if p.starts_with("nested") => p.clone(),
         Some(cr3) => format!("guest process {cr3}"),
         None => format!("thread {}", out.tid),
     };
