@@ -7,9 +7,12 @@
 //! Rules (the simulator's truth follows them): a page is `4096 << order` bytes; an allocation
 //! belongs to the thread the event runs in (or to the host alone when none is known); a free
 //! of a page allocated during the trace returns its bytes to its owner, at the free's time; a
-//! free of any other page is the host's `freed_unowned_bytes`; `mm_page_free_batched` frees one
-//! order-0 page; a KSM merge counts for the process whose `ksm_enter` named its `mm`. A VM's
-//! peak is the most it held at the end of a bucket of the host's time line.
+//! free of any other page is the host's `freed_unowned_bytes`; `mm_page_free_batched` repeats
+//! the `mm_page_free` of the same page, so it frees one order-0 page only in a trace without
+//! `mm_page_free` (the layout decides); a KSM merge (`ksm_merge_one_page` without error, a
+//! merge with the zero page; `ksm_merge_with_ksm_page` without error and into a KSM page)
+//! counts for the process whose `ksm_enter` named its `mm`. A VM's peak is the most it held at
+//! the end of a bucket of the host's time line.
 //!
 //! Memory: one ledger entry per page (of any order) allocated and not yet freed — 16 bytes of
 //! key and value in a hash map, about 32 with the map's overhead — plus, per owning thread, its
@@ -130,6 +133,12 @@ impl Memory {
     pub fn vm(&self, clock: &Clockwork, threads: &[usize], series: bool) -> VmMemory {
         let mut m = VmMemory::default();
         if !self.traced {
+            // KSM's events without the page allocator's (a recording of `ksm:*` alone).
+            m.ksm_merged_pages = threads
+                .iter()
+                .filter_map(|i| self.owners.get(&(*i as u32)))
+                .map(|o| o.ksm_merged)
+                .sum();
             return m;
         }
         let n = clock.buckets().count;

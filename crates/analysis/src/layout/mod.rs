@@ -49,9 +49,26 @@ const MAX_VCPU_ID: u64 = 4095;
 
 impl Layout {
     pub fn new(classes: &[EventClass]) -> Layout {
+        // The kernel emits `mm_page_free_batched` on its batched path after the
+        // `mm_page_free` of the same page (`free_unref_page_list`, `free_unref_folios`): with
+        // `mm_page_free` in the trace it frees nothing more; only without it does it stand
+        // for the free of one order-0 page.
+        let frees = classes
+            .iter()
+            .any(|c| canonical_name(&c.name) == "mm_page_free");
         let handlers = classes
             .iter()
-            .map(|c| (handler_for(c), context_for(c)))
+            .map(|c| {
+                let h = match handler_for(c) {
+                    Handler::Page { alloc: false, .. }
+                        if frees && canonical_name(&c.name) == "mm_page_free_batched" =>
+                    {
+                        Handler::Ignore
+                    }
+                    h => h,
+                };
+                (h, context_for(c))
+            })
             .collect();
         let sideband = classes
             .iter()
@@ -325,9 +342,10 @@ impl Layout {
                 }
             }
             Handler::KsmEnter { mm } => TypedEvent::KsmEnter { mm: src.u64(mm)? },
-            Handler::KsmMerge { mm, err } => TypedEvent::KsmMerge {
+            Handler::KsmMerge { mm, err, ksm_page } => TypedEvent::KsmMerge {
                 mm: src.u64(mm)?,
-                merged: err.and_then(|f| src.i64(f)).unwrap_or(0) == 0,
+                merged: err.and_then(|f| src.i64(f)).unwrap_or(0) == 0
+                    && ksm_page.is_none_or(|f| src.u64(f).unwrap_or(0) != 0),
             },
             Handler::Marker { text } => TypedEvent::Marker {
                 text: src.str(text)?,

@@ -190,7 +190,8 @@ pub enum TypedEvent<'a> {
         pfn: u64,
         order: u32,
     },
-    /// A host page freed (`mm_page_free`; `mm_page_free_batched`: order 0).
+    /// A host page freed (`mm_page_free`; `mm_page_free_batched`, order 0, only in a trace
+    /// without `mm_page_free`, whose event it repeats).
     PageFree {
         pfn: u64,
         order: u32,
@@ -199,7 +200,8 @@ pub enum TypedEvent<'a> {
     KsmEnter {
         mm: u64,
     },
-    /// KSM merged a page of `mm` (`ksm_merge_one_page`; `merged`: without error).
+    /// KSM merged a page of `mm` (`ksm_merge_one_page`, `ksm_merge_with_ksm_page`; `merged`:
+    /// without error, and into a KSM page for the latter).
     KsmMerge {
         mm: u64,
         merged: bool,

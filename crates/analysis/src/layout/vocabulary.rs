@@ -139,9 +139,12 @@ pub(super) enum Handler {
     KsmEnter {
         mm: FieldId,
     },
+    /// `ksm_merge_one_page` (`ksm_page` none: a merge with the zero page) or
+    /// `ksm_merge_with_ksm_page` (`ksm_page`: the KSM page merged into, 0 when none was).
     KsmMerge {
         mm: FieldId,
         err: Option<FieldId>,
+        ksm_page: Option<FieldId>,
     },
     Marker {
         text: FieldId,
@@ -437,12 +440,24 @@ pub(super) fn handler_for(class: &EventClass) -> Handler {
             Some(mm) => Handler::KsmEnter { mm },
             None => Handler::Ignore,
         },
-        "ksm_merge_one_page" | "ksm_merge_with_ksm_page" => match f(&["mm"]) {
+        "ksm_merge_one_page" => match f(&["mm"]) {
             Some(mm) => Handler::KsmMerge {
                 mm,
                 err: f(&["err"]),
+                ksm_page: None,
             },
             None => Handler::Ignore,
+        },
+        // `try_to_merge_with_ksm_page` traces every attempt: the first half of merging two
+        // pages turns a page into a KSM page with no `ksm_page` and frees nothing, so the
+        // event counts only with the KSM page it merged into.
+        "ksm_merge_with_ksm_page" => match (f(&["mm"]), f(&["ksm_page"])) {
+            (Some(mm), Some(ksm_page)) => Handler::KsmMerge {
+                mm,
+                err: f(&["err"]),
+                ksm_page: Some(ksm_page),
+            },
+            _ => Handler::Ignore,
         },
         "kvm_hypercall" => match (f(&["nr"]), f(&["a0"]), f(&["a1"])) {
             (Some(nr), Some(a0), Some(a1)) => Handler::Hypercall { nr, a0, a1 },

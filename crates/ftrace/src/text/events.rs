@@ -347,6 +347,17 @@ pub(crate) const KNOWN_EVENTS: &[KnownEvent] = &[
         templates: &["ksm pfn {pfn:u} rmap_item {rmap_item:x} mm {mm:x} error {err:d}"],
         post: None,
     },
+    // Prints "ksm " when it merged into a KSM page, and nothing of the page itself: the
+    // prefix stands for a non-zero `ksm_page`.
+    KnownEvent {
+        name: "ksm_merge_with_ksm_page",
+        system: "ksm",
+        templates: &[
+            "ksm pfn {pfn:u} rmap_item {rmap_item:x} mm {mm:x} error {err:d}{ksm_page:=1}",
+            "pfn {pfn:u} rmap_item {rmap_item:x} mm {mm:x} error {err:d}{ksm_page:=0}",
+        ],
+        post: None,
+    },
 ];
 
 pub(crate) fn known_event(name: &str) -> Option<&'static KnownEvent> {
