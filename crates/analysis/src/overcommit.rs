@@ -3,17 +3,21 @@
 //! the host's runnable vCPUs per pCPU over time, the matrix of who preempted whom, and a
 //! verdict in plain words for each VM and the host.
 //!
-//! The verdict names the cause a host operator can act on:
-//! - **pinning** — the VM's vCPUs waited while another pCPU was idle most of that time: their
-//!   affinity (or the scheduler) kept them where the culprit ran;
-//! - **overcommitment** — more vCPUs were runnable than the host has pCPUs;
-//! - **a noisy host process** or **a kernel thread** took the pCPUs;
+//! The verdict names the cause a host operator can act on, from who held the pCPUs its vCPUs
+//! wanted — for a preemption, the task that ran instead; for a wait after a wake-up, the task
+//! that ran until the vCPU got the pCPU (the idle task holds it for no one: that is the
+//! wake-up's latency) — by the kind that held them longest: vCPUs (its own or other VMs'),
+//! its own helper threads, or the host's tasks (processes and kernel threads):
 //! - **its own helper threads** (I/O thread, vhost) compete with its vCPUs, or its own vCPUs
 //!   outnumber the pCPUs they may use;
-//! - otherwise, plain sharing of pCPUs with the culprit.
+//! - **pinning** — the VM's vCPUs waited while another pCPU was idle most of that time: their
+//!   affinity (or the scheduler) kept them where the culprit ran;
+//! - **overcommitment** — other VMs' vCPUs held them, and more vCPUs were runnable than the
+//!   host has pCPUs most of that time; with fewer, plain sharing of pCPUs with that VM;
+//! - **a noisy host process** or **a kernel thread** took the pCPUs.
 
 use virtflow_model::{
-    Culprit, Host, HostOvercommit, PreemptionMatrix, Preemptor, Vm, VmOvercommit,
+    Culprit, Host, HostOvercommit, PreemptionMatrix, PreemptionStat, Preemptor, Vm, VmOvercommit,
 };
 
 use crate::w2a::Analyzer;
@@ -24,12 +28,18 @@ const NOTABLE_STEAL: f64 = 0.02;
 /// Of a steal, this share in one condition makes that condition its cause.
 const MOSTLY: f64 = 0.5;
 
-pub(crate) fn fill(an: &mut Analyzer, host: &mut Host, vms: &mut [Vm]) {
-    let end = an.end;
+/// `ready_by`: per VM (by pid), its vCPUs' ready time by the task that held the pCPU until
+/// they ran. Runs after the analyzer's `finish`, which folded the levels.
+pub(crate) fn fill(
+    an: &mut Analyzer,
+    host: &mut Host,
+    vms: &mut [Vm],
+    ready_by: &[(u32, Vec<PreemptionStat>)],
+) {
     let span = (host.end_ns - host.start_ns).max(1) as f64;
     let keeps_series = an.keeps_series();
     let levels = &mut an.levels;
-    let overcommitted_ns = levels.marks(end).overcommitted;
+    let overcommitted_ns = levels.totals().overcommitted;
     let per_cpu: Vec<Vec<u64>> = if keeps_series {
         let mut v: Vec<Vec<u64>> = levels.per_cpu.iter().map(|s| s.finish(&an.clock)).collect();
         v.resize(host.cpus as usize, vec![0; an.clock.buckets().count]);
@@ -73,7 +83,11 @@ pub(crate) fn fill(an: &mut Analyzer, host: &mut Host, vms: &mut [Vm]) {
                 .filter_map(|v| v.activity.as_ref())
                 .flat_map(|a| [&a.preempted_ns, &a.ready_ns]),
         );
-        oc.verdict = vm_verdict(vm, &oc, vms, step);
+        let ready = ready_by
+            .iter()
+            .find(|(pid, _)| *pid == vm.pid)
+            .map_or(&[][..], |(_, r)| r.as_slice());
+        oc.verdict = vm_verdict(vm, &oc, ready, vms, step);
         vms[i].overcommit = oc;
     }
     ho.verdict = host_verdict(host, &ho, vms);
@@ -197,7 +211,24 @@ fn when(steal: &[u64], step: Option<(i64, i64)>) -> Option<String> {
     Some(format!("{:.1}–{:.1} s", at(first), at(last + 1)))
 }
 
-fn vm_verdict(vm: &Vm, oc: &VmOvercommit, vms: &[Vm], step: Option<(i64, i64)>) -> String {
+/// The kind of task that held a pCPU a VM's vCPU wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holder {
+    OwnVcpus,
+    OtherVms,
+    OwnHelpers,
+    /// Host processes and kernel threads.
+    Host,
+    Unknown,
+}
+
+fn vm_verdict(
+    vm: &Vm,
+    oc: &VmOvercommit,
+    ready: &[PreemptionStat],
+    vms: &[Vm],
+    step: Option<(i64, i64)>,
+) -> String {
     let share = 100.0 * oc.steal_share;
     if oc.steal_share < NOTABLE_STEAL {
         return format!(
@@ -206,19 +237,25 @@ fn vm_verdict(vm: &Vm, oc: &VmOvercommit, vms: &[Vm], step: Option<(i64, i64)>) 
             vm.name
         );
     }
-    // The one who took most, by preempted time.
-    let mut by: Vec<(Culprit, u64, bool)> = Vec::new();
+    // Who held the pCPUs it wanted, and for how long.
+    let mut by: Vec<(Culprit, u64, Holder)> = Vec::new();
     let vcpu_tids: Vec<u32> = vm.vcpus.iter().map(|v| v.tid).collect();
-    for p in &vm.preemptions {
+    for p in vm.preemptions.iter().chain(ready) {
         let c = culprit(&p.by, vm, vms);
-        let helper = matches!(p.by, Preemptor::SameVm { tid } if !vcpu_tids.contains(&tid));
-        match by.iter_mut().find(|(x, _, h)| *x == c && *h == helper) {
+        let holder = match p.by {
+            Preemptor::SameVm { tid } if vcpu_tids.contains(&tid) => Holder::OwnVcpus,
+            Preemptor::SameVm { .. } => Holder::OwnHelpers,
+            Preemptor::OtherVm { .. } => Holder::OtherVms,
+            Preemptor::HostProcess { .. } | Preemptor::KernelThread { .. } => Holder::Host,
+            Preemptor::Unknown => Holder::Unknown,
+        };
+        match by.iter_mut().find(|(x, _, h)| *x == c && *h == holder) {
             Some(e) => e.1 += p.total_ns,
-            None => by.push((c, p.total_ns, helper)),
+            None => by.push((c, p.total_ns, holder)),
         }
     }
     by.sort_by_key(|b| std::cmp::Reverse(b.1));
-    let preempted: u64 = by.iter().map(|b| b.1).sum();
+    let held: u64 = by.iter().map(|b| b.1).sum();
     let mut s = format!(
         "verdict: {} lost {share:.1}% of its vCPU time ({}) runnable but not running",
         vm.name,
@@ -229,28 +266,51 @@ fn vm_verdict(vm: &Vm, oc: &VmOvercommit, vms: &[Vm], step: Option<(i64, i64)>) 
     }
     let idle = oc.while_cpu_idle_ns as f64 / oc.steal_ns.max(1) as f64;
     let over = oc.while_overcommitted_ns as f64 / oc.steal_ns.max(1) as f64;
-    let Some((top, ns, helper)) = by.first().cloned() else {
-        s.push_str(&format!(
-            "; it waited for a pCPU after being woken, {:.0}% of it while another pCPU idled",
-            100.0 * idle
-        ));
+    let time =
+        |of: &[Holder]| -> u64 { by.iter().filter(|b| of.contains(&b.2)).map(|b| b.1).sum() };
+    // The kind that held them longest: vCPUs (its own and other VMs'), its own helpers, the
+    // host's tasks.
+    let vcpus = [Holder::OwnVcpus, Holder::OtherVms];
+    let kinds: [&[Holder]; 3] = [&vcpus, &[Holder::OwnHelpers], &[Holder::Host]];
+    let top_kind = kinds
+        .iter()
+        .map(|k| (*k, time(k)))
+        .filter(|(_, ns)| *ns > 0)
+        .max_by_key(|(_, ns)| *ns)
+        .map(|(k, _)| k);
+    let Some((top, ns, holder)) = top_kind
+        .and_then(|k| by.iter().find(|b| k.contains(&b.2)))
+        .cloned()
+    else {
+        if over >= MOSTLY {
+            s.push_str(&format!(
+                "; cause: overcommitment — the host had more runnable vCPUs than pCPUs during \
+                 {:.0}% of its steal",
+                100.0 * over
+            ));
+        } else {
+            s.push_str(&format!(
+                "; it waited for a pCPU after being woken, {:.0}% of it while another pCPU \
+                 idled",
+                100.0 * idle
+            ));
+        }
         return s;
     };
     s.push_str(&format!(
-        "; {:.0}% of its preempted time to {}",
-        percent(ns, preempted),
-        if helper {
+        "; {:.0}% of the pCPU time it waited for went to {}",
+        percent(ns, held),
+        if holder == Holder::OwnHelpers {
             "its own helper threads".to_string()
         } else {
             culprit_words(&top)
         }
     ));
-    let own = matches!(&top, Culprit::Vm { name } if *name == vm.name);
-    let cause = if own && helper {
+    let cause = if holder == Holder::OwnHelpers {
         "cause: its own helper threads (I/O thread, vhost) compete with its vCPUs for the same \
          pCPUs"
             .to_string()
-    } else if own {
+    } else if holder != Holder::Host && time(&[Holder::OwnVcpus]) >= time(&[Holder::OtherVms]) {
         "cause: its own vCPUs outnumber the pCPUs they may run on".to_string()
     } else if idle >= MOSTLY {
         format!(
@@ -259,7 +319,7 @@ fn vm_verdict(vm: &Vm, oc: &VmOvercommit, vms: &[Vm], step: Option<(i64, i64)>) 
             100.0 * idle,
             culprit_words(&top)
         )
-    } else if over >= MOSTLY {
+    } else if holder != Holder::Host && over >= MOSTLY {
         format!(
             "cause: overcommitment — the host had more runnable vCPUs than pCPUs during {:.0}% \
              of its steal",

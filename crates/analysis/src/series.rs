@@ -37,6 +37,10 @@ impl Clockwork {
         while index >= MAX_BUCKETS {
             self.level += 1;
             index = ((ts - start).max(0) / self.step()) as usize;
+            // The latest bucket in use so far, `count − 1`, is half as far in the wider
+            // buckets: left at its old value, the count would keep up to 1,024 buckets past
+            // the host's end.
+            self.count = self.count.div_ceil(2);
         }
         self.count = self.count.max(index + 1);
     }
@@ -154,6 +158,24 @@ mod tests {
             step *= 2;
         }
         (step, ((span + step - 1) / step) as usize)
+    }
+
+    /// Events every millisecond fill the 1 ms buckets before they widen: the count must
+    /// shrink with them.
+    #[test]
+    fn a_trace_seen_event_by_event_ends_with_the_closed_form_count() {
+        let mut c = Clockwork::default();
+        let first = 7_000;
+        let last = first + 1_999_953_398;
+        let mut t = first;
+        while t < last {
+            c.advance(t);
+            t += 1_000_000;
+        }
+        c.advance(last);
+        let b = c.buckets();
+        assert_eq!((b.step_ns, b.count), closed_form(first, last));
+        assert_eq!(b.count, 1000);
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub(crate) fn build(
         }
     }
     let mut vms = Vec::with_capacity(groups.len());
+    // Per VM (by pid): its vCPUs' ready time by who held the pCPU, for the verdict.
+    let mut ready_by: Vec<(u32, Vec<PreemptionStat>)> = Vec::with_capacity(groups.len());
     let mut dropped = false;
     for (gi, g) in groups.iter().enumerate() {
         let pid = pids[gi];
@@ -142,6 +144,7 @@ pub(crate) fn build(
         let mut timed: Vec<u64> = Vec::new();
         let mut injections: Vec<(u32, u64)> = Vec::new();
         let mut preemptions: Vec<PreemptionStat> = Vec::new();
+        let mut ready: Vec<PreemptionStat> = Vec::new();
         let mut latency = Durations::new();
         let mut signals = WaitSignals::default();
         let mut steal = VmOvercommit::default();
@@ -174,8 +177,9 @@ pub(crate) fn build(
                 .series
                 .as_deref()
                 .map(|s| activity::of_vcpu(s, &an.clock, &an.groups, g.root));
-            steal.while_overcommitted_ns += t.steal_overcommitted_ns;
-            steal.while_cpu_idle_ns += t.steal_cpu_idle_ns;
+            let split = an.levels.steal_split(i);
+            steal.while_overcommitted_ns += split.overcommitted;
+            steal.while_cpu_idle_ns += split.cpu_idle;
             vm.vcpus.push(Vcpu {
                 vcpu: n,
                 tid: t.tid,
@@ -233,6 +237,20 @@ pub(crate) fn build(
                     None => preemptions.push(PreemptionStat {
                         by,
                         count,
+                        total_ns: ns,
+                    }),
+                }
+            }
+            for &(by, ns) in &t.ready_by {
+                let by = classify(by);
+                match ready.iter_mut().find(|p| p.by == by) {
+                    Some(p) => {
+                        p.count += 1;
+                        p.total_ns += ns;
+                    }
+                    None => ready.push(PreemptionStat {
+                        by,
+                        count: 1,
                         total_ns: ns,
                     }),
                 }
@@ -310,6 +328,7 @@ pub(crate) fn build(
                 vm.name, signals.disagree, signals.waits
             ));
         }
+        ready_by.push((vm.pid, ready));
         vms.push(vm);
     }
     vms.sort_by_key(|v| v.pid);
@@ -343,7 +362,7 @@ pub(crate) fn build(
         memory: memory.host(&an.clock, an.keeps_series()),
         ..Host::default()
     };
-    overcommit::fill(an, &mut host, &mut vms);
+    overcommit::fill(an, &mut host, &mut vms, &ready_by);
     (host, vms, notes)
 }
 

@@ -132,7 +132,7 @@ impl Analyzer {
     fn new_thread(&mut self, tid: u32) -> usize {
         let i = self.threads.len();
         self.threads
-            .push(Thread::new(tid, self.start.unwrap_or(self.end)));
+            .push(Thread::new(tid, i, self.start.unwrap_or(self.end)));
         if (tid as usize) < DIRECT_TIDS {
             if self.direct.len() <= tid as usize {
                 self.direct.resize(tid as usize + 1, u32::MAX);
@@ -289,7 +289,7 @@ impl Analyzer {
                     t.set_mode(books!(self), ts, mode);
                     t.run_start.get_or_insert(ts);
                 }
-                t.cpu = ctx.cpu;
+                t.move_to(books!(self), ts, ctx.cpu);
                 if let Some(c) = self.cpu(ctx.cpu) {
                     c.current = Some(tid);
                 }
@@ -311,7 +311,7 @@ impl Analyzer {
             TypedEvent::SchedMigrate { tid, dest_cpu } => {
                 if tid != 0 {
                     let i = self.thread(tid);
-                    self.threads[i].cpu = dest_cpu;
+                    self.threads[i].move_to(books!(self), ts, dest_cpu);
                 }
             }
             TypedEvent::ProcessFork {
@@ -393,7 +393,7 @@ impl Analyzer {
             if let Some(start) = t.run_start.take() {
                 t.cpu_ns += (ts - start).max(0) as u64;
             }
-            t.cpu = ctx.cpu;
+            t.move_to(books!(self), ts, ctx.cpu);
             let sched = match prev_state {
                 TaskState::Runnable => Sched::Preempted { by: next },
                 TaskState::Sleeping => Sched::Blocked,
@@ -409,27 +409,24 @@ impl Analyzer {
             t.run_start = Some(ts);
             t.raised_irq = None;
             let waited = (ts - t.since).max(0) as u64;
-            match t.sched {
-                Sched::Ready if t.is_vcpu => {
+            if t.sched == Sched::Ready {
+                if t.is_vcpu {
                     t.ready
                         .get_or_insert_with(|| Box::new(Durations::new()))
                         .record(waited);
                 }
-                Sched::Preempted { by } => {
-                    match t.preempted_by.iter_mut().find(|(b, _, _)| *b == by) {
-                        Some(e) => {
-                            e.1 += 1;
-                            e.2 += waited;
-                        }
-                        None => t.preempted_by.push((by, 1, waited)),
+                // Who held the pCPU until it got it (the idle task: a wake-up's latency).
+                if prev != 0 {
+                    match t.ready_by.iter_mut().find(|(b, _)| *b == prev) {
+                        Some(e) => e.1 += waited,
+                        None => t.ready_by.push((prev, waited)),
                     }
                 }
-                _ => {}
             }
             // Its wait ends on the CPU it waited on; it runs on this one.
             let mode = t.mode;
             t.set_mode(books!(self), ts, mode);
-            t.cpu = ctx.cpu;
+            t.move_to(books!(self), ts, ctx.cpu);
         }
     }
 
@@ -471,7 +468,7 @@ impl Analyzer {
         }
         // It waits for the CPU it was woken onto.
         if let Some(cpu) = target_cpu {
-            self.threads[i].cpu = cpu;
+            self.threads[i].move_to(books!(self), ctx.ts, cpu);
         }
     }
 
@@ -540,7 +537,7 @@ impl Analyzer {
             TypedEvent::KvmEntry { vcpu_id } => {
                 self.kvm_events += 1;
                 let t = &mut self.threads[i];
-                t.mark_vcpu(books!(self), ts);
+                t.mark_vcpu(books!(self));
                 if vcpu_id.is_some() {
                     t.vcpu_id = vcpu_id;
                 }
@@ -569,7 +566,7 @@ impl Analyzer {
             } => {
                 self.kvm_events += 1;
                 let t = &mut self.threads[i];
-                t.mark_vcpu(books!(self), ts);
+                t.mark_vcpu(books!(self));
                 t.isa = Some(isa);
                 if let Some(s) = &mut t.series {
                     s.exits.add_at(&self.clock, ts, 1);
@@ -599,7 +596,11 @@ impl Analyzer {
                 t.set_mode(books!(self), ts, Mode::Hypervisor(Some((isa, code))));
             }
             TypedEvent::KvmUserspaceExit { reason } => {
-                self.threads[i].set_mode(books!(self), ts, Mode::UserSpace(reason));
+                let t = &mut self.threads[i];
+                // In its VMM's user space, a vCPU thread may be switched out without entering
+                // its guest again: still a vCPU.
+                t.kvm_in_stint = true;
+                t.set_mode(books!(self), ts, Mode::UserSpace(reason));
             }
             TypedEvent::KvmInjVirq { vector } => {
                 let t = &mut self.threads[i];
@@ -691,5 +692,6 @@ impl Analyzer {
                 t.cpu_ns += (end - start).max(0) as u64;
             }
         }
+        self.levels.finish(end);
     }
 }

@@ -4,7 +4,7 @@
 use virtflow_model::{Isa, StateTimes, WaitCause, WaitSignals, WaitTimes};
 use virtflow_trace::Timestamp;
 
-use super::levels::{Levels, Marks};
+use super::levels::{Class, Levels};
 use crate::graph::GraphBuilder;
 use crate::histogram::Durations;
 use crate::layout::IrqSource;
@@ -144,6 +144,8 @@ const PRE_VCPU_INTERVALS: usize = 64;
 
 pub(crate) struct Thread {
     pub tid: u32,
+    /// Its index among the analyzer's threads (how the overcommitment's log names it).
+    idx: u32,
     pub tgid: Option<u32>,
     pub comm: String,
     pub sched: Sched,
@@ -164,6 +166,8 @@ pub(crate) struct Thread {
     pub intervals: Vec<RawInterval>,
     pub intervals_dropped: bool,
     pub preempted_by: Vec<(u32, u64, u64)>,
+    /// Its ready time by the task that held the pCPU until it ran (never the idle task).
+    pub ready_by: Vec<(u32, u64)>,
     pub ready: Option<Box<Durations>>,
     /// The guest interrupt it raised last since it started running (behaviour of a helper
     /// thread): an MSI (a virtio device) or a legacy GSI line.
@@ -176,17 +180,27 @@ pub(crate) struct Thread {
     pub series: Option<Box<ThreadSeries>>,
     /// Before that: its last state spans, to replay into the series then.
     pre_spans: Vec<(Timestamp, Timestamp, SpanKind)>,
-    /// The overcommitment's running totals when its current steal began.
-    steal_mark: Option<Marks>,
-    /// Of its steal: while the host had more runnable vCPUs than pCPUs, and while a pCPU idled.
-    pub steal_overcommitted_ns: u64,
-    pub steal_cpu_idle_ns: u64,
+    /// Its class as last told to the overcommitment's [`Levels`].
+    class: Class,
+    /// Since when its runnable time is on its current CPU.
+    cpu_since: Timestamp,
+    /// Whether [`Levels`] may hold a candidate history of it (not known to be a vCPU yet).
+    candidate: bool,
+    /// It ran a whole stint without a KVM event: a host task, followed no more as a
+    /// candidate (a host thread would otherwise cost a history at each wake-up).
+    host_task: bool,
+    /// Its current stint began with a known state before (not at its first sighting, nor
+    /// after a loss): what it does until it stops running is all there is of it.
+    stint_whole: bool,
+    /// Whether it showed a KVM event since it was last switched in.
+    pub(crate) kvm_in_stint: bool,
 }
 
 impl Thread {
-    pub(crate) fn new(tid: u32, start: Timestamp) -> Thread {
+    pub(crate) fn new(tid: u32, idx: usize, start: Timestamp) -> Thread {
         Thread {
             tid,
+            idx: idx as u32,
             tgid: None,
             comm: String::new(),
             sched: Sched::Unknown,
@@ -206,6 +220,7 @@ impl Thread {
             intervals: Vec::new(),
             intervals_dropped: false,
             preempted_by: Vec::new(),
+            ready_by: Vec::new(),
             ready: None,
             raised_irq: None,
             ipi_since_exit: false,
@@ -213,22 +228,68 @@ impl Thread {
             cpu_ns: 0,
             series: None,
             pre_spans: Vec::new(),
-            steal_mark: None,
-            steal_overcommitted_ns: 0,
-            steal_cpu_idle_ns: 0,
+            class: Class::default(),
+            cpu_since: start,
+            candidate: false,
+            host_task: false,
+            stint_whole: false,
+            kvm_in_stint: false,
         }
     }
 
-    /// Running, preempted or ready: wanting a pCPU.
-    fn runnable(&self) -> bool {
-        matches!(
-            self.sched,
-            Sched::Running | Sched::Preempted { .. } | Sched::Ready
-        )
+    /// Wanting a pCPU (running in a known mode, preempted, ready), and wanting one it does
+    /// not have (preempted, ready). Running in a mode not known yet is the unknown state, as
+    /// the vCPU's time counts it: runnable time is the time of runnable states.
+    #[inline]
+    fn class_now(&self) -> Class {
+        match self.sched {
+            Sched::Running => Class {
+                runnable: self.mode != Mode::Hypervisor(None),
+                steal: false,
+            },
+            Sched::Preempted { .. } | Sched::Ready => Class {
+                runnable: true,
+                steal: true,
+            },
+            Sched::Blocked | Sched::Unknown => Class::default(),
+        }
     }
 
-    fn stealing(&self) -> bool {
-        matches!(self.sched, Sched::Preempted { .. } | Sched::Ready)
+    /// Tells the overcommitment's [`Levels`] its class from `ts` when it changed. A thread
+    /// not known to be a vCPU is followed from its first runnable state: it may turn out to
+    /// be one.
+    #[inline]
+    fn sync_class(&mut self, b: &mut Books, ts: Timestamp) {
+        let class = self.class_now();
+        if class == self.class {
+            return;
+        }
+        self.class = class;
+        if self.is_vcpu || self.candidate || (class.runnable && !self.host_task) {
+            b.levels.class(self.idx, self.is_vcpu, ts, class);
+            self.candidate |= !self.is_vcpu;
+        }
+    }
+
+    /// Counts its runnable time on its current CPU up to `ts` (a state's end, a move).
+    #[inline]
+    fn level_span(&mut self, b: &mut Books, ts: Timestamp) {
+        let from = self.cpu_since.max(self.since);
+        if self.class.runnable && ts > from && (self.is_vcpu || self.candidate) {
+            b.levels
+                .runnable_span(b.clock, self.idx, self.is_vcpu, self.cpu, from, ts);
+        }
+        self.cpu_since = ts.max(from);
+    }
+
+    /// It runs or waits on `cpu` from `ts` (a migration, a wake-up's target CPU, an event on
+    /// a CPU it was not known to be on).
+    #[inline]
+    pub(crate) fn move_to(&mut self, b: &mut Books, ts: Timestamp, cpu: u32) {
+        if cpu != self.cpu {
+            self.level_span(b, ts);
+            self.cpu = cpu;
+        }
     }
 
     /// Writes a state span into its series, or keeps it for them while the thread is not
@@ -249,13 +310,21 @@ impl Thread {
         }
     }
 
-    /// The thread is a vCPU (its first KVM event): from now on it counts among the host's
-    /// vCPUs, and its series start with what it did before.
-    pub(crate) fn mark_vcpu(&mut self, b: &mut Books, ts: Timestamp) {
+    /// The thread is a vCPU (its first KVM event): it counts among the host's vCPUs from its
+    /// first runnable state, and its series start with what it did before.
+    pub(crate) fn mark_vcpu(&mut self, b: &mut Books) {
         if self.is_vcpu {
             return;
         }
         self.is_vcpu = true;
+        self.kvm_in_stint = true;
+        let history = self.candidate && b.levels.resolve(b.clock, self.idx);
+        self.candidate = false;
+        if !history && self.class.runnable {
+            // Its history was not followed (it ran a whole stint without a KVM event before)
+            // or was dropped (the overcommitment's memory bound): from its current state on.
+            b.levels.class(self.idx, true, self.since, self.class);
+        }
         if b.series {
             let mut s = Box::<ThreadSeries>::default();
             for (from, to, kind) in self.pre_spans.drain(..) {
@@ -264,28 +333,29 @@ impl Thread {
             self.series = Some(s);
         }
         self.pre_spans = Vec::new();
-        if self.runnable() {
-            b.levels.runnable_changed(ts, true);
-        }
-        if self.stealing() {
-            self.steal_mark = Some(b.levels.marks(ts));
-        }
     }
 
     /// Ends the current state at `ts` and enters `sched`.
     pub(crate) fn enter(&mut self, b: &mut Books, ts: Timestamp, sched: Sched) {
-        let was = self.runnable();
+        let before = self.sched;
+        let was_running = before == Sched::Running;
         self.close(b, ts);
         self.sched = sched;
-        if self.is_vcpu {
-            let now = self.runnable();
-            if was != now {
-                b.levels.runnable_changed(ts.max(self.since), now);
-            }
-            if self.stealing() {
-                self.steal_mark = Some(b.levels.marks(self.since));
+        let running = sched == Sched::Running;
+        if was_running && !running && !self.is_vcpu && !self.kvm_in_stint && self.stint_whole {
+            // A whole stint without a KVM event: no vCPU, as far as its past goes.
+            self.host_task = true;
+            if self.candidate {
+                b.levels.discard(self.idx);
+                self.candidate = false;
+                self.class = Class::default();
             }
         }
+        if running && !was_running {
+            self.kvm_in_stint = false;
+            self.stint_whole = before != Sched::Unknown;
+        }
+        self.sync_class(b, self.since);
     }
 
     pub(crate) fn raw_state(&self) -> RawState {
@@ -322,13 +392,17 @@ impl Thread {
         let keep = b.keep;
         let ts = ts.max(self.since);
         let ns = (ts - self.since) as u64;
-        if self.is_vcpu && self.runnable() {
-            b.levels.runnable_span(b.clock, self.cpu, self.since, ts);
-        }
-        if let Some(start) = self.steal_mark.take() {
-            let end = b.levels.marks(ts);
-            self.steal_overcommitted_ns += end.overcommitted - start.overcommitted;
-            self.steal_cpu_idle_ns += end.cpu_idle - start.cpu_idle;
+        self.level_span(b, ts);
+        if let Sched::Preempted { by } = self.sched {
+            // Counted as its time is, so that a preemption still open at the trace's end or
+            // at a loss is in the table too.
+            match self.preempted_by.iter_mut().find(|(b, _, _)| *b == by) {
+                Some(e) => {
+                    e.1 += 1;
+                    e.2 += ns;
+                }
+                None => self.preempted_by.push((by, 1, ns)),
+            }
         }
         let kind = match self.sched {
             Sched::Running => match self.mode {
@@ -417,6 +491,7 @@ impl Thread {
             self.close(b, ts);
         }
         self.mode = mode;
+        self.sync_class(b, self.since);
     }
 
     /// Decides the cause of the pending wait from what is known now, and accounts it.
