@@ -358,13 +358,17 @@ pub(crate) fn matrix(vms: &[(u32, String, Vec<PreemptionStat>)]) -> PreemptionMa
     }
 }
 
+/// Below this share of its observed time, a VM's steal has no cause (`none`).
+const NOTABLE_STEAL: f64 = 0.02;
+
 /// A VM's true cause of steal, from who ran on its vCPUs' pCPUs while they stole (preempted
-/// or ready): `none` below 1% of its observed time; else the largest of other VMs' and its
-/// own vCPUs' time (`overcommitment`: more vCPUs wanted the pCPUs than there were), its own
-/// helper threads' (`own_helpers`), and host processes' and kernel threads'
-/// (`host_process`); time while the pCPU was idle (the wake-up's latency) counts for none.
-/// The simulator never pins a vCPU, so `pinning` does not occur. `who(tid)` gives the cause
-/// and the culprit's name of a task.
+/// or ready): `none` below 2% of its observed time (below which the analysis's verdict says
+/// the VM lost little: a cause is compared only where both look for one); else the largest
+/// of other VMs' and its own vCPUs' time (`overcommitment`: more vCPUs wanted the pCPUs than
+/// there were), its own helper threads' (`own_helpers`), and host processes' and kernel
+/// threads' (`host_process`); time while the pCPU was idle (the wake-up's latency) counts for
+/// none. The simulator never pins a vCPU, so `pinning` does not occur. `who(tid)` gives the
+/// cause and the culprit's name of a task.
 pub(crate) fn cause(
     pid: u32,
     share: f64,
@@ -376,7 +380,7 @@ pub(crate) fn cause(
         cause: "none".into(),
         culprit: String::new(),
     };
-    if share < 0.01 {
+    if share < NOTABLE_STEAL {
         return none;
     }
     let mut by: BTreeMap<(&str, String), u64> = BTreeMap::new();
