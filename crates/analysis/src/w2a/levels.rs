@@ -105,13 +105,23 @@ pub(crate) struct Levels {
     /// Candidates done with, whose vectors the next ones reuse (a host thread becomes one at
     /// each wake-up: allocating for each would show).
     spare: Vec<Candidate>,
-    /// Runnable vCPU time per pCPU (the CPU a vCPU runs or waits on), per bucket.
+    /// Runnable vCPU time per pCPU (the CPU a vCPU runs or waits on), per bucket, when the
+    /// run keeps series (`series`).
     pub per_cpu: Vec<Series>,
+    pub series: bool,
     /// Runnable vCPU time in all (vCPU × ns).
     pub runnable_ns: u64,
 }
 
 impl Levels {
+    /// The levels of a run that keeps series (`series`) or only totals.
+    pub fn new(series: bool) -> Levels {
+        Levels {
+            series,
+            ..Levels::default()
+        }
+    }
+
     /// Thread `thread` is of `class` from `ts`: a vCPU's change joins the log; another
     /// thread's its candidate history, which its first runnable state opens.
     #[inline]
@@ -203,7 +213,7 @@ impl Levels {
 
     fn count_span(&mut self, clock: &Clockwork, cpu: u32, from: Timestamp, to: Timestamp) {
         self.runnable_ns += (to - from) as u64;
-        if cpu == u32::MAX || cpu > 1 << 16 {
+        if !self.series || cpu == u32::MAX || cpu > 1 << 16 {
             return;
         }
         let c = cpu as usize;

@@ -101,7 +101,7 @@ impl Analyzer {
             keep: keep_intervals,
             series,
             clock: Clockwork::default(),
-            levels: Levels::default(),
+            levels: Levels::new(series),
             graph: None,
             start: None,
             end: 0,
