@@ -36,6 +36,12 @@ use crate::wide::U256;
 /// the whole `i64` range.
 const FRACTION_BITS: u32 = 73;
 
+/// One half, in units of 2^-73 ns: what rounding to the nearest ns adds before flooring.
+const HALF: u128 = 1 << (FRACTION_BITS - 1);
+
+/// The bits below one ns, in units of 2^-73 ns.
+const BELOW_NS: u128 = (1 << FRACTION_BITS) - 1;
+
 /// The transform's slope must be positive (a clock does not run backwards) and its excess over
 /// 1 must fit the fixed-point form.
 const MAX_SLOPE_EXCESS: u128 = 1 << 54;
@@ -182,17 +188,47 @@ impl ClockTransform {
     /// `slope × t + offset` rounded to the nearest ns (ties towards +∞), saturated to the
     /// `i64` range.
     pub fn apply(&self, t: i64) -> i64 {
-        const HALF: u128 = 1 << (FRACTION_BITS - 1);
+        // Most transforms of real clocks differ from 1 by parts per million: the excess and
+        // t then both fit 64 bits and their product 128, which the same steps compute in
+        // u128 (every event of a synchronised host comes through here).
+        self.apply_narrow(t).unwrap_or_else(|| self.apply_wide(t))
+    }
+
+    /// [`ClockTransform::apply`] in 128 bits, when the product fits.
+    fn apply_narrow(&self, t: i64) -> Option<i64> {
         let FixedPoint {
             excess,
             whole,
             fraction,
         } = self.fixed;
+        let e = u64::try_from(excess.unsigned_abs()).ok()?;
+        let product = u128::from(e) * u128::from(t.unsigned_abs());
+        let addend = fraction + HALF;
+        let correction: i128 = if (excess < 0) == (t < 0) {
+            (product.checked_add(addend)? >> FRACTION_BITS) as i128
+        } else if product <= addend {
+            ((addend - product) >> FRACTION_BITS) as i128
+        } else {
+            // ⌊−m / 2^73⌋ = −⌈m / 2^73⌉
+            let m = product - addend;
+            let ceiling = (m >> FRACTION_BITS) + u128::from(m & BELOW_NS != 0);
+            -(ceiling as i128)
+        };
+        let exact = t as i128 + whole + correction;
+        Some(exact.clamp(i64::MIN as i128, i64::MAX as i128) as i64)
+    }
+
+    /// [`ClockTransform::apply`] in 256 bits: any slope the limits allow.
+    fn apply_wide(&self, t: i64) -> i64 {
+        let FixedPoint {
+            excess,
+            whole,
+            fraction,
+        } = self.fixed;
+        let product_negative = (excess < 0) != (t < 0);
         // In units of 2^-73 ns: excess × t + fraction + ½, then floored.
         let product = U256::product(excess.unsigned_abs(), t.unsigned_abs() as u128);
-        let product_negative = (excess < 0) != (t < 0);
         let addend = U256::from_u128(fraction + HALF);
-        let below_ns = (1u128 << FRACTION_BITS) - 1;
         let correction: i128 = if !product_negative {
             let sum = product.checked_add(addend).expect("below 2^192");
             sum.shr(FRACTION_BITS).low_u128() as i128
@@ -201,7 +237,7 @@ impl ClockTransform {
         } else {
             // ⌊−m / 2^73⌋ = −⌈m / 2^73⌉
             let m = product.minus(addend);
-            let ceiling = m.shr(FRACTION_BITS).low_u128() + (m.low_u128() & below_ns != 0) as u128;
+            let ceiling = m.shr(FRACTION_BITS).low_u128() + (m.low_u128() & BELOW_NS != 0) as u128;
             -(ceiling as i128)
         };
         let exact = t as i128 + whole + correction;
@@ -361,6 +397,34 @@ mod tests {
         // Against the decimal value at the synctraces' timestamps: 1361134296305259068.37…
         // + 79796507913179.33… = 1361214092813172247.71…, so …248.
         assert_eq!(synctraces().apply(epoch), 1361214092813172248);
+    }
+
+    /// Slopes within parts per million of 1 take the 128-bit path: it gives what the 256-bit
+    /// one gives, at times spread over the whole of i64 (a seeded sequence) and at its ends.
+    #[test]
+    fn the_short_path_computes_what_the_wide_one_does() {
+        let transforms = [
+            synctraces(),
+            linear(
+                "1.000052999354156341956492924262639",
+                "-49197483.38169566676",
+            ),
+            linear("0.999999", "-1e15"),
+            linear("1.0000001", "0.5"),
+            ClockTransform::shift(-80_000_000),
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut times = vec![0, 1, -1, i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1];
+        for _ in 0..4_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            times.push((x >> 1) as i64 * if x & 1 == 0 { 1 } else { -1 });
+        }
+        for transform in &transforms {
+            for &t in &times {
+                let narrow = transform.apply_narrow(t).expect("a near-unit slope");
+                assert_eq!(narrow, transform.apply_wide(t), "{transform:?} at {t}");
+            }
+        }
     }
 
     #[test]
