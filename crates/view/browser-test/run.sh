@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Browser test of `virtflow view`: builds the release binary, installs the pinned Playwright
-# driver (no browser download: it drives Debian's chromium), runs test.mjs on the built-in
-# demo trace. Screenshots land in test-artifacts/ at the repository root.
+# Browser test of `virtflow view`: builds the release binary and the synthetic model's
+# example, installs the pinned Playwright driver (no browser download: it drives Debian's
+# chromium), runs test.mjs on the built-in demo trace and on the synthetic story.
+# Screenshots land in test-artifacts/ at the repository root.
 # Exits non-zero on any failure.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,10 +14,11 @@ if [[ ! -x "$chromium" ]]; then
 fi
 command -v node >/dev/null || { echo "browser test: node is missing (apt-get install nodejs npm)" >&2; exit 1; }
 
-(cd "$repo" && cargo build --release -p virtflow)
+(cd "$repo" && cargo build --release -p virtflow && cargo build --release -p virtflow-view --example synthetic_model)
 target="${CARGO_TARGET_DIR:-$repo/target}"
 (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 export VIRTFLOW="$target/release/virtflow"
+export SYNTHETIC_MODEL="$target/release/examples/synthetic_model"
 export ARTIFACTS="${ARTIFACTS:-$repo/test-artifacts}"
 export CHROMIUM="$chromium"
 cd "$here" && node test.mjs

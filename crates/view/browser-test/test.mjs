@@ -1,8 +1,13 @@
 // Browser test of `virtflow view`: starts the viewer on the demo trace (or on VIRTFLOW_ARGS),
 // opens it in Debian's chromium through Playwright, and checks that rows and states are
-// drawn, that zoom, hover and selection work; screenshots go to test-artifacts/.
+// drawn, that zoom, hover and selection work, that a vCPU's critical path is drawn across
+// the rows of the threads it crosses with its arrows, and that the overcommitment and memory
+// panels are there; then, on the synthetic story (a model whose every figure is known), the
+// phase bands, the path's exact pieces and arrows, and the memory chart. Screenshots go to
+// test-artifacts/.
 //
 // env: VIRTFLOW (the binary), VIRTFLOW_ARGS (extra arguments, space-separated),
+//      SYNTHETIC_MODEL (crates/view's synthetic_model example, which writes the story),
 //      ARTIFACTS (screenshot folder), CHROMIUM (default /usr/bin/chromium).
 
 import { spawn, spawnSync } from "node:child_process";
@@ -30,8 +35,8 @@ function check(name, ok, detail = "") {
 }
 
 // Starts the server and resolves with its URL (the first line it prints).
-function startViewer() {
-  const child = spawn(bin, ["view", ...extra], { stdio: ["ignore", "pipe", "inherit"] });
+function startViewer(args = extra) {
+  const child = spawn(bin, ["view", ...args], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`no URL printed: ${out}`)), 120000);
@@ -67,8 +72,42 @@ async function waitDrawn(page, after) {
   await page.waitForFunction((n) => window.virtflow && window.virtflow.drawn > n, after, { timeout: 20000 });
 }
 
+
+// Canvas pixels (device pixels) within `tol` of colour `hex` in each channel, optionally only
+// in rows [y0, y1) of CSS pixels.
+async function colorCount(page, hex, tol = 24, y0 = 0, y1 = Infinity) {
+  return page.evaluate(([hex, tol, y0, y1]) => {
+    const c = document.getElementById("timeline");
+    const ratio = c.width / c.clientWidth;
+    const top = Math.max(0, Math.floor(y0 * ratio));
+    const bottom = Math.min(c.height, Math.ceil((Number.isFinite(y1) ? y1 : c.height / ratio) * ratio));
+    if (bottom <= top) return 0;
+    const { data } = c.getContext("2d").getImageData(0, top, c.width, bottom - top);
+    const v = parseInt(hex.slice(1), 16);
+    const [r, g, b] = [v >> 16, (v >> 8) & 255, v & 255];
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (Math.abs(data[i] - r) <= tol && Math.abs(data[i + 1] - g) <= tol && Math.abs(data[i + 2] - b) <= tol) n += 1;
+    }
+    return n;
+  }, [hex, tol, y0, y1]);
+}
+
+// Waits until the viewer shows a path newer than the `after`-th.
+async function waitPath(page, after) {
+  await page.waitForFunction((n) => (window.virtflow.paths || 0) > n && window.virtflow.timeline.pathDrawn, after, { timeout: 30000 });
+  await waitDrawnSettled(page);
+}
+
+// Waits until the timeline has drawn and no viewport request is pending.
+async function waitDrawnSettled(page) {
+  const n = await page.evaluate(() => window.virtflow.drawn);
+  await page.waitForFunction((k) => window.virtflow.drawn > k, n, { timeout: 20000 }).catch(() => {});
+}
+
 const { child, url } = await startViewer();
-process.on("exit", () => child.kill());
+const children = [child];
+process.on("exit", () => children.forEach((c) => c.kill()));
 const profile = mkdtempSync(join(tmpdir(), "virtflow-chromium-"));
 // A persistent context is how Playwright takes a fresh --user-data-dir.
 const context = await chromium.launchPersistentContext(profile, {
@@ -172,6 +211,81 @@ try {
     panels[3],
   );
 
+  // The critical path of the vCPU of the VM that has a vhost thread: a click on its name.
+  const target = await page.evaluate(() => {
+    const m = window.virtflow.meta;
+    const vhost = m.helpers.find((h) => h.comm.startsWith("vhost-"));
+    const row = m.rows.findIndex((r) => r.kind === "vcpu" && vhost && r.vm === vhost.vm);
+    return { row, vhost, top: row >= 0 ? window.virtflow.timeline.rowTop[row] : -1, graph: m.graph };
+  });
+  check("the demo's model has an execution graph and a VM with a vhost thread", target.graph && target.row >= 0, JSON.stringify(target));
+  await page.evaluate(() => window.virtflow.timeline.setView(window.virtflow.meta.start, window.virtflow.meta.end));
+  await waitDrawnSettled(page);
+  let paths = await page.evaluate(() => window.virtflow.paths || 0);
+  await page.mouse.click(box.x + 40, box.y + target.top + 6);
+  await waitPath(page, paths);
+  const shown = await page.evaluate(() => {
+    const tl = window.virtflow.timeline;
+    const p = window.virtflow.path;
+    return {
+      label: p.label,
+      tid: p.tid,
+      rows: Object.keys(tl.threadTop).map((k) => p.threads[k]),
+      drawn: { pieces: tl.pathDrawn.pieces, arrows: tl.pathDrawn.arrows },
+      kinds: [...new Set(p.arrows.map((a) => a[4]))],
+      panel: document.getElementById("path").textContent,
+      hidden: document.getElementById("path").hidden,
+      picked: document.getElementById("path-target").value,
+    };
+  });
+  const wantTid = await page.evaluate((row) => window.virtflow.meta.rows[row].tid, target.row);
+  check("a click on a vCPU's name shows its critical path", shown.tid === wantTid && shown.picked.endsWith(`|${wantTid}`), JSON.stringify({ tid: shown.tid, picked: shown.picked }));
+  check(
+    "the path crosses the VM's vhost thread, which gets a row of its own",
+    shown.rows.some((t) => t.tid === target.vhost.tid && t.role === "vhost"),
+    JSON.stringify(shown.rows.map((t) => t.label)),
+  );
+  check("the path's pieces and its wake-up arrows are drawn", shown.drawn.pieces > 10 && shown.drawn.arrows > 5 && shown.kinds.includes("wakeup"), JSON.stringify(shown.drawn));
+  const arrowPixels = await colorCount(page, "#c2185b", 40);
+  const outlinePixels = await colorCount(page, "#111111", 20);
+  check("wake-up arrows and outlined pieces show on the canvas", arrowPixels > 200 && outlinePixels > 500, `arrows ${arrowPixels}, outlines ${outlinePixels}`);
+  check("the path panel explains it", !shown.hidden && /Critical path of/.test(shown.panel) && /of the path/.test(shown.panel), shown.panel.slice(0, 200));
+  await page.screenshot({ path: join(artifacts, "view-path.png"), fullPage: true });
+
+  // Picking another thread from the list, over a selection.
+  paths = await page.evaluate(() => window.virtflow.paths || 0);
+  const other = await page.evaluate(() => [...document.querySelectorAll("#path-target option")].map((o) => o.value).find((v) => v !== window.virtflow.path.host + "|" + window.virtflow.path.tid));
+  await page.selectOption("#path-target", other);
+  await page.click("#path-show");
+  await waitPath(page, paths);
+  const second = await page.evaluate(() => ({ key: `${window.virtflow.path.host}|${window.virtflow.path.tid}`, start: window.virtflow.path.start, end: window.virtflow.path.end, sel: window.virtflow.timeline.selection }));
+  const overSelection = second.sel && Math.abs(second.start - Math.floor(second.sel.start)) <= 1 && Math.abs(second.end - Math.ceil(second.sel.end)) <= 1;
+  check("a thread picked from the list gets its path over the selection", second.key === other && overSelection, JSON.stringify(second));
+  // Clearing it: the rows it added go.
+  await page.click("#path button");
+  await waitDrawnSettled(page);
+  const cleared = await page.evaluate(() => ({ rows: Object.keys(window.virtflow.timeline.threadTop).length, path: window.virtflow.timeline.path, hidden: document.getElementById("path").hidden }));
+  check("clearing the path removes its rows", cleared.rows === 0 && cleared.path === null && cleared.hidden, JSON.stringify(cleared));
+
+  // The analyses' panels: the demo host's overcommitment, and its trace's lack of page events.
+  const analyses = await page.evaluate(() => {
+    const oc = document.querySelector("#panel-overcommit .body");
+    const mem = document.querySelector("#panel-memory .body");
+    return {
+      verdicts: [...oc.querySelectorAll(".verdicts li, .verdict")].map((e) => e.textContent),
+      charts: [...oc.querySelectorAll("svg.chart")].map((s) => ({ series: s.querySelectorAll("polyline.series").length, reference: s.querySelectorAll("line.reference").length })),
+      vms: window.virtflow.meta.summary.vms.length,
+      memory: mem.textContent,
+    };
+  });
+  check(
+    "overcommitment panel: the host's and every VM's verdict, runnable vCPUs against pCPUs, steal per VM",
+    analyses.verdicts.length === analyses.vms + 1 && analyses.verdicts.every((v) => v.startsWith("verdict:"))
+      && analyses.charts.length === 2 && analyses.charts[0].reference === 1 && analyses.charts[1].series === analyses.vms,
+    JSON.stringify(analyses),
+  );
+  check("memory panel says the demo has no page events and how to record them", /no page events/.test(analyses.memory) && /virtflow record --memory/.test(analyses.memory), analyses.memory);
+
   check("no request leaves the viewer", outside.length === 0, outside.join(" "));
   check("no script errors", errors.length === 0, errors.join(" | "));
 
@@ -199,7 +313,7 @@ try {
     });
     check(`${width} px: the page is no wider than the window`, m.page <= m.window, `${m.page} > ${m.window}`);
     const out = m.panels.filter((p) => p.left < 0 || p.right > m.window || !p.scrolls);
-    check(`${width} px: every panel inside the window, scrolling what it cannot hold`, m.panels.length === 5 && out.length === 0, JSON.stringify(out));
+    check(`${width} px: every panel inside the window, scrolling what it cannot hold`, m.panels.length === 7 && out.length === 0, JSON.stringify(out));
     const last = m.labels[m.labels.length - 1];
     check(`${width} px: the time axis's labels are inside the canvas`, m.labels.length >= 2 && last.right <= m.canvas, JSON.stringify(m.labels.slice(-2)));
     await page.screenshot({ path: join(artifacts, `view-${width}.png`), fullPage: true });
@@ -228,6 +342,66 @@ try {
     await reportPage.screenshot({ path: join(artifacts, `report-${width}.png`), fullPage: true });
   }
   await reportPage.close();
+
+  // The synthetic story (crates/view/src/synthetic/story.rs), whose every figure is known:
+  // its phase bands, web vCPU 0's path piece by piece, its memory chart.
+  if (process.env.SYNTHETIC_MODEL) {
+    const model = join(profile, "story.json");
+    const wrote = spawnSync(process.env.SYNTHETIC_MODEL, ["story", model], { stdio: ["ignore", "ignore", "pipe"] });
+    check("the story's model is written", wrote.status === 0, String(wrote.stderr));
+    const story = await startViewer(["--model", model]);
+    children.push(story.child);
+    const sp = await context.newPage();
+    const storyErrors = [];
+    sp.on("pageerror", (e) => storyErrors.push(String(e)));
+    await sp.setViewportSize({ width: 1280, height: 900 });
+    await sp.goto(story.url);
+    await waitDrawn(sp, 0);
+    const bands = await sp.evaluate(() => ({ top: window.virtflow.timeline.phaseTop, phases: window.virtflow.meta.analyses.vms.map((v) => v.phases.map((p) => [p.name, p.color])) }));
+    check("a phase band above each VM with phases", Object.keys(bands.top).length === 2, JSON.stringify(bands));
+    // web's band: network-intensive over 0–50 ms, disk-intensive 50–70, cpu-intensive 70–100.
+    const webTop = bands.top[0];
+    for (const [name, color] of bands.phases[0]) {
+      const n = await colorCount(sp, color, 6, webTop, webTop + 11);
+      check(`web's phase band shows ${name}`, n > 100, `${n} pixels of ${color}`);
+    }
+    let storyPaths = await sp.evaluate(() => window.virtflow.paths || 0);
+    await sp.selectOption("#path-target", "synthetic-host|4001");
+    await sp.click("#path-show");
+    await waitPath(sp, storyPaths);
+    const sPath = await sp.evaluate(() => {
+      const tl = window.virtflow.timeline;
+      const p = window.virtflow.path;
+      return {
+        drawn: { pieces: tl.pathDrawn.pieces, arrows: tl.pathDrawn.arrows },
+        rows: Object.keys(tl.threadTop).map((k) => p.threads[k].short),
+        heading: tl.entries.some((e) => e.type === "heading"),
+        advice: p.explanation.advice,
+      };
+    });
+    check(
+      "web vCPU 0's path: its 13 pieces and 5 arrows drawn, rows for vhost and the I/O thread under web, sshd under the host",
+      sPath.drawn.pieces === 13 && sPath.drawn.arrows === 5 && sPath.heading
+        && ["IO iothread0 (4011)", "vhost-4000 (4010)", "sshd (800)"].every((r) => sPath.rows.includes(r)),
+      JSON.stringify(sPath),
+    );
+    const memory = await sp.evaluate(() => [...document.querySelectorAll("#panel-memory polyline.series")].map((p) => p.dataset.name));
+    check("memory panel draws each VM's held memory", memory.join(",") === "web,batch", JSON.stringify(memory));
+    for (const width of [1280, 800]) {
+      await sp.setViewportSize({ width, height: 900 });
+      await sp.waitForTimeout(300);
+      const m = await sp.evaluate(() => ({
+        page: document.documentElement.scrollWidth,
+        window: window.innerWidth,
+        charts: [...document.querySelectorAll(".panel svg.chart")].map((s) => s.getBoundingClientRect().right),
+        panels: [...document.querySelectorAll(".panel")].map((p) => p.getBoundingClientRect().right),
+      }));
+      check(`story at ${width} px: panels and charts inside the window`, m.page <= m.window && [...m.charts, ...m.panels].every((r) => r <= m.window + 0.5), JSON.stringify(m));
+      await sp.screenshot({ path: join(artifacts, `story-${width}.png`), fullPage: true });
+    }
+    check("no script errors on the story", storyErrors.length === 0, storyErrors.join(" | "));
+    await sp.close();
+  }
 } finally {
   await context.close();
   child.kill();

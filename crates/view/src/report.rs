@@ -1,6 +1,13 @@
 //! `virtflow report`: one self-contained HTML file — inline CSS and SVG, no script, no
 //! external request — with the summary tables, the charts (state shares per vCPU, exit
-//! reasons, wait causes, preemption) and an overview timeline, to attach to a ticket.
+//! reasons, wait causes, preemption) and an overview timeline, to attach to a ticket; and what
+//! the analyses concluded: each host's sharing of its pCPUs and each VM's verdict and steal
+//! (`analyses`), the memory each VM held, its phases, and the critical paths of its longest
+//! waits in words (`waits`). `svg` draws the charts.
+
+mod analyses;
+mod svg;
+mod waits;
 
 use std::fmt::Write as _;
 
@@ -70,6 +77,11 @@ table { border-collapse: collapse; margin: 6px 0 14px; display: block; max-width
 th, td { padding: 2px 8px; border-bottom: 1px solid #e4e4e4; text-align: right; white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
 .muted { color: #666; }
+.verdict, .advice { font-weight: 600; }
+.verdicts li { margin: 2px 0; }
+.memory-note { padding: 8px; background: #f4f4f6; border-left: 3px solid #999; }
+.wait { margin: 8px 0 18px; }
+.wait td:nth-child(3), .wait td:nth-child(4) { text-align: left; white-space: normal; }
 .legend span { display: inline-block; margin: 0 14px 4px 0; }
 .sw { display: inline-block; width: 12px; height: 12px; border: 1px solid #0004; border-radius: 2px; vertical-align: -2px; margin-right: 4px; }
 svg text { font: 11px system-ui, sans-serif; fill: #1d1d1f; }
@@ -91,6 +103,16 @@ pub fn write_html(mut model: Model) -> String {
     legend(&mut h);
     h.push_str("<h2>Overview timeline</h2>\n");
     overview(&mut h, &index);
+    let found = crate::analyses::Analyses::new(&model, index.origin);
+    let extent = (index.start, index.end);
+    h.push_str("<h2>Overcommitment</h2>\n");
+    analyses::overcommit(&mut h, &found, extent);
+    h.push_str("<h2>Memory</h2>\n");
+    analyses::memory(&mut h, &found, extent);
+    h.push_str("<h2>Phases</h2>\n");
+    analyses::phases(&mut h, &found, extent);
+    h.push_str("<h2>Longest waits and what held them up</h2>\n");
+    waits::section(&mut h, &model, index.origin + index.start);
     h.push_str("<h2>State shares per vCPU</h2>\n");
     shares(&mut h, &summary);
     h.push_str("<h2>Exit reasons</h2>\n");

@@ -7,7 +7,11 @@
 //! - `GET /api/meta`: rows, state palette, detail labels, extent, and the panels' tables;
 //! - `GET /api/timeline?start=&end=&width=[&first=&count=]`: the viewport's segments
 //!   ([`TimelineIndex::viewport`]), times in nanoseconds relative to `origin`;
-//! - `GET /api/selection?start=&end=`: time per state within a window, per row.
+//! - `GET /api/selection?start=&end=`: time per state within a window, per row;
+//! - `GET /api/critical-path?tid=&start=&end=[&host=&width=]`: the critical path of a thread
+//!   over a window ([`crate::paths::critical_path`]): its pieces across rows, the threads it
+//!   crosses, its arrows and its explanation; 404 with the reason when the model has no
+//!   execution graph or no such thread.
 //!
 //! It binds to loopback unless told otherwise ([`check_bind`]), and bounds every request
 //! ([`limit_requests`]): only GET/HEAD, no body, a bounded URI and header size, and — while
@@ -26,6 +30,7 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
+use crate::analyses::Analyses;
 use crate::summary::Summary;
 use crate::timeline::{Detail, Row, TimelineIndex};
 
@@ -69,16 +74,30 @@ pub const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../web/format.js"),
     },
     Asset {
+        path: "/charts.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../web/charts.js"),
+    },
+    Asset {
+        path: "/path.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../web/path.js"),
+    },
+    Asset {
         path: "/panels.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../web/panels.js"),
     },
 ];
 
-/// What the server shows: the summary tables and the indexed timeline.
+/// What the server shows: the summary tables, the indexed timeline, the analyses' panels,
+/// and the rest of the model (its execution graph) for critical paths.
 pub struct ViewData {
     pub summary: Summary,
     pub index: TimelineIndex,
+    pub analyses: Analyses,
+    /// The model without its intervals (the index holds them).
+    pub model: virtflow_model::Model,
     /// `/api/meta`, serialized once.
     meta_json: Vec<u8>,
 }
@@ -92,6 +111,19 @@ struct Meta<'a> {
     rows: &'a [Row],
     details: &'a [Detail],
     summary: &'a Summary,
+    analyses: &'a Analyses,
+    /// Whether `/api/critical-path` can answer.
+    graph: bool,
+    /// The VMs' threads besides their vCPUs, whose critical paths one may ask for too.
+    helpers: Vec<Helper<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Helper<'a> {
+    vm: usize,
+    host: &'a str,
+    tid: u32,
+    comm: &'a str,
 }
 
 impl ViewData {
@@ -99,6 +131,7 @@ impl ViewData {
     pub fn new(mut model: virtflow_model::Model) -> ViewData {
         let summary = Summary::new(&model);
         let index = TimelineIndex::take_from(&mut model);
+        let analyses = Analyses::new(&model, index.origin);
         let meta = Meta {
             origin: index.origin,
             start: index.start,
@@ -107,11 +140,28 @@ impl ViewData {
             rows: &index.rows,
             details: &index.details,
             summary: &summary,
+            analyses: &analyses,
+            graph: model.graph.is_some(),
+            helpers: model
+                .vms
+                .iter()
+                .enumerate()
+                .flat_map(|(vm, v)| {
+                    v.threads.iter().map(move |t| Helper {
+                        vm,
+                        host: &v.host,
+                        tid: t.tid,
+                        comm: &t.comm,
+                    })
+                })
+                .collect(),
         };
         let meta_json = serde_json::to_vec(&meta).expect("the meta document serializes");
         ViewData {
             summary,
             index,
+            analyses,
+            model,
             meta_json,
         }
     }
@@ -157,6 +207,7 @@ pub fn router(data: Arc<ViewData>, loopback_only: bool) -> Router {
         .route("/api/meta", get(meta))
         .route("/api/timeline", get(timeline))
         .route("/api/selection", get(selection))
+        .route("/api/critical-path", get(critical_path))
         .fallback(asset)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -324,5 +375,49 @@ async fn selection(State(state): State<AppState>, Query(p): Query<SelectionParam
     match body {
         Ok(Ok(bytes)) => json(bytes),
         _ => refuse(StatusCode::INTERNAL_SERVER_ERROR, "selection query failed"),
+    }
+}
+
+#[derive(Deserialize)]
+struct PathParams {
+    #[serde(default)]
+    host: Option<String>,
+    tid: u32,
+    start: i64,
+    end: i64,
+    #[serde(default = "default_width")]
+    width: u32,
+}
+
+fn default_width() -> u32 {
+    1000
+}
+
+async fn critical_path(State(state): State<AppState>, Query(p): Query<PathParams>) -> Response {
+    if p.end <= p.start || p.width == 0 {
+        return refuse(StatusCode::BAD_REQUEST, "need start < end and width > 0");
+    }
+    let data = state.data.clone();
+    // A long path is CPU work: keep it off the I/O threads.
+    let answer = tokio::task::spawn_blocking(move || {
+        let origin = data.index.origin;
+        crate::paths::critical_path(
+            &data.model,
+            p.host.as_deref().filter(|h| !h.is_empty()),
+            p.tid,
+            (p.start.saturating_add(origin), p.end.saturating_add(origin)),
+            p.width,
+            origin,
+        )
+        .map(|view| serde_json::to_vec(&view))
+    })
+    .await;
+    match answer {
+        Ok(Ok(Ok(bytes))) => json(bytes),
+        Ok(Err(e)) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+        _ => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "critical path query failed",
+        ),
     }
 }

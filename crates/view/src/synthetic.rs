@@ -1,6 +1,16 @@
 //! Synthetic models for tests, benchmarks and the browser test: a few VMs whose vCPUs run
 //! through every state, with durations from sub-microsecond exits to long waits, and totals
 //! and exit tables consistent with the intervals. Deterministic for a given seed.
+//!
+//! [`with_analyses`] adds to such a model what the overcommitment, memory, phase and graph
+//! analyses would have found (derived from its intervals); [`story()`] is a small model whose
+//! every figure, wait and critical path is known by construction.
+
+mod derive;
+pub mod story;
+
+pub use derive::with_analyses;
+pub use story::story;
 
 use virtflow_model::{
     ExitStat, HelperThread, Host, Interval, Isa, Model, Preemptor, StateTimes, ThreadRole, Vcpu,

@@ -1,7 +1,10 @@
 // The panels beside the timeline: exit reasons, wait causes, preemption matrix, clusters,
-// and the selection's per-state totals. Built with DOM calls (the page's content security
-// policy allows no inline markup styles).
+// overcommitment (runnable vCPUs against pCPUs, each VM's steal over time and its verdict),
+// memory (each VM's held memory over time, or why the trace cannot tell), the selection's
+// per-state totals, and the critical path's explanation. Built with DOM calls (the page's
+// content security policy allows no inline markup styles).
 
+import { formatBytes, lineChart } from "./charts.js";
 import { formatDuration, percent } from "./format.js";
 
 function el(tag, props = {}, ...children) {
@@ -120,5 +123,105 @@ export function renderSelection(box, meta, sel, answer) {
   const head = el("p", { textContent: `Selection: ${formatDuration(sel.end - sel.start)} — time per state` });
   const close = el("button", { type: "button", textContent: "clear", onclick: () => { box.hidden = true; } });
   box.replaceChildren(head, close, table(headers, rows));
+  box.hidden = false;
+}
+
+// The charts' time axis: the timeline's whole extent.
+function extent(meta) {
+  return { span: { start: meta.start, end: Math.max(meta.end, meta.start + 1) }, origin: meta.start };
+}
+
+// Overcommitment: per host its verdict and runnable vCPUs against its pCPUs; per VM its steal
+// split and verdict; every VM's steal over time.
+export function renderOvercommit(box, meta) {
+  const a = meta.analyses;
+  const parts = [];
+  const { span, origin } = extent(meta);
+  a.hosts.forEach((host, hi) => {
+    if (a.hosts.length > 1) parts.push(el("h3", { textContent: host.name }));
+    if (host.verdict) parts.push(el("p", { className: "verdict", textContent: host.verdict }));
+    const vms = a.vms.filter((v) => v.host === hi);
+    if (host.series && host.runnable.length) {
+      parts.push(lineChart({
+        label: `runnable vCPUs against pCPUs on ${host.name}`,
+        span, origin, unit: (v) => v.toFixed(1),
+        reference: { value: host.pcpus, label: `${host.pcpus} pCPUs` },
+        lines: [{ name: "runnable vCPUs", color: "#d55e00", values: host.runnable, start: host.series.start, step: host.series.step }],
+      }));
+    }
+    if (!vms.length) return;
+    parts.push(table(
+      ["VM", "steal", "of vCPU time", "overcommitted", "pCPU idle", "otherwise"],
+      vms.map((v) => {
+        const s = v.steal;
+        return [v.name, formatDuration(s.steal_ns), `${(100 * s.steal_share).toFixed(1)} %`,
+          percent(s.while_overcommitted_ns, s.steal_ns), percent(s.while_cpu_idle_ns, s.steal_ns), percent(s.otherwise_ns, s.steal_ns)];
+      }),
+    ));
+    const list = el("ul", { className: "verdicts" });
+    for (const v of vms) list.append(el("li", { textContent: v.steal.verdict || `${v.name}: no verdict` }));
+    parts.push(list);
+    if (host.series && vms.some((v) => v.steal.vcpus.length)) {
+      parts.push(lineChart({
+        label: "steal per VM over time (vCPUs runnable but not running)",
+        span, origin, unit: (v) => v.toFixed(2),
+        lines: vms.map((v) => ({ name: v.name, color: v.color, values: v.steal.vcpus, start: host.series.start, step: host.series.step })),
+      }));
+    }
+  });
+  box.replaceChildren(...(parts.length ? parts : [el("p", { className: "muted", textContent: "no host in this trace" })]));
+}
+
+// Memory: each VM's held memory over time and its totals, or the sentence saying how to
+// record page events.
+export function renderMemory(box, meta) {
+  const a = meta.analyses;
+  if (a.memory_note) {
+    box.replaceChildren(el("p", { className: "memory-note", textContent: a.memory_note }));
+    return;
+  }
+  const { span, origin } = extent(meta);
+  const parts = [];
+  a.hosts.forEach((host, hi) => {
+    const vms = a.vms.filter((v) => v.host === hi && v.memory);
+    if (a.hosts.length > 1) parts.push(el("h3", { textContent: host.name }));
+    if (!host.memory_traced) {
+      parts.push(el("p", { className: "memory-note", textContent: "no page events in this host's trace (virtflow record --memory records them)" }));
+      return;
+    }
+    if (host.series) {
+      parts.push(lineChart({
+        label: "memory held per VM over time",
+        span, origin, unit: formatBytes,
+        lines: vms.map((v) => ({ name: v.name, color: v.color, values: v.memory.held, start: host.series.start, step: host.series.step })),
+      }));
+    }
+    parts.push(table(["VM", "held at the end", "peak", "allocated", "freed", "KSM merges"], vms.map((v) => {
+      const m = v.memory;
+      return [v.name, formatBytes(m.net_bytes), formatBytes(m.peak_bytes), formatBytes(m.allocated_bytes), formatBytes(m.freed_bytes), `${m.ksm_merged_pages} pages`];
+    })));
+  });
+  box.replaceChildren(...parts);
+}
+
+// The critical path shown: whose, over which window, what it means, and where its time went.
+export function renderPath(box, meta, answer, onClear) {
+  const e = answer.explanation;
+  const head = el("p", {}, el("b", { textContent: `Critical path of ${answer.label}` }),
+    ` from ${formatDuration(answer.start - meta.start)} to ${formatDuration(answer.end - meta.start)} (${formatDuration(answer.end - answer.start)}, ${answer.exact_pieces.toLocaleString()} pieces)`);
+  const close = el("button", { type: "button", textContent: "clear path", onclick: onClear });
+  const advice = el("p", { className: "advice", textContent: e.advice });
+  const rows = e.lines.map((l) => [percent(l.ns, e.total_ns), formatDuration(l.ns), l.who, l.what]);
+  if (e.rest_ns > 0) rows.push([percent(e.rest_ns, e.total_ns), formatDuration(e.rest_ns), "elsewhere", ""]);
+  const hidden = answer.threads.filter((t) => t.ns > 0 && !t.row).length;
+  const parts = [head, close, advice, table(["of the path", "time", "thread", "doing"], rows)];
+  if (hidden) parts.push(el("p", { className: "muted", textContent: `${hidden} more threads on the path have no row of their own.` }));
+  box.replaceChildren(...parts);
+  box.hidden = false;
+}
+
+export function renderPathError(box, message, onClear) {
+  const close = el("button", { type: "button", textContent: "close", onclick: onClear });
+  box.replaceChildren(el("p", { className: "error", textContent: message }), close);
   box.hidden = false;
 }

@@ -565,8 +565,10 @@ impl EventSource for UntilError {
     }
 }
 
-/// The model with its state timelines: from `--model`, else by analysing the traces (or the
-/// demo trace) with intervals kept.
+/// The model the sinks show (`view`, `report`, `export`): from `--model`, else by analysing the
+/// traces (or the demo trace) with the state timelines, the series over time and the execution
+/// graph kept — the timeline's rows, the overcommitment and memory charts, and the critical
+/// paths and wake-up flows come from them.
 pub fn load_model(args: &ModelArgs) -> anyhow::Result<Model> {
     if let Some(path) = &args.model {
         return read_model(path);
@@ -576,6 +578,7 @@ pub fn load_model(args: &ModelArgs) -> anyhow::Result<Model> {
         Options {
             intervals: true,
             series: true,
+            graph: true,
             ..Options::default()
         },
     )

@@ -111,6 +111,12 @@ pub struct TrackEvent {
     pub counter_value: ::core::option::Option<i64>,
     #[prost(double, optional, tag = "44")]
     pub double_counter_value: ::core::option::Option<f64>,
+    /// Flows: an arrow from the event that names an id in flow_ids to the one that names it in
+    /// terminating_flow_ids (a wake-up, a message between threads).
+    #[prost(fixed64, repeated, packed = "false", tag = "47")]
+    pub flow_ids: ::prost::alloc::vec::Vec<u64>,
+    #[prost(fixed64, repeated, packed = "false", tag = "48")]
+    pub terminating_flow_ids: ::prost::alloc::vec::Vec<u64>,
 }
 /// Nested message and enum types in `TrackEvent`.
 pub mod track_event {

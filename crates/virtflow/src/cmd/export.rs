@@ -12,8 +12,9 @@ use crate::input::ModelArgs;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// Perfetto protobuf trace (ui.perfetto.dev, trace_processor): a process track per VM,
-    /// a thread track per vCPU with its state slices, steal and interrupt-rate counters.
+    /// Perfetto protobuf trace (ui.perfetto.dev, trace_processor): a process track per VM
+    /// with its phases, a thread track per vCPU with its state slices, steal, memory and
+    /// runnable-vCPU counters, and wake-ups between the VMs' threads as flows.
     Perfetto,
     /// The workload feature table (one row per VM, vCPU or guest process; see
     /// docs/features.md) as CSV.
@@ -69,10 +70,11 @@ fn perfetto(model: &Model, output: &PathBuf) -> anyhow::Result<()> {
         .and_then(|s| out.flush().map(|_| s))
         .with_context(|| format!("{}", output.display()))?;
     eprintln!(
-        "virtflow: wrote {} ({} slices, {} counter values)",
+        "virtflow: wrote {} ({} slices, {} counter values, {} flows)",
         output.display(),
         stats.slices,
-        stats.counter_values
+        stats.counter_values,
+        stats.flows
     );
     if stats.clamped > 0 {
         eprintln!(
