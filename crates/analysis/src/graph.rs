@@ -15,7 +15,10 @@
 //!
 //! Where this differs from Trace Compass on purpose: a packet received in a softirq is not
 //! given to a per-CPU kernel pseudo-thread; the wait it ends is linked to the message's sender
-//! directly, so the softirq's handling time counts as the message's time in flight.
+//! directly, so the softirq's handling time counts as the message's time in flight. The
+//! message is the one the softirq received last, and only until the softirq ends: a packet
+//! nobody paired (from a host outside the experiment) received after it, or the end of the
+//! softirq, leaves the next wake-up with none, and one message ends one wait.
 //!
 //! Consecutive segments of one state are joined as they come, so a vCPU's thousands of exits
 //! and entries make one running segment.
@@ -25,7 +28,7 @@ use virtflow_graph::{Endpoint, Graph, Link, Segment, State, WorkerId};
 use virtflow_model::{GraphWorker, WaitCause};
 use virtflow_trace::Timestamp;
 
-use crate::layout::IrqKind;
+use crate::layout::{IrqKind, PacketDir, TypedEvent};
 
 /// What ends the wait of the thread being woken, decided where the wake-up ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +58,7 @@ pub(crate) struct GraphBuilder {
     /// state.
     open: Vec<Option<Segment>>,
     pub pending: Option<Wake>,
-    /// By CPU: the last message from another host received there: (host, thread, time sent).
+    /// By CPU: the message from another host its softirq handles: (host, thread, time sent).
     received: Vec<Option<(usize, u32, Timestamp)>>,
     pub remote: Vec<RemoteLink>,
     /// Segments and links the graph refused (out of order after a loss): counted, not fatal.
@@ -163,6 +166,27 @@ impl GraphBuilder {
         }
     }
 
+    /// An event of `cpu` that ends the message its softirq handles: any packet received
+    /// (whose sender [`GraphBuilder::received`] names next when the experiment pairs it), the
+    /// softirq's end. Without this, a packet from outside the experiment, or a later softirq,
+    /// would end its wait with the last paired message the CPU saw, sent long before by a
+    /// thread that had nothing to do with it.
+    pub fn observe(&mut self, cpu: u32, ev: &TypedEvent) {
+        let ends = matches!(
+            ev,
+            TypedEvent::Packet {
+                dir: PacketDir::Receive,
+                primary: true,
+                ..
+            } | TypedEvent::IrqExit(IrqKind::Softirq(_))
+        );
+        if ends {
+            if let Some(slot) = self.received.get_mut(cpu as usize) {
+                *slot = None;
+            }
+        }
+    }
+
     /// A message from another host, sent by `thread` of `host` at `sent`, was received on
     /// `cpu`: a wait its softirq ends is that message's.
     pub fn received(&mut self, cpu: u32, host: usize, thread: u32, sent: Timestamp) {
@@ -194,7 +218,7 @@ impl GraphBuilder {
             Some(IrqKind::Softirq(v)) => {
                 let s = softirq_state(v);
                 let m = (s == State::Network)
-                    .then(|| self.received.get(cpu as usize).copied().flatten())
+                    .then(|| self.received.get_mut(cpu as usize).and_then(Option::take))
                     .flatten();
                 (s, None, m)
             }
@@ -290,4 +314,62 @@ pub(crate) fn join(
         ));
     }
     virtflow_model::ExecutionGraph { graph, workers }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NET_RX: Option<IrqKind> = Some(IrqKind::Softirq(Some(3)));
+
+    fn packet_in() -> TypedEvent<'static> {
+        TypedEvent::Packet {
+            dir: PacketDir::Receive,
+            primary: true,
+            key: None,
+        }
+    }
+
+    /// The message the wake-up of thread 7 on CPU 1 in a NET_RX softirq takes.
+    fn woken(g: &mut GraphBuilder) -> Option<(usize, u32, Timestamp)> {
+        g.wake(7, 1, NET_RX, Some(0), None);
+        let wake = g.pending.take().expect("a wake-up");
+        assert_eq!(wake.state, State::Network);
+        wake.message
+    }
+
+    #[test]
+    fn a_paired_packet_ends_the_wait_its_softirq_ends() {
+        let mut g = GraphBuilder::default();
+        g.observe(1, &packet_in());
+        g.received(1, 1, 42, 1_000);
+        assert_eq!(woken(&mut g), Some((1, 42, 1_000)));
+        // One message, one wait.
+        assert_eq!(woken(&mut g), None);
+    }
+
+    #[test]
+    fn a_packet_nobody_paired_leaves_its_wait_unexplained() {
+        let mut g = GraphBuilder::default();
+        g.observe(1, &packet_in());
+        g.received(1, 1, 42, 1_000);
+        // A packet from a host outside the experiment, in the same softirq or a later one.
+        g.observe(1, &packet_in());
+        assert_eq!(woken(&mut g), None);
+    }
+
+    #[test]
+    fn a_message_ends_with_its_softirq() {
+        let mut g = GraphBuilder::default();
+        g.observe(1, &packet_in());
+        g.received(1, 1, 42, 1_000);
+        g.observe(1, &TypedEvent::IrqExit(IrqKind::Softirq(Some(3))));
+        assert_eq!(woken(&mut g), None);
+        // Another CPU's softirq ends nothing here.
+        g.observe(2, &packet_in());
+        g.received(2, 1, 43, 2_000);
+        g.observe(1, &TypedEvent::IrqExit(IrqKind::Softirq(Some(3))));
+        g.wake(7, 2, NET_RX, Some(0), None);
+        assert_eq!(g.pending.take().unwrap().message, Some((1, 43, 2_000)));
+    }
 }

@@ -77,6 +77,9 @@ impl HostPass {
             Some((_, ev)) if sideband => an.sideband(&ev),
             Some((ctx, ev)) => {
                 an.event(&ctx, &ev);
+                if let Some(g) = an.graph.as_mut() {
+                    g.observe(header.cpu, &ev);
+                }
                 let rip = match ev {
                     TypedEvent::KvmExit { .. } => layout.guest_rip(source, header),
                     _ => None,

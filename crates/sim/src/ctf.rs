@@ -195,7 +195,7 @@ fn events() -> Vec<(&'static str, String)> {
             f(&[(X64, "_hrtimer"), (I64, "_now"), (X64, "_function")]),
         ),
         ("timer_hrtimer_expire_exit", f(&[(X64, "_hrtimer")])),
-        // From here on, only in a trace with page events (`FIRST_MEMORY_EVENT`).
+        // From here on, only in a trace with page events (`MEMORY_EVENTS`).
         (
             "kmem_mm_page_alloc",
             f(&[
@@ -214,12 +214,23 @@ fn events() -> Vec<(&'static str, String)> {
             "kmem_mm_page_free_batched",
             f(&[(X64, "_page"), (U64, "_pfn")]),
         ),
+        // From here on, only in a trace with interrupt handler events (`IRQ_EVENTS`).
+        (
+            "irq_handler_entry",
+            f(&[(I32, "_irq"), ("string", "_name")]),
+        ),
+        ("irq_handler_exit", f(&[(I32, "_irq"), (I32, "_ret")])),
+        ("irq_softirq_entry", f(&[(U32, "_vec")])),
+        ("irq_softirq_exit", f(&[(U32, "_vec")])),
     ]
 }
 
-/// The id of the first page event: the metadata declares it and those after it only when the
-/// trace has page events.
-const FIRST_MEMORY_EVENT: usize = 21;
+/// The ids of the page events: the metadata declares them only when the trace has page
+/// events.
+const MEMORY_EVENTS: std::ops::Range<usize> = 21..24;
+
+/// The ids of the interrupt handlers' events, declared only when the trace has them.
+const IRQ_EVENTS: std::ops::Range<usize> = 24..28;
 
 /// The event id in this writer's metadata, or `None` for events LTTng does not have.
 fn event_id(k: &Kind) -> Option<u32> {
@@ -248,6 +259,10 @@ fn event_id(k: &Kind) -> Option<u32> {
         Kind::MmPageAlloc { .. } => 21,
         Kind::MmPageFree { .. } => 22,
         Kind::MmPageFreeBatched { .. } => 23,
+        Kind::IrqHandlerEntry { .. } => 24,
+        Kind::IrqHandlerExit { .. } => 25,
+        Kind::SoftirqEntry { .. } => 26,
+        Kind::SoftirqExit { .. } => 27,
         // LTTng has no KSM instrumentation.
         Kind::KvmVcpuWakeup { .. } | Kind::KsmEnter { .. } | Kind::KsmMergeOnePage { .. } => {
             return None
@@ -255,7 +270,7 @@ fn event_id(k: &Kind) -> Option<u32> {
     })
 }
 
-fn metadata(uuid: &[u8; 16], hostname: &str, memory: bool) -> String {
+fn metadata(uuid: &[u8; 16], hostname: &str, memory: bool, irq: bool) -> String {
     let u = uuid_string(uuid);
     let mut s = String::new();
     s.push_str("/* CTF 1.8 */\n\n");
@@ -294,8 +309,8 @@ struct event_header_large {\n\tenum : uint16_t { compact = 0 ... 65534, extended
 \tevent.context := struct {{\n\t\t{I32} _tid;\n\t\t{I32} _pid;\n\t\t{CHAR} _procname[16];\n\t}};\n}};\n\n"
     );
     for (id, (name, fields)) in events().iter().enumerate() {
-        if !memory && id >= FIRST_MEMORY_EVENT {
-            break;
+        if !memory && MEMORY_EVENTS.contains(&id) || !irq && IRQ_EVENTS.contains(&id) {
+            continue;
         }
         let _ = write!(
             s,
@@ -335,6 +350,8 @@ pub struct CtfWriter {
     count: u64,
     /// Whether the metadata declares the page events.
     memory: bool,
+    /// Whether the metadata declares the interrupt handlers' events.
+    irq: bool,
 }
 
 impl CtfWriter {
@@ -366,12 +383,19 @@ impl CtfWriter {
             ev: Vec::with_capacity(256),
             count: 0,
             memory: false,
+            irq: false,
         })
     }
 
     /// Declares the page events too (a recording with them enabled).
     pub fn with_memory_events(mut self) -> CtfWriter {
         self.memory = true;
+        self
+    }
+
+    /// Declares the interrupt handlers' events too.
+    pub fn with_irq_events(mut self) -> CtfWriter {
+        self.irq = true;
         self
     }
 
@@ -586,6 +610,18 @@ fn encode_fields(ev: &Event, names: &TaskNames, b: &mut Vec<u8>) {
             b.extend_from_slice(&function.to_le_bytes());
         }
         Kind::HrtimerExpireExit { hrtimer } => b.extend_from_slice(&hrtimer.to_le_bytes()),
+        Kind::IrqHandlerEntry { irq, name } => {
+            b.extend_from_slice(&(*irq as i32).to_le_bytes());
+            b.extend_from_slice(name.as_bytes());
+            b.push(0);
+        }
+        Kind::IrqHandlerExit { irq } => {
+            b.extend_from_slice(&(*irq as i32).to_le_bytes());
+            b.extend_from_slice(&1i32.to_le_bytes());
+        }
+        Kind::SoftirqEntry { vec } | Kind::SoftirqExit { vec } => {
+            b.extend_from_slice(&vec.to_le_bytes())
+        }
         Kind::MmPageAlloc {
             pfn,
             order,
@@ -665,7 +701,7 @@ impl Sink for CtfWriter {
         }
         std::fs::write(
             self.dir.join("metadata"),
-            metadata(&self.uuid, &self.hostname, self.memory),
+            metadata(&self.uuid, &self.hostname, self.memory, self.irq),
         )?;
         Ok(self.count)
     }

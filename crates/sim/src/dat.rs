@@ -139,6 +139,12 @@ const HRT_ENTRY: &[Field] = &[
     Field("void * function", 24, 8, false),
 ];
 const HRT_EXIT: &[Field] = &[Field("void * hrtimer", 8, 8, false)];
+const IRQ_ENTRY: &[Field] = &[
+    Field("int irq", 8, 4, true),
+    Field("__data_loc char[] name", 12, 4, true),
+];
+const IRQ_EXIT: &[Field] = &[Field("int irq", 8, 4, true), Field("int ret", 12, 4, true)];
+const SOFTIRQ: &[Field] = &[Field("unsigned int vec", 8, 4, false)];
 const PAGE_ALLOC: &[Field] = &[
     Field("unsigned long pfn", 8, 8, false),
     Field("unsigned int order", 16, 4, false),
@@ -161,6 +167,11 @@ const KSM_MERGE: &[Field] = &[
 /// The systems written only when the trace has page events (a recording without them
 /// has not these formats either).
 const MEMORY_SYSTEMS: &[&str] = &["kmem", "ksm"];
+
+/// The system written only when the trace has interrupt handler events.
+const IRQ_SYSTEM: &str = "irq";
+
+const SOFTIRQ_PRINT: &str = "\"vec=%u [action=%s]\", REC->vec, __print_symbolic(REC->vec, { 0, \"HI\" }, { 1, \"TIMER\" }, { 2, \"NET_TX\" }, { 3, \"NET_RX\" }, { 4, \"BLOCK\" }, { 5, \"IRQ_POLL\" }, { 6, \"TASKLET\" }, { 7, \"SCHED\" }, { 8, \"HRTIMER\" }, { 9, \"RCU\" })";
 
 const EXIT_PRINT: &str = "\"vcpu %u reason %s rip 0x%lx info1 0x%016llx info2 0x%016llx intr_info 0x%08x error_code 0x%08x\", REC->vcpu_id, (REC->isa == 1) ? __print_symbolic(REC->exit_reason & 0xffff, { 1, \"EXTERNAL_INTERRUPT\" }, { 7, \"INTERRUPT_WINDOW\" }, { 10, \"CPUID\" }, { 12, \"HLT\" }, { 24, \"VMRESUME\" }, { 30, \"IO_INSTRUCTION\" }, { 31, \"MSR_READ\" }, { 32, \"MSR_WRITE\" }, { 40, \"PAUSE_INSTRUCTION\" }, { 48, \"EPT_VIOLATION\" }, { 49, \"EPT_MISCONFIG\" }) : __print_symbolic(REC->exit_reason, { 0x060, \"interrupt\" }, { 0x064, \"vintr\" }, { 0x072, \"cpuid\" }, { 0x077, \"pause\" }, { 0x078, \"hlt\" }, { 0x07b, \"io\" }, { 0x07c, \"msr\" }, { 0x080, \"vmrun\" }, { 0x400, \"npf\" }), REC->guest_rip, REC->info1, REC->info2, REC->intr_info, REC->error_code";
 
@@ -207,6 +218,12 @@ const FORMATS: &[Format] = &[
         print: "\"hrtimer=%p function=%p now=%llu\", REC->hrtimer, REC->function, (unsigned long long) REC->now" },
     Format { system: "timer", name: "hrtimer_expire_exit", id: 377, fields: HRT_EXIT,
         print: "\"hrtimer=%p\", REC->hrtimer" },
+    Format { system: "irq", name: "irq_handler_entry", id: 130, fields: IRQ_ENTRY,
+        print: "\"irq=%d name=%s\", REC->irq, __get_str(name)" },
+    Format { system: "irq", name: "irq_handler_exit", id: 129, fields: IRQ_EXIT,
+        print: "\"irq=%d ret=%s\", REC->irq, REC->ret ? \"handled\" : \"unhandled\"" },
+    Format { system: "irq", name: "softirq_entry", id: 128, fields: SOFTIRQ, print: SOFTIRQ_PRINT },
+    Format { system: "irq", name: "softirq_exit", id: 127, fields: SOFTIRQ, print: SOFTIRQ_PRINT },
     // The print format of mm_page_alloc is built by `kmem::page_alloc_print`.
     Format { system: "kmem", name: "mm_page_alloc", id: 653, fields: PAGE_ALLOC, print: "" },
     Format { system: "kmem", name: "mm_page_free", id: 655, fields: PAGE_FREE, print: kmem::PAGE_FREE_PRINT },
@@ -433,6 +450,18 @@ pub fn encode(ev: &Event, names: &TaskNames, buf: &mut Vec<u8>) {
         Kind::HrtimerExpireExit { hrtimer } => {
             put(buf, 8, &hrtimer.to_le_bytes());
         }
+        Kind::IrqHandlerEntry { irq, name } => {
+            put(buf, 8, &(*irq as i32).to_le_bytes());
+            let n = name.len() as u32 + 1;
+            put(buf, 12, &((n << 16) | 16).to_le_bytes());
+            put(buf, 16, name.as_bytes());
+            put(buf, 16 + name.len(), &[0u8]);
+        }
+        Kind::IrqHandlerExit { irq } => {
+            put(buf, 8, &(*irq as i32).to_le_bytes());
+            put(buf, 12, &1i32.to_le_bytes());
+        }
+        Kind::SoftirqEntry { vec } | Kind::SoftirqExit { vec } => put(buf, 8, &vec.to_le_bytes()),
         Kind::MmPageAlloc {
             pfn,
             order,
@@ -515,6 +544,8 @@ pub struct DatWriter {
     count: u64,
     /// Whether the kmem and ksm formats are written.
     memory: bool,
+    /// Whether the irq formats are written.
+    irq: bool,
 }
 
 impl DatWriter {
@@ -538,12 +569,19 @@ impl DatWriter {
             rec: Vec::with_capacity(128),
             count: 0,
             memory: false,
+            irq: false,
         })
     }
 
     /// Writes the formats of the page and KSM events too (a recording with them enabled).
     pub fn with_memory_events(mut self) -> DatWriter {
         self.memory = true;
+        self
+    }
+
+    /// Writes the formats of the interrupt handlers' events too.
+    pub fn with_irq_events(mut self) -> DatWriter {
+        self.irq = true;
         self
     }
 }
@@ -616,6 +654,9 @@ impl Sink for DatWriter {
         let mut systems: Vec<&str> = Vec::new();
         for f in FORMATS {
             if !self.memory && MEMORY_SYSTEMS.contains(&f.system) {
+                continue;
+            }
+            if !self.irq && f.system == IRQ_SYSTEM {
                 continue;
             }
             if !systems.contains(&f.system) {

@@ -26,8 +26,46 @@ pub struct Tcp {
     pub flags: u16,
     /// Payload bytes.
     pub payload: u16,
-    /// The simulator's request/response id (never written to a trace; 0 = none).
-    pub flow: u32,
+    /// Who put it on the wire between two hosts, and when (never written to a trace).
+    pub origin: Option<Origin>,
+}
+
+/// The sending end of a packet between hosts: the thread in whose context the host's
+/// `net_dev_queue` left for the wire, and that event's time on the simulation's (reference)
+/// clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub host: usize,
+    pub tid: u32,
+    pub sent: u64,
+}
+
+/// An interrupt context a CPU runs a handler in, as the trace shows it with the events that
+/// open and close it (`hrtimer_expire_*`, `irq_handler_*`, `softirq_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IrqContext {
+    Timer,
+    Hardirq,
+    /// A softirq by its vector (Linux's `enum softirq_action`: 3 NET_RX, 4 BLOCK…).
+    Softirq(u32),
+}
+
+pub const SOFTIRQ_NET_RX: u32 = 3;
+pub const SOFTIRQ_BLOCK: u32 = 4;
+
+/// What truly made a task runnable: where its waking ran (the simulator's knowledge, never
+/// written to a trace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waker {
+    /// Task context of this thread.
+    Task(u32),
+    /// The idle task, outside any interrupt handler.
+    Idle,
+    /// An interrupt handler; `packet` is the packet from another host it handled, if any.
+    Irq {
+        context: IrqContext,
+        packet: Option<Origin>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -38,11 +76,13 @@ pub enum Kind {
         prev_state: i64,
         next: u32,
     },
-    /// `cause` is the simulator's knowledge of why the task is woken (never written to a trace).
+    /// `cause` and `waker` are the simulator's knowledge of why the task is woken and where
+    /// the waking ran (never written to a trace).
     SchedWaking {
         tid: u32,
         target_cpu: u32,
         cause: Option<WaitCause>,
+        waker: Waker,
     },
     SchedWakeup {
         tid: u32,
@@ -143,6 +183,22 @@ pub enum Kind {
     HrtimerExpireExit {
         hrtimer: u64,
     },
+    /// A device's hard interrupt handler begins (`irq:irq_handler_entry`).
+    IrqHandlerEntry {
+        irq: u32,
+        name: &'static str,
+    },
+    /// It returns, having handled the interrupt (`irq:irq_handler_exit`, `ret` 1).
+    IrqHandlerExit {
+        irq: u32,
+    },
+    /// A softirq's handler runs (`irq:softirq_entry`, `softirq_exit`).
+    SoftirqEntry {
+        vec: u32,
+    },
+    SoftirqExit {
+        vec: u32,
+    },
     /// A host page allocation (`kmem:mm_page_alloc`): `4096 << order` bytes at `pfn`.
     MmPageAlloc {
         pfn: u64,
@@ -201,6 +257,10 @@ impl Kind {
             Kind::NetifReceiveSkb { .. } => "netif_receive_skb",
             Kind::HrtimerExpireEntry { .. } => "hrtimer_expire_entry",
             Kind::HrtimerExpireExit { .. } => "hrtimer_expire_exit",
+            Kind::IrqHandlerEntry { .. } => "irq_handler_entry",
+            Kind::IrqHandlerExit { .. } => "irq_handler_exit",
+            Kind::SoftirqEntry { .. } => "softirq_entry",
+            Kind::SoftirqExit { .. } => "softirq_exit",
             Kind::MmPageAlloc { .. } => "mm_page_alloc",
             Kind::MmPageFree { .. } => "mm_page_free",
             Kind::MmPageFreeBatched { .. } => "mm_page_free_batched",

@@ -3,8 +3,8 @@
 //! Principal types:
 //!
 //! - [`Config`] and [`Scenario`]: what to simulate (`idle`, `cpu`, `disk`, `net`, `mixed`,
-//!   `overcommit`, `processes`, `nested`, `multihost`, `large`, `memory`, `phases`), for how
-//!   long, with which seed.
+//!   `overcommit`, `processes`, `nested`, `multihost`, `large`, `memory`, `phases`,
+//!   `requests`), for how long, with which seed.
 //! - [`host::Host`]: the discrete-event model of one host — pCPUs with run queues, QEMU
 //!   processes (vCPU threads, main loop, I/O thread, vhost), host processes, and the guests'
 //!   behaviour that drives the KVM run loop. It emits [`event::Event`]s in timestamp order.
@@ -12,7 +12,8 @@
 //!   [`ctf::CtfWriter`] (CTF 1.8, LTTng kernel layout) and [`text::TextWriter`] (ftrace text).
 //! - [`truth::Tracker`] and [`truth::Truth`]: the vCPU state timelines derived from the very
 //!   events written plus what the simulator knows (why each wake-up happened), as `truth.json`
-//!   in the schema of `virtflow analyze --json` (`virtflow_model::Vm`).
+//!   in the schema of `virtflow analyze --json` (`virtflow_model::Vm`); for the `requests`
+//!   scenario, each request's critical path ([`truth::paths`]).
 //!
 //! [`simulate`] runs a configuration into a directory: `trace.dat`, `trace.txt` or `kernel/`
 //! (CTF) plus `truth.json`; with several hosts, one sub-directory per host (`host0/`…).
@@ -39,6 +40,7 @@ use virtflow_model::Isa;
 use event::Sink;
 use host::{Action, Clock, Host, HostCtx, HostSpec, MemTouch, VmSpec, Workload};
 use rng::Rng;
+use truth::paths::HostPaths;
 use truth::{ClockTruth, HostTruth, Phase, Tracker, Truth, TruthVm};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,10 +123,25 @@ pub enum Scenario {
     /// more, the outside client stops). The truth's `vms[].phases` tile the host's span on its
     /// trace clock.
     Phases,
+    /// Requests whose critical path is known: on `host0` (4 pCPUs, a `backup` process
+    /// competing for them), four VMs whose vCPU 0 issues requests one at a time and halts
+    /// until each completes (see `host::requests`): vm1 to its disk (through its I/O thread),
+    /// vm2 as a chain of IPIs through its vCPUs 1 and 2, vm3 over the network to `host1`'s
+    /// server VM, vm4 from its nested L2 guest to L1's vCPU 1; on `host1` (2 pCPUs, its own
+    /// clock), the server — which also answers a client outside the traced hosts, whose
+    /// packets no trace pairs — and a CPU-bound VM that competes with it. Interrupt handlers
+    /// are traced (a disk completion and a packet wake their thread from a softirq). `--vms`
+    /// and `--vcpus` do not apply.
+    ///
+    /// The truth's `requests` give, for each request its vCPU blocked for once and that its
+    /// completion ended, the vCPU thread, the interval from the exit that issued it to the
+    /// entry where its guest runs on, and the critical path the bounded algorithm gives over
+    /// it, derived from what each thread did and what truly woke it (see `truth::paths`).
+    Requests,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Idle,
         Scenario::Cpu,
         Scenario::Disk,
@@ -137,6 +154,7 @@ impl Scenario {
         Scenario::Large,
         Scenario::Memory,
         Scenario::Phases,
+        Scenario::Requests,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -152,6 +170,7 @@ impl Scenario {
             Scenario::Large => "large",
             Scenario::Memory => "memory",
             Scenario::Phases => "phases",
+            Scenario::Requests => "requests",
         }
     }
     pub fn parse(s: &str) -> Option<Scenario> {
@@ -263,8 +282,43 @@ fn vm(name: String, workload: Workload, vcpus: u32) -> VmSpec {
         processes: false,
         peer: None,
         server: false,
+        outside: None,
         memory: None,
         phases: Vec::new(),
+        request: None,
+    }
+}
+
+/// The VMs of the `requests` scenario's host `h` (see [`Scenario::Requests`]).
+fn request_vms(h: usize) -> Vec<VmSpec> {
+    use host::Request;
+    let requester = |name: &str, request: Request, vcpus: u32| VmSpec {
+        request: Some(request),
+        ..vm(name.to_string(), Workload::Idle, vcpus)
+    };
+    if h == 0 {
+        vec![
+            requester("vm1", Request::Disk, 1),
+            requester("vm2", Request::Ipi, 3),
+            VmSpec {
+                peer: Some((1, 0)),
+                ..requester("vm3", Request::Network, 1)
+            },
+            VmSpec {
+                nested: true,
+                ..requester("vm4", Request::Nested, 2)
+            },
+        ]
+    } else {
+        vec![
+            VmSpec {
+                peer: Some((0, 2)),
+                server: true,
+                outside: Some(3_000_000),
+                ..vm("server".into(), Workload::Network, 1)
+            },
+            vm("busy".into(), Workload::Cpu, 1),
+        ]
     }
 }
 
@@ -317,6 +371,8 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
         Scenario::Multihost => (2, vec![Network, Network], 1),
         Scenario::Memory => (3, vec![Cpu, Network, Disk], 2),
         Scenario::Phases => (4, vec![Idle, Network, Cpu], 1),
+        // The VMs are `request_vms`'.
+        Scenario::Requests => (4, vec![Idle], 1),
         Scenario::Large => (
             16,
             [Cpu, Disk, Network, Idle]
@@ -330,10 +386,10 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
     };
     let pcpus = cfg.pcpus.unwrap_or(pcpus).max(1);
     let nvms = cfg.vms.unwrap_or(classes.len() as u32).max(1) as usize;
-    let nhosts = if cfg.scenario == Scenario::Multihost {
-        cfg.hosts.max(2)
-    } else {
-        1
+    let nhosts = match cfg.scenario {
+        Scenario::Multihost => cfg.hosts.max(2),
+        Scenario::Requests => 2,
+        _ => 1,
     };
     let mut hosts = Vec::new();
     for h in 0..nhosts as usize {
@@ -364,6 +420,10 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
             }
             vms.push(v);
         }
+        let requests = cfg.scenario == Scenario::Requests;
+        if requests {
+            vms = request_vms(h);
+        }
         let clock = if h == 0 {
             Clock {
                 offset_ns: 0,
@@ -383,14 +443,19 @@ pub fn host_specs(cfg: &Config, rng: &mut Rng) -> Vec<HostSpec> {
             } else {
                 "host".into()
             },
-            pcpus,
+            pcpus: if requests && h > 0 {
+                cfg.pcpus.unwrap_or(2).max(1)
+            } else {
+                pcpus
+            },
             isa: cfg.isa,
             vms,
-            host_procs: procs,
+            host_procs: if requests && h > 0 { 0 } else { procs },
             clock,
             first_pid: 1200 + h as u32 * 1000,
             ip: [10, 0, 0, 1 + h as u8],
             memory: cfg.scenario == Scenario::Memory,
+            irq_events: requests,
         });
     }
     hosts
@@ -415,6 +480,7 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
     let mut paths = Vec::new();
     for (i, h) in hosts.iter().enumerate() {
         let memory = h.spec.memory;
+        let irq = h.spec.irq_events;
         let base = if multi {
             dir.join(&h.spec.name)
         } else {
@@ -426,6 +492,7 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
                 let p = base.join("trace.dat");
                 let w = dat::DatWriter::create(&p, h.spec.pcpus, &h.spec.name)?;
                 let w = if memory { w.with_memory_events() } else { w };
+                let w = if irq { w.with_irq_events() } else { w };
                 (Box::new(w), p)
             }
             Format::Text => {
@@ -443,6 +510,7 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
                 uuid[8] = (uuid[8] & 0x3f) | 0x80;
                 let w = ctf::CtfWriter::create(&p, h.spec.pcpus, uuid, &h.spec.name)?;
                 let w = if memory { w.with_memory_events() } else { w };
+                let w = if irq { w.with_irq_events() } else { w };
                 (Box::new(w), p)
             }
         };
@@ -456,12 +524,10 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
     let mut seq = 0u64;
     let mut queue = Vec::new();
     let mut wire = Vec::new();
-    let mut hops: Vec<host::Hop> = Vec::new();
     for (i, h) in hosts.iter_mut().enumerate() {
         let mut ctx = HostCtx {
             queue: &mut queue,
             wire: &mut wire,
-            hops: &mut hops,
         };
         h.start(t0, &mut ctx);
         for s in queue.drain(..) {
@@ -500,7 +566,6 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         let mut ctx = HostCtx {
             queue: &mut queue,
             wire: &mut wire,
-            hops: &mut hops,
         };
         h.act(now, action, &mut ctx);
         for s in queue.drain(..) {
@@ -518,8 +583,7 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
     }
     drop(heap);
 
-    let host_names: Vec<String> = hosts.iter().map(|h| h.spec.name.clone()).collect();
-    let task_comms: Vec<event::TaskNames> = hosts.iter().map(|h| h.names.clone()).collect();
+    let mut host_paths = Vec::new();
     let mut host_truths = Vec::new();
     let mut all_vms = Vec::new();
     let mut procs = Vec::new();
@@ -535,6 +599,15 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
             sinks[i].event(&ev, &h.names)?;
         }
         let written = sinks[i].finish(&h.names)?;
+        if let Some(mut timelines) = h.timelines.take() {
+            timelines.finish();
+            host_paths.push(HostPaths {
+                name: h.spec.name.clone(),
+                vms: h.vms.iter().map(|v| v.spec.name.clone()).collect(),
+                timelines,
+                requests: std::mem::take(&mut h.requests),
+            });
+        }
         let (start, last) = tracker.span();
         let events = tracker.events;
         let r = tracker.finish(&h.vms, &h.spec.name, cfg.isa, &h.names);
@@ -575,7 +648,8 @@ pub fn simulate(cfg: &Config, dir: &Path) -> std::io::Result<Summary> {
         vms: all_vms,
         overcommit_causes: causes,
         guest_processes: procs,
-        critical_path: critical_path(&hops, &host_names, &task_comms),
+        // Only LTTng's network events carry the TCP header that pairs a packet across hosts.
+        requests: truth::paths::request_truths(&host_paths, cfg.format == Format::Ctf),
         intervals: keep_intervals,
     };
     let truth_path = dir.join("truth.json");
@@ -608,54 +682,6 @@ fn phases_truth(spec: &VmSpec, clock: &Clock, t0: u64, start: u64, last: u64) ->
             start: at as i64,
             end: last as i64,
             workload: w.name().into(),
-        });
-    }
-    out
-}
-
-/// The critical path of the last request a client on the first host saw answered: from its
-/// network kick to the wake-up by the answer, hop by hop (vhost sending, the wire, the remote
-/// vhost, the remote vCPU…). Times are in the first host's clock, which is the reference.
-fn critical_path(
-    hops: &[host::Hop],
-    hosts: &[String],
-    names: &[event::TaskNames],
-) -> Vec<truth::PathSegment> {
-    // A flow is complete when its answer woke a vCPU on the host that started it.
-    let origin = |f: u32| (f >> 24) as usize - 1;
-    let done = hops
-        .iter()
-        .rev()
-        .find(|h| h.what == "wake" && origin(h.flow) == 0 && h.host == 0)
-        .map(|h| h.flow);
-    let Some(flow) = done else {
-        return Vec::new();
-    };
-    let chain: Vec<&host::Hop> = hops.iter().filter(|h| h.flow == flow).collect();
-    let mut out = Vec::new();
-    for w in chain.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let wire = a.what == "send" && b.what == "receive";
-        let (host, tid) = if wire { (a.host, 0) } else { (b.host, b.tid) };
-        let comm = if wire {
-            String::new()
-        } else {
-            names[host].comm_ref(tid).to_string()
-        };
-        out.push(truth::PathSegment {
-            host: hosts[host].clone(),
-            tid,
-            comm,
-            start_ns: a.at as i64,
-            end_ns: b.at as i64,
-            what: match (a.what, b.what) {
-                ("send", "receive") => "network",
-                ("kick", "send") => "vhost_transmit",
-                ("receive", "wake") => "vhost_receive",
-                ("wake", "kick") => "vcpu_running",
-                _ => "other",
-            }
-            .into(),
         });
     }
     out

@@ -181,6 +181,16 @@ pub fn render_fields(ev: &Event, names: &TaskNames, s: &mut String) {
             function,
         } => write!(s, "hrtimer=0x{hrtimer:x} function=0x{function:x} now={now}"),
         Kind::HrtimerExpireExit { hrtimer } => write!(s, "hrtimer=0x{hrtimer:x}"),
+        Kind::IrqHandlerEntry { irq, name } => write!(s, "irq={irq} name={name}"),
+        Kind::IrqHandlerExit { irq } => write!(s, "irq={irq} ret=handled"),
+        Kind::SoftirqEntry { vec } | Kind::SoftirqExit { vec } => {
+            let action = [
+                "HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED",
+                "HRTIMER", "RCU",
+            ];
+            let action = action.get(*vec as usize).copied().unwrap_or("");
+            write!(s, "vec={vec} [action={action}]")
+        }
         Kind::MmPageAlloc {
             pfn,
             order,

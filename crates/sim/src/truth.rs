@@ -9,8 +9,9 @@
 //! unknown from the host trace's first event to the first event concerning the thread.
 //!
 //! Beside the states: the host's time line in buckets (`series`), its pCPU sharing
-//! (`overcommit`: runnable vCPUs, steal, who preempted whom) and its page ledger (`memory`);
-//! each module states its definitions.
+//! (`overcommit`: runnable vCPUs, steal, who preempted whom), its page ledger (`memory`) and
+//! the critical paths of the `requests` scenario's requests (`paths`); each module states its
+//! definitions.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,7 @@ use crate::host::{exit_name, TidRole, VmInfo};
 
 mod memory;
 mod overcommit;
+pub mod paths;
 pub mod series;
 
 pub use overcommit::OvercommitCause;
@@ -45,9 +47,9 @@ pub struct Truth {
     /// Guest time per guest page-table base (CR3), when the scenario reports CR3 at entry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub guest_processes: Vec<GuestProcess>,
-    /// For `multihost`: the chain of waits behind the client's last answered request.
+    /// For `requests`: each request with its critical path (see [`paths`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub critical_path: Vec<PathSegment>,
+    pub requests: Vec<paths::RequestTruth>,
     /// Whether `vms[].vcpus[].intervals` were kept (not for `large`, to bound memory).
     pub intervals: bool,
 }
@@ -120,18 +122,6 @@ pub struct GuestProcess {
     pub vcpu: u32,
     pub cr3: u64,
     pub guest_ns: u64,
-}
-
-/// One hop of a critical path, in the named host's trace clock.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PathSegment {
-    pub host: String,
-    pub tid: u32,
-    pub comm: String,
-    pub start_ns: i64,
-    pub end_ns: i64,
-    /// `running`, `waiting_network`, `wire`…
-    pub what: String,
 }
 
 struct VcpuTrack {

@@ -171,6 +171,8 @@ fn trace_cmd_reads_dat_and_text_matches_its_rendering() {
         ("dat-mixed", Scenario::Mixed),
         ("dat-memory", Scenario::Memory),
         ("dat-phases", Scenario::Phases),
+        // Interrupt handlers and softirqs.
+        ("dat-requests", Scenario::Requests),
     ] {
         for isa in [virtflow_model::Isa::Vmx, virtflow_model::Isa::Svm] {
             let (s, t) = run(name, sc, Format::Dat, 80, |c| c.isa = isa);
@@ -205,6 +207,7 @@ fn babeltrace_reads_ctf() {
         ("ctf-net", Scenario::Net),
         ("ctf-processes", Scenario::Processes),
         ("ctf-nested", Scenario::Nested),
+        ("ctf-requests", Scenario::Requests),
     ] {
         let (s, t) = run(name, sc, Format::Ctf, 80, |_| {});
         let (dir, n) = &s.traces[0];

@@ -137,7 +137,10 @@ fn visited_one_by_one(
         let mut builder = ValueBuilder::new(|_, v| *slot = Some(v));
         s.visit_field(FieldId(i as u32), &mut builder)
             .unwrap_or_else(|e| panic!("{at}: visit_field {i} failed: {e}"));
-        assert!(!builder.incomplete(), "{at}: visit left field {i} incomplete");
+        assert!(
+            !builder.incomplete(),
+            "{at}: visit left field {i} incomplete"
+        );
     }
     out
 }

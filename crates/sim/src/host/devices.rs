@@ -7,10 +7,8 @@ use std::collections::VecDeque;
 
 use virtflow_model::WaitCause;
 
-use super::{
-    helper_mut, vcpu_mut, Action, Hop, Host, HostCtx, MemThread, Role, Scheduled, Workload,
-};
-use crate::event::{Kind, Tcp};
+use super::{helper_mut, vcpu_mut, Action, Host, HostCtx, MemThread, Role, Scheduled, Workload};
+use crate::event::{IrqContext, Kind, Origin, Tcp, SOFTIRQ_BLOCK, SOFTIRQ_NET_RX};
 use crate::rng::Rng;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,10 +23,11 @@ pub(super) enum Job {
     DiskSubmit { vcpu: u32 },
     /// Signal a finished disk request to the guest.
     DiskComplete { vcpu: u32 },
-    /// Guest → wire.
-    NetTx { vcpu: u32, flow: u32 },
-    /// Wire → guest.
-    NetRx { vcpu: u32, flow: u32 },
+    /// Guest → wire; a server's answer goes back to its peer VM only when the packet it
+    /// answers came from there (`to_peer`).
+    NetTx { vcpu: u32, to_peer: bool },
+    /// Wire → guest; `from_peer`: sent by the VM's peer on another host.
+    NetRx { vcpu: u32, from_peer: bool },
     /// The VMM main loop's periodic housekeeping (timers, legacy devices).
     MainTick,
     /// A host process's CPU burst (ns left).
@@ -62,12 +61,18 @@ impl Host {
     // ----- device events ----------------------------------------------------------------------
 
     /// A disk request of `vm` is done: the completion interrupt, then the I/O thread tells the
-    /// guest.
+    /// guest. With interrupt handlers traced, the device's hard interrupt raises the block
+    /// softirq, which completes the request and wakes the I/O thread (its `io_uring` or AIO
+    /// completion).
     pub(super) fn disk_done(&mut self, now: u64, vm: usize, vcpu: u32, ctx: &mut HostCtx) {
         // Completion interrupt on the CPU the I/O thread last ran on.
         let io = self.vms[vm].io_task;
         let cpu = self.tasks[io].cpu;
-        let now = self.irq_enter(now, cpu, ctx);
+        let mut now = self.irq_enter(now, cpu, ctx);
+        let traced = self.spec.irq_events;
+        if traced {
+            now = self.hardirq_then_softirq(now, cpu, (45, "nvme0q2"), SOFTIRQ_BLOCK);
+        }
         let sector = self.vms[vm].next_sector;
         self.emit(
             now,
@@ -79,7 +84,32 @@ impl Host {
             },
         );
         self.vms[vm].next_sector += 128;
-        self.give_job(now + 500, cpu, io, Job::DiskComplete { vcpu }, ctx);
+        let job = Job::DiskComplete { vcpu };
+        if traced {
+            let block = IrqContext::Softirq(SOFTIRQ_BLOCK);
+            self.in_irq(cpu, block, None, |h| {
+                h.give_job(now + 500, cpu, io, job, ctx)
+            });
+            self.emit(now + 1_200, cpu, Kind::SoftirqExit { vec: SOFTIRQ_BLOCK });
+        } else {
+            self.give_job(now + 500, cpu, io, job, ctx);
+        }
+    }
+
+    /// A device's hard interrupt `(irq, name)` on `cpu` at `now`, which raises softirq `vec`,
+    /// run right after it: returns when the softirq's work starts.
+    fn hardirq_then_softirq(
+        &mut self,
+        now: u64,
+        cpu: usize,
+        irq: (u32, &'static str),
+        vec: u32,
+    ) -> u64 {
+        let (irq, name) = irq;
+        self.emit(now, cpu, Kind::IrqHandlerEntry { irq, name });
+        self.emit(now + 600, cpu, Kind::IrqHandlerExit { irq });
+        self.emit(now + 800, cpu, Kind::SoftirqEntry { vec });
+        now + 1_000
     }
 
     /// A packet for `vm` arrives at the host NIC and goes through the tap device to vhost.
@@ -93,7 +123,11 @@ impl Host {
     ) {
         let vhost = self.vms[vm].vhost_task;
         let cpu = self.tasks[vhost].cpu;
-        let now = self.irq_enter(now, cpu, ctx);
+        let mut now = self.irq_enter(now, cpu, ctx);
+        let traced = self.spec.irq_events;
+        if traced {
+            now = self.hardirq_then_softirq(now, cpu, (33, "eth0-rx-0"), SOFTIRQ_NET_RX);
+        }
         let skb = 0xffff_8880_0000_0000 | (self.rng.next_u64() & 0xff_ffff) << 8;
         let len = 66 + tcp.payload as u32;
         self.emit(
@@ -116,17 +150,27 @@ impl Host {
                 tcp: Some(tcp),
             },
         );
-        if tcp.flow != 0 {
-            ctx.hops.push(Hop {
-                flow: tcp.flow,
-                host: self.index,
-                tid: 0,
-                at: now,
-                what: "receive",
+        let job = Job::NetRx {
+            vcpu,
+            from_peer: tcp.origin.is_some(),
+        };
+        if traced {
+            // NET_RX: the packet goes through the bridge to the tap device, whose reader,
+            // vhost, is woken here.
+            let net_rx = IrqContext::Softirq(SOFTIRQ_NET_RX);
+            self.in_irq(cpu, net_rx, tcp.origin, |h| {
+                h.give_job(now + 1_500, cpu, vhost, job, ctx)
             });
+            self.emit(
+                now + 2_000,
+                cpu,
+                Kind::SoftirqExit {
+                    vec: SOFTIRQ_NET_RX,
+                },
+            );
+        } else {
+            self.give_job(now + 1_500, cpu, vhost, job, ctx);
         }
-        let flow = tcp.flow;
-        self.give_job(now + 1_500, cpu, vhost, Job::NetRx { vcpu, flow }, ctx);
     }
 
     /// An outside client sends a packet to a network VM, and its next one later.
@@ -135,7 +179,8 @@ impl Host {
             // The network phase is over: the client stops.
             return;
         }
-        let next = now + self.rng.exp(400_000, 20_000);
+        let mean = self.vms[vm].spec.outside.unwrap_or(400_000);
+        let next = now + self.rng.exp(mean, 20_000);
         ctx.queue.push(Scheduled {
             at: next,
             action: Action::ExternalTraffic { vm },
@@ -186,7 +231,9 @@ impl Host {
                 function: 0xffff_ffff_8a1c_2d30,
             },
         );
-        self.give_job(now + 300, cpu, task, job, ctx);
+        self.in_irq(cpu, IrqContext::Timer, None, |h| {
+            h.give_job(now + 300, cpu, task, job, ctx)
+        });
         self.emit(
             now + 900,
             cpu,
@@ -209,7 +256,7 @@ impl Host {
                 ack: v.tcp_seq,
                 flags: 0x18,
                 payload,
-                flow: 0,
+                origin: None,
             };
             v.tcp_ack = v.tcp_ack.wrapping_add(payload as u32);
             t
@@ -223,38 +270,11 @@ impl Host {
                 ack: v.tcp_ack,
                 flags: 0x18,
                 payload,
-                flow: 0,
+                origin: None,
             };
             v.tcp_seq = v.tcp_seq.wrapping_add(payload as u32);
             t
         }
-    }
-
-    /// The request/response a guest's network kick belongs to: a server answers the request
-    /// that woke it; a client starts a new one.
-    pub(super) fn start_flow(&mut self, now: u64, ti: usize, ctx: &mut HostCtx) -> u32 {
-        let tid = self.tasks[ti].tid;
-        let v = vcpu_mut(&mut self.tasks[ti]);
-        let spec = &self.vms[v.vm].spec;
-        let flow = if spec.server {
-            std::mem::take(&mut v.flow)
-        } else if spec.peer.is_some() {
-            v.flow = 0;
-            self.next_flow += 1;
-            ((self.index as u32 + 1) << 24) | self.next_flow
-        } else {
-            0
-        };
-        if flow != 0 {
-            ctx.hops.push(Hop {
-                flow,
-                host: self.index,
-                tid,
-                at: now,
-                what: "kick",
-            });
-        }
-        flow
     }
 
     /// Queues a job for a helper thread and wakes it if it sleeps.
@@ -356,25 +376,19 @@ impl Host {
                 let now = self.io_memory(now, cpu, ti, vm, false);
                 self.raise_msi(now, cpu, vm, vcpu, vec, WaitCause::Disk, ctx)
             }
-            Job::NetRx { vcpu, flow } => {
+            Job::NetRx { vcpu, from_peer } => {
                 let vm = vm.unwrap();
                 let now = self.vhost_memory(now, cpu, ti, vm);
                 let vec = self.vms[vm].net_rx_vector;
-                if flow != 0 {
-                    let tid = self.tasks[ti].tid;
-                    ctx.hops.push(Hop {
-                        flow,
-                        host: self.index,
-                        tid,
-                        at: now + 300,
-                        what: "wake",
-                    });
+                if self.vms[vm].spec.server {
                     let target = self.vms[vm].vcpu_tasks[vcpu as usize];
-                    vcpu_mut(&mut self.tasks[target]).flow = flow;
+                    vcpu_mut(&mut self.tasks[target])
+                        .from_peer
+                        .push_back(from_peer);
                 }
                 self.raise_msi(now, cpu, vm, vcpu, vec, WaitCause::Network, ctx)
             }
-            Job::NetTx { vcpu, flow } => {
+            Job::NetTx { vcpu, to_peer } => {
                 let vm = vm.unwrap();
                 let skb = 0xffff_8880_0100_0000 | (self.rng.next_u64() & 0xff_ffff) << 8;
                 let spec = self.vms[vm].spec.clone();
@@ -395,7 +409,7 @@ impl Host {
                         tcp: Some(tcp),
                     },
                 );
-                self.emit(
+                let sent = self.emit(
                     now + 1_200,
                     cpu,
                     Kind::NetDevQueue {
@@ -408,29 +422,24 @@ impl Host {
                 let mut t = now + 1_500;
                 // The peer VM's reply path: the packet arrives at the other host.
                 let dest = if spec.server {
-                    self.reply_to(vm)
+                    self.reply_to(vm).filter(|_| to_peer)
                 } else {
                     spec.peer
                 };
                 if let Some((dh, dvm)) = dest {
                     tcp.flags = 0x18;
-                    tcp.flow = flow;
-                    if flow != 0 {
-                        let tid = self.tasks[ti].tid;
-                        ctx.hops.push(Hop {
-                            flow,
-                            host: self.index,
-                            tid,
-                            at: now + 1_200,
-                            what: "send",
-                        });
-                    }
+                    tcp.origin = Some(Origin {
+                        host: self.index,
+                        tid: self.tasks[ti].tid,
+                        sent,
+                    });
                     let wire = 30_000 + self.rng.exp(20_000, 0);
                     ctx.wire.push((now + 1_200 + wire, dh, dvm, 0, tcp));
                 }
-                // Every few packets, vhost signals used TX buffers to the guest.
+                // Every few packets, vhost signals used TX buffers to the guest (a VM of
+                // requests does not: its driver reclaims them at its next transmit).
                 self.vms[vm].tx_count += 1;
-                if matches!(self.vms[vm].tx_count % 4, 0) {
+                if matches!(self.vms[vm].tx_count % 4, 0) && spec.request.is_none() {
                     let vec = self.vms[vm].net_tx_vector;
                     t = self.raise_msi(t, cpu, vm, vcpu, vec, WaitCause::Network, ctx);
                 }
@@ -438,8 +447,10 @@ impl Host {
             }
             Job::MainTick => {
                 let vm = vm.unwrap();
-                // Now and then a legacy device (RTC, serial) interrupts a vCPU: cause "other".
-                let t = if self.rng.chance(0.5) {
+                // Now and then a legacy device (RTC, serial) interrupts a vCPU: cause "other"
+                // (never in a VM of requests, whose vCPUs wait for their requests alone).
+                let quiet = self.vms[vm].spec.request.is_some();
+                let t = if !quiet && self.rng.chance(0.5) {
                     let n = self.vms[vm].vcpu_tasks.len() as u64;
                     let c = self.rng.range(0, n - 1) as u32;
                     let vec = self.vms[vm].other_vector;

@@ -11,6 +11,8 @@ pub(super) enum GuestOp {
     Ipi(u32, u8),
     ArmTimer,
     PortIo,
+    /// A nested (L2) guest's device kick, which exits to L1 (the only operation L2 does).
+    L2Kick,
 }
 
 pub(super) struct LightVm {
@@ -81,6 +83,9 @@ impl Host {
             let v = vcpu(&self.tasks[ti]);
             (v.vm, v.idx)
         };
+        if let Some(request) = self.vms[vm].spec.request {
+            return self.request_takes_interrupt(ti, vec, request);
+        }
         let info = self.vms[vm].clone_light();
         let nv = info.nvcpus;
         let r = &mut self.rng;
@@ -168,20 +173,27 @@ impl Host {
                 v.in_l2,
             )
         };
-        let nested = self.vms[vm].spec.nested;
+        // In a VM of requests, L2 runs only to make its request.
+        let nested = self.vms[vm].spec.nested && self.vms[vm].spec.request.is_none();
         let workload = self.vms[vm].workload;
         if more_pending {
             return (now + self.rng.around(3_000), ExitKind::IntrWindow);
         }
         if let Some((delay, op)) = first_todo {
-            if !in_l2 {
-                let kind = match op {
-                    GuestOp::Kick(_) => ExitKind::Kick,
-                    GuestOp::Ipi(..) => ExitKind::IcrWrite,
-                    GuestOp::ArmTimer => ExitKind::MsrWrite,
-                    GuestOp::PortIo => ExitKind::PortIo,
-                };
-                return (now + delay.max(300), kind);
+            let kind = match op {
+                GuestOp::Kick(_) => ExitKind::Kick,
+                GuestOp::Ipi(..) => ExitKind::IcrWrite,
+                GuestOp::ArmTimer => ExitKind::MsrWrite,
+                GuestOp::PortIo => ExitKind::PortIo,
+                GuestOp::L2Kick => ExitKind::Kick,
+            };
+            match (op, in_l2) {
+                // L1 resumes its guest first.
+                (GuestOp::L2Kick, false) => {
+                    return (now + self.rng.around(15_000), ExitKind::NestedRun)
+                }
+                (GuestOp::L2Kick, true) | (_, false) => return (now + delay.max(300), kind),
+                _ => {}
             }
         }
         if work == 0 {

@@ -21,20 +21,24 @@
 //!   network devices, packets across hosts, and the irqfd MSIs the helpers raise;
 //! - `memory`: host page allocations and frees by the thread that makes them, reclaim,
 //!   compaction and KSM (the `memory` scenario);
-//! - `phases`: a VM's workload switched at given times (the `phases` scenario).
+//! - `phases`: a VM's workload switched at given times (the `phases` scenario);
+//! - `requests`: a vCPU that issues requests one at a time and halts until each completes
+//!   (the `requests` scenario), and the record of each request for the truth.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use virtflow_model::{Isa, WaitCause};
 
-use crate::event::{Event, Kind, TaskName, TaskNames, Tcp};
+use crate::event::{Event, IrqContext, Kind, Origin, TaskName, TaskNames, Tcp};
 use crate::rng::Rng;
+use crate::truth::paths::Timelines;
 
 mod devices;
 mod guest;
 mod memory;
 mod phases;
+mod requests;
 mod sched;
 mod vcpu;
 
@@ -42,6 +46,7 @@ use devices::{Dev, HelperSt};
 use guest::GuestOp;
 pub use memory::MemTouch;
 use memory::{Mem, MemThread};
+pub use requests::{Request, RequestRecord};
 use sched::{Cpu, IDLE};
 pub use vcpu::{exit_name, isa_number, ExitKind};
 use vcpu::{VPhase, VStep, VcpuSt};
@@ -83,11 +88,17 @@ pub struct VmSpec {
     pub peer: Option<(usize, usize)>,
     /// Serves requests from a peer instead of generating them.
     pub server: bool,
+    /// A client outside the traced hosts sends it a packet every this many ns on average,
+    /// besides its peer's (a network VM without a peer gets only that, every 400 µs).
+    pub outside: Option<u64>,
     /// How its memory moves, when the host's page events are traced.
     pub memory: Option<MemTouch>,
     /// Later workloads: (time after the start, workload), in time order; `workload` is the
     /// first.
     pub phases: Vec<(u64, Workload)>,
+    /// Its vCPU 0 issues requests of this kind one at a time and halts until each completes;
+    /// the VM then raises no interrupt the requests do not need (see `requests`).
+    pub request: Option<Request>,
 }
 
 /// The host's trace clock relative to the reference (simulation) time:
@@ -123,6 +134,11 @@ pub struct HostSpec {
     /// Page and KSM events: the memory kernel threads (ksmd, kswapd0, kcompactd0) run, and
     /// host processes allocate and free pages.
     pub memory: bool,
+    /// Interrupt handlers are traced: a disk completion and a packet from the wire are
+    /// handled in a hard interrupt then a softirq (`irq_handler_*`, `softirq_*`), which wake
+    /// the I/O thread or vhost; and every thread's states are kept for the truth's critical
+    /// paths.
+    pub irq_events: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,8 +263,12 @@ pub struct Host {
     pub roles: Vec<(u32, TidRole)>,
     pub cr3_base: u64,
     index: usize,
-    next_flow: u32,
     mem: Mem,
+    /// Every thread's states on the reference clock, with what ended each wait, when the
+    /// host's critical paths are part of the truth (`irq_events`).
+    pub timelines: Option<Timelines>,
+    /// The requests its vCPUs completed as the `requests` scenario defines them.
+    pub requests: Vec<RequestRecord>,
 }
 
 /// An event waiting in the reorder buffer. Events of equal timestamps leave in CPU order, as
@@ -322,19 +342,7 @@ pub struct Scheduled {
     pub action: Action,
 }
 
-/// A step of a request/response across hosts, for the multihost critical path.
-#[derive(Clone, Copy, Debug)]
-pub struct Hop {
-    pub flow: u32,
-    pub host: usize,
-    pub tid: u32,
-    /// Reference (simulation) time.
-    pub at: u64,
-    pub what: &'static str,
-}
-
 pub struct HostCtx<'a> {
-    pub hops: &'a mut Vec<Hop>,
     pub queue: &'a mut Vec<Scheduled>,
     /// Packets leaving this host for another: (arrival time, dest host, dest vm, vcpu, tcp).
     pub wire: &'a mut Vec<(u64, usize, usize, u32, Tcp)>,
@@ -358,8 +366,9 @@ impl Host {
             roles: Vec::new(),
             cr3_base: 0x1_0a00_0000 + host_index as u64 * 0x1000_0000,
             index: host_index,
-            next_flow: 0,
             mem: Mem::new(mem_rng),
+            timelines: spec.irq_events.then(Timelines::default),
+            requests: Vec::new(),
             spec,
         };
         h.build(&mut rng);
@@ -419,7 +428,8 @@ impl Host {
             let mut vcpu_tids = Vec::new();
             for c in 0..vs.vcpus {
                 let tid = vm_pid + 12 + c;
-                let busy = vs.workload == Workload::Cpu || vs.nested;
+                // A VM of requests works only on its requests.
+                let busy = vs.request.is_none() && (vs.workload == Workload::Cpu || vs.nested);
                 let st = VcpuSt::new(vi, c, busy);
                 let t = self.add_task(
                     tid,
@@ -639,7 +649,8 @@ impl Host {
         ts
     }
 
-    /// Releases the buffered events older than `now`, in order, with the host clock applied.
+    /// Releases the buffered events older than `now`, in order, with the host clock applied
+    /// (the threads' timelines, when kept, take them on the reference clock first).
     pub fn drain_before(&mut self, now: u64) -> Vec<Event> {
         let mut v = Vec::new();
         while let Some(Reverse(p)) = self.out.peek() {
@@ -647,9 +658,28 @@ impl Host {
                 break;
             }
             let Reverse(mut p) = self.out.pop().unwrap();
+            if let Some(t) = &mut self.timelines {
+                t.event(&p.ev);
+            }
             p.ev.ts = self.spec.clock.apply(p.ev.ts);
             v.push(p.ev);
         }
         v
+    }
+
+    /// Runs `handler` as the interrupt handler of `context` on `cpu`: the wake-ups it makes
+    /// know where they ran (the trace shows it by the handler's entry and exit events, which
+    /// the caller emits).
+    fn in_irq<T>(
+        &mut self,
+        cpu: usize,
+        context: IrqContext,
+        packet: Option<Origin>,
+        handler: impl FnOnce(&mut Host) -> T,
+    ) -> T {
+        let outer = self.cpus[cpu].irq.replace((context, packet));
+        let r = handler(self);
+        self.cpus[cpu].irq = outer;
+        r
     }
 }

@@ -19,7 +19,7 @@ impl Host {
             }
             Workload::Network => {
                 let s = &self.vms[vi].spec;
-                if s.peer.is_none() && !s.server {
+                if s.peer.is_none() && !s.server || s.outside.is_some() {
                     ctx.queue.push(Scheduled {
                         at: now + self.rng.range(50_000, 500_000),
                         action: Action::ExternalTraffic { vm: vi },

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use virtflow_model::WaitCause;
 
 use super::{Action, Host, HostCtx, Role, Run, Scheduled, VPhase};
-use crate::event::Kind;
+use crate::event::{IrqContext, Kind, Origin, Waker};
 
 pub(super) struct Cpu {
     pub(super) current: usize, // task index; IDLE for the idle task
@@ -16,6 +16,9 @@ pub(super) struct Cpu {
     /// The last time an event was emitted on this CPU: switches come after it.
     pub(super) last_emit: u64,
     pub(super) switch_pending: bool,
+    /// The interrupt handler running on it, if any, with the packet from another host it
+    /// handles (see `Host::in_irq`).
+    pub(super) irq: Option<(IrqContext, Option<Origin>)>,
 }
 
 pub(super) const IDLE: usize = usize::MAX;
@@ -28,6 +31,7 @@ impl Cpu {
             need_resched: false,
             last_emit: 0,
             switch_pending: false,
+            irq: None,
         }
     }
 }
@@ -61,6 +65,12 @@ impl Host {
                 })
         };
         let tid = self.tasks[ti].tid;
+        let waker = match self.cpus[waker_cpu].irq {
+            Some((context, packet)) => Waker::Irq { context, packet },
+            None if self.cpus[waker_cpu].current == IDLE => Waker::Idle,
+            None => Waker::Task(self.tasks[self.cpus[waker_cpu].current].tid),
+        };
+        self.request_woken(ti, waker);
         self.emit(
             now,
             waker_cpu,
@@ -68,6 +78,7 @@ impl Host {
                 tid,
                 target_cpu: target as u32,
                 cause,
+                waker,
             },
         );
         if target != prev_cpu {

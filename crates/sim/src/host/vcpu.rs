@@ -8,9 +8,10 @@ use std::collections::VecDeque;
 use virtflow_model::{Isa, WaitCause};
 
 use super::devices::Job;
+use super::requests::ReqState;
 use super::{vcpu, vcpu_mut, Action, Dev, GuestOp, Host, HostCtx, Role, Run, Scheduled};
 use super::{IDLE, VEC_TIMER};
-use crate::event::Kind;
+use crate::event::{IrqContext, Kind};
 
 /// What made the guest exit, independent of the ISA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,8 +171,12 @@ pub(super) struct VcpuSt {
     /// An interrupt ended halt polling (no sleep).
     pub(super) poll_hit: bool,
     pub(super) in_l2: bool,
-    /// The request/response whose packet this vCPU was last given.
-    pub(super) flow: u32,
+    /// A server's packets not answered yet, in order: whether each came from its VM's peer
+    /// on another host (answered there) or from an outside client (answered outside). With
+    /// none, a server speaks to its peer.
+    pub(super) from_peer: VecDeque<bool>,
+    /// Its requests, in a VM of requests.
+    pub(super) req: ReqState,
     /// Index of the current guest process (processes scenario).
     pub(super) proc_idx: u32,
     pub(super) last_tick: u64,
@@ -194,7 +199,8 @@ impl VcpuSt {
             woke_from_halt: false,
             poll_hit: false,
             in_l2: false,
-            flow: 0,
+            from_peer: VecDeque::new(),
+            req: ReqState::default(),
             proc_idx: idx,
             last_tick: 0,
         }
@@ -246,6 +252,7 @@ impl Host {
                 v.phase = VPhase::Halted;
                 v.halted_at = now;
                 v.woke_from_halt = true;
+                v.req.blocked();
                 let cpu = self.tasks[ti].cpu;
                 self.switch(now, cpu, 1, ctx);
             }
@@ -327,7 +334,8 @@ impl Host {
             t += 200;
         }
         let rip = self.guest_rip(ti);
-        self.emit(t, cpu, Kind::KvmEntry { vcpu: idx, rip });
+        let entered = self.emit(t, cpu, Kind::KvmEntry { vcpu: idx, rip });
+        self.request_entered(ti, entered);
         let _ = isa;
         let (at, kind) = self.plan_guest_run(t, ti);
         let v = vcpu_mut(&mut self.tasks[ti]);
@@ -361,7 +369,7 @@ impl Host {
             ExitKind::PortIo => (0x0608_0010, rip + 2),
             _ => (0, 0),
         };
-        self.emit(
+        let exited = self.emit(
             now,
             cpu,
             Kind::KvmExit {
@@ -409,6 +417,9 @@ impl Host {
                 _ => None,
             }
         };
+        if let Some(op) = op {
+            self.request_issued(ti, op, exited);
+        }
         let mut next = VStep::Enter;
         match (kind, op) {
             (ExitKind::Hlt, _) => {
@@ -424,12 +435,14 @@ impl Host {
                 let (helper, job) = match dev {
                     Dev::Disk => (self.vms[vm].io_task, Job::DiskSubmit { vcpu: idx }),
                     Dev::Net => {
-                        let flow = self.start_flow(now, ti, ctx);
-                        (self.vms[vm].vhost_task, Job::NetTx { vcpu: idx, flow })
+                        let answered = vcpu_mut(&mut self.tasks[ti]).from_peer.pop_front();
+                        let to_peer = answered.unwrap_or(true);
+                        (self.vms[vm].vhost_task, Job::NetTx { vcpu: idx, to_peer })
                     }
                 };
                 self.give_job(t + 1_000, cpu, helper, job, ctx);
             }
+            (_, Some(GuestOp::L2Kick)) => self.l1_takes_l2_request(ti),
             (_, Some(GuestOp::Ipi(target, vec))) => {
                 self.emit(
                     t + 500,
@@ -589,7 +602,9 @@ impl Host {
             v.timer_pending = true;
         }
         if run == Run::Blocked {
-            self.wake(t + 400, cpu, ti, Some(WaitCause::Timer), ctx);
+            self.in_irq(cpu, IrqContext::Timer, None, |h| {
+                h.wake(t + 400, cpu, ti, Some(WaitCause::Timer), ctx)
+            });
         } else {
             self.end_poll(t + 1_500, ti, ctx);
         }

@@ -14,7 +14,8 @@ use virtflow_sim::{parse_duration, simulate, Config, Format, Scenario};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// idle, cpu, disk, net, mixed, overcommit, processes, nested, multihost or large
+    /// idle, cpu, disk, net, mixed, overcommit, processes, nested, multihost, large, memory,
+    /// phases or requests
     pub scenario: String,
     /// Output directory (created): the trace and truth.json.
     #[arg(short, long)]
