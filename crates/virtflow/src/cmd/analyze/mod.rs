@@ -27,8 +27,9 @@ pub struct Args {
     /// Print the model as JSON (schema in docs/analyze-json.md).
     #[arg(long)]
     pub json: bool,
-    /// With --json, include every vCPU's state timeline (`intervals`): the model then holds
-    /// all that `view`, `report`, `export` and `cluster` need (`--model FILE`).
+    /// With --json, include every vCPU's state timeline (`intervals`), the series over time
+    /// and the execution graph (`graph`): the model then holds all that `view`, `report`,
+    /// `export` and `cluster` need (`--model FILE`).
     #[arg(long, requires = "json")]
     pub intervals: bool,
 }
@@ -41,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let options = Options {
         intervals: args.intervals,
         series: args.intervals,
+        graph: args.intervals,
         progress: std::io::stderr().is_terminal().then(|| bar.callback()),
         ..Options::default()
     };
