@@ -34,6 +34,8 @@ pub(crate) fn of_vcpu(
         waiting_ns: each(&s.waiting),
         unknown_ns: s.unknown.finish(clock),
         exits: s.exits.finish(clock),
+        // Filled by the guest-process analysis, which sees each exit's reason.
+        exit_kinds: std::array::from_fn(|_| vec![0; clock.buckets().count]),
         injections: each(&by_class),
         waits: each(&s.waits),
     }
@@ -52,6 +54,8 @@ pub(crate) fn add_io(acc: &mut VmActivity, s: &IoSeries, clock: &Clockwork, vhos
     };
     add(&mut acc.disk_requests, &s.disk_requests);
     add(&mut acc.disk_latency_ns, &s.disk_latency_ns);
+    add(&mut acc.submit_delays, &s.submit_delays);
+    add(&mut acc.submit_delay_ns, &s.submit_delay_ns);
     if vhost {
         add(&mut acc.packets, &s.packets);
     }
@@ -60,7 +64,13 @@ pub(crate) fn add_io(acc: &mut VmActivity, s: &IoSeries, clock: &Clockwork, vhos
 /// Every series of a VM on all its host's buckets, zeros where nothing happened.
 pub(crate) fn pad_vm(a: &mut VmActivity, clock: &Clockwork) {
     let n = clock.buckets().count;
-    for v in [&mut a.disk_requests, &mut a.disk_latency_ns, &mut a.packets] {
+    for v in [
+        &mut a.disk_requests,
+        &mut a.disk_latency_ns,
+        &mut a.submit_delays,
+        &mut a.submit_delay_ns,
+        &mut a.packets,
+    ] {
         v.resize(n, 0);
     }
 }

@@ -25,6 +25,9 @@ use crate::w2a::{thread_key, Analyzer};
 pub(crate) struct IoSeries {
     pub disk_requests: Series,
     pub disk_latency_ns: Series,
+    /// I/O exits answered by a request of this thread, and their delays, at the request.
+    pub submit_delays: Series,
+    pub submit_delay_ns: Series,
     pub packets: Series,
 }
 
@@ -107,9 +110,16 @@ impl Devices {
                     .map(|(k, &(_, at))| (k, at));
                 if let Some((k, at)) = latest {
                     self.io_exits.swap_remove(k);
+                    let delay = (ctx.ts - at).max(0) as u64;
                     let t = self.thread(i);
                     t.submit_delays += 1;
-                    t.submit_delay_ns += (ctx.ts - at).max(0) as u64;
+                    t.submit_delay_ns += delay;
+                    if an.keeps_series() {
+                        let clock = &an.clock;
+                        let s = self.series_of(i);
+                        s.submit_delays.add_at(clock, ctx.ts, 1);
+                        s.submit_delay_ns.add_at(clock, ctx.ts, delay);
+                    }
                 }
             }
             TypedEvent::BlockComplete { dev, sector } => {

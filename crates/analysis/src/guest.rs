@@ -14,15 +14,22 @@
 //! each L2 exit undecided until the next entry: a CR3 report naming one of the L2's page tables
 //! keeps it in L2; otherwise L1 runs next.
 //!
+//! When the run keeps series, it also writes per bucket of the host's time line what the
+//! clustering by windows reads here: each vCPU's guest user time and exits by kind (the exit
+//! that ends a run says why the guest left), and each guest process's guest time, entries,
+//! exits and injected interrupts.
+//!
 //! Memory: per vCPU thread, one record per distinct CR3 and per L2 guest (and their intervals
-//! only when the run keeps intervals).
+//! only when the run keeps intervals, their series only when it keeps series).
 
 use rustc_hash::FxHashMap;
-use virtflow_model::{GuestProcess, NestedGuest, Span, VectorStat, Vm, WaitCause};
+use virtflow_model::{
+    ExitKind, GuestProcess, NestedGuest, ProcessActivity, Span, VectorStat, Vm, WaitCause,
+};
 use virtflow_trace::{LostEvents, Timestamp};
 
 use crate::layout::{EventContext, TypedEvent};
-use crate::series::Series;
+use crate::series::{Clockwork, Series};
 use crate::w2a::{thread_key, Analyzer, Mode, Sched};
 
 /// Guest addresses at or above this are the guest kernel's (the canonical high half of x86-64).
@@ -31,6 +38,35 @@ pub const GUEST_KERNEL_START: u64 = 0xffff_8000_0000_0000;
 /// Page-table bases remembered per vCPU as belonging to its L2 guests: enough for a few L2
 /// processes, bounded so that a long trace cannot grow it.
 const MAX_L2_CR3S: usize = 64;
+
+/// A guest process's series (see [`ProcessActivity`]); injections by vector, whose classes are
+/// known only at the end of the pass.
+#[derive(Default)]
+struct ProcessSeries {
+    guest: Series,
+    entries: Series,
+    exits: Series,
+    injections: Vec<(u32, Series)>,
+}
+
+impl ProcessSeries {
+    fn finish(&self, clock: &Clockwork, class: impl Fn(u32) -> WaitCause) -> ProcessActivity {
+        let mut by_class: [Series; 5] = Default::default();
+        for (vector, series) in &self.injections {
+            by_class[WaitCause::ALL
+                .iter()
+                .position(|c| *c == class(*vector))
+                .unwrap_or(4)]
+            .add_series(clock, series);
+        }
+        ProcessActivity {
+            guest_ns: self.guest.finish(clock),
+            entries: self.entries.finish(clock),
+            exits: self.exits.finish(clock),
+            injections: std::array::from_fn(|i| by_class[i].finish(clock)),
+        }
+    }
+}
 
 /// A guest segment in progress: since when, for which process and which L2 guest.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +93,10 @@ struct VcpuGuest {
     run_spans: Vec<(Timestamp, Timestamp)>,
     /// Guest time that ended in user space, per bucket (when the run keeps series).
     pub user: Series,
+    /// Exits per bucket by kind ([`ExitKind::ALL`]), when the run keeps series.
+    exit_kinds: [Series; 6],
+    /// Per process (same index), when the run keeps series.
+    process_series: Vec<ProcessSeries>,
     run_process: Option<usize>,
     kernel_ns: u64,
     user_ns: u64,
@@ -78,8 +118,10 @@ impl VcpuGuest {
         let process = self.cr3.map(|cr3| {
             let processes = &mut self.processes;
             let injections = &mut self.process_injections;
+            let series = &mut self.process_series;
             *self.process_index.entry((cr3, in_l2)).or_insert_with(|| {
                 injections.push(Vec::new());
+                series.push(ProcessSeries::default());
                 processes.push(GuestProcess {
                     cr3,
                     l2: in_l2,
@@ -112,7 +154,8 @@ impl VcpuGuest {
         });
     }
 
-    fn close(&mut self, keep: bool, ts: Timestamp) {
+    /// Ends the open segment at `ts`; `clock` when the run keeps series.
+    fn close(&mut self, keep: bool, clock: Option<&Clockwork>, ts: Timestamp) {
         let Some(open) = self.open.take() else {
             return;
         };
@@ -126,6 +169,12 @@ impl VcpuGuest {
             if keep {
                 push_span(&mut p.intervals, span);
             }
+        }
+        if let (Some(clock), Some(s)) = (
+            clock,
+            open.process.and_then(|p| self.process_series.get_mut(p)),
+        ) {
+            s.guest.add_span(clock, open.start, ts);
         }
         if let Some(n) = open.l2.and_then(|n| self.nested.get_mut(n)) {
             n.guest_ns += ns;
@@ -269,11 +318,26 @@ impl GuestTracker {
                 let (process, l2) = v.attribution();
                 if let Some(p) = process {
                     v.processes[p].entries += 1;
+                    // Entries and their injections count at the entry, as the totals do.
+                    let mut series = an.keeps_series().then(|| &mut v.process_series[p]);
+                    if let Some(s) = series.as_deref_mut() {
+                        s.entries.add_at(&an.clock, ts, 1);
+                    }
                     for vector in v.injected.drain(..) {
                         let list = &mut v.process_injections[p];
                         match list.iter_mut().find(|(x, _)| *x == vector) {
                             Some(e) => e.1 += 1,
                             None => list.push((vector, 1)),
+                        }
+                        if let Some(s) = series.as_deref_mut() {
+                            let at = match s.injections.iter().position(|(x, _)| *x == vector) {
+                                Some(at) => at,
+                                None => {
+                                    s.injections.push((vector, Series::default()));
+                                    s.injections.len() - 1
+                                }
+                            };
+                            s.injections[at].1.add_at(&an.clock, ts, 1);
                         }
                     }
                 }
@@ -285,10 +349,16 @@ impl GuestTracker {
             _ => {}
         }
         self.sync(an, tid, ts);
-        if let TypedEvent::KvmExit { .. } = ev {
-            if let Some(Some(v)) = self.vcpus.get_mut(i) {
-                if let Some(p) = v.run_process.and_then(|p| v.processes.get_mut(p)) {
-                    p.exits += 1;
+        if let TypedEvent::KvmExit { isa, code, .. } = *ev {
+            let series = an.keeps_series();
+            let v = self.vcpu(i);
+            if let Some(p) = v.run_process.and_then(|p| v.processes.get_mut(p)) {
+                p.exits += 1;
+            }
+            if series {
+                v.exit_kinds[ExitKind::of(isa, code).index()].add_at(&an.clock, ts, 1);
+                if let Some(s) = v.run_process.and_then(|p| v.process_series.get_mut(p)) {
+                    s.exits.add_at(&an.clock, ts, 1);
                 }
             }
         }
@@ -333,13 +403,15 @@ impl GuestTracker {
             self.vcpu(i).open(ts);
         } else if !in_guest && open {
             let keep = self.keep;
-            self.vcpu(i).close(keep, ts);
+            let clock = an.keeps_series().then_some(&an.clock);
+            self.vcpu(i).close(keep, clock, ts);
         }
     }
 
     /// After [`Analyzer::lost`]: what the lost events hid is unknown, its CR3 included.
     pub fn lost(&mut self, an: &Analyzer, l: &LostEvents) {
         let keep = self.keep;
+        let clock = an.keeps_series().then_some(&an.clock);
         let all = l.cpu == virtflow_trace::EventHeader::NO_CPU;
         for (i, v) in self.vcpus.iter_mut().enumerate() {
             let Some(v) = v else { continue };
@@ -348,7 +420,7 @@ impl GuestTracker {
                 continue;
             }
             if !(t.sched == Sched::Running && t.mode == Mode::Guest) {
-                v.close(keep, l.begin);
+                v.close(keep, clock, l.begin);
             }
             v.cr3 = None;
             v.run_ns = 0;
@@ -361,8 +433,9 @@ impl GuestTracker {
     /// After [`Analyzer::finish`]: closes every segment at the trace's end.
     pub fn finish(&mut self, an: &Analyzer) {
         let keep = self.keep;
+        let clock = an.keeps_series().then_some(&an.clock);
         for v in self.vcpus.iter_mut().flatten() {
-            v.close(keep, an.end);
+            v.close(keep, clock, an.end);
         }
     }
 
@@ -379,10 +452,21 @@ impl GuestTracker {
             vcpu.guest_user_ns = v.user_ns;
             if let Some(a) = vcpu.activity.as_mut() {
                 a.guest_user_ns = v.user.finish(&an.clock);
+                a.exit_kinds = std::array::from_fn(|k| v.exit_kinds[k].finish(&an.clock));
             }
             vcpu.l2_ns = v.l2_ns;
             vcpu.processes = std::mem::take(&mut v.processes);
             let key = thread_key(vcpu.tid);
+            let class = |vector: u32| {
+                an.groups
+                    .vector_class(key, vector)
+                    .unwrap_or(WaitCause::Other)
+            };
+            if vcpu.activity.is_some() {
+                for (p, s) in vcpu.processes.iter_mut().zip(&v.process_series) {
+                    p.activity = Some(s.finish(&an.clock, class));
+                }
+            }
             for (p, mut list) in vcpu
                 .processes
                 .iter_mut()
@@ -393,10 +477,7 @@ impl GuestTracker {
                     .into_iter()
                     .map(|(vector, count)| VectorStat {
                         vector,
-                        class: an
-                            .groups
-                            .vector_class(key, vector)
-                            .unwrap_or(WaitCause::Other),
+                        class: class(vector),
                         count,
                     })
                     .collect();

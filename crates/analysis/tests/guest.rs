@@ -167,6 +167,7 @@ fn each_entry_belongs_to_the_process_whose_cr3_it_reported() {
                     span(11_000, 12_000),
                     span(14_000, 16_000)
                 ],
+                activity: None,
             },
             GuestProcess {
                 cr3: b,
@@ -182,6 +183,7 @@ fn each_entry_belongs_to_the_process_whose_cr3_it_reported() {
                     count: 1,
                 }],
                 intervals: vec![span(6_000, 10_000)],
+                activity: None,
             },
         ]
     );
@@ -335,4 +337,81 @@ fn the_lttng_nested_vocabulary_is_understood() {
     .collect());
     let v = vcpu(&m);
     assert_eq!(v.l2_ns, 1000);
+}
+
+/// With series, what the clustering's windows read: per 1 ms bucket, each process's guest time,
+/// entries, exits and injections, the vCPU's guest user time and its exits by kind. Expected
+/// values by hand from the events' times (buckets start at the first event).
+#[test]
+fn series_split_each_process_and_the_exit_mix_per_bucket() {
+    use virtflow_model::ProcessActivity;
+    const HLT: u64 = 12;
+    let (a, b) = (0x1_0003_1000, 0x1_0003_8000);
+    let events = vec![
+        switch_in(0),
+        addons_cr3(500_000, a),
+        entry(1_000_000),
+        exit(2_500_000, MSR_WRITE, KERNEL_RIP), // a: 1 ms in bucket 1, 0.5 ms in bucket 2
+        plain_cr3(2_600_000, b),
+        ev(
+            2_700_000,
+            0,
+            "kvm_inj_virq",
+            &[("common_pid", TID), ("vector", 0xec)],
+        ),
+        entry(3_000_000),
+        exit(3_400_000, EXTERNAL_INTERRUPT, USER_RIP), // b: 0.4 ms user in bucket 3
+        entry(4_200_000),
+        exit(4_300_000, HLT, KERNEL_RIP), // b: 0.1 ms in bucket 4
+        ev(
+            5_500_000,
+            1,
+            "sched_waking",
+            &[("common_pid", 0), ("pid", 9)],
+        ),
+    ];
+    let mut src = VecSource::new(events);
+    let options = Options {
+        series: true,
+        ..Options::default()
+    };
+    let m = analyze(&mut src, &options).unwrap();
+    let buckets = m.hosts[0].buckets.unwrap();
+    assert_eq!((buckets.step_ns, buckets.count), (1_000_000, 6));
+    let v = vcpu(&m);
+    let act = v.activity.as_ref().expect("series kept");
+    assert_eq!(act.guest_user_ns, [0, 0, 0, 400_000, 0, 0]);
+    // Kinds: halt, io, interrupt, msr, paging, other.
+    assert_eq!(act.exit_kinds[0], [0, 0, 0, 0, 1, 0]);
+    assert_eq!(act.exit_kinds[2], [0, 0, 0, 1, 0, 0]);
+    assert_eq!(act.exit_kinds[3], [0, 0, 1, 0, 0, 0]);
+    for k in [1, 4, 5] {
+        assert_eq!(act.exit_kinds[k], [0; 6], "kind {k}");
+    }
+    let of = |cr3: u64| -> &ProcessActivity {
+        let p = v.processes.iter().find(|p| p.cr3 == cr3).unwrap();
+        p.activity.as_ref().expect("process series kept")
+    };
+    let pa = of(a);
+    assert_eq!(pa.guest_ns, [0, 1_000_000, 500_000, 0, 0, 0]);
+    assert_eq!(pa.entries, [0, 1, 0, 0, 0, 0]);
+    assert_eq!(pa.exits, [0, 0, 1, 0, 0, 0]);
+    assert!(pa.injections.iter().all(|s| s.iter().all(|x| *x == 0)));
+    let pb = of(b);
+    assert_eq!(pb.guest_ns, [0, 0, 0, 400_000, 100_000, 0]);
+    assert_eq!(pb.entries, [0, 0, 0, 1, 1, 0]);
+    assert_eq!(pb.exits, [0, 0, 0, 1, 1, 0]);
+    assert_eq!(
+        pb.injections[0],
+        [0, 0, 0, 1, 0, 0],
+        "the timer vector 0xec"
+    );
+    // Without series, nothing per bucket.
+    let plain = run(vec![
+        switch_in(0),
+        addons_cr3(1, a),
+        entry(2),
+        exit(3, HLT, 0),
+    ]);
+    assert!(vcpu(&plain).processes.iter().all(|p| p.activity.is_none()));
 }

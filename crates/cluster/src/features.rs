@@ -1,12 +1,14 @@
-//! The feature catalogue, and the rows of a [`Model`] at one [`Level`].
+//! The feature catalogue, and the rows of a [`Model`] at one [`Level`] over the whole trace
+//! (the rows of time windows are [`crate::windows`]').
 //!
 //! Every feature comes from the model the one analysis pass wrote: state shares and wait
-//! counts of the W2A analysis, injected vectors with the class the analysis learned for them
-//! (fixed Linux vectors, device vectors by the helper thread that raised them), exits, the
-//! VM's device work ([`virtflow_model::IoStats`]) and the guest processes. So a model saved by
+//! counts of the W2A analysis, guest user time (`guest_rip` at exits), injected vectors with
+//! the class the analysis learned for them (fixed Linux vectors, device vectors by the helper
+//! thread that raised them), exits by kind, the VM's device work
+//! ([`virtflow_model::IoStats`]) and the guest processes. So a model saved by
 //! `virtflow analyze --json` clusters exactly as the trace it came from.
 
-use virtflow_model::{GuestProcess, IoStats, Model, Vcpu, Vm, WaitCause};
+use virtflow_model::{ExitKind, GuestProcess, IoStats, Model, Vcpu, Vm, WaitCause};
 
 use crate::table::{FeatureDef, FeatureTable, Level, Row, RowKey};
 
@@ -68,6 +70,16 @@ pub fn vm_features() -> Vec<FeatureDef> {
         "ratio",
         "cpu_use + preempted_share: the vCPU running or wanting to run (overcommit shows here)",
     ));
+    f.push(def(
+        "guest_user_share",
+        "ratio",
+        "share of guest time in guest user space (guest_rip at the exit ending each run)",
+    ));
+    f.push(def(
+        "steal_share",
+        "ratio",
+        "share of observed vCPU time runnable but not running (preempted or ready): steal",
+    ));
     for c in CAUSES {
         f.push(def(
             &format!("wait_{}_rate", c.name()),
@@ -89,6 +101,13 @@ pub fn vm_features() -> Vec<FeatureDef> {
         ));
     }
     f.push(def("exit_rate", "1/s", "VM exits per second of trace"));
+    for k in ExitKind::ALL {
+        f.push(def(
+            &format!("exit_{}_share", k.name()),
+            "ratio",
+            &format!("share of the VM exits of kind {}", k.name()),
+        ));
+    }
     f.push(def(
         "disk_rq_rate",
         "1/s",
@@ -161,22 +180,29 @@ fn cause_index(c: WaitCause) -> usize {
         .unwrap_or(CAUSES.len() - 1)
 }
 
-/// Accumulators of one row at the VM and vCPU levels.
+/// Accumulators of one row at the VM and vCPU levels, over the whole trace (from the totals)
+/// or over a window (from the series, [`crate::windows`]).
 #[derive(Default)]
-struct Acc {
-    irq: [f64; 5],
-    guest: f64,
-    hypervisor: f64,
-    preempted: f64,
-    ready: f64,
-    waiting: f64,
-    observed: f64,
-    waits: [(f64, f64); 5],
-    exits: f64,
+pub(crate) struct Acc {
+    pub irq: [f64; 5],
+    pub guest: f64,
+    pub guest_user: f64,
+    pub hypervisor: f64,
+    pub preempted: f64,
+    pub ready: f64,
+    pub waiting: f64,
+    pub observed: f64,
+    /// Per cause: (waits ended, time waiting).
+    pub waits: [(f64, f64); 5],
+    pub exits: f64,
+    pub exit_kinds: [f64; 6],
 }
 
 impl Acc {
+    /// A vCPU's totals. Its exits by kind come from its series when the run kept them;
+    /// otherwise the caller adds its VM's exit table ([`Acc::add_exit_table`]).
     fn add_vcpu(&mut self, v: &Vcpu) {
+        self.guest_user += v.guest_user_ns as f64;
         for s in &v.injections {
             self.irq[cause_index(s.class)] += s.count as f64;
         }
@@ -195,7 +221,33 @@ impl Acc {
         self.exits += v.exit_count as f64;
     }
 
-    fn values(&self, secs: f64, io: &IoStats) -> Vec<f64> {
+    /// Exits by kind from a VM's exit table (`perf kvm stat`'s, by reason).
+    fn add_exit_table(&mut self, vm: &Vm) {
+        for e in &vm.exits {
+            let kind = e
+                .isa
+                .map_or(ExitKind::Other, |isa| ExitKind::of(isa, e.code));
+            self.exit_kinds[kind.index()] += e.count as f64;
+        }
+    }
+
+    /// Exits by kind from a vCPU's series; false when it has none (series not kept, or a
+    /// model saved before they existed).
+    fn add_exit_series(&mut self, v: &Vcpu) -> bool {
+        let Some(a) = &v.activity else { return false };
+        let counts: Vec<u64> = a.exit_kinds.iter().map(|s| s.iter().sum()).collect();
+        if counts.iter().all(|c| *c == 0) && v.exit_count > 0 {
+            return false;
+        }
+        for (k, c) in counts.iter().enumerate() {
+            self.exit_kinds[k] += *c as f64;
+        }
+        true
+    }
+
+    /// The row's values, in [`vm_features`]' order, over `secs` seconds with the VM's device
+    /// work `io`.
+    pub(crate) fn values(&self, secs: f64, io: &IoStats) -> Vec<f64> {
         let rate = |x: f64| if secs > 0.0 { x / secs } else { 0.0 };
         let share = |x: f64| {
             if self.observed > 0.0 {
@@ -214,9 +266,21 @@ impl Acc {
         v.push(share(self.waiting));
         v.push(share(self.guest + self.hypervisor));
         v.push(share(self.guest + self.hypervisor + self.preempted));
+        v.push(if self.guest > 0.0 {
+            self.guest_user / self.guest
+        } else {
+            0.0
+        });
+        v.push(share(self.preempted + self.ready));
         v.extend(self.waits.iter().map(|w| rate(w.0)));
         v.extend(self.waits.iter().map(|w| mean_us(w.1, w.0)));
         v.push(rate(self.exits));
+        let kinds: f64 = self.exit_kinds.iter().sum();
+        v.extend(
+            self.exit_kinds
+                .iter()
+                .map(|k| if kinds > 0.0 { k / kinds } else { 0.0 }),
+        );
         let requests = io.disk_requests as f64;
         v.push(rate(requests));
         v.push(mean_us(io.disk_latency_ns as f64, requests));
@@ -226,14 +290,29 @@ impl Acc {
     }
 }
 
-/// Seconds the host of `vm` was traced: the denominator of every rate.
-fn traced_seconds(model: &Model, vm: &Vm) -> f64 {
-    let host = model
+/// The host `vm` ran on (the first when none bears its name).
+pub(crate) fn host_of<'a>(model: &'a Model, vm: &Vm) -> Option<&'a virtflow_model::Host> {
+    model
         .hosts
         .iter()
         .find(|h| h.name == vm.host)
-        .or(model.hosts.first());
-    host.map_or(0.0, |h| (h.end_ns - h.start_ns).max(0) as f64 / 1e9)
+        .or(model.hosts.first())
+}
+
+/// Seconds the host of `vm` was traced: the denominator of every rate.
+fn traced_seconds(model: &Model, vm: &Vm) -> f64 {
+    host_of(model, vm).map_or(0.0, |h| (h.end_ns - h.start_ns).max(0) as f64 / 1e9)
+}
+
+/// What names a VM's rows: the trace (or, in an experiment of several hosts, its host's
+/// traces, since pids repeat from host to host).
+pub(crate) fn source_of(model: &Model, vm: &Vm, trace: &str) -> String {
+    let several = model.hosts.len() > 1;
+    match model.hosts.iter().find(|h| h.name == vm.host) {
+        Some(h) if several && !h.traces.is_empty() => h.traces.join(", "),
+        Some(h) if several => h.name.clone(),
+        _ => trace.to_string(),
+    }
 }
 
 /// Builds the rows of one model at `level`; `trace` names them in every row key. Everything
@@ -245,16 +324,11 @@ pub fn build(model: &Model, trace: &str, level: Level) -> (FeatureTable, Vec<Str
         _ => vm_features(),
     };
     let mut table = FeatureTable::new(level, features);
-    let several = model.hosts.len() > 1;
     for vm in &model.vms {
         let secs = traced_seconds(model, vm);
-        // In an experiment of several hosts, a row names its host's traces: pids repeat
-        // from host to host.
-        let source = match model.hosts.iter().find(|h| h.name == vm.host) {
-            Some(h) if several && !h.traces.is_empty() => h.traces.join(", "),
-            Some(h) if several => h.name.clone(),
-            _ => trace.to_string(),
-        };
+        let source = source_of(model, vm, trace);
+        // A whole-trace row covers its host's span.
+        let span = host_of(model, vm).map(|h| (h.start_ns, h.end_ns));
         let key = |vcpu: Option<u32>, tid: Option<u32>, cr3: Option<u64>| RowKey {
             trace: source.clone(),
             host: vm.host.clone(),
@@ -263,11 +337,14 @@ pub fn build(model: &Model, trace: &str, level: Level) -> (FeatureTable, Vec<Str
             vcpu,
             tid,
             cr3,
+            start: span.map(|s| s.0),
+            end: span.map(|s| s.1),
         };
         match level {
             Level::Vm => {
                 let mut acc = Acc::default();
                 vm.vcpus.iter().for_each(|v| acc.add_vcpu(v));
+                acc.add_exit_table(vm);
                 table.rows.push(Row {
                     key: key(None, None, None),
                     values: acc.values(secs, &vm.io),
@@ -278,6 +355,10 @@ pub fn build(model: &Model, trace: &str, level: Level) -> (FeatureTable, Vec<Str
                 for v in &vm.vcpus {
                     let mut acc = Acc::default();
                     acc.add_vcpu(v);
+                    if !acc.add_exit_series(v) {
+                        // No series: the vCPU's exits are assumed to mix as its VM's do.
+                        acc.add_exit_table(vm);
+                    }
                     table.rows.push(Row {
                         key: key(Some(v.vcpu), Some(v.tid), None),
                         values: acc.values(secs, &vm.io),

@@ -1,5 +1,12 @@
-//! k-means (Lloyd's iterations) with k-means++ seeding and restarts, the silhouette
-//! coefficient, and the choice of k by silhouette.
+//! k-means (Lloyd's iterations) with k-means++ seeding and restarts, and the choice of k by
+//! silhouette ([`crate::silhouette`]).
+//!
+//! Tables of time windows reach tens of thousands of rows, where restarts and the silhouette's
+//! all-pairs distances would cost seconds. Above [`SAMPLE_ROWS`] rows, the seedings, restarts
+//! and the choice of k run on an evenly strided sample of the rows (deterministic, and spread
+//! over every VM and all of the time, since the rows come grouped by VM in time order); the
+//! chosen centres are then refined by Lloyd's iterations over every row. Below it, every row
+//! takes part, as before.
 //!
 //! Hand-written rather than taken from `linfa-clustering`: the tables here have tens to
 //! thousands of rows and a few dozen columns, the algorithm is ~150 lines, and the crate
@@ -41,6 +48,21 @@ pub fn distance(a: &[f64], b: &[f64]) -> f64 {
     squared_distance(a, b).sqrt()
 }
 
+/// Rows above which k-means' restarts and automatic k work on a sample (see the module's
+/// overview).
+pub const SAMPLE_ROWS: usize = 1500;
+
+pub use crate::silhouette::{silhouettes, simplified_silhouettes, Distances};
+
+/// Indices of an evenly strided sample of `n` rows, at most `max` of them (every row when
+/// `n <= max`).
+pub fn sample_indices(n: usize, max: usize) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    (0..max).map(|i| i * n / max).collect()
+}
+
 /// Parameters of one k-means run.
 #[derive(Clone, Debug)]
 pub struct KMeans {
@@ -72,7 +94,9 @@ impl KMeans {
         }
     }
 
-    /// Clusters `rows` (all of the same length). `k` is clamped to `1..=rows.len()`.
+    /// Clusters `rows` (all of the same length). `k` is clamped to `1..=rows.len()`. Above
+    /// [`SAMPLE_ROWS`] rows, the restarts run on a sample and the best centres are refined
+    /// over every row.
     pub fn fit(&self, rows: &[Vec<f64>]) -> Clustering {
         if rows.is_empty() {
             return Clustering {
@@ -80,6 +104,14 @@ impl KMeans {
                 centroids: Vec::new(),
                 inertia: 0.0,
             };
+        }
+        if rows.len() > SAMPLE_ROWS {
+            let sample: Vec<Vec<f64>> = sample_indices(rows.len(), SAMPLE_ROWS)
+                .into_iter()
+                .map(|i| rows[i].clone())
+                .collect();
+            let on_sample = self.fit(&sample);
+            return refine(rows, on_sample.centroids, self.max_iterations);
         }
         let k = self.k.clamp(1, rows.len());
         let mut rng = SplitMix64::new(self.seed);
@@ -208,6 +240,19 @@ fn lloyd(rows: &[Vec<f64>], mut centres: Vec<Vec<f64>>, max_iterations: usize) -
     }
 }
 
+/// Lloyd's iterations over every row from given centres (those of a fit on a sample), the
+/// clusters numbered by their first member.
+pub fn refine(rows: &[Vec<f64>], centres: Vec<Vec<f64>>, max_iterations: usize) -> Clustering {
+    if rows.is_empty() || centres.is_empty() {
+        return Clustering {
+            labels: vec![0; rows.len()],
+            centroids: centres,
+            inertia: 0.0,
+        };
+    }
+    canonical(lloyd(rows, centres, max_iterations))
+}
+
 /// Renumbers clusters in order of their first member, and drops empty ones.
 fn canonical(c: Clustering) -> Clustering {
     let mut map: Vec<Option<usize>> = vec![None; c.centroids.len()];
@@ -231,44 +276,6 @@ fn canonical(c: Clustering) -> Clustering {
         centroids,
         inertia: c.inertia,
     }
-}
-
-/// Silhouette of every row (Rousseeuw 1987): `(b - a) / max(a, b)`, where `a` is the mean
-/// distance to the other members of its cluster and `b` the lowest mean distance to the
-/// members of another cluster. A row alone in its cluster scores 0, as does every row when
-/// there is a single cluster.
-pub fn silhouettes(rows: &[Vec<f64>], labels: &[usize]) -> Vec<f64> {
-    let n = rows.len();
-    let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-    let mut sizes = vec![0usize; k];
-    for &l in labels {
-        sizes[l] += 1;
-    }
-    (0..n)
-        .map(|i| {
-            let own = labels[i];
-            if k < 2 || sizes[own] < 2 {
-                return 0.0;
-            }
-            let mut sums = vec![0.0; k];
-            for j in 0..n {
-                if j != i {
-                    sums[labels[j]] += distance(&rows[i], &rows[j]);
-                }
-            }
-            let a = sums[own] / (sizes[own] - 1) as f64;
-            let b = (0..k)
-                .filter(|&c| c != own && sizes[c] > 0)
-                .map(|c| sums[c] / sizes[c] as f64)
-                .fold(f64::INFINITY, f64::min);
-            let m = a.max(b);
-            if m <= 0.0 || !b.is_finite() {
-                0.0
-            } else {
-                (b - a) / m
-            }
-        })
-        .collect()
 }
 
 pub fn mean(values: &[f64]) -> f64 {
@@ -346,26 +353,104 @@ pub fn choose_k_named<T: PartialEq + std::fmt::Display>(
     seed: u64,
     names: Option<Names<'_, T>>,
 ) -> KChoice {
+    choose_k_named_with(rows, max_k, seed, names, 1.0)
+}
+
+/// [`choose_k_named`] where a cluster need only have `purity` (a share, 0 to 1) of its rows
+/// bear the cluster's own name: time windows at the edge of a phase straddle two workloads
+/// and are named after neither, and a table of windows always has some. With `purity` 1,
+/// every row of a cluster must be named alike. Above [`SAMPLE_ROWS`] rows, k is chosen on a
+/// sample and the chosen centres refined over every row.
+pub fn choose_k_named_with<T: PartialEq + std::fmt::Display>(
+    rows: &[Vec<f64>],
+    max_k: usize,
+    seed: u64,
+    names: Option<Names<'_, T>>,
+    purity: f64,
+) -> KChoice {
+    if rows.len() > SAMPLE_ROWS {
+        let picked = sample_indices(rows.len(), SAMPLE_ROWS);
+        let sample: Vec<Vec<f64>> = picked.iter().map(|&i| rows[i].clone()).collect();
+        let mut choice = match &names {
+            Some(m) => {
+                let row_names: Vec<&T> = picked.iter().map(|&i| &m.rows[i]).collect();
+                let cluster = |members: &[usize]| -> T {
+                    let original: Vec<usize> = members.iter().map(|&j| picked[j]).collect();
+                    (m.cluster)(&original)
+                };
+                let sampled = SampledNames {
+                    rows: &row_names,
+                    cluster: &cluster,
+                };
+                choose_k_on(&sample, max_k, seed, Some(&sampled), purity)
+            }
+            None => choose_k_on::<T>(&sample, max_k, seed, None, purity),
+        };
+        choice.clustering = refine(rows, choice.clustering.centroids, 300);
+        choice.k = choice.clustering.centroids.len();
+        return choice;
+    }
+    match &names {
+        Some(m) => {
+            let row_names: Vec<&T> = m.rows.iter().collect();
+            let sampled = SampledNames {
+                rows: &row_names,
+                cluster: m.cluster,
+            };
+            choose_k_on(rows, max_k, seed, Some(&sampled), purity)
+        }
+        None => choose_k_on::<T>(rows, max_k, seed, None, purity),
+    }
+}
+
+/// Names of the rows automatic k works on (all, or a sample), by reference.
+struct SampledNames<'a, T> {
+    rows: &'a [&'a T],
+    cluster: &'a dyn Fn(&[usize]) -> T,
+}
+
+fn choose_k_on<T: PartialEq + std::fmt::Display>(
+    rows: &[Vec<f64>],
+    max_k: usize,
+    seed: u64,
+    names: Option<&SampledNames<'_, T>>,
+    purity: f64,
+) -> KChoice {
     let n = rows.len();
     let upper = match names {
         Some(_) => max_k.min(n),
         None => max_k.min(n.saturating_sub(1)),
     };
     let why_not = |c: &Clustering| -> Option<String> {
-        let names = names.as_ref()?;
+        let names = names?;
         let k = c.centroids.len();
         let members: Vec<Vec<usize>> = (0..k)
             .map(|j| (0..n).filter(|&i| c.labels[i] == j).collect())
             .collect();
-        for m in &members {
-            if let Some(&other) = m.iter().find(|&&i| names.rows[i] != names.rows[m[0]]) {
-                return Some(format!(
-                    "a cluster holds rows named {} and {}",
-                    names.rows[m[0]], names.rows[other]
-                ));
+        if purity >= 1.0 {
+            for m in &members {
+                if let Some(&other) = m.iter().find(|&&i| names.rows[i] != names.rows[m[0]]) {
+                    return Some(format!(
+                        "a cluster holds rows named {} and {}",
+                        names.rows[m[0]], names.rows[other]
+                    ));
+                }
             }
         }
         let named: Vec<T> = members.iter().map(|m| (names.cluster)(m)).collect();
+        if purity < 1.0 {
+            for (m, name) in members.iter().zip(&named) {
+                let alike = m.iter().filter(|&&i| names.rows[i] == name).count();
+                if (alike as f64) < purity * m.len() as f64 {
+                    return Some(format!(
+                        "a cluster named {name} has {:.0}% of its rows named so (less than \
+                         {:.0}%)",
+                        100.0 * alike as f64 / m.len().max(1) as f64,
+                        100.0 * purity
+                    ));
+                }
+            }
+        }
         for a in 0..k {
             if named[a + 1..].contains(&named[a]) {
                 return Some(format!("two clusters are named {}", named[a]));
@@ -376,9 +461,10 @@ pub fn choose_k_named<T: PartialEq + std::fmt::Display>(
     let mut tried = Vec::new();
     let mut best: Option<(usize, f64, Clustering)> = None;
     let mut best_admissible: Option<(usize, f64, Clustering)> = None;
+    let distances = (upper >= 2).then(|| Distances::new(rows));
     for k in 2..=upper {
         let c = KMeans::new(k, seed).fit(rows);
-        let s = mean(&silhouettes(rows, &c.labels));
+        let s = mean(&distances.as_ref().expect("k ≥ 2").silhouettes(&c.labels));
         let why = why_not(&c);
         if why.is_none() && best_admissible.as_ref().is_none_or(|b| s > b.1 + 1e-9) {
             best_admissible = Some((k, s, c.clone()));
@@ -398,9 +484,7 @@ pub fn choose_k_named<T: PartialEq + std::fmt::Display>(
         .is_some_and(|b| b.1 >= MIN_STRUCTURE_SILHOUETTE);
     // With names, an admissible k needs no structure (singletons score 0), unless every
     // row bears the same name.
-    let one_name = names
-        .as_ref()
-        .is_some_and(|m| m.rows.iter().all(|x| *x == m.rows[0]));
+    let one_name = names.is_some_and(|m| m.rows.iter().all(|x| *x == m.rows[0]));
     let (pick, rule) = if best_admissible.is_some() && (structured || names.is_some() && !one_name)
     {
         (best_admissible, KRule::BestAdmissible)
@@ -590,6 +674,110 @@ mod tests {
             }),
         );
         assert_eq!((one.k, one.rule), (1, KRule::One));
+    }
+
+    /// Three blobs of 1,000 rows each: above the sample size, k is chosen on a sample and
+    /// the centres refined over every row, which still finds the blobs.
+    #[test]
+    fn large_tables_are_clustered_through_a_sample() {
+        let centres = [[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]];
+        let mut rng = SplitMix64::new(3);
+        let mut rows = Vec::new();
+        let mut truth = Vec::new();
+        for i in 0..3000 {
+            let c = i % 3;
+            rows.push(vec![
+                centres[c][0] + rng.next_f64() - 0.5,
+                centres[c][1] + rng.next_f64() - 0.5,
+            ]);
+            truth.push(c);
+        }
+        assert!(rows.len() > SAMPLE_ROWS);
+        let choice = choose_k(&rows, 6, 1);
+        assert_eq!(choice.k, 3, "{:?}", choice.tried);
+        assert_eq!(choice.clustering.labels.len(), rows.len());
+        // Same partition: every row with the rows of its blob (checked against the first row
+        // of each blob, rather than all pairs).
+        for (i, &t) in truth.iter().enumerate() {
+            assert_eq!(
+                choice.clustering.labels[i], choice.clustering.labels[t],
+                "row {i}"
+            );
+        }
+        let fixed = KMeans::new(3, 1).fit(&rows);
+        assert_eq!(fixed.labels, choice.clustering.labels);
+        // Tight blobs: the simplified silhouette is close to 1 for every row.
+        let s = simplified_silhouettes(&rows, &fixed.labels, &fixed.centroids);
+        assert!(
+            s.iter().all(|x| *x > 0.8),
+            "{:?}",
+            s.iter().fold(1.0f64, |a, b| a.min(*b))
+        );
+    }
+
+    #[test]
+    fn silhouettes_from_the_distance_matrix_are_the_silhouettes() {
+        let (rows, truth) = blobs(9);
+        let d = Distances::new(&rows);
+        assert_eq!(d.silhouettes(&truth), silhouettes(&rows, &truth));
+        assert_eq!(d.get(3, 7), d.get(7, 3));
+        assert_eq!(d.get(4, 4), 0.0);
+        assert_eq!(sample_indices(10, 4), vec![0, 2, 5, 7]);
+        assert_eq!(sample_indices(3, 4), vec![0, 1, 2]);
+    }
+
+    /// With purity, a cluster may hold a few rows named otherwise (windows at the edge of a
+    /// phase); below it, not.
+    #[test]
+    fn purity_admits_clusters_mostly_named_alike() {
+        // Two blobs of ten rows named a and b, one row of each named c.
+        let mut rows = Vec::new();
+        let mut names = Vec::new();
+        for (centre, name) in [(0.0, "a"), (10.0, "b")] {
+            for i in 0..10 {
+                rows.push(vec![centre + 0.01 * i as f64]);
+                names.push(if i == 0 { "c" } else { name });
+            }
+        }
+        let majority = |m: &[usize]| -> &str {
+            let a = m.iter().filter(|&&i| names[i] == "a").count();
+            let b = m.iter().filter(|&&i| names[i] == "b").count();
+            if a >= b {
+                "a"
+            } else {
+                "b"
+            }
+        };
+        let strict = choose_k_named(
+            &rows,
+            4,
+            0,
+            Some(Names {
+                rows: &names,
+                cluster: &majority,
+            }),
+        );
+        // Every row alike: two clusters each holding a row named c are not admissible.
+        let two = &strict.tried[0];
+        assert_eq!(two.k, 2);
+        assert!(!two.admissible, "{two:?}");
+        let loose = choose_k_named_with(
+            &rows,
+            4,
+            0,
+            Some(Names {
+                rows: &names,
+                cluster: &majority,
+            }),
+            0.8,
+        );
+        assert_eq!(
+            (loose.k, loose.rule),
+            (2, KRule::BestAdmissible),
+            "{loose:?}"
+        );
+        let three = loose.tried.iter().find(|t| t.k == 3).unwrap();
+        assert!(!three.admissible, "{three:?}");
     }
 
     /// A cluster named as its rows when they agree, else `mixed`.

@@ -14,6 +14,10 @@
 //!   "name": …, "pid": …, "tid": …}`, `duration` in ns, `ratio` in 0..1, `string`…).
 //! - Progress lines (`0.5 reading events`) may precede the results; errors are
 //!   `{"error-message": …}`.
+//!
+//! Every feature row carries its window as a `time-range` cell (a whole-trace row, its host's
+//! span), so that Trace Compass can select the window a row describes; a clustering by windows
+//! adds a `phases` table, one row per phase of each VM.
 
 use serde_json::{json, Map, Value};
 
@@ -64,6 +68,7 @@ fn key_columns(level: Level) -> Vec<Value> {
     let mut c = vec![
         column("Trace", "string", None),
         column("VM", "process", None),
+        column("Window", "time-range", None),
     ];
     match level {
         Level::Vm => {}
@@ -100,6 +105,19 @@ pub fn metadata(vm_features: &[FeatureDef], process_features: &[FeatureDef]) -> 
             }),
         );
     }
+    classes.insert(
+        "phases".into(),
+        json!({
+            "title": "Workload phases: runs of windows in one cluster",
+            "column-descriptions": [
+                column("Trace", "string", None),
+                column("VM", "process", None),
+                column("Phase", "time-range", None),
+                column("Name", "string", None),
+                column("Verdict", "string", None),
+            ],
+        }),
+    );
     classes.insert(
         "clusters".into(),
         json!({
@@ -139,26 +157,34 @@ fn time_range(begin: i64, end: i64) -> Value {
     })
 }
 
+fn process_cell(name: &str, pid: u32, tid: Option<u32>) -> Value {
+    let mut process = Map::new();
+    process.insert("class".into(), json!("process"));
+    process.insert("name".into(), json!(name));
+    process.insert("pid".into(), json!(pid));
+    if let Some(tid) = tid {
+        process.insert("tid".into(), json!(tid));
+    }
+    Value::Object(process)
+}
+
 /// The results object for one clustering of `table`, over the time range `[begin, end]`.
 pub fn results(table: &FeatureTable, report: &ClusterReport, begin: i64, end: i64) -> Value {
     let mut rows = Vec::new();
+    // A cluster's members are its rows in table order: the silhouette of a row is its
+    // cluster's next member's.
+    let mut next = vec![0usize; report.clusters.len()];
     for (i, row) in table.rows.iter().enumerate() {
         let c = report.labels.get(i).copied().unwrap_or(0);
         let cluster = &report.clusters[c];
         let k = &row.key;
-        let silhouette = cluster
-            .members
-            .iter()
-            .find(|m| &m.key == k)
-            .map_or(0.0, |m| m.silhouette);
-        let mut process = Map::new();
-        process.insert("class".into(), json!("process"));
-        process.insert("name".into(), json!(k.vm));
-        process.insert("pid".into(), json!(k.pid));
-        if let Some(tid) = k.tid {
-            process.insert("tid".into(), json!(tid));
-        }
-        let mut cells = vec![cell("string", json!(k.trace)), Value::Object(process)];
+        let silhouette = cluster.members.get(next[c]).map_or(0.0, |m| m.silhouette);
+        next[c] += 1;
+        let mut cells = vec![
+            cell("string", json!(k.trace)),
+            process_cell(&k.vm, k.pid, k.tid),
+            time_range(k.start.unwrap_or(begin), k.end.unwrap_or(end)),
+        ];
         match table.level {
             Level::Vm => {}
             Level::Vcpu => cells.push(cell("number", json!(k.vcpu.unwrap_or(0)))),
@@ -200,20 +226,41 @@ pub fn results(table: &FeatureTable, report: &ClusterReport, begin: i64, end: i6
             ])
         })
         .collect();
-    json!({
-        "results": [
-            {
-                "time-range": time_range(begin, end),
-                "class": table_class_name(table.level),
-                "data": rows,
-            },
-            {
-                "time-range": time_range(begin, end),
-                "class": "clusters",
-                "data": clusters,
-            }
-        ]
-    })
+    let mut tables = vec![
+        json!({
+            "time-range": time_range(begin, end),
+            "class": table_class_name(table.level),
+            "data": rows,
+        }),
+        json!({
+            "time-range": time_range(begin, end),
+            "class": "clusters",
+            "data": clusters,
+        }),
+    ];
+    let phases: Vec<Value> = report
+        .timelines()
+        .iter()
+        .flat_map(|t| {
+            t.phases.iter().map(move |p| {
+                json!([
+                    cell("string", json!(t.trace)),
+                    process_cell(&t.vm, t.pid, t.tid),
+                    time_range(p.start, p.end),
+                    cell("string", json!(p.name.name())),
+                    cell("string", json!(t.verdict.name())),
+                ])
+            })
+        })
+        .collect();
+    if !phases.is_empty() {
+        tables.push(json!({
+            "time-range": time_range(begin, end),
+            "class": "phases",
+            "data": phases,
+        }));
+    }
+    json!({ "results": tables })
 }
 
 /// Checks a results object against a metadata object: every table's class is declared,
@@ -325,6 +372,8 @@ mod tests {
                     vcpu: (level == Level::Vcpu).then_some(0),
                     tid: (level == Level::Vcpu).then_some(200 + i),
                     cr3: (level == Level::Process).then_some(0x1000 * i as u64),
+                    start: Some(10),
+                    end: Some(20),
                 },
                 values,
                 truth: None,

@@ -1,41 +1,67 @@
-//! Workload characterisation: feature vectors of VMs, vCPUs and guest processes, clustered
-//! with k-means into named groups (cpu-intensive, disk-intensive, network-intensive, idle,
-//! mixed), each with the evidence behind its name.
+//! Workload characterisation: feature vectors of VMs, vCPUs and guest processes — over time
+//! windows or over the whole trace — clustered with k-means into named groups (cpu-intensive,
+//! disk-intensive, network-intensive, idle, mixed), each with the evidence behind its name,
+//! and each VM's phases over time.
 //!
 //! Principal types and how they connect:
 //!
-//! - [`features::build`] turns a [`virtflow_model::Model`] — what the one analysis pass
-//!   wrote — into a [`FeatureTable`] at one [`Level`] (vm, vcpu, process);
-//!   [`features::catalogue`] names every feature with its unit (`docs/features.md` documents
-//!   them). Tables of several models are concatenated: one table, one clustering. The
-//!   clustering never reads a trace.
+//! - [`windows::build`] turns a [`virtflow_model::Model`] — what the one analysis pass
+//!   wrote, with its series per bucket of time — into a [`FeatureTable`] of time windows at one
+//!   [`Level`] (vm, vcpu, process), a row per VM (vCPU, process) per window
+//!   ([`windows::WindowSpec`]: automatic, a length, or the whole trace, which
+//!   [`features::build`] gives from the model's totals); [`features::catalogue`] names every
+//!   feature with its unit (`docs/features.md` documents them). Tables of several models are
+//!   concatenated: one table, one clustering. The clustering never reads a trace.
 //! - [`cluster`] normalises the table ([`Normalization`]), runs [`kmeans::KMeans`]
-//!   (k-means++ seeding, restarts, seeded [`kmeans::SplitMix64`]) with a given k or the k
-//!   of best silhouette among the admissible ones ([`kmeans::choose_k_named`]: every
-//!   cluster's rows named alike, no two clusters named alike), and names each cluster
-//!   ([`naming::name_cluster`]); clusters that still bear the same name (a fixed k, or no
-//!   admissible k) are merged, so that no two clusters of a report share a name. The result
-//!   is a [`ClusterReport`], serialisable as the `--json` of `virtflow cluster`.
+//!   (k-means++ seeding, restarts, seeded [`kmeans::SplitMix64`]; on a sample of large tables)
+//!   with a given k or the k of best silhouette among the admissible ones
+//!   ([`kmeans::choose_k_named_with`]: no two clusters named alike, and every cluster's rows
+//!   named as the cluster — all of them for whole-trace rows, [`WINDOW_PURITY`] of them for
+//!   windows, whose edges straddle two workloads), and names each cluster
+//!   ([`naming::name_cluster`], [`naming::name_windows`]) with the features that set it apart;
+//!   clusters that still bear the same name are merged, so that no two clusters of a report
+//!   share a name. The result is a [`ClusterReport`], serialisable as the `--json` of
+//!   `virtflow cluster`.
+//! - For windows, [`phases::timelines`] gives each VM (vCPU, process) its phases — runs of
+//!   windows of one cluster, runs of one window merged into a neighbour — and its verdict, the
+//!   dominant non-idle phase; [`phases::name_phases`] writes them into the model for the views
+//!   (`Vm::phases`, `Vm::workload`), as [`name_workloads`] does for whole-trace clusters.
+//! - [`agreement`] compares a report with known workloads (a simulator `truth.json`, a lab
+//!   `manifest.json`): per VM, and the adjusted Rand index.
 //! - [`pipeline::rows`] gives a model's rows with its notes; [`pipeline::known_workloads`]
 //!   finds the true workloads beside a trace.
 //! - Sinks: [`lami`] (Trace Compass's LAMI 1.0 JSON), [`plot`] (2-D PCA projection as SVG),
-//!   CSV ([`FeatureTable::to_csv`]) and Parquet ([`parquet_out`]).
+//!   CSV ([`FeatureTable::to_csv`]) and Parquet ([`parquet_out`]), every row with its window.
 
 #![forbid(unsafe_code)]
 
+pub mod agreement;
 pub mod features;
 pub mod kmeans;
 pub mod lami;
 pub mod naming;
 pub mod parquet_out;
+pub mod phases;
 pub mod pipeline;
 pub mod plot;
+pub mod silhouette;
 pub mod table;
+pub mod windows;
 
 use serde::Serialize;
 
 pub use naming::{Evidence, WorkloadClass};
+pub use phases::{name_phases, PhaseOut, Timeline};
 pub use table::{FeatureDef, FeatureTable, Level, Normalization, Row, RowKey};
+pub use windows::WindowSpec;
+
+/// In a table of windows, the share of a cluster's rows that must bear the cluster's own name
+/// for a k to be admissible. Not all: a window at the edge of a phase straddles two workloads
+/// and is named after neither.
+pub const WINDOW_PURITY: f64 = 0.8;
+
+/// Features that set a cluster apart listed with its evidence.
+const DISTINCTIVE: usize = 3;
 
 /// How many clusters to make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +114,10 @@ pub struct Cluster {
     /// Mean silhouette of the members.
     pub silhouette: f64,
     pub evidence: Vec<Evidence>,
+    /// The features whose mean sets this cluster furthest apart from all rows (in standard
+    /// deviations of the compressed values), beside those its name rests on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub distinctive: Vec<Evidence>,
     pub members: Vec<Member>,
 }
 
@@ -110,11 +140,40 @@ pub struct ClusterReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k_chosen: Option<usize>,
     pub features: Vec<FeatureDef>,
+    /// When the rows are time windows: their length (ns).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_ns: Option<i64>,
     pub clusters: Vec<Cluster>,
+    /// Windows: each VM's phases and verdict (level vm).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<Timeline>,
+    /// Windows: each vCPU's (level vcpu).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vcpus: Vec<Timeline>,
+    /// Windows: each guest process's (level process).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<Timeline>,
+    /// Agreement with known workloads, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<agreement::Agreement>,
     /// Cluster index of each row of the table.
     #[serde(skip)]
     pub labels: Vec<usize>,
+    /// The rows as k-means saw them, and its centres (for the phases' smoothing).
+    #[serde(skip)]
+    pub centroids: Vec<Vec<f64>>,
     pub notes: Vec<String>,
+}
+
+impl ClusterReport {
+    /// The phases of the table's VMs, vCPUs or processes, whichever level it has.
+    pub fn timelines(&self) -> &[Timeline] {
+        match self.level {
+            Level::Vm => &self.vms,
+            Level::Vcpu => &self.vcpus,
+            Level::Process => &self.processes,
+        }
+    }
 }
 
 /// The rows as k-means sees them: every column that is not a ratio (rates, durations, which
@@ -141,9 +200,20 @@ pub fn clustering_input(table: &FeatureTable, normalization: Normalization) -> V
     table::normalize(&compressed, normalization)
 }
 
-/// Clusters the rows of `table`. An empty table gives an empty report.
+/// Clusters the rows of `table`. An empty table gives an empty report. A table of windows
+/// also gives each VM's (vCPU's, process's) phases.
 pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport {
     let data = clustering_input(table, options.normalization);
+    let medians = naming::Medians::of(table);
+    let row_names = naming::name_rows(table, &medians);
+    let windowed = table.windowed();
+    let name_of = |members: &[usize]| -> naming::Naming {
+        if windowed {
+            naming::name_windows(table, &medians, members, &row_names)
+        } else {
+            naming::name_cluster_with(table, &medians, members)
+        }
+    };
     let (clustering, k_tried, k_rule, k_chosen) = match options.k {
         KSelection::Fixed(k) => {
             let mut km = kmeans::KMeans::new(k, options.seed);
@@ -151,27 +221,36 @@ pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport 
             (km.fit(&data), Vec::new(), None, None)
         }
         KSelection::Auto { max } => {
-            let row_names: Vec<WorkloadClass> = (0..table.rows.len())
-                .map(|i| naming::name_cluster(table, &[i]).class)
-                .collect();
-            let cluster_name = |members: &[usize]| naming::name_cluster(table, members).class;
+            let cluster_name = |members: &[usize]| name_of(members).class;
             let names = kmeans::Names {
                 rows: &row_names,
                 cluster: &cluster_name,
             };
-            let c = kmeans::choose_k_named(&data, max, options.seed, Some(names));
+            let purity = if windowed { WINDOW_PURITY } else { 1.0 };
+            let c = kmeans::choose_k_named_with(&data, max, options.seed, Some(names), purity);
             (c.clustering, c.tried, Some(c.rule), Some(c.k))
         }
     };
-    let (clustering, notes) = merge_same_names(table, &data, clustering);
-    let sil = kmeans::silhouettes(&data, &clustering.labels);
+    let (clustering, mut notes) = merge_same_names(&data, clustering, &|m| name_of(m).class);
+    let n = table.rows.len();
+    let sil = if n <= kmeans::SAMPLE_ROWS {
+        kmeans::silhouettes(&data, &clustering.labels)
+    } else {
+        notes.push(format!(
+            "{n} rows: each member's silhouette is the simplified one (distances to the \
+             centres), and k was chosen on an even sample of {} rows",
+            kmeans::SAMPLE_ROWS
+        ));
+        kmeans::simplified_silhouettes(&data, &clustering.labels, &clustering.centroids)
+    };
     let k = clustering.centroids.len();
+    let mut members_of: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for (i, &l) in clustering.labels.iter().enumerate() {
+        members_of[l].push(i);
+    }
     let mut clusters = Vec::with_capacity(k);
-    for c in 0..k {
-        let members: Vec<usize> = (0..table.rows.len())
-            .filter(|&i| clustering.labels[i] == c)
-            .collect();
-        let naming = naming::name_cluster(table, &members);
+    for (c, members) in members_of.iter().enumerate() {
+        let naming = name_of(members);
         let mut centroid = serde_json::Map::new();
         for (j, f) in table.features.iter().enumerate() {
             let mean = members
@@ -182,12 +261,14 @@ pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport 
             centroid.insert(f.name.clone(), json_number(mean));
         }
         let member_sil: Vec<f64> = members.iter().map(|&i| sil[i]).collect();
+        let distinctive = distinctive(table, &medians, members, &naming.evidence);
         clusters.push(Cluster {
             id: c,
             name: naming.class,
             centroid,
             silhouette: kmeans::mean(&member_sil),
             evidence: naming.evidence,
+            distinctive,
             members: members
                 .iter()
                 .map(|&i| Member {
@@ -197,6 +278,24 @@ pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport 
                 })
                 .collect(),
         });
+    }
+    let names: Vec<WorkloadClass> = clusters.iter().map(|c| c.name).collect();
+    let timelines = if windowed {
+        phases::timelines(
+            table,
+            &clustering.labels,
+            &names,
+            &data,
+            &clustering.centroids,
+        )
+    } else {
+        Vec::new()
+    };
+    let (mut vms, mut vcpus, mut processes) = (Vec::new(), Vec::new(), Vec::new());
+    match table.level {
+        Level::Vm => vms = timelines,
+        Level::Vcpu => vcpus = timelines,
+        Level::Process => processes = timelines,
     }
     ClusterReport {
         level: table.level,
@@ -211,10 +310,65 @@ pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport 
         k_rule,
         k_chosen,
         features: table.features.clone(),
+        window_ns: table.window_ns,
         clusters,
+        vms,
+        vcpus,
+        processes,
+        truth: None,
         labels: clustering.labels,
+        centroids: clustering.centroids,
         notes,
     }
+}
+
+/// The features that set the cluster of `members` furthest apart from every row: the largest
+/// distances of its mean from the table's, in standard deviations, on the values k-means
+/// compares (rates compressed with `ln(1 + x)`), beside the `shown` evidence.
+fn distinctive(
+    table: &FeatureTable,
+    medians: &naming::Medians,
+    members: &[usize],
+    shown: &[Evidence],
+) -> Vec<Evidence> {
+    if members.is_empty() || members.len() == table.rows.len() {
+        return Vec::new();
+    }
+    let compressed = |v: f64, unit: &str| {
+        if unit == "ratio" {
+            v
+        } else {
+            v.max(0.0).ln_1p()
+        }
+    };
+    let n = table.rows.len() as f64;
+    let mut scored: Vec<(f64, usize)> = Vec::new();
+    for (j, f) in table.features.iter().enumerate() {
+        if shown.iter().any(|e| e.feature == f.name) {
+            continue;
+        }
+        let all: Vec<f64> = table
+            .rows
+            .iter()
+            .map(|r| compressed(r.values[j], &f.unit))
+            .collect();
+        let mean = all.iter().sum::<f64>() / n;
+        let sd = (all.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+        if sd <= 0.0 {
+            continue;
+        }
+        let own = members.iter().map(|&i| all[i]).sum::<f64>() / members.len() as f64;
+        scored.push(((own - mean).abs() / sd, j));
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+        .into_iter()
+        .take(DISTINCTIVE)
+        .filter(|(z, _)| *z >= 0.5)
+        .filter_map(|(_, j)| {
+            naming::evidence_with(table, medians, members, &table.features[j].name)
+        })
+        .collect()
 }
 
 /// Merges clusters that the naming rules give the same name, until every name is borne by
@@ -222,21 +376,18 @@ pub fn cluster(table: &FeatureTable, options: &ClusterOptions) -> ClusterReport 
 /// partition): the report never shows two clusters of one name. Returns the clustering, its
 /// clusters numbered by their first member, and a note per merge.
 fn merge_same_names(
-    table: &FeatureTable,
     data: &[Vec<f64>],
     mut clustering: kmeans::Clustering,
+    name_of: &dyn Fn(&[usize]) -> WorkloadClass,
 ) -> (kmeans::Clustering, Vec<String>) {
     let mut notes = Vec::new();
     loop {
         let k = clustering.centroids.len();
-        let members = |c: usize| -> Vec<usize> {
-            (0..clustering.labels.len())
-                .filter(|&i| clustering.labels[i] == c)
-                .collect()
-        };
-        let names: Vec<WorkloadClass> = (0..k)
-            .map(|c| naming::name_cluster(table, &members(c)).class)
-            .collect();
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for (i, &l) in clustering.labels.iter().enumerate() {
+            members[l].push(i);
+        }
+        let names: Vec<WorkloadClass> = members.iter().map(|m| name_of(m)).collect();
         let Some((a, b)) = (0..k)
             .flat_map(|a| (a + 1..k).map(move |b| (a, b)))
             .find(|&(a, b)| names[a] == names[b])
@@ -297,18 +448,27 @@ fn renumbered(rows: &[Vec<f64>], labels: &[usize], k: usize) -> kmeans::Clusteri
     }
 }
 
-/// How automatic k decided, in the words of the terminal report.
-fn rule_words(rule: kmeans::KRule) -> &'static str {
+/// How automatic k decided, in the words of the terminal report; `windowed`: over time
+/// windows, where a cluster's rows need only mostly bear its name.
+fn rule_words(rule: kmeans::KRule, windowed: bool) -> String {
+    let alike = if windowed {
+        format!(
+            "at least {:.0}% of each cluster's windows bear its name",
+            WINDOW_PURITY * 100.0
+        )
+    } else {
+        "each cluster holds rows named alike".to_string()
+    };
     match rule {
-        kmeans::KRule::BestAdmissible => {
-            "the k of best silhouette among the admissible partitions — each cluster holds \
-             rows named alike, and no two clusters bear the same name"
-        }
-        kmeans::KRule::BestSilhouette => {
-            "no partition was admissible (each cluster's rows named alike, no two clusters \
-             named alike): the k of best silhouette, clusters bearing the same name merged"
-        }
-        kmeans::KRule::One => "nothing stands out: one cluster",
+        kmeans::KRule::BestAdmissible => format!(
+            "the k of best silhouette among the admissible partitions — {alike}, and no two \
+             clusters bear the same name"
+        ),
+        kmeans::KRule::BestSilhouette => format!(
+            "no partition was admissible ({alike}, no two clusters named alike): the k of \
+             best silhouette, clusters bearing the same name merged"
+        ),
+        kmeans::KRule::One => "nothing stands out: one cluster".to_string(),
     }
 }
 
@@ -323,18 +483,25 @@ impl ClusterReport {
     pub fn to_text(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
+        let rows = match self.window_ns {
+            Some(w) => format!("{} windows of {}", self.labels.len(), seconds(w)),
+            None => format!("{} rows", self.labels.len()),
+        };
         let _ = writeln!(
             s,
-            "{} clusters of {} rows at {} level (normalisation {}, seed {}), mean silhouette {:.3}",
+            "{} clusters of {rows} at {} level (normalisation {}, seed {}), mean silhouette {:.3}",
             self.k,
-            self.labels.len(),
             self.level.name(),
             self.normalization,
             self.seed,
             self.silhouette
         );
         if let Some(rule) = self.k_rule {
-            let _ = writeln!(s, "automatic k: {}", rule_words(rule));
+            let _ = writeln!(
+                s,
+                "automatic k: {}",
+                rule_words(rule, self.window_ns.is_some())
+            );
             for t in &self.k_tried {
                 let verdict = match &t.why_not {
                     None => "admissible".to_string(),
@@ -364,8 +531,40 @@ impl ClusterReport {
             for e in &c.evidence {
                 let _ = writeln!(s, "  because: {}", e.text);
             }
-            let _ = writeln!(s, "  members:");
-            for m in &c.members {
+            for e in &c.distinctive {
+                let _ = writeln!(s, "  set apart by: {}", e.text);
+            }
+            if self.window_ns.is_some() {
+                // Thousands of windows: who they belong to, not each one.
+                let mut owners: Vec<String> = Vec::new();
+                for m in &c.members {
+                    let label = m.key.label();
+                    if !owners.contains(&label) {
+                        owners.push(label);
+                    }
+                }
+                let shown = owners
+                    .iter()
+                    .take(6)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let more = owners.len().saturating_sub(6);
+                let _ = writeln!(
+                    s,
+                    "  members: {} windows of {}{}",
+                    c.members.len(),
+                    shown,
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                );
+            } else {
+                let _ = writeln!(s, "  members:");
+            }
+            for m in c.members.iter().filter(|_| self.window_ns.is_none()) {
                 let truth = m
                     .truth
                     .as_ref()
@@ -393,10 +592,109 @@ impl ClusterReport {
                 }
             }
         }
+        self.phases_text(&mut s);
+        if let Some(t) = &self.truth {
+            agreement_text(&mut s, t);
+        }
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
         }
         s
+    }
+
+    /// Each VM's (vCPU's, process's) verdict and phases, times in seconds from its trace's
+    /// first window.
+    fn phases_text(&self, s: &mut String) {
+        use std::fmt::Write as _;
+        let timelines = self.timelines();
+        if timelines.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "\nphases ({} each, in seconds from the trace's first window):",
+            {
+                match self.level {
+                    Level::Vm => "per VM",
+                    Level::Vcpu => "per vCPU",
+                    Level::Process => "per guest process",
+                }
+            }
+        );
+        let origin = |trace: &str| {
+            timelines
+                .iter()
+                .filter(|t| t.trace == trace)
+                .filter_map(|t| t.phases.first().map(|p| p.start))
+                .min()
+                .unwrap_or(0)
+        };
+        for t in timelines {
+            let o = origin(&t.trace);
+            let _ = writeln!(
+                s,
+                "  {:<28} pid {:<7} verdict {}",
+                t.key().label(),
+                t.pid,
+                t.verdict
+            );
+            let phases: Vec<String> = t
+                .phases
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {:.1}–{:.1} s",
+                        p.name,
+                        (p.start - o) as f64 / 1e9,
+                        (p.end - o) as f64 / 1e9
+                    )
+                })
+                .collect();
+            let _ = writeln!(s, "    {}", phases.join(", "));
+        }
+    }
+}
+
+/// The agreement with known workloads, in words.
+fn agreement_text(s: &mut String, t: &agreement::Agreement) {
+    use std::fmt::Write as _;
+    let _ = writeln!(s, "\nagainst the known workloads ({}):", t.source);
+    for v in &t.vms {
+        let time = v
+            .time_agrees
+            .map(|a| format!(", its phases agree {:.0}% of the time", a * 100.0))
+            .unwrap_or_default();
+        let judged = match v.known_verdict {
+            Some(k) if v.verdict_agrees => format!("known {} ({k}): agrees{time}", v.known),
+            Some(k) => format!("known {} ({k}): disagrees{time}", v.known),
+            None => format!("known {}: no workload class, not compared{time}", v.known),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<28} pid {:<7} verdict {} — {judged}",
+            v.vm, v.pid, v.verdict
+        );
+    }
+    let _ = match t.ari {
+        Some(ari) => writeln!(
+            s,
+            "  adjusted Rand index {ari:.3} over {} {}",
+            t.compared, t.ari_over
+        ),
+        None => writeln!(
+            s,
+            "  adjusted Rand index: not computed, {} {} of a known class to compare",
+            t.compared, t.ari_over
+        ),
+    };
+}
+
+/// A duration in words: `448 ms`, `2.5 s`.
+fn seconds(ns: i64) -> String {
+    if ns < 1_000_000_000 {
+        format!("{} ms", ns / 1_000_000)
+    } else {
+        format!("{:.1} s", ns as f64 / 1e9)
     }
 }
 

@@ -6,6 +6,12 @@
 //! cluster's mean of raw (not normalised) values against fixed floors, so that a table
 //! holding only one kind of VM still names it; the evidence compares with the median of all
 //! rows, which is what tells an operator how unusual the cluster is.
+//!
+//! A cluster of time windows ([`name_windows`]) follows the same rules on its mean, with one
+//! more: when its mean reads as mixed while most of its windows bear one name, it takes that
+//! name. A workload is a phase: a few busy windows at the edge of an idle stretch must not
+//! make the stretch "mixed". The medians of a table are computed once ([`Medians`]): tables
+//! of windows have thousands of rows.
 
 use std::fmt;
 
@@ -113,12 +119,38 @@ fn phrase(feature: &str) -> &str {
         "irq_disk_rate" => "disk interrupts",
         "irq_network_rate" => "network interrupts",
         "irq_task_rate" => "task (IPI) interrupts",
+        "irq_other_rate" => "other interrupts",
         "cpu_use" => "CPU use",
         "cpu_demand" => "CPU demand (running or preempted)",
         "guest_share" => "guest time",
+        "hypervisor_share" => "time in the host handling exits",
+        "preempted_share" => "preempted time",
+        "ready_share" => "time woken but not running",
+        "guest_user_share" => "guest user-space time (of guest time)",
+        "steal_share" => "steal (runnable, not running)",
         "disk_rq_rate" => "disk requests",
+        "disk_rq_latency_us" => "disk request latency",
+        "disk_submit_delay_us" => "delay from I/O exit to disk request",
         "net_pkt_rate" => "vhost packets",
         "wait_share" => "waiting time",
+        "wait_timer_rate" => "waits ended by a timer",
+        "wait_disk_rate" => "waits ended by the disk",
+        "wait_network_rate" => "waits ended by the network",
+        "wait_task_rate" => "waits ended by an IPI",
+        "wait_other_rate" => "waits ended otherwise",
+        "wait_timer_mean_us" => "mean wait for a timer",
+        "wait_disk_mean_us" => "mean wait for the disk",
+        "wait_network_mean_us" => "mean wait for the network",
+        "wait_task_mean_us" => "mean wait for an IPI",
+        "wait_other_mean_us" => "mean other wait",
+        "exit_rate" => "VM exits",
+        "exit_halt_share" => "HLT exits (of all exits)",
+        "exit_io_share" => "I/O and MMIO exits (of all exits)",
+        "exit_interrupt_share" => "host-interrupt exits (of all exits)",
+        "exit_msr_share" => "MSR exits (of all exits)",
+        "exit_paging_share" => "guest page-fault exits (of all exits)",
+        "exit_other_share" => "other exits (of all exits)",
+        "entry_rate" => "guest entries",
         other => other,
     }
 }
@@ -143,12 +175,43 @@ fn short(v: f64) -> String {
     }
 }
 
+/// The median of every column of a table, what the evidence compares with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Medians(Vec<f64>);
+
+impl Medians {
+    pub fn of(table: &FeatureTable) -> Medians {
+        Medians(
+            (0..table.features.len())
+                .map(|c| {
+                    let mut all: Vec<f64> = table.rows.iter().map(|r| r.values[c]).collect();
+                    median(&mut all)
+                })
+                .collect(),
+        )
+    }
+
+    /// The median of column `col`.
+    pub fn get(&self, col: usize) -> f64 {
+        self.0.get(col).copied().unwrap_or(0.0)
+    }
+}
+
 /// Evidence for `feature` over the member rows, or `None` when the table lacks it.
 pub fn evidence(table: &FeatureTable, members: &[usize], feature: &str) -> Option<Evidence> {
+    evidence_with(table, &Medians::of(table), members, feature)
+}
+
+/// [`evidence`] with the table's medians computed beforehand.
+pub fn evidence_with(
+    table: &FeatureTable,
+    medians: &Medians,
+    members: &[usize],
+    feature: &str,
+) -> Option<Evidence> {
     let col = table.column(feature)?;
     let unit = table.features[col].unit.clone();
-    let mut all: Vec<f64> = table.rows.iter().map(|r| r.values[col]).collect();
-    let med = median(&mut all);
+    let med = medians.get(col);
     let value = if members.is_empty() {
         0.0
     } else {
@@ -197,7 +260,101 @@ fn device_high(irq: &Option<Evidence>, work: &Option<Evidence>) -> bool {
 
 /// Names the cluster made of `members` (row indices of `table`).
 pub fn name_cluster(table: &FeatureTable, members: &[usize]) -> Naming {
-    let get = |f: &str| evidence(table, members, f);
+    name_cluster_with(table, &Medians::of(table), members)
+}
+
+/// What each row of `table` is named alone.
+pub fn name_rows(table: &FeatureTable, medians: &Medians) -> Vec<WorkloadClass> {
+    (0..table.rows.len())
+        .map(|i| name_cluster_with(table, medians, &[i]).class)
+        .collect()
+}
+
+/// Names a cluster of time windows: as [`name_cluster_with`], except that a cluster whose mean
+/// reads as mixed while more than half its windows bear one other name (`row_names`: each
+/// row's name alone) takes that name, with that class's evidence and a sentence saying so.
+pub fn name_windows(
+    table: &FeatureTable,
+    medians: &Medians,
+    members: &[usize],
+    row_names: &[WorkloadClass],
+) -> Naming {
+    let naming = name_cluster_with(table, medians, members);
+    if naming.class != WorkloadClass::Mixed || members.is_empty() {
+        return naming;
+    }
+    let mut counts: Vec<(WorkloadClass, usize)> = Vec::new();
+    for &i in members {
+        match counts.iter_mut().find(|c| c.0 == row_names[i]) {
+            Some(c) => c.1 += 1,
+            None => counts.push((row_names[i], 1)),
+        }
+    }
+    let Some(&(class, n)) = counts
+        .iter()
+        .filter(|c| c.0 != WorkloadClass::Mixed)
+        .max_by_key(|c| c.1)
+    else {
+        return naming;
+    };
+    if 2 * n <= members.len() {
+        return naming;
+    }
+    let mut evidence = shown(table, medians, members, class);
+    let share = n as f64 / members.len() as f64;
+    evidence.insert(
+        0,
+        Evidence {
+            feature: "windows".into(),
+            unit: "ratio".into(),
+            value: share,
+            median: 0.0,
+            ratio: None,
+            text: format!(
+                "{:.0}% of its windows are {class} on their own (its mean reads as mixed)",
+                share * 100.0
+            ),
+        },
+    );
+    Naming { class, evidence }
+}
+
+/// The evidence shown for a class.
+fn shown(
+    table: &FeatureTable,
+    medians: &Medians,
+    members: &[usize],
+    class: WorkloadClass,
+) -> Vec<Evidence> {
+    let get = |f: &str| evidence_with(table, medians, members, f);
+    let cpu = get("cpu_demand")
+        .or_else(|| get("cpu_use"))
+        .or_else(|| get("guest_share"));
+    let list = match class {
+        WorkloadClass::Mixed => vec![
+            cpu,
+            get("irq_timer_rate"),
+            get("irq_disk_rate"),
+            get("irq_network_rate"),
+        ],
+        WorkloadClass::DiskIntensive => vec![
+            get("irq_disk_rate"),
+            get("irq_task_rate"),
+            get("disk_rq_rate"),
+            cpu,
+        ],
+        WorkloadClass::NetworkIntensive => {
+            vec![get("irq_network_rate"), get("net_pkt_rate"), cpu]
+        }
+        WorkloadClass::CpuIntensive => vec![get("irq_timer_rate"), cpu],
+        WorkloadClass::Idle => vec![cpu, get("irq_timer_rate")],
+    };
+    list.into_iter().flatten().collect()
+}
+
+/// [`name_cluster`] with the table's medians computed beforehand.
+pub fn name_cluster_with(table: &FeatureTable, medians: &Medians, members: &[usize]) -> Naming {
+    let get = |f: &str| evidence_with(table, medians, members, f);
     let disk = get("irq_disk_rate");
     let net = get("irq_network_rate");
     let timer = get("irq_timer_rate");
@@ -211,7 +368,7 @@ pub fn name_cluster(table: &FeatureTable, members: &[usize]) -> Naming {
     let disk_high = device_high(&disk, &disk_work);
     let net_high = device_high(&net, &net_work);
     let cpu_value = cpu.as_ref().map_or(0.0, |e| e.value);
-    let (class, shown): (WorkloadClass, Vec<&Option<Evidence>>) = match (disk_high, net_high) {
+    let (class, list): (WorkloadClass, Vec<&Option<Evidence>>) = match (disk_high, net_high) {
         (true, true) => (WorkloadClass::Mixed, vec![&disk, &net, &cpu]),
         (true, false) => (
             WorkloadClass::DiskIntensive,
@@ -224,7 +381,7 @@ pub fn name_cluster(table: &FeatureTable, members: &[usize]) -> Naming {
         (false, false) if cpu_value < CPU_IDLE => (WorkloadClass::Idle, vec![&cpu, &timer]),
         (false, false) => (WorkloadClass::Mixed, vec![&cpu, &timer, &disk, &net]),
     };
-    let evidence = shown.into_iter().flatten().cloned().collect();
+    let evidence = list.into_iter().flatten().cloned().collect();
     Naming { class, evidence }
 }
 
@@ -310,6 +467,39 @@ mod tests {
         let zero = evidence(&t, &[0], "irq_disk_rate").unwrap();
         assert_eq!(zero.ratio, None);
         assert!(zero.text.contains("median 0"), "{}", zero.text);
+    }
+
+    /// Windows: a cluster whose mean reads as mixed but most of whose windows are idle on
+    /// their own is idle; one whose windows are half idle and half busy stays mixed.
+    #[test]
+    fn a_cluster_of_mostly_idle_windows_is_idle() {
+        let t = table(&[
+            [5.0, 0.0, 0.0, 1.0, 0.01],
+            [5.0, 0.0, 0.0, 1.0, 0.02],
+            [5.0, 0.0, 0.0, 1.0, 0.03],
+            [200.0, 0.0, 0.0, 1.0, 0.9], // a busy edge window
+            [200.0, 0.0, 0.0, 1.0, 0.9],
+            [200.0, 0.0, 0.0, 1.0, 0.9],
+        ]);
+        let medians = Medians::of(&t);
+        let rows = name_rows(&t, &medians);
+        assert_eq!(rows[0], WorkloadClass::Idle);
+        assert_eq!(rows[3], WorkloadClass::CpuIntensive);
+        // Mean CPU (0.01 + 0.02 + 0.03 + 0.9) / 4 = 0.24: mixed by the mean, idle by most.
+        let members = [0, 1, 2, 3];
+        assert_eq!(name_cluster(&t, &members).class, WorkloadClass::Mixed);
+        let n = name_windows(&t, &medians, &members, &rows);
+        assert_eq!(n.class, WorkloadClass::Idle);
+        assert!(
+            n.evidence[0]
+                .text
+                .starts_with("75% of its windows are idle"),
+            "{:?}",
+            n.evidence
+        );
+        // Two idle, two busy: no majority, mixed.
+        let n = name_windows(&t, &medians, &[0, 1, 3, 4], &rows);
+        assert_eq!(n.class, WorkloadClass::Mixed);
     }
 
     #[test]

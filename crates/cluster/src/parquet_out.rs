@@ -1,6 +1,7 @@
 //! The feature table as an Apache Parquet file (one row group, uncompressed), for pandas,
 //! Spark, DuckDB. Columns as in the CSV: `trace`, `vm`, `level` (UTF-8 strings), `pid`,
-//! and the optional `vcpu`, `tid`, `cr3` (INT64), then one DOUBLE column per feature.
+//! the optional `vcpu`, `tid`, `cr3` and the row's window `start`, `end` (INT64, trace ns),
+//! then one DOUBLE column per feature.
 //! Written with the `parquet` crate's column writers (no Arrow, no codecs: a small build).
 
 use std::fs::File;
@@ -23,7 +24,9 @@ fn schema(table: &FeatureTable) -> String {
          OPTIONAL INT64 vcpu;\n\
          OPTIONAL INT64 tid;\n\
          OPTIONAL INT64 cr3;\n\
-         REQUIRED BYTE_ARRAY level (UTF8);\n",
+         REQUIRED BYTE_ARRAY level (UTF8);\n\
+         OPTIONAL INT64 start;\n\
+         OPTIONAL INT64 end;\n",
     );
     for f in &table.features {
         s.push_str(&format!("REQUIRED DOUBLE {};\n", f.name));
@@ -94,8 +97,20 @@ pub fn write(table: &FeatureTable, path: &Path) -> Result<(), String> {
                 None,
                 None,
             ),
+            7 | 8 => {
+                let (values, defs) = optional(&|i| {
+                    let k = &rows[i].key;
+                    if index == 7 {
+                        k.start
+                    } else {
+                        k.end
+                    }
+                });
+                col.typed::<Int64Type>()
+                    .write_batch(&values, Some(&defs), None)
+            }
             j => {
-                let values: Vec<f64> = rows.iter().map(|r| r.values[j - 7]).collect();
+                let values: Vec<f64> = rows.iter().map(|r| r.values[j - 9]).collect();
                 col.typed::<DoubleType>().write_batch(&values, None, None)
             }
         };
@@ -142,6 +157,8 @@ mod tests {
                     vcpu: (i != 1).then_some(i),
                     tid: Some(139 + i),
                     cr3: None,
+                    start: (i != 2).then_some(1_000 * i as i64),
+                    end: (i != 2).then_some(1_000 * (i as i64 + 1)),
                 },
                 values: vec![i as f64 * 1.5, 0.25],
                 truth: None,
@@ -164,7 +181,10 @@ mod tests {
         assert!(rows[1].get_long(3).is_err(), "vcpu of row 1 is null");
         assert_eq!(rows[2].get_long(4).unwrap(), 141);
         assert_eq!(rows[1].get_string(6).unwrap(), "vcpu");
-        assert_eq!(rows[2].get_double(7).unwrap(), 3.0);
-        assert_eq!(rows[0].get_double(8).unwrap(), 0.25);
+        assert_eq!(rows[1].get_long(7).unwrap(), 1_000);
+        assert_eq!(rows[1].get_long(8).unwrap(), 2_000);
+        assert!(rows[2].get_long(7).is_err(), "no window for row 2");
+        assert_eq!(rows[2].get_double(9).unwrap(), 3.0);
+        assert_eq!(rows[0].get_double(10).unwrap(), 0.25);
     }
 }

@@ -1,5 +1,5 @@
-//! From a model to its rows, and the known workloads found beside a trace (simulator
-//! `truth.json`, lab `manifest.json`).
+//! From a model to its rows (over the whole trace, or over time windows), and the known
+//! workloads found beside a trace (simulator `truth.json`, lab `manifest.json`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -8,6 +8,7 @@ use virtflow_model::Model;
 
 use crate::features;
 use crate::table::{FeatureTable, Level};
+use crate::windows::{self, WindowSpec};
 
 /// The rows of one model and what the reader should know about them.
 pub struct Rows {
@@ -18,14 +19,22 @@ pub struct Rows {
     pub end: i64,
 }
 
-/// The rows of `model` at `level`, named `label` in every row key, with the model's notes.
+/// The rows of `model` at `level` over the whole trace, named `label` in every row key, with
+/// the model's notes.
 pub fn rows(label: &str, model: &Model, level: Level) -> Rows {
-    let (table, mut notes) = features::build(model, label, level);
+    rows_in(label, model, level, WindowSpec::Whole)
+}
+
+/// The rows of `model` at `level` over windows of `spec` (see [`windows::build`]).
+pub fn rows_in(label: &str, model: &Model, level: Level, spec: WindowSpec) -> Rows {
+    let (table, mut notes) = match spec {
+        WindowSpec::Whole => features::build(model, label, level),
+        _ => windows::build(model, label, level, spec),
+    };
     for n in &model.notes {
         notes.push(format!("{label}: {n}"));
     }
-    let begin = model.hosts.iter().map(|h| h.start_ns).min().unwrap_or(0);
-    let end = model.hosts.iter().map(|h| h.end_ns).max().unwrap_or(0);
+    let (begin, end) = windows::span(model);
     Rows {
         table,
         notes,

@@ -1,5 +1,6 @@
-//! The feature table: one row per VM, vCPU or guest process, one column per feature, and
-//! its CSV form (written for pandas/Spark; the tests read it back).
+//! The feature table: one row per VM, vCPU or guest process — over the whole trace or over
+//! one time window — one column per feature, and its CSV form (written for pandas/Spark; the
+//! tests read it back).
 
 use std::fmt::Write as _;
 
@@ -43,7 +44,8 @@ pub struct FeatureDef {
 }
 
 /// Who a row describes: the trace it came from, the VM, and at the finer levels the vCPU
-/// (number and host thread) or the guest process (CR3).
+/// (number and host thread) or the guest process (CR3); and when: the window `[start, end)`
+/// (trace ns; a whole-trace row covers its host's span).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RowKey {
     pub trace: String,
@@ -58,9 +60,22 @@ pub struct RowKey {
     pub tid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cr3: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<i64>,
 }
 
 impl RowKey {
+    /// The same VM, vCPU or process over any time: the key without its window.
+    pub fn entity(&self) -> RowKey {
+        RowKey {
+            start: None,
+            end: None,
+            ..self.clone()
+        }
+    }
+
     /// A short label for tables and plots: `vm1 (pid 127)`, `vm1 vCPU 0`, `vm1 cr3 0x1234`.
     pub fn label(&self) -> String {
         let mut s = if self.vm.is_empty() {
@@ -93,10 +108,18 @@ pub struct FeatureTable {
     pub level: Level,
     pub features: Vec<FeatureDef>,
     pub rows: Vec<Row>,
+    /// When the rows are time windows: their length (ns; a table joined from several
+    /// experiments keeps the first's). `None`: one row per VM, vCPU or process over the whole
+    /// trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_ns: Option<i64>,
 }
 
-/// The identity columns that precede the features in CSV and Parquet.
-pub const KEY_COLUMNS: [&str; 7] = ["trace", "vm", "pid", "vcpu", "tid", "cr3", "level"];
+/// The identity columns that precede the features in CSV and Parquet (`start`, `end`: the
+/// row's window, trace ns).
+pub const KEY_COLUMNS: [&str; 9] = [
+    "trace", "vm", "pid", "vcpu", "tid", "cr3", "level", "start", "end",
+];
 
 impl FeatureTable {
     pub fn new(level: Level, features: Vec<FeatureDef>) -> Self {
@@ -104,7 +127,13 @@ impl FeatureTable {
             level,
             features,
             rows: Vec::new(),
+            window_ns: None,
         }
+    }
+
+    /// Whether the rows are time windows.
+    pub fn windowed(&self) -> bool {
+        self.window_ns.is_some()
     }
 
     pub fn column(&self, name: &str) -> Option<usize> {
@@ -116,9 +145,14 @@ impl FeatureTable {
     }
 
     /// Appends the rows of another table with the same columns (several traces → one table).
+    /// Windows join windows (of any length: rates are per second), whole-trace rows join
+    /// whole-trace rows.
     pub fn extend(&mut self, other: FeatureTable) -> Result<(), String> {
         if other.features != self.features || other.level != self.level {
             return Err("feature tables with different columns cannot be joined".into());
+        }
+        if other.windowed() != self.windowed() {
+            return Err("a table of windows cannot be joined with whole-trace rows".into());
         }
         self.rows.extend(other.rows);
         Ok(())
@@ -151,6 +185,8 @@ impl FeatureTable {
                 k.tid.map(|v| v.to_string()).unwrap_or_default(),
                 k.cr3.map(|v| format!("{v:#x}")).unwrap_or_default(),
                 self.level.name().to_string(),
+                k.start.map(|v| v.to_string()).unwrap_or_default(),
+                k.end.map(|v| v.to_string()).unwrap_or_default(),
             ];
             cells.extend(row.values.iter().map(|v| format!("{v:?}")));
             out.push_str(&cells.join(","));
@@ -296,6 +332,15 @@ mod tests {
             };
             let row_level = Level::parse(&rec[6])
                 .ok_or_else(|| format!("CSV record {line}: bad level {:?}", rec[6]))?;
+            let opt_i64 = |s: &str| -> Result<Option<i64>, String> {
+                if s.is_empty() {
+                    Ok(None)
+                } else {
+                    s.parse()
+                        .map(Some)
+                        .map_err(|_| format!("CSV record {line}: bad time {s:?}"))
+                }
+            };
             if *level.get_or_insert(row_level) != row_level {
                 return Err(format!("CSV record {line}: levels are mixed"));
             }
@@ -315,6 +360,8 @@ mod tests {
                     vcpu: opt_u32(&rec[3])?,
                     tid: opt_u32(&rec[4])?,
                     cr3,
+                    start: opt_i64(&rec[7])?,
+                    end: opt_i64(&rec[8])?,
                 },
                 values,
                 truth: None,
@@ -324,6 +371,7 @@ mod tests {
             level: level.unwrap_or(Level::Vm),
             features,
             rows,
+            window_ns: None,
         })
     }
 
@@ -393,6 +441,8 @@ mod tests {
                 vcpu: Some(0),
                 tid: Some(139),
                 cr3: Some(0x1_2345_6000),
+                start: Some(-5),
+                end: Some(1_000_000_007),
             },
             values: vec![0.1 + 0.2, 1e-300],
             truth: None,

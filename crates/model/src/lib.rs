@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use virtflow_trace::ReadStats;
 
 mod activity;
+mod exitkind;
 mod graph;
 mod host;
 mod memory;
@@ -30,7 +31,8 @@ mod states;
 mod vcpu;
 mod vm;
 
-pub use activity::{VcpuActivity, VmActivity};
+pub use activity::{ProcessActivity, VcpuActivity, VmActivity};
+pub use exitkind::ExitKind;
 pub use graph::{ExecutionGraph, GraphWorker, GuestWorker};
 pub use host::{Host, HostClock, TaskTime, Timeline};
 pub use memory::{HostMemory, VmMemory};

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Interval, Isa, StateTimes, VcpuActivity, WaitCause, WaitTimes};
+use crate::{Interval, Isa, ProcessActivity, StateTimes, VcpuActivity, WaitCause, WaitTimes};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Vcpu {
@@ -83,6 +83,9 @@ pub struct GuestProcess {
     /// When the run kept intervals: when it ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub intervals: Vec<Span>,
+    /// What it did per bucket of the host's time line (when the run kept series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ProcessActivity>,
 }
 
 /// A nested (L2) guest run by a vCPU, named by its nested VMCS/VMCB address (`vmcb` of

@@ -1,10 +1,13 @@
 //! `virtflow cluster TRACE…`: groups VMs (or vCPUs, or guest processes) by workload with
-//! k-means on their feature vectors, and names each group with the evidence.
+//! k-means on their feature vectors over time windows, names each group with the evidence,
+//! and tells each VM's phases — runs of windows in one cluster — and its verdict.
 //!
-//! Each TRACE is analysed on its own and its rows tagged with it; all rows then make one
-//! table and one clustering (several hosts, several time windows). Output: a terminal
-//! report, `--json` (the [`virtflow_cluster::ClusterReport`]), or `--format lami` for Trace
-//! Compass's External Analyses (`--mi-version`, `--metadata`, results), plus `--plot` SVG.
+//! The traces are analysed in one pass with series kept (or `--model` is read), and every
+//! VM's windows make one table and one clustering (`--window whole`: one row per VM over the
+//! whole trace, as before windows existed). Output: a terminal report, `--json` (the
+//! [`virtflow_cluster::ClusterReport`]), or `--format lami` for Trace Compass's External
+//! Analyses (`--mi-version`, `--metadata`, results), plus `--plot` SVG; `--truth FILE` adds
+//! the agreement with known workloads.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use virtflow_analysis::Options;
 use virtflow_cluster::{
-    cluster, features, lami, pipeline, plot, ClusterOptions, FeatureTable, KSelection, Level,
-    Normalization,
+    agreement, cluster, features, lami, pipeline, plot, ClusterOptions, FeatureTable, KSelection,
+    Level, Normalization, WindowSpec,
 };
 
 use crate::input::ModelArgs;
@@ -35,8 +38,18 @@ pub struct Args {
     /// What a row is: a VM, a vCPU, or a guest process (needs CR3 at guest entry).
     #[arg(long, default_value = "vm", value_parser = ["vm", "vcpu", "process"])]
     pub level: String,
+    /// The time windows a row covers: `auto` (about a fortieth of the trace, at least
+    /// 100 ms), a duration (`500ms`, `2s`; rounded to the analysis' buckets), or `whole`
+    /// (one row per VM, vCPU or process over the whole trace, without phases).
+    #[arg(long, default_value = "auto", value_name = "DURATION")]
+    pub window: String,
+    /// Compare with known workloads: a simulator truth.json (its VMs' workloads or phases)
+    /// or a lab manifest.json; prints each VM's agreement and the adjusted Rand index.
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
     /// Number of clusters, or `auto`: the k (2..=--max-k) of best silhouette among the
-    /// admissible partitions — each cluster's rows named alike by the naming rules, no two
+    /// admissible partitions — each cluster's rows named alike by the naming rules (windows:
+    /// at least 80% of them, since windows at a phase's edge straddle two workloads), no two
     /// clusters named alike (the report lists each k tried, its silhouette and whether it was
     /// admissible). Clusters that would bear the same name (a fixed k, or no admissible k)
     /// are merged, with a note: no two clusters share a name.
@@ -127,26 +140,59 @@ fn options(args: &Args) -> anyhow::Result<(Level, ClusterOptions)> {
     ))
 }
 
-/// One table of the rows of the traces' experiment (each host's VMs apart) or of the model
-/// given with `--model`, with the workloads known beside each host's traces attached. Shared
-/// with `export --format csv|parquet|lami`.
+/// The feature table of the traces' experiment (each host's VMs apart), analysed in one pass
+/// with series kept, or of the model given with `--model`.
+pub(crate) struct Features {
+    pub table: FeatureTable,
+    pub notes: Vec<String>,
+    pub begin: i64,
+    pub end: i64,
+    /// The experiment has a single host (a truth file's VMs are then found by pid alone).
+    pub one_host: bool,
+}
+
+/// Reads `--window`.
+pub(crate) fn window_spec(window: &str) -> anyhow::Result<WindowSpec> {
+    WindowSpec::parse(window).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// One table of the rows of the traces' experiment or of the model given with `--model`, over
+/// windows of `window`. Whole-trace rows have the workloads known beside each host's traces
+/// attached (a window's is known only from phases: `--truth`). Shared with
+/// `export --format csv|parquet|lami`.
 pub(crate) fn feature_table(
     input: &ModelArgs,
     level: Level,
-) -> anyhow::Result<(FeatureTable, Vec<String>, i64, i64)> {
+    window: WindowSpec,
+) -> anyhow::Result<Features> {
     let model = match &input.model {
         Some(path) => crate::input::read_model(path)?,
-        None => crate::input::analyze(&input.trace, Options::default())?,
+        // The windows read the series; the clustering never reads a trace.
+        None => crate::input::analyze(
+            &input.trace,
+            Options {
+                series: window != WindowSpec::Whole,
+                ..Options::default()
+            },
+        )?,
     };
     let label = model.traces.join(", ");
-    let mut rows = pipeline::rows(&label, &model, level);
-    for host in &model.hosts {
-        for t in &host.traces {
-            let known = pipeline::known_workloads(Path::new(t));
-            pipeline::attach_truth(&mut rows.table, &known, &model, Some(&host.name));
+    let mut rows = pipeline::rows_in(&label, &model, level, window);
+    if !rows.table.windowed() {
+        for host in &model.hosts {
+            for t in &host.traces {
+                let known = pipeline::known_workloads(Path::new(t));
+                pipeline::attach_truth(&mut rows.table, &known, &model, Some(&host.name));
+            }
         }
     }
-    Ok((rows.table, rows.notes, rows.begin.min(rows.end), rows.end))
+    Ok(Features {
+        table: rows.table,
+        notes: rows.notes,
+        begin: rows.begin,
+        end: rows.end,
+        one_host: model.hosts.len() <= 1,
+    })
 }
 
 fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
@@ -159,11 +205,25 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
             bail!("--plot writes SVG: give a FILE.svg ({})", path.display());
         }
     }
+    let window = window_spec(&args.window)?;
+    let known = match &args.truth {
+        Some(path) => Some(agreement::Known::read(path).map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
     let show_progress = lami_mode && args.output_progress;
     if show_progress {
         println!("0.000 reading the traces");
     }
-    let (table, notes, begin, end) = feature_table(&args.input, level)?;
+    let Features {
+        mut table,
+        notes,
+        begin,
+        end,
+        one_host,
+    } = feature_table(&args.input, level, window)?;
+    if let Some(known) = &known {
+        agreement::attach(known, &mut table, one_host);
+    }
     if args.test_compatibility {
         if table.rows.is_empty() {
             bail!("no VM found in the given traces");
@@ -179,7 +239,19 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
         );
     }
     let mut report = cluster(&table, &opts);
-    report.notes = notes;
+    if let Some(known) = &known {
+        let timelines = report.timelines().to_vec();
+        report.truth = Some(agreement::compare(
+            known,
+            &table,
+            &report.labels,
+            &timelines,
+            one_host,
+        ));
+    }
+    let mut all_notes = notes;
+    all_notes.append(&mut report.notes);
+    report.notes = all_notes;
     if let Some(path) = &args.plot {
         let normalised = virtflow_cluster::clustering_input(&table, opts.normalization);
         std::fs::write(path, plot::svg(&table, &normalised, &report))

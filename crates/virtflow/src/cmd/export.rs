@@ -38,6 +38,11 @@ pub struct Args {
     /// csv, parquet, lami: what a row of the feature table is.
     #[arg(long, default_value = "vm", value_parser = ["vm", "vcpu", "process"])]
     pub level: String,
+    /// csv, parquet, lami: the time window a row covers, as `virtflow cluster --window`
+    /// (`auto`, a duration such as `500ms`, or `whole`); every row carries its `start` and
+    /// `end`.
+    #[arg(long, default_value = "auto", value_name = "DURATION")]
+    pub window: String,
 }
 
 impl Format {
@@ -90,7 +95,14 @@ fn perfetto(model: &Model, output: &PathBuf) -> anyhow::Result<()> {
 fn features(args: &Args) -> anyhow::Result<()> {
     use virtflow_cluster::{cluster, lami, parquet_out, ClusterOptions, Level};
     let level = Level::parse(&args.level).context("--level must be vm, vcpu or process")?;
-    let (table, notes, begin, end) = super::cluster::feature_table(&args.input, level)?;
+    let window = super::cluster::window_spec(&args.window)?;
+    let super::cluster::Features {
+        table,
+        notes,
+        begin,
+        end,
+        ..
+    } = super::cluster::feature_table(&args.input, level, window)?;
     for n in &notes {
         eprintln!("virtflow: note: {n}");
     }

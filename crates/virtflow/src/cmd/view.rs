@@ -26,11 +26,12 @@ pub struct Args {
     pub open: bool,
 }
 
-/// The model with its state timelines (`--model`, or the traces analysed) and each VM's
-/// workload named by the clustering of the model's VMs: what `view` and `report` show.
+/// The model with its state timelines (`--model`, or the traces analysed), each VM's phases
+/// and its workload named by the clustering of the model's VMs by windows: what `view` and
+/// `report` show.
 pub(crate) fn model_with_workloads(input: &ModelArgs) -> anyhow::Result<Model> {
     let mut model = crate::input::load_model(input)?;
-    virtflow_cluster::name_workloads(&mut model);
+    virtflow_cluster::name_phases(&mut model);
     Ok(model)
 }
 
