@@ -326,6 +326,36 @@ pub fn visit_int(it: &IntTy, raw: u64, to: &mut dyn FieldVisitor) {
     }
 }
 
+/// Moves the cursor over a member nobody wants when it can without decoding it: a number or
+/// an array of numbers of fixed size that no later length or variant refers to. A number
+/// something refers to is read into its slot, unvisited. Returns false (the cursor
+/// unmoved) for anything else, which the caller visits.
+fn step_over(ty: &Ty, c: &mut Cur, slots: &mut [i128]) -> DResult<bool> {
+    let bits = match ty {
+        Ty::Int(it) if it.slot.is_some() => {
+            let v = c.int(it)?;
+            if let Some(s) = it.slot {
+                slots[s as usize] = slot_value(it, v);
+            }
+            return Ok(true);
+        }
+        Ty::Int(it) if it.kind == IntKind::Var => return Ok(false),
+        Ty::Int(it) => it.size as u64,
+        Ty::Float { size, .. } => *size as u64,
+        Ty::Array { elem, .. } if matches!(&**elem, Ty::Int(e) if e.slot.is_none()) => {
+            match ty.fixed_size() {
+                Some(bits) => bits,
+                None => return Ok(false),
+            }
+        }
+        _ => return Ok(false),
+    };
+    c.align(ty.align())?;
+    c.need(bits)?;
+    c.pos += bits;
+    Ok(true)
+}
+
 /// Decodes a field of any type at the cursor into a visitor: the general decoder, under
 /// [`crate::CtfSource`]'s `value`, `for_each_value` and `visit_fields`.
 pub fn visit(
@@ -375,6 +405,9 @@ pub fn visit(
             c.align(ty.align())?;
             to.begin_struct();
             for (n, f) in &s.fields {
+                if !to.wants_member(n) && step_over(f, c, slots)? {
+                    continue;
+                }
                 to.member(n);
                 visit(f, c, slots, depth + 1, to)?;
             }

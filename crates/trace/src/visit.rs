@@ -36,6 +36,16 @@ pub trait FieldVisitor {
     fn begin_struct(&mut self);
     /// The member of the current structure whose value comes next.
     fn member(&mut self, name: &str);
+    /// Whether the value of the member `name` of the current structure is wanted, asked
+    /// before [`FieldVisitor::member`]. A visitor that answers no lets a reader step over a
+    /// scalar or array of fixed size without decoding it: neither `member` nor its value is
+    /// then visited. Structures and variants are always visited (they may hold wanted
+    /// members), as is anything a reader cannot step over. Reading the three integers of a
+    /// packet's TCP header this way skips the twenty others around them. Default: every
+    /// member is wanted.
+    fn wants_member(&mut self, _name: &str) -> bool {
+        true
+    }
     fn end_struct(&mut self);
     fn begin_array(&mut self, len: u64);
     fn end_array(&mut self);

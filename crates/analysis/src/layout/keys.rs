@@ -3,8 +3,8 @@
 //! The research tracer's `inet_sock_local_*` carry the TCP fields as fields of their own; LTTng's
 //! `net_dev_queue` and `netif_receive_skb` carry the packet's headers as one compound field
 //! (`network_header`: variants selecting IPv4 or IPv6, then TCP or UDP), read here with a
-//! visitor that keeps three integers and allocates nothing — building the compound as a value
-//! cost more than the rest of the event.
+//! visitor that keeps three integers and allocates nothing, and lets the reader step over the
+//! other members — building the compound as a value cost more than the rest of the event.
 
 use virtflow_trace::{EventSource, FieldId, FieldVisitor};
 
@@ -134,6 +134,10 @@ impl FieldVisitor for TcpFinder {
             }
             self.depth += 1;
         }
+    }
+    fn wants_member(&mut self, name: &str) -> bool {
+        // The reader steps over the addresses, ports and lengths around them.
+        matches!(name, "seq" | "ack_seq" | "flags")
     }
     fn member(&mut self, name: &str) {
         self.member = match name {

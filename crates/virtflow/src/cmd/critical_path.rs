@@ -29,6 +29,7 @@ pub struct Args {
     /// to follow.
     #[arg(long)]
     pub vm: Option<String>,
+    /// The vCPU of --vm whose thread to follow, by its number in the VM (0, 1, …).
     #[arg(long, requires = "vm", conflicts_with_all = ["process", "nested"])]
     pub vcpu: Option<u32>,
     /// A guest process by its page-table base (hex `0x…` or decimal), over the time it ran

@@ -17,6 +17,18 @@ pub fn analyze(path: &Path) -> anyhow::Result<Model> {
     run(path, &Options::default())
 }
 
+/// The pass `virtflow analyze` runs with the execution graph built too (what
+/// `critical-path` runs).
+pub fn analyze_graph(path: &Path) -> anyhow::Result<Model> {
+    run(
+        path,
+        &Options {
+            graph: true,
+            ..Options::default()
+        },
+    )
+}
+
 /// The pass with every analysis the one pass can make: series (overcommitment and memory
 /// over time, the phases' windows) and the execution graph.
 pub fn analyze_all(path: &Path) -> anyhow::Result<Model> {

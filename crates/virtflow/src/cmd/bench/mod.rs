@@ -61,6 +61,8 @@ struct Measure {
     dump_ev_per_s: f64,
     fields_ev_per_s: f64,
     analyze_ev_per_s: f64,
+    /// analyze building the execution graph (as `critical-path` runs it).
+    graph_ev_per_s: f64,
     /// Every analysis on: series and the execution graph.
     all_ev_per_s: f64,
     graph: GraphFigures,
@@ -108,6 +110,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         step("analyze");
         let (_, t) = best_of(runs, || analyses::analyze(path))?;
         m.analyze_ev_per_s = rate(events, t);
+        step("analyze and the graph");
+        let (_, t) = best_of(runs, || analyses::analyze_graph(path))?;
+        m.graph_ev_per_s = rate(events, t);
         step("every analysis and the graph");
         let (model, t) = best_of(runs, || analyses::analyze_all(path))?;
         m.all_ev_per_s = rate(events, t);
@@ -173,8 +178,17 @@ fn peak_rss_mib() -> f64 {
 fn print_table(results: &[Measure]) {
     let m = |x: f64| format!("{:.2}M", x / 1e6);
     println!(
-        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "trace", "events", "decode/s", "dump/s", "fields/s", "analyze/s", "all/s", "ref/s", "ref×"
+        "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "trace",
+        "events",
+        "decode/s",
+        "dump/s",
+        "fields/s",
+        "analyze/s",
+        "graph/s",
+        "all/s",
+        "ref/s",
+        "ref×"
     );
     for r in results {
         let name = short(&r.trace);
@@ -183,13 +197,14 @@ fn print_table(results: &[Measure]) {
             None => ("-".into(), "-".into()),
         };
         println!(
-            "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "{:<44} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7}",
             name,
             r.events,
             m(r.decode_ev_per_s),
             m(r.dump_ev_per_s),
             m(r.fields_ev_per_s),
             m(r.analyze_ev_per_s),
+            m(r.graph_ev_per_s),
             m(r.all_ev_per_s),
             refr,
             ratio
@@ -213,8 +228,8 @@ fn print_table(results: &[Measure]) {
         );
     }
     println!(
-        "ref× = dump rate / reference rate; rates use virtflow's event count for both; all/s: \
-         analyze with series and the execution graph."
+        "ref× = dump rate / reference rate; rates use virtflow's event count for both; graph/s: \
+         analyze building the execution graph; all/s: with the series too."
     );
 }
 
