@@ -19,6 +19,7 @@
 //! hosts outside the experiment never matches), the oldest half is dropped and counted.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::collections::VecDeque;
 use std::hash::Hash;
 
 /// Unmatched events kept per host and side before the oldest half is dropped.
@@ -38,12 +39,18 @@ pub struct Matched {
 struct Side<K> {
     /// Key → (time, tag).
     by_key: HashMap<K, (i64, u32)>,
+    /// The keys in the order they were inserted, with their times (the experiment's time
+    /// order), so that dropping the events older than a time pops from the front instead of
+    /// scanning every event held at every match. An entry whose key was matched or dropped
+    /// since, or held with another time, is stale and skipped.
+    order: VecDeque<(i64, K)>,
 }
 
 impl<K: Hash + Eq + Clone> Side<K> {
     fn new() -> Self {
         Side {
             by_key: HashMap::default(),
+            order: VecDeque::new(),
         }
     }
 
@@ -59,12 +66,31 @@ impl<K: Hash + Eq + Clone> Side<K> {
             self.by_key.retain(|_, v| v.0 > cut);
             dropped = (before - self.by_key.len()) as u64;
         }
-        self.by_key.entry(key).or_insert((ts, tag));
+        if let std::collections::hash_map::Entry::Vacant(e) = self.by_key.entry(key) {
+            self.order.push_back((ts, e.key().clone()));
+            e.insert((ts, tag));
+        }
+        // Stale entries (matched keys) accumulate while no drop reaches them: past twice the
+        // bound, keep only the live ones.
+        if self.order.len() > 2 * MAX_UNMATCHED {
+            let by_key = &self.by_key;
+            self.order
+                .retain(|(t, k)| by_key.get(k).is_some_and(|v| v.0 == *t));
+        }
         dropped
     }
 
+    /// Drops the events older than `ts`.
     fn drop_before(&mut self, ts: i64) {
-        self.by_key.retain(|_, v| v.0 >= ts);
+        while let Some((t, _)) = self.order.front() {
+            if *t >= ts {
+                break;
+            }
+            let (t, k) = self.order.pop_front().expect("a front");
+            if self.by_key.get(&k).is_some_and(|v| v.0 == t) {
+                self.by_key.remove(&k);
+            }
+        }
     }
 }
 
@@ -155,20 +181,21 @@ impl<K: Hash + Eq + Clone> Matcher<K> {
     /// cannot match any more; the receiver's receives likewise.
     fn clean(&mut self, sender: usize, receiver: usize) {
         let n = self.hosts();
+        // The oldest of the latest matches with every other host, when there is one with each.
         let oldest_send = (0..n)
             .filter(|&h| h != sender)
-            .map(|h| self.latest.get(&(sender, h)).map(|l| l.0))
-            .collect::<Option<Vec<i64>>>()
-            .and_then(|v| v.into_iter().min());
-        if let Some(ts) = oldest_send {
+            .try_fold(i64::MAX, |min, h| {
+                self.latest.get(&(sender, h)).map(|l| min.min(l.0))
+            });
+        if let Some(ts) = oldest_send.filter(|_| n > 1) {
             self.sends[sender].drop_before(ts);
         }
         let oldest_receive = (0..n)
             .filter(|&h| h != receiver)
-            .map(|h| self.latest.get(&(h, receiver)).map(|l| l.1))
-            .collect::<Option<Vec<i64>>>()
-            .and_then(|v| v.into_iter().min());
-        if let Some(ts) = oldest_receive {
+            .try_fold(i64::MAX, |min, h| {
+                self.latest.get(&(h, receiver)).map(|l| min.min(l.1))
+            });
+        if let Some(ts) = oldest_receive.filter(|_| n > 1) {
             self.receives[receiver].drop_before(ts);
         }
     }
@@ -273,5 +300,41 @@ mod tests {
         }
         assert!(m.in_flight() <= MAX_UNMATCHED);
         assert!(m.dropped > 0);
+    }
+
+    #[test]
+    fn events_held_after_a_match_are_dropped_in_time_order() {
+        let mut m = Matcher::new(2);
+        // Sends to outside the experiment at 0, 1, 2, 4 and 5, the matched one at 3, and a
+        // receive from outside at 2.
+        for t in 0..3 {
+            m.send(0, 100 + t, t, 0);
+        }
+        m.receive(0, 200, 2, 0);
+        m.send(0, 1, 3, 0);
+        m.send(0, 103, 4, 0);
+        m.send(0, 104, 5, 0);
+        // A key sent again keeps its first time (0), so it goes with the others before 3.
+        m.send(0, 100, 5, 0);
+        assert!(m.receive(1, 1, 6, 0).is_some());
+        // The sender's latest match was sent at 3: its sends before 3 are gone, 103, 104
+        // stay; the receiver had nothing held.
+        let mut held: Vec<i64> = m.sends[0].by_key.keys().copied().collect();
+        held.sort();
+        assert_eq!(held, vec![103, 104]);
+        assert_eq!(m.receives[0].by_key.len(), 1);
+    }
+
+    #[test]
+    fn the_order_of_held_events_stays_bounded_without_drops() {
+        // A third host never matched: no event is ever old enough to drop, while every
+        // exchange between the two others leaves a matched key behind in the order.
+        let mut m = Matcher::new(3);
+        for i in 0..(3 * MAX_UNMATCHED as i64) {
+            m.send(0, i, 2 * i, 0);
+            assert!(m.receive(1, i, 2 * i + 1, 0).is_some());
+        }
+        assert_eq!(m.in_flight(), 0);
+        assert!(m.sends[0].order.len() <= 2 * MAX_UNMATCHED + 1);
     }
 }
