@@ -151,22 +151,25 @@ fn simulated_phases_come_back_in_the_json_within_a_window() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A real recording of the repository's `tests/traces/NAME`: its manifest, a scratch folder
+/// and the trace decompressed into it.
+fn recording(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/traces")).join(name);
+    let dir = scratch("cluster-phases", name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.dat");
+    let bytes = zstd::decode_all(std::fs::File::open(root.join("trace.dat.zst")).unwrap()).unwrap();
+    std::fs::write(&trace, bytes).unwrap();
+    (root.join("manifest.json"), dir, trace)
+}
+
 /// The real recording of one VM computing for 8 s then writing to its disk for 8 s: both
 /// phases, each within a window of the manifest's start (the `go` sent) and end (the stop
 /// seen).
 #[test]
 fn the_real_recording_of_cpu_then_disk_gives_both_phases() {
-    let root = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/traces/p1_phases"
-    ));
-    let manifest_path = root.join("manifest.json");
+    let (manifest_path, dir, trace) = recording("p1_phases");
     let manifest = read_json(&manifest_path);
-    let dir = scratch("cluster-phases", "p1");
-    std::fs::create_dir_all(&dir).unwrap();
-    let trace = dir.join("trace.dat");
-    let bytes = zstd::decode_all(std::fs::File::open(root.join("trace.dat.zst")).unwrap()).unwrap();
-    std::fs::write(&trace, bytes).unwrap();
     let report = json(&virtflow(&[
         "cluster",
         "--json",
@@ -317,16 +320,7 @@ fn exports_carry_each_window() {
 /// says so, and gives no adjusted Rand index over nothing.
 #[test]
 fn workloads_no_class_names_are_not_compared() {
-    let root = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/traces/x1_cross"
-    ));
-    let manifest = root.join("manifest.json");
-    let dir = scratch("cluster-phases", "x1");
-    std::fs::create_dir_all(&dir).unwrap();
-    let trace = dir.join("trace.dat");
-    let bytes = zstd::decode_all(std::fs::File::open(root.join("trace.dat.zst")).unwrap()).unwrap();
-    std::fs::write(&trace, bytes).unwrap();
+    let (manifest, dir, trace) = recording("x1_cross");
     let (m, t) = (manifest.to_str().unwrap(), trace.to_str().unwrap());
     let report = json(&virtflow(&["cluster", "--json", "--truth", m, t]));
     let agreement = &report["truth"];
