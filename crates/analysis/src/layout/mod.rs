@@ -158,6 +158,7 @@ impl Layout {
     /// read: a name changes while its thread runs (`exec`, `prctl(PR_SET_NAME)`) or, set by
     /// another thread, shows by the time it leaves the CPU, so switch-outs keep every known
     /// name current.
+    #[inline(always)]
     pub fn decode_names<'s>(
         &self,
         src: &'s dyn EventSource,
