@@ -79,10 +79,11 @@ impl Devices {
 
     /// After [`Analyzer::event`] with the same event.
     pub fn event(&mut self, an: &Analyzer, ctx: &EventContext, ev: &TypedEvent) {
-        let current = an.current(ctx).filter(|t| *t != 0);
+        // Looked up by the events that need it only: most events are none of these.
+        let current = || an.current(ctx).filter(|t| *t != 0);
         match *ev {
             TypedEvent::KvmExit { isa, code, .. } => {
-                let Some(tid) = current else { return };
+                let Some(tid) = current() else { return };
                 if is_io_exit(isa, code) {
                     match self.io_exits.iter_mut().find(|(t, _)| *t == tid) {
                         Some(e) => e.1 = ctx.ts,
@@ -91,7 +92,7 @@ impl Devices {
                 }
             }
             TypedEvent::BlockIssue { dev, sector } => {
-                let Some(i) = current.and_then(|t| an.thread_index(t)) else {
+                let Some(i) = current().and_then(|t| an.thread_index(t)) else {
                     return;
                 };
                 if self.in_flight.len() >= MAX_IN_FLIGHT {
@@ -137,7 +138,7 @@ impl Devices {
                 }
             }
             TypedEvent::Packet { .. } => {
-                if let Some(i) = current.and_then(|t| an.thread_index(t)) {
+                if let Some(i) = current().and_then(|t| an.thread_index(t)) {
                     self.thread(i).packets += 1;
                     if an.keeps_series() {
                         let clock: &Clockwork = &an.clock;

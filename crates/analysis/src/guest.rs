@@ -348,7 +348,7 @@ impl GuestTracker {
             }
             _ => {}
         }
-        self.sync(an, tid, ts);
+        self.sync_index(an, i, ts);
         if let TypedEvent::KvmExit { isa, code, .. } = *ev {
             let series = an.keeps_series();
             let v = self.vcpu(i);
@@ -393,9 +393,13 @@ impl GuestTracker {
         if tid == 0 {
             return;
         }
-        let Some(i) = an.thread_index(tid) else {
-            return;
-        };
+        if let Some(i) = an.thread_index(tid) {
+            self.sync_index(an, i, ts);
+        }
+    }
+
+    /// [`GuestTracker::sync`] of the W2A thread `i`.
+    fn sync_index(&mut self, an: &Analyzer, i: usize, ts: Timestamp) {
         let t = &an.threads[i];
         let in_guest = t.sched == Sched::Running && t.mode == Mode::Guest;
         let open = matches!(self.vcpus.get(i), Some(Some(v)) if v.open.is_some());
