@@ -162,7 +162,12 @@ fn run(
         match source.advance()? {
             Step::Event(header) => {
                 n += 1;
-                let h = source.host().min(hosts.len() - 1);
+                // One host: no call to ask which (a call per event through the wrappers).
+                let h = if several {
+                    source.host().min(hosts.len() - 1)
+                } else {
+                    0
+                };
                 if let Some((dir, key, tid)) = hosts[h].event(&layout, &*source, &header) {
                     let matched = messages
                         .as_mut()
