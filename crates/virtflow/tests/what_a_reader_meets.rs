@@ -209,3 +209,62 @@ fn a_long_simulation_states_its_size_and_shows_progress() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every key of `analyze --json --intervals` is in docs/analyze-json.md, as `` `key` ``,
+/// `` `key[]` `` or in the outline: on the simulator's memory scenario (series, page events, the execution
+/// graph) and on two real hosts' experiment (their clocks and time line).
+#[test]
+fn every_json_field_is_documented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/analyze-json.md"
+    ))
+    .unwrap();
+    let dir = scratch("json-fields");
+    ok(&virtflow(&[
+        &"simulate",
+        &"memory",
+        &"-o",
+        &dir,
+        &"--duration",
+        &"1s",
+    ]));
+    let mut models = vec![dir.join("trace.dat")];
+    let synctraces = shared().join("lttng/synctraces");
+    if synctraces.exists() {
+        models.push(synctraces);
+    }
+    fn keys(v: &serde_json::Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    out.insert(format!("{path}/{k}"));
+                    keys(x, &format!("{path}/{k}"), out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().take(50).for_each(|x| keys(x, path, out)),
+            _ => {}
+        }
+    }
+    let mut all = std::collections::BTreeSet::new();
+    for trace in &models {
+        let json = ok(&virtflow(&[&"analyze", &"--json", &"--intervals", trace]));
+        keys(&serde_json::from_str(&json).unwrap(), "", &mut all);
+    }
+    let undocumented: Vec<&String> = all
+        .iter()
+        .filter(|path| {
+            let key = path.rsplit('/').next().unwrap();
+            // `key`, `key[]`, `key[5]`, or "key" in the schema's outline.
+            !doc.contains(&format!("`{key}`"))
+                && !doc.contains(&format!("`{key}["))
+                && !doc.contains(&format!("\"{key}\""))
+        })
+        .collect();
+    assert!(all.len() > 150, "only {} keys", all.len());
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/analyze-json.md: {undocumented:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
