@@ -26,7 +26,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::io::{self, Write};
 
 use prost::Message;
-use virtflow_model::{Model, Span, Vcpu, VcpuState};
+use virtflow_model::{Model, Vcpu, VcpuState};
 
 use crate::states::{is_external_interrupt, Labeler};
 
@@ -102,7 +102,6 @@ impl Uuids {
 /// One track's events in time order; the writer merges them all.
 enum Stream<'a> {
     Vcpu(Cursor<'a>),
-    Spans(SpanCursor<'a>),
     Slices(series::SliceCursor<'a>),
     Counter(series::CounterCursor),
     Flows(flows::FlowCursor),
@@ -112,7 +111,6 @@ impl Stream<'_> {
     fn peek_time(&self) -> Option<i64> {
         match self {
             Stream::Vcpu(c) => c.peek_time(),
-            Stream::Spans(c) => c.peek_time(),
             Stream::Slices(c) => c.peek_time(),
             Stream::Counter(c) => c.peek_time(),
             Stream::Flows(c) => c.peek_time(),
@@ -126,7 +124,6 @@ impl Stream<'_> {
     ) -> io::Result<()> {
         match self {
             Stream::Vcpu(c) => c.emit_next(w, labeler),
-            Stream::Spans(c) => c.emit_next(w),
             Stream::Slices(c) => c.emit_next(w),
             Stream::Counter(c) => c.emit_next(w),
             Stream::Flows(c) => c.emit_next(w),
@@ -280,10 +277,14 @@ pub fn write(model: &Model, out: &mut impl Write) -> io::Result<ExportStats> {
                     }),
                     ..Default::default()
                 })?;
-                streams.push(Stream::Spans(SpanCursor {
-                    spans,
+                let what: std::borrow::Cow<'_, str> = what.into();
+                streams.push(Stream::Slices(series::SliceCursor {
                     track,
-                    name: what,
+                    category: "guest",
+                    slices: spans
+                        .iter()
+                        .map(|s| (s.start, s.end, what.clone()))
+                        .collect(),
                     next: 0,
                     open: false,
                 }));
@@ -468,48 +469,6 @@ impl<'a> Cursor<'a> {
             (Some(_), None) => unreachable!("handled by the first arm"),
         }
         Ok(())
-    }
-}
-
-/// The spans of one guest process or L2 guest, as slice begin/end pairs on its track.
-struct SpanCursor<'a> {
-    spans: &'a [Span],
-    track: u64,
-    name: String,
-    next: usize,
-    open: bool,
-}
-
-impl SpanCursor<'_> {
-    fn peek_time(&self) -> Option<i64> {
-        let s = self.spans.get(self.next)?;
-        Some(if self.open { s.end } else { s.start })
-    }
-
-    fn emit_next<W: Write>(&mut self, w: &mut PacketWriter<W>) -> io::Result<()> {
-        let Some(t) = self.peek_time() else {
-            return Ok(());
-        };
-        let event = if self.open {
-            self.open = false;
-            self.next += 1;
-            w.stats.slices += 1;
-            TrackEvent {
-                r#type: Some(EventType::SliceEnd as i32),
-                track_uuid: Some(self.track),
-                ..Default::default()
-            }
-        } else {
-            self.open = true;
-            TrackEvent {
-                r#type: Some(EventType::SliceBegin as i32),
-                track_uuid: Some(self.track),
-                categories: vec!["guest".to_string()],
-                name: Some(self.name.clone()),
-                ..Default::default()
-            }
-        };
-        w.event(t, event)
     }
 }
 
