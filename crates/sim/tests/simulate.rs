@@ -2,37 +2,15 @@
 //! deterministic, and its truth is a consistent timeline that matches the scenario.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use virtflow_model::{StateTimes, VcpuState, WaitCause};
 use virtflow_sim::truth::Truth;
-use virtflow_sim::{simulate, Config, Format, Scenario, Summary};
+use virtflow_sim::{Format, Scenario};
 
-fn out_dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("sim-tests")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn run(
-    name: &str,
-    scenario: Scenario,
-    format: Format,
-    ms: u64,
-    tweak: impl Fn(&mut Config),
-) -> (Summary, Truth) {
-    let mut c = Config::new(scenario);
-    c.format = format;
-    c.duration_ns = ms * 1_000_000;
-    tweak(&mut c);
-    let dir = out_dir(name);
-    let s = simulate(&c, &dir).expect("simulation runs");
-    let t: Truth = serde_json::from_slice(&std::fs::read(&s.truth).unwrap()).unwrap();
-    (s, t)
-}
+mod common;
+use common::{out_dir, run};
 
 fn tool(name: &str) -> Command {
     let found = Command::new(name).arg("--version").output().is_ok();

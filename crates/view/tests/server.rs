@@ -1,48 +1,16 @@
 //! The web server: binding rules, what it serves, request limits, the timeline API.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use virtflow_view::server::{self, ASSETS, MAX_URI_BYTES};
+use virtflow_view::synthetic;
 use virtflow_view::timeline::MAX_WIDTH;
-use virtflow_view::{synthetic, ViewData};
+
+mod http;
+use http::{get, raw};
 
 fn start(intervals: usize) -> SocketAddr {
-    let listener = server::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0, false).expect("bind");
-    let addr = listener.local_addr().unwrap();
-    let data = ViewData::new(synthetic::model(2, 2, intervals, 13));
-    std::thread::spawn(move || server::serve_blocking(listener, data, true));
-    addr
-}
-
-/// Sends `request` as raw bytes (no client-side path normalisation) and returns the
-/// status code and body.
-fn raw(addr: SocketAddr, request: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = match out.windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => out[i + 4..].to_vec(),
-        None => Vec::new(),
-    };
-    (status, body)
-}
-
-fn get(addr: SocketAddr, target: &str) -> (u16, Vec<u8>) {
-    raw(
-        addr,
-        &format!(
-            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            addr.port()
-        ),
-    )
+    http::start(synthetic::model(2, 2, intervals, 13))
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! A viewer serving a given model on a free loopback port, and raw GET requests to it (no
 //! client-side normalisation of the target), for the API's tests.
 
+// Each test binary uses a part of these.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 
@@ -18,11 +21,19 @@ pub fn start(model: Model) -> SocketAddr {
 
 /// The status and body of `GET target`.
 pub fn get(addr: SocketAddr, target: &str) -> (u16, Vec<u8>) {
+    raw(
+        addr,
+        &format!(
+            "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            addr.port()
+        ),
+    )
+}
+
+/// Sends `request` as raw bytes (no client-side path normalisation) and returns the
+/// status code and body.
+pub fn raw(addr: SocketAddr, request: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    let request = format!(
-        "GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-        addr.port()
-    );
     s.write_all(request.as_bytes()).unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
