@@ -14,6 +14,7 @@
 //!   `trace-cmd report` output — parsed into the kernel's field names.
 pub mod dat;
 pub mod format;
+mod mapped;
 mod perf;
 pub mod record;
 pub mod text;

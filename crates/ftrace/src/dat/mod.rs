@@ -26,7 +26,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use virtflow_trace::{
     ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, LostEvents, ReadStats,
     Step, TraceError, Value, ValueBuilder,
@@ -37,26 +36,11 @@ use self::meta::{DatMeta, GuestInfo, TextLoc};
 use self::page::{Missed, PageLayout};
 use self::stream::{CpuStream, TypeLookup};
 use crate::format::EventFormat;
+use crate::mapped::FileBytes;
 use crate::record::{self, Endian};
 use virtflow_trace::error::DatError;
 
 pub use self::compress::Codec;
-
-/// The file's bytes: mapped, or read when mapping is not possible (an empty file).
-enum FileBytes {
-    Mapped(Mmap),
-    Empty,
-}
-
-impl FileBytes {
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        match self {
-            FileBytes::Mapped(m) => m,
-            FileBytes::Empty => &[],
-        }
-    }
-}
 
 /// What the current event is: which stream, and where its record is: in the file, when
 /// its page is read in place (the usual case, one bounds check per field read), else in the
@@ -139,17 +123,7 @@ impl DatSource {
     /// Opens a `.dat` file: reads its metadata and prepares its streams (no page is decoded
     /// yet).
     pub fn open(path: &Path) -> Result<DatSource, TraceError> {
-        let f = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
-        let len = f.metadata().map_err(|e| TraceError::io(path, e))?.len();
-        let file = if len == 0 {
-            FileBytes::Empty
-        } else {
-            // SAFETY: the map is read-only and trace files are not modified while they are
-            // read; should another process truncate the file, accesses could fault, as with
-            // any reader mapping its input — an accepted risk for the speed of reading pages
-            // in place.
-            FileBytes::Mapped(unsafe { Mmap::map(&f) }.map_err(|e| TraceError::io(path, e))?)
-        };
+        let file = FileBytes::open(path)?;
         let err = |e: Failure| e.at(path);
         let meta = meta::parse(file.bytes()).map_err(err)?;
         let classes: Vec<EventClass> = meta.formats.iter().map(record::event_class).collect();
@@ -265,10 +239,8 @@ impl DatSource {
                 None
             }
         };
-        if let (FileBytes::Mapped(map), Some((from, to))) =
-            (&self.file, s.passed_pages(RELEASE_BYTES))
-        {
-            release(map, from, to);
+        if let Some((from, to)) = s.passed_pages(RELEASE_BYTES) {
+            self.file.release(from, to);
         }
         if let Some(mut top) = self.heap.peek_mut() {
             debug_assert_eq!(top.0 .1, i, "the delivered stream is on top of the heap");
@@ -407,26 +379,6 @@ impl DatSource {
 /// memory stays flat as the trace grows (a few of these per CPU), at one system call per
 /// this many bytes read.
 const RELEASE_BYTES: usize = 1 << 20;
-
-/// Drops the mapped pages of `from..to` from this process's memory, rounded to 64 KiB (a
-/// multiple of every common page size): they are read again from the file if touched.
-#[cfg(unix)]
-fn release(map: &Mmap, from: usize, to: usize) {
-    const ALIGN: usize = 1 << 16;
-    let (from, to) = (from & !(ALIGN - 1), (to & !(ALIGN - 1)).min(map.len()));
-    if to > from {
-        // SAFETY: the map is a read-only, shared file mapping (see `DatSource::open`);
-        // MADV_DONTNEED only drops its page-table entries, and a later read faults the same
-        // bytes back in from the file, so no slice into the map ever sees different contents.
-        // A failure only leaves the pages mapped.
-        let _ = unsafe {
-            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
-        };
-    }
-}
-
-#[cfg(not(unix))]
-fn release(_map: &Mmap, _from: usize, _to: usize) {}
 
 fn type_lookup(formats: &[EventFormat]) -> TypeLookup {
     let (offset, size) = formats

@@ -1,4 +1,4 @@
-//! The file's bytes, and handing back to the kernel the mapped pages no record points into.
+//! Handing back to the kernel the mapped pages no record points into.
 //!
 //! Reading maps the whole file, and touching a page makes it part of the process's memory. The
 //! records held back for ordering point into the stretches read last, so the file is followed
@@ -8,28 +8,10 @@
 
 use std::collections::VecDeque;
 
-use memmap2::Mmap;
+use crate::mapped::FileBytes;
 
 /// Bytes read past before they are handed back (one system call per this many).
 const RELEASE_BYTES: usize = 1 << 20;
-
-/// The file's bytes: mapped, held in memory (tests, fuzzing), or none (an empty file).
-pub(super) enum FileBytes {
-    Mapped(Mmap),
-    Owned(Vec<u8>),
-    Empty,
-}
-
-impl FileBytes {
-    #[inline]
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            FileBytes::Mapped(m) => m,
-            FileBytes::Owned(v) => v,
-            FileBytes::Empty => &[],
-        }
-    }
-}
 
 /// A stretch of the file read between two round ends, and how many of its records are still
 /// pointed to.
@@ -101,30 +83,8 @@ impl Stretches {
             self.closed.pop_front();
         }
         if upto >= self.released_to + RELEASE_BYTES {
-            if let FileBytes::Mapped(map) = file {
-                release(map, self.released_to, upto);
-            }
+            file.release(self.released_to, upto);
             self.released_to = upto;
         }
     }
 }
-
-/// Drops the mapped pages of `from..to` from this process's memory, rounded to 64 KiB (a
-/// multiple of every common page size): they are read again from the file if touched.
-#[cfg(unix)]
-fn release(map: &Mmap, from: usize, to: usize) {
-    const ALIGN: usize = 1 << 16;
-    let (from, to) = (from & !(ALIGN - 1), (to & !(ALIGN - 1)).min(map.len()));
-    if to > from {
-        // SAFETY: the map is a read-only, shared file mapping (see `PerfSource::open`);
-        // MADV_DONTNEED only drops its page-table entries, and a later read faults the same
-        // bytes back in from the file, so no slice into the map ever sees different contents.
-        // A failure only leaves the pages mapped.
-        let _ = unsafe {
-            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
-        };
-    }
-}
-
-#[cfg(not(unix))]
-fn release(_map: &Mmap, _from: usize, _to: usize) {}

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use virtflow_trace::error::{PerfError, PerfRecordType};
 use virtflow_trace::{
     ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, LostEvents, ReadStats,
@@ -19,10 +18,11 @@ use super::compressed::{Chunks, MAX_CHUNK};
 use super::features::{Compression, PerfInfo};
 use super::open::{self, add_header_attr, Opened};
 use super::order::{Loc, Pending, Place, Reorder, MAX_PENDING};
-use super::pages::{FileBytes, Stretches};
+use super::pages::Stretches;
 use super::records::{self, Frame, Framed};
 use super::tracing::TracingData;
 use crate::format::EventFormat;
+use crate::mapped::FileBytes;
 use crate::record::{self, Endian};
 
 /// The class number of a held `LOST`/`LOST_SAMPLES` record, which is no class.
@@ -108,17 +108,7 @@ impl PerfSource {
     /// Opens a perf.data file (file or pipe mode): maps it, reads its header, attributes and
     /// features and the tracepoint formats. No record is read yet.
     pub fn open(path: &Path) -> Result<PerfSource, TraceError> {
-        let f = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
-        let len = f.metadata().map_err(|e| TraceError::io(path, e))?.len();
-        let file = if len == 0 {
-            FileBytes::Empty
-        } else {
-            // SAFETY: the map is read-only and trace files are not modified while they are
-            // read; should another process truncate the file, accesses could fault, as with
-            // any reader mapping its input — an accepted risk for the speed of decoding
-            // records in place, without copying the data section.
-            FileBytes::Mapped(unsafe { Mmap::map(&f) }.map_err(|e| TraceError::io(path, e))?)
-        };
+        let file = FileBytes::open(path)?;
         PerfSource::from_file(path.to_path_buf(), file)
     }
 
