@@ -1,8 +1,30 @@
-//! Reading a whole source the two ways the benchmarks measure (`virtflow bench`, the CTF speed
-//! test and its profiling example): every field of every event, or a few fields of a few
-//! classes with the reader told to pass over the rest.
+//! Reading a source outside the analysis pass, for what is not an analysis: the two ways the
+//! benchmarks measure (`virtflow bench`, the CTF speed test and its profiling example) — every
+//! field of every event, or a few fields of a few classes with the reader told to pass over
+//! the rest —, the counts a reader keeps over a whole file without decoding an event (the
+//! events perf lost while recording), and the time a recording starts at.
 
-use crate::{ClassId, EventSource, FieldId, FieldVisitor, Step, TraceError};
+use crate::{ClassId, EventSource, FieldId, FieldVisitor, ReadStats, Step, Timestamp, TraceError};
+
+/// Passes over every event, decoding none (the reader told no class is of interest), and
+/// returns what the reader counted: events, lost events and their notices.
+pub fn counts(source: &mut dyn EventSource) -> Result<ReadStats, TraceError> {
+    source.set_interest(Some(&[]));
+    while !matches!(source.advance()?, Step::End) {}
+    Ok(source.stats())
+}
+
+/// The time of the source's first event, reading no further; `None` for a source without
+/// events, or damaged before its first.
+pub fn first_time(source: &mut dyn EventSource) -> Option<Timestamp> {
+    loop {
+        match source.advance() {
+            Ok(Step::Event(h)) => return Some(h.ts),
+            Ok(Step::Lost(_)) => continue,
+            Ok(Step::End) | Err(_) => return None,
+        }
+    }
+}
 
 /// Reads every field of every event, one pass per event, each value handed over as decoded
 /// ([`EventSource::visit_fields`]: integers as numbers, strings as their bytes, enumerations

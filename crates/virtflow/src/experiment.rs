@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use virtflow_trace::{Clock, ErrorKind, EventSource, Member, Merge, Step, TraceError};
+use virtflow_trace::{Clock, ErrorKind, EventSource, Member, Merge, TraceError};
 
 use crate::input::{detect, open_one, Format};
 
@@ -282,15 +282,7 @@ pub fn first_times(plan: &Plan) -> anyhow::Result<Vec<Option<i64>>> {
     for r in &plan.recordings {
         let mut first: Option<i64> = None;
         for p in &r.paths {
-            let mut source = open_one(p)?;
-            let ts = loop {
-                match source.advance() {
-                    Ok(Step::Event(h)) => break Some(h.ts),
-                    Ok(Step::Lost(_)) => continue,
-                    Ok(Step::End) | Err(_) => break None,
-                }
-            };
-            if let Some(ts) = ts {
+            if let Some(ts) = virtflow_trace::drain::first_time(&mut *open_one(p)?) {
                 first = Some(first.map_or(ts, |f| f.min(ts)));
             }
         }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use virtflow_analysis::{Options, VmmCommandLine};
 use virtflow_model::Model;
-use virtflow_trace::{Bound, Clock, ErrorKind, EventSource, Merge, Offset, TraceError, Window};
+use virtflow_trace::{
+    Bound, Clock, ErrorKind, EventSource, Merge, Offset, TraceError, UntilError, Window,
+};
 
 use crate::experiment::{self, HostName, Plan};
 use crate::timeline::{self, Clocks, SyncMode};
@@ -464,106 +466,6 @@ pub fn analyze(args: &TraceArgs, mut options: Options) -> anyhow::Result<Model> 
 
 /// The note of a trace that is valid but holds no event.
 pub const NO_EVENT: &str = "no event in this trace";
-
-/// A source that ends at its first error instead of failing, keeping the error: the
-/// analysis of a trace with a damaged tail gives the results of what comes before it.
-pub struct UntilError {
-    inner: Box<dyn EventSource>,
-    /// The error that ended the source, if one did.
-    pub error: Option<TraceError>,
-    /// Events delivered before it.
-    pub delivered: u64,
-}
-
-impl UntilError {
-    pub fn new(inner: Box<dyn EventSource>) -> UntilError {
-        UntilError {
-            inner,
-            error: None,
-            delivered: 0,
-        }
-    }
-}
-
-impl EventSource for UntilError {
-    fn classes(&self) -> &[virtflow_trace::EventClass] {
-        self.inner.classes()
-    }
-    fn advance(&mut self) -> Result<virtflow_trace::Step, TraceError> {
-        if self.error.is_some() {
-            return Ok(virtflow_trace::Step::End);
-        }
-        match self.inner.advance() {
-            Ok(step) => {
-                if matches!(step, virtflow_trace::Step::Event(_)) {
-                    self.delivered += 1;
-                }
-                Ok(step)
-            }
-            Err(e) => {
-                self.error = Some(e);
-                Ok(virtflow_trace::Step::End)
-            }
-        }
-    }
-    fn u64(&self, field: virtflow_trace::FieldId) -> Option<u64> {
-        self.inner.u64(field)
-    }
-    fn i64(&self, field: virtflow_trace::FieldId) -> Option<i64> {
-        self.inner.i64(field)
-    }
-    fn str(&self, field: virtflow_trace::FieldId) -> Option<&str> {
-        self.inner.str(field)
-    }
-    fn value(&self, field: virtflow_trace::FieldId) -> Option<virtflow_trace::Value<'_>> {
-        self.inner.value(field)
-    }
-    fn for_each_value(
-        &self,
-        class: virtflow_trace::ClassId,
-        f: &mut dyn FnMut(virtflow_trace::FieldId, virtflow_trace::Value<'_>),
-    ) {
-        self.inner.for_each_value(class, f)
-    }
-    fn visit_fields(
-        &self,
-        class: virtflow_trace::ClassId,
-        to: &mut dyn virtflow_trace::FieldVisitor,
-    ) -> Result<(), TraceError> {
-        self.inner.visit_fields(class, to)
-    }
-    fn visit_field(
-        &self,
-        field: virtflow_trace::FieldId,
-        to: &mut dyn virtflow_trace::FieldVisitor,
-    ) -> Result<(), TraceError> {
-        self.inner.visit_field(field, to)
-    }
-    fn stats(&self) -> virtflow_trace::ReadStats {
-        self.inner.stats()
-    }
-    fn field(&self, class: virtflow_trace::ClassId, name: &str) -> Option<virtflow_trace::FieldId> {
-        self.inner.field(class, name)
-    }
-    fn progress(&self) -> Option<(u64, u64)> {
-        self.inner.progress()
-    }
-    fn hostname(&self) -> Option<String> {
-        self.inner.hostname()
-    }
-    fn seek(&mut self, ts: virtflow_trace::Timestamp) -> Result<bool, TraceError> {
-        self.inner.seek(ts)
-    }
-    fn hosts(&self) -> Vec<String> {
-        self.inner.hosts()
-    }
-    fn host(&self) -> usize {
-        self.inner.host()
-    }
-    fn set_interest(&mut self, classes: Option<&[virtflow_trace::ClassId]>) {
-        self.inner.set_interest(classes)
-    }
-}
 
 /// The model the sinks show (`view`, `report`, `export`): from `--model`, else by analysing the
 /// traces (or the demo trace) with the state timelines, the series over time and the execution

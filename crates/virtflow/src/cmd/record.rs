@@ -140,11 +140,8 @@ fn lost_words(backend: Backend, out: &Path, reported: Option<u64>) -> String {
 /// The events a perf.data's LOST and LOST_SAMPLES records count, and how many records: the
 /// whole file read, no event class decoded.
 fn lost_in_perf_data(path: &Path) -> Result<(u64, u64), virtflow_trace::TraceError> {
-    use virtflow_trace::{EventSource, Step};
     let mut source = virtflow_ftrace::PerfSource::open(path)?;
-    source.set_interest(Some(&[]));
-    while !matches!(source.advance()?, Step::End) {}
-    let stats = source.stats();
+    let stats = virtflow_trace::drain::counts(&mut source)?;
     Ok((stats.lost_events, stats.lost_notices))
 }
 
