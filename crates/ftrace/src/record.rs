@@ -249,6 +249,54 @@ pub fn read_value<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Option<
     }
 }
 
+/// Where an integer field lies in its class's records, in a few bytes (a format's fields also
+/// carry names and types): what the accessors read on every event. `size` 0 marks a field
+/// that is no integer of 1, 2, 4 or 8 bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IntSlot {
+    offset: u32,
+    size: u8,
+    signed: bool,
+}
+
+impl IntSlot {
+    pub fn of(f: &FormatField) -> IntSlot {
+        let integer = f.layout == FieldLayout::Integer && matches!(f.size, 1 | 2 | 4 | 8);
+        IntSlot {
+            offset: f.offset,
+            size: if integer { f.size as u8 } else { 0 },
+            signed: f.signed,
+        }
+    }
+
+    #[inline]
+    pub fn is_integer(self) -> bool {
+        self.size != 0
+    }
+
+    #[inline]
+    pub fn signed(self) -> bool {
+        self.signed
+    }
+
+    /// The integer in record `rec`, sign-extended when signed (`None`: not an integer slot,
+    /// or past the record).
+    #[inline]
+    pub fn read(self, rec: &[u8], endian: Endian) -> Option<i64> {
+        if self.size == 0 {
+            return None;
+        }
+        let size = self.size as usize;
+        let v = read_uint(rec, self.offset as usize, size, endian)?;
+        Some(if self.signed {
+            let shift = 64 - 8 * size as u32;
+            ((v << shift) as i64) >> shift
+        } else {
+            v as i64
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ use self::page::{Missed, PageLayout};
 use self::stream::{CpuStream, TypeLookup};
 use crate::format::EventFormat;
 use crate::mapped::FileBytes;
-use crate::record::{self, Endian};
+use crate::record::{self, Endian, IntSlot};
 use virtflow_trace::error::DatError;
 
 pub use self::compress::Codec;
@@ -52,45 +52,6 @@ struct Current {
     in_file: bool,
     start: usize,
     len: u32,
-}
-
-/// Where an integer field lies in its class's records: the fields the accessors read, in a
-/// table of a few bytes per field (a format's fields also carry names and types). `size` 0
-/// marks a field that is no integer of 1, 2, 4 or 8 bytes.
-#[derive(Clone, Copy)]
-struct IntSlot {
-    offset: u32,
-    size: u8,
-    signed: bool,
-}
-
-impl IntSlot {
-    /// The integer in record `rec`, sign-extended when signed (`None`: not an integer slot, or
-    /// past the record).
-    #[inline]
-    fn read(&self, rec: &[u8], endian: Endian) -> Option<i64> {
-        if self.size == 0 {
-            return None;
-        }
-        let size = self.size as usize;
-        let v = record::read_uint(rec, self.offset as usize, size, endian)?;
-        Some(if self.signed {
-            let shift = 64 - 8 * size as u32;
-            ((v << shift) as i64) >> shift
-        } else {
-            v as i64
-        })
-    }
-
-    fn of(f: &crate::format::FormatField) -> IntSlot {
-        let integer = matches!(f.layout, crate::format::FieldLayout::Integer)
-            && matches!(f.size, 1 | 2 | 4 | 8);
-        IntSlot {
-            offset: f.offset,
-            size: if integer { f.size as u8 } else { 0 },
-            signed: f.signed,
-        }
-    }
 }
 
 /// A trace-cmd `.dat` file as an [`EventSource`].
@@ -505,8 +466,8 @@ impl EventSource for DatSource {
             let id = FieldId(i as u32);
             match slots.and_then(|s| s.get(i)) {
                 // Integers of 1, 2, 4 or 8 bytes as the integer accessors read them.
-                Some(slot) if slot.size != 0 => match slot.read(rec, self.endian) {
-                    Some(v) if slot.signed => to.field_int(id, v),
+                Some(slot) if slot.is_integer() => match slot.read(rec, self.endian) {
+                    Some(v) if slot.signed() => to.field_int(id, v),
                     Some(v) => to.field_uint(id, v as u64),
                     None => {}
                 },

@@ -10,8 +10,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use virtflow_trace::{EventClass, FieldDesc, FieldKind, Scope};
 
-use crate::format::{EventFormat, FieldLayout, FormatField};
-use crate::record::{self, Endian};
+use crate::format::EventFormat;
+use crate::record;
 
 /// The fields every tracepoint class has after its format's: the thread's name (from `COMM`
 /// records and the saved command lines), then the sample's `PERF_SAMPLE_TID` pid (its thread
@@ -71,54 +71,6 @@ pub(super) fn tracepoint_class(format: &EventFormat) -> EventClass {
             kind,
         }));
     class
-}
-
-/// Where an integer field lies in its class's records, in a few bytes (a format's fields also
-/// carry names and types): what the accessors read on every event. `size` 0 marks a field
-/// that is no integer of 1, 2, 4 or 8 bytes.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct IntSlot {
-    offset: u32,
-    size: u8,
-    signed: bool,
-}
-
-impl IntSlot {
-    pub fn of(f: &FormatField) -> IntSlot {
-        let integer = f.layout == FieldLayout::Integer && matches!(f.size, 1 | 2 | 4 | 8);
-        IntSlot {
-            offset: f.offset,
-            size: if integer { f.size as u8 } else { 0 },
-            signed: f.signed,
-        }
-    }
-
-    #[inline]
-    pub fn is_integer(self) -> bool {
-        self.size != 0
-    }
-
-    #[inline]
-    pub fn signed(self) -> bool {
-        self.signed
-    }
-
-    /// The integer in record `rec`, sign-extended when signed (`None`: not an integer slot,
-    /// or past the record).
-    #[inline]
-    pub fn read(self, rec: &[u8], endian: Endian) -> Option<i64> {
-        if self.size == 0 {
-            return None;
-        }
-        let size = self.size as usize;
-        let v = record::read_uint(rec, self.offset as usize, size, endian)?;
-        Some(if self.signed {
-            let shift = 64 - 8 * size as u32;
-            ((v << shift) as i64) >> shift
-        } else {
-            v as i64
-        })
-    }
 }
 
 /// Thread names by tid. Looked up on every event whose name is read: hashed by one

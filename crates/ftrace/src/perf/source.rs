@@ -13,7 +13,7 @@ use virtflow_trace::{
 
 use super::attrs::{Attrs, TYPE_TRACEPOINT};
 use super::bytes::{to_usize, u16_at, u32_at, u64_at, Failure};
-use super::classes::{self, Comms, IntSlot, SideBand};
+use super::classes::{self, Comms, SideBand};
 use super::compressed::{Chunks, MAX_CHUNK};
 use super::features::{Compression, PerfInfo};
 use super::open::{self, add_header_attr, Opened};
@@ -23,6 +23,7 @@ use super::records::{self, Frame, Framed};
 use super::tracing::TracingData;
 use crate::format::EventFormat;
 use crate::mapped::FileBytes;
+use crate::record::IntSlot;
 use crate::record::{self, Endian};
 
 /// The class number of a held `LOST`/`LOST_SAMPLES` record, which is no class.
