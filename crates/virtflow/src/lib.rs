@@ -18,5 +18,6 @@
 
 pub mod cmd;
 pub mod experiment;
+pub mod features;
 pub mod input;
 pub mod timeline;

@@ -10,15 +10,14 @@
 //! the agreement with known workloads.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use virtflow_analysis::Options;
 use virtflow_cluster::{
-    agreement, cluster, features, lami, pipeline, plot, ClusterOptions, FeatureTable, KSelection,
-    Level, Normalization, WindowSpec,
+    agreement, cluster, features, lami, plot, ClusterOptions, KSelection, Level, Normalization,
 };
 
+use crate::features::Features;
 use crate::input::ModelArgs;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,61 +139,6 @@ fn options(args: &Args) -> anyhow::Result<(Level, ClusterOptions)> {
     ))
 }
 
-/// The feature table of the traces' experiment (each host's VMs apart), analysed in one pass
-/// with series kept, or of the model given with `--model`.
-pub(crate) struct Features {
-    pub table: FeatureTable,
-    pub notes: Vec<String>,
-    pub begin: i64,
-    pub end: i64,
-    /// The experiment has a single host (a truth file's VMs are then found by pid alone).
-    pub one_host: bool,
-}
-
-/// Reads `--window`.
-pub(crate) fn window_spec(window: &str) -> anyhow::Result<WindowSpec> {
-    WindowSpec::parse(window).map_err(|e| anyhow::anyhow!(e))
-}
-
-/// One table of the rows of the traces' experiment or of the model given with `--model`, over
-/// windows of `window`. Whole-trace rows have the workloads known beside each host's traces
-/// attached (a window's is known only from phases: `--truth`). Shared with
-/// `export --format csv|parquet|lami`.
-pub(crate) fn feature_table(
-    input: &ModelArgs,
-    level: Level,
-    window: WindowSpec,
-) -> anyhow::Result<Features> {
-    let model = match &input.model {
-        Some(path) => crate::input::read_model(path)?,
-        // The windows read the series; the clustering never reads a trace.
-        None => crate::input::analyze(
-            &input.trace,
-            Options {
-                series: window != WindowSpec::Whole,
-                ..Options::default()
-            },
-        )?,
-    };
-    let label = model.traces.join(", ");
-    let mut rows = pipeline::rows_in(&label, &model, level, window);
-    if !rows.table.windowed() {
-        for host in &model.hosts {
-            for t in &host.traces {
-                let known = pipeline::known_workloads(Path::new(t));
-                pipeline::attach_truth(&mut rows.table, &known, &model, Some(&host.name));
-            }
-        }
-    }
-    Ok(Features {
-        table: rows.table,
-        notes: rows.notes,
-        begin: rows.begin,
-        end: rows.end,
-        one_host: model.hosts.len() <= 1,
-    })
-}
-
 fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
     let (level, opts) = options(args)?;
     if let Some(path) = &args.plot {
@@ -205,7 +149,7 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
             bail!("--plot writes SVG: give a FILE.svg ({})", path.display());
         }
     }
-    let window = window_spec(&args.window)?;
+    let window = crate::features::window_spec(&args.window)?;
     let known = match &args.truth {
         Some(path) => Some(agreement::Known::read(path).map_err(|e| anyhow::anyhow!(e))?),
         None => None,
@@ -220,7 +164,7 @@ fn run_clustering(args: &Args, lami_mode: bool) -> anyhow::Result<()> {
         begin,
         end,
         one_host,
-    } = feature_table(&args.input, level, window)?;
+    } = crate::features::feature_table(&args.input, level, window)?;
     if let Some(known) = &known {
         agreement::attach(known, &mut table, one_host);
     }

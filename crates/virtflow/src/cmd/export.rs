@@ -95,14 +95,14 @@ fn perfetto(model: &Model, output: &PathBuf) -> anyhow::Result<()> {
 fn features(args: &Args) -> anyhow::Result<()> {
     use virtflow_cluster::{cluster, lami, parquet_out, ClusterOptions, Level};
     let level = Level::parse(&args.level).context("--level must be vm, vcpu or process")?;
-    let window = super::cluster::window_spec(&args.window)?;
-    let super::cluster::Features {
+    let window = crate::features::window_spec(&args.window)?;
+    let crate::features::Features {
         table,
         notes,
         begin,
         end,
         ..
-    } = super::cluster::feature_table(&args.input, level, window)?;
+    } = crate::features::feature_table(&args.input, level, window)?;
     for n in &notes {
         eprintln!("virtflow: note: {n}");
     }
