@@ -2,13 +2,13 @@
 //! they make of them at the end.
 
 use virtflow_model::{Host, Vm};
-use virtflow_trace::{EventHeader, EventSource, LostEvents, ReadStats};
+use virtflow_trace::{EventHeader, LostEvents, ReadStats};
 
 use crate::cmdline::{self, VmmCommandLine};
 use crate::devices::Devices;
 use crate::graph::{GraphBuilder, RemoteLink};
 use crate::guest::GuestTracker;
-use crate::layout::{Layout, MessageKey, PacketDir, TypedEvent};
+use crate::layout::{EventContext, MessageKey, PacketDir, TypedEvent};
 use crate::memory::Memory;
 use crate::vms;
 use crate::w2a::Analyzer;
@@ -40,20 +40,19 @@ impl HostPass {
         }
     }
 
-    /// The source's current event, of this host. Returns the message it carries between
-    /// hosts, when it is one with a key, for the experiment's pairing (with the thread it ran
-    /// in).
-    #[inline]
+    /// The next event of this host, decoded (`None`: no analysis decodes its class, or a
+    /// field it needs is missing), with the exit's guest instruction pointer when it is a KVM
+    /// exit that carries one. Returns the message it carries between hosts, when it is one
+    /// with a key, for the experiment's pairing (with the thread it ran in).
     pub fn event(
         &mut self,
-        layout: &Layout,
-        source: &dyn EventSource,
         header: &EventHeader,
+        sideband: bool,
+        decoded: Option<(EventContext, TypedEvent)>,
+        guest_rip: Option<u64>,
     ) -> Option<(PacketDir, MessageKey, u32)> {
         self.events += 1;
         let an = &mut self.an;
-        let sideband = layout.is_sideband(header.class);
-        let decoded = layout.decode_names(source, header, |tid| an.needs_name(tid));
         let message = match decoded {
             Some((
                 ctx,
@@ -80,11 +79,7 @@ impl HostPass {
                 if let Some(g) = an.graph.as_mut() {
                     g.observe(header.cpu, &ev);
                 }
-                let rip = match ev {
-                    TypedEvent::KvmExit { .. } => layout.guest_rip(source, header),
-                    _ => None,
-                };
-                self.guest.event(an, &ctx, &ev, rip);
+                self.guest.event(an, &ctx, &ev, guest_rip);
                 self.devices.event(an, &ctx, &ev);
                 self.memory.event(an, &ctx, &ev);
             }

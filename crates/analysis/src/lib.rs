@@ -29,7 +29,7 @@ use std::sync::Arc;
 use host::HostPass;
 use messages::Messages;
 use virtflow_model::{Model, Timeline};
-use virtflow_trace::{EventSource, ReadStats, Step, TraceError};
+use virtflow_trace::{EventSource, ReadStats, TraceError};
 
 mod activity;
 pub mod cmdline;
@@ -40,10 +40,12 @@ mod guest;
 mod guest_workers;
 mod histogram;
 mod host;
+mod known;
 pub mod layout;
 mod memory;
 mod messages;
 mod overcommit;
+mod pipeline;
 mod series;
 pub mod sync;
 mod vms;
@@ -82,6 +84,10 @@ pub struct Options {
     pub vmm_cmdlines: Vec<VmmCommandLine>,
     /// The same, for one host of an experiment only (by its index in the source's hosts).
     pub host_vmm_cmdlines: Vec<(usize, VmmCommandLine)>,
+    /// Read the source on this thread and analyse its events on another (`Some(true)`), or
+    /// both on this one (`Some(false)`); `None`: on two from a few tens of megabytes of trace.
+    /// Either gives the same model.
+    pub two_threads: Option<bool>,
     /// Do not pair the messages between hosts: no message links in the graph, no counts in
     /// the time line. What the benchmark compares the pairing and the clock fit with.
     pub without_messages: bool,
@@ -95,6 +101,7 @@ impl std::fmt::Debug for Options {
             .field("graph", &self.graph)
             .field("host_names", &self.host_names)
             .field("without_messages", &self.without_messages)
+            .field("two_threads", &self.two_threads)
             .field("progress", &self.progress.is_some())
             .field("traces", &self.traces)
             .field("vmm_cmdlines", &self.vmm_cmdlines.len())
@@ -103,14 +110,56 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// Events between two progress reports (a power of two).
-const PROGRESS_EVERY: u64 = 1 << 16;
+/// Traces from this size on are read on one thread and analysed on another (module
+/// `pipeline`): below it, starting the thread costs more than it saves.
+const TWO_THREADS_FROM_BYTES: u64 = 32 << 20;
+
+/// [`pipeline::read`] on this thread, feeding `analyses` on another; returns them once the
+/// source has ended and they have had every event.
+fn on_two_threads<S: EventSource + ?Sized>(
+    source: &mut S,
+    layout: &Layout,
+    hosts: usize,
+    options: &Options,
+    mut analyses: pipeline::Analyses,
+) -> Result<pipeline::Analyses, TraceError> {
+    let (to_analyses, batches) = std::sync::mpsc::sync_channel(pipeline::BATCHES_AHEAD);
+    let (to_reader, spare) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("analyses".into())
+            .spawn_scoped(scope, move || {
+                pipeline::analyse(batches, to_reader, &mut analyses);
+                analyses
+            })
+            .map_err(|e| {
+                // Out of threads: said of the trace, as the readers' failures are.
+                let trace = options.traces.first().map(String::as_str).unwrap_or("");
+                let message = format!("cannot start the analyses' thread: {e}");
+                TraceError::io(
+                    std::path::Path::new(trace),
+                    std::io::Error::new(e.kind(), message),
+                )
+            })?;
+        let mut batcher = pipeline::Batcher::new(to_analyses, spare);
+        let reading = pipeline::read(source, layout, hosts, options, &mut batcher);
+        // The last batch, and the end of the batches for the analyses' thread.
+        batcher.finish();
+        let analyses = thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        reading.map(|()| analyses)
+    })
+}
 
 /// Reads `source` to its end once and returns what every VM on every host did. Each host of
 /// the source ([`EventSource::hosts`]; one for a single trace) gets its own analyses: threads,
 /// CPUs and VMs of different hosts are never mixed. An experiment's hosts are taken to be on
 /// one clock already (synchronised, or each on its own by choice).
-pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model, TraceError> {
+pub fn analyze<S: EventSource + ?Sized>(
+    source: &mut S,
+    options: &Options,
+) -> Result<Model, TraceError> {
     run(source, options, None).map(|(model, _)| model)
 }
 
@@ -119,8 +168,8 @@ pub fn analyze(source: &mut dyn EventSource, options: &Options) -> Result<Model,
 /// when `None`) and, at the end, puts every host's times on it. The source's hosts should be
 /// roughly aligned (each shifted so that they start together, say), so that few messages are
 /// in flight at once; the transforms returned lead from the source's clocks to the reference.
-pub fn analyze_fitting_clocks(
-    source: &mut dyn EventSource,
+pub fn analyze_fitting_clocks<S: EventSource + ?Sized>(
+    source: &mut S,
     options: &Options,
     reference: Option<&str>,
 ) -> Result<(Model, Synchronisation), TraceError> {
@@ -128,8 +177,8 @@ pub fn analyze_fitting_clocks(
     Ok((model, sync.expect("a fit was asked for")))
 }
 
-fn run(
-    source: &mut dyn EventSource,
+fn run<S: EventSource + ?Sized>(
+    source: &mut S,
     options: &Options,
     fit_onto: Option<Option<&str>>,
 ) -> Result<(Model, Option<Synchronisation>), TraceError> {
@@ -152,47 +201,26 @@ fn run(
             .or_else(|| names.first().cloned())
             .unwrap_or_default()
     });
-    let mut messages = pairing.then(|| Messages::new(&names, reference.as_deref()));
-    let mut hosts: Vec<HostPass> = names
+    let messages = pairing.then(|| Messages::new(&names, reference.as_deref()));
+    let hosts: Vec<HostPass> = names
         .iter()
         .map(|_| HostPass::new(options.intervals, options.series, options.graph))
         .collect();
-    let mut n = 0u64;
-    loop {
-        match source.advance()? {
-            Step::Event(header) => {
-                n += 1;
-                // One host: no call to ask which (a call per event through the wrappers).
-                let h = if several {
-                    source.host().min(hosts.len() - 1)
-                } else {
-                    0
-                };
-                if let Some((dir, key, tid)) = hosts[h].event(&layout, &*source, &header) {
-                    let matched = messages
-                        .as_mut()
-                        .and_then(|m| m.seen(h, header.ts, dir, key, tid));
-                    if let Some(m) = matched.filter(|m| m.receive.0 == h) {
-                        hosts[h].received(header.cpu, m.send.0, m.tags.0, m.send.1);
-                    }
-                }
-                if n & (PROGRESS_EVERY - 1) == 0 {
-                    if let (Some(cb), Some((done, total))) = (&options.progress, source.progress())
-                    {
-                        cb(done, total);
-                    }
-                }
-            }
-            Step::Lost(lost) => {
-                let h = source.host().min(hosts.len() - 1);
-                hosts[h].lost(&lost);
-            }
-            Step::End => break,
-        }
+    let mut analyses = pipeline::Analyses { hosts, messages };
+    let two_threads = options.two_threads.unwrap_or_else(|| {
+        source
+            .progress()
+            .is_some_and(|(_, total)| total >= TWO_THREADS_FROM_BYTES)
+    });
+    if two_threads {
+        analyses = on_two_threads(source, &layout, names.len(), options, analyses)?;
+    } else {
+        pipeline::read(source, &layout, names.len(), options, &mut analyses)?;
     }
-    if let (Some(cb), Some((_, total))) = (&options.progress, source.progress()) {
-        cb(total, total);
-    }
+    let pipeline::Analyses {
+        hosts,
+        mut messages,
+    } = analyses;
     let read = source.stats();
     let mut model = Model {
         traces: options.traces.clone(),

@@ -45,12 +45,15 @@ impl EventSource for UntilError {
             }
         }
     }
+    #[inline]
     fn u64(&self, field: crate::FieldId) -> Option<u64> {
         self.inner.u64(field)
     }
+    #[inline]
     fn i64(&self, field: crate::FieldId) -> Option<i64> {
         self.inner.i64(field)
     }
+    #[inline]
     fn str(&self, field: crate::FieldId) -> Option<&str> {
         self.inner.str(field)
     }

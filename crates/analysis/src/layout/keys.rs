@@ -12,7 +12,7 @@ use super::typed::MessageKey;
 use super::vocabulary::KeyFields;
 
 /// The message key of a packet event, from where its class carries it.
-pub(super) fn message_key(src: &dyn EventSource, key: KeyFields) -> Option<MessageKey> {
+pub(super) fn message_key<S: EventSource + ?Sized>(src: &S, key: KeyFields) -> Option<MessageKey> {
     match key {
         KeyFields::None => None,
         KeyFields::Tcp {
@@ -51,7 +51,7 @@ pub fn is_virtual_device(name: &str) -> bool {
 
 /// The TCP header in field `field` of the current event: the innermost structure that holds
 /// `seq`, `ack_seq` and `flags`, below the variants that select the protocols.
-fn tcp_below(src: &dyn EventSource, field: FieldId) -> Option<MessageKey> {
+fn tcp_below<S: EventSource + ?Sized>(src: &S, field: FieldId) -> Option<MessageKey> {
     let mut v = TcpFinder {
         field,
         inside: false,

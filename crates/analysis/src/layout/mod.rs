@@ -130,7 +130,7 @@ impl Layout {
 
     /// The guest instruction pointer of the current event when it is a KVM exit that
     /// carries one (`guest_rip`).
-    pub fn guest_rip(&self, src: &dyn EventSource, header: &EventHeader) -> Option<u64> {
+    pub fn guest_rip<S: EventSource + ?Sized>(&self, src: &S, header: &EventHeader) -> Option<u64> {
         let field = (*self.guest_rip.get(header.class.0 as usize)?)?;
         src.u64(field)
     }
@@ -144,26 +144,28 @@ impl Layout {
 
     /// Decodes the source's current event; `None` for events no analysis uses or that lack
     /// a required field.
-    pub fn decode<'s>(
+    pub fn decode<'s, S: EventSource + ?Sized>(
         &self,
-        src: &'s dyn EventSource,
+        src: &'s S,
         header: &EventHeader,
     ) -> Option<(EventContext<'s>, TypedEvent<'s>)> {
-        self.decode_names(src, header, |_| true)
+        self.decode_names(src, header, |_| true, |_| true)
     }
 
     /// [`Layout::decode`], reading a thread's name (`next_comm`, the woken task's `comm`, the
-    /// context's `procname`) only when `wants_name(tid)`: reading and checking a name costs
-    /// more than the rest of a `sched_switch`. The outgoing task's `prev_comm` is always
+    /// context's `procname`) only when `wants_name(tid)`, and the context's thread group only
+    /// when `wants_tgid(tid)`: reading and checking a name costs more than the rest of a
+    /// `sched_switch`, and a thread's group, once known, does not change. The outgoing task's `prev_comm` is always
     /// read: a name changes while its thread runs (`exec`, `prctl(PR_SET_NAME)`) or, set by
     /// another thread, shows by the time it leaves the CPU, so switch-outs keep every known
     /// name current.
     #[inline(always)]
-    pub fn decode_names<'s>(
+    pub fn decode_names<'s, S: EventSource + ?Sized>(
         &self,
-        src: &'s dyn EventSource,
+        src: &'s S,
         header: &EventHeader,
         wants_name: impl Fn(u32) -> bool,
+        wants_tgid: impl Fn(u32) -> bool,
     ) -> Option<(EventContext<'s>, TypedEvent<'s>)> {
         let (handler, ctx_fields) = self.handlers.get(header.class.0 as usize)?;
         let u32_of = |f: FieldId| src.u64(f).map(|v| v as u32);
@@ -367,7 +369,10 @@ impl Layout {
             ts: header.ts,
             cpu: header.cpu,
             tid,
-            tgid: ctx_fields.tgid.and_then(u32_of),
+            tgid: match tid {
+                Some(tid) if !wants_tgid(tid) => None,
+                _ => ctx_fields.tgid.and_then(u32_of),
+            },
             comm: match tid {
                 Some(tid) => name_of(tid, ctx_fields.comm),
                 None => str_of(ctx_fields.comm),

@@ -222,8 +222,103 @@ pub struct EventContext<'a> {
     pub cpu: u32,
     /// The current thread, when the event carries it (`common_pid`, LTTng `tid`, `perf_tid`).
     pub tid: Option<u32>,
-    /// Its thread group (process id), when carried (LTTng `pid`, `perf_pid`).
+    /// Its thread group (process id), when carried (LTTng `pid`, `perf_pid`) and asked for
+    /// ([`crate::Layout::decode_names`] skips the groups of threads already known).
     pub tgid: Option<u32>,
     /// Its name, when carried (LTTng `procname`).
     pub comm: Option<&'a str>,
+}
+
+impl<'a> TypedEvent<'a> {
+    /// The same event with each of its texts (names, a marker's text) replaced by `f`'s,
+    /// visited in a fixed order: how the pass hands an event to another thread without the
+    /// source it borrows from.
+    pub fn map_text<'b>(self, mut f: impl FnMut(&'a str) -> &'b str) -> TypedEvent<'b> {
+        use TypedEvent as E;
+        match self {
+            E::SchedSwitch {
+                prev_tid,
+                prev_comm,
+                prev_state,
+                next_tid,
+                next_comm,
+            } => E::SchedSwitch {
+                prev_tid,
+                prev_comm: prev_comm.map(&mut f),
+                prev_state,
+                next_tid,
+                next_comm: next_comm.map(&mut f),
+            },
+            E::SchedWakeup {
+                tid,
+                comm,
+                target_cpu,
+            } => E::SchedWakeup {
+                tid,
+                comm: comm.map(f),
+                target_cpu,
+            },
+            E::ProcessFork {
+                parent_tid,
+                child_tid,
+                child_tgid,
+                child_comm,
+            } => E::ProcessFork {
+                parent_tid,
+                child_tid,
+                child_tgid,
+                child_comm: child_comm.map(f),
+            },
+            E::KvmExit {
+                isa,
+                code,
+                name,
+                vcpu_id,
+            } => E::KvmExit {
+                isa,
+                code,
+                name: name.map(f),
+                vcpu_id,
+            },
+            E::Marker { text } => E::Marker { text: f(text) },
+            E::TaskInfo { tid, tgid, comm } => E::TaskInfo {
+                tid,
+                tgid,
+                comm: comm.map(f),
+            },
+            E::SchedMigrate { tid, dest_cpu } => E::SchedMigrate { tid, dest_cpu },
+            E::KvmEntry { vcpu_id } => E::KvmEntry { vcpu_id },
+            E::KvmUserspaceExit { reason } => E::KvmUserspaceExit { reason },
+            E::KvmInjVirq { vector } => E::KvmInjVirq { vector },
+            E::IrqRaise { vector, source } => E::IrqRaise { vector, source },
+            E::KvmApicIpi { vector } => E::KvmApicIpi { vector },
+            E::IrqEnter(kind) => E::IrqEnter(kind),
+            E::IrqExit(kind) => E::IrqExit(kind),
+            E::GuestCr3 { vcpu_id, cr3 } => E::GuestCr3 { vcpu_id, cr3 },
+            E::NestedEnter { vmcs, guest_pgd } => E::NestedEnter { vmcs, guest_pgd },
+            E::NestedExit { reflected } => E::NestedExit { reflected },
+            E::BlockIssue { dev, sector } => E::BlockIssue { dev, sector },
+            E::BlockComplete { dev, sector } => E::BlockComplete { dev, sector },
+            E::Packet { dir, primary, key } => E::Packet { dir, primary, key },
+            E::VmSync { dir, key } => E::VmSync { dir, key },
+            E::PageAlloc { pfn, order } => E::PageAlloc { pfn, order },
+            E::PageFree { pfn, order } => E::PageFree { pfn, order },
+            E::KsmEnter { mm } => E::KsmEnter { mm },
+            E::KsmMerge { mm, merged } => E::KsmMerge { mm, merged },
+        }
+    }
+}
+
+impl<'a> EventContext<'a> {
+    /// The same context with its thread's name replaced by `f`'s (see
+    /// [`TypedEvent::map_text`]).
+    pub fn map_text<'b>(self, f: impl FnMut(&'a str) -> &'b str) -> EventContext<'b> {
+        EventContext {
+            ts: self.ts,
+            cpu: self.cpu,
+            tid: self.tid,
+            tgid: self.tgid,
+            comm: self.comm.map(f),
+        }
+    }
 }

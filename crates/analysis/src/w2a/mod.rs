@@ -178,16 +178,6 @@ impl Analyzer {
         self.series
     }
 
-    /// Whether the thread's name is still unknown (the decoder skips names it already has).
-    /// The idle task (tid 0) is no thread of the analysis: its name is never needed.
-    #[inline]
-    pub fn needs_name(&self, tid: u32) -> bool {
-        tid != 0
-            && self
-                .thread_index(tid)
-                .is_none_or(|i| self.threads[i].comm.is_empty())
-    }
-
     fn set_comm(&mut self, i: usize, comm: &str) {
         let t = &mut self.threads[i];
         if t.comm != comm {
