@@ -133,8 +133,11 @@ pub(crate) fn read<S: EventSource + ?Sized>(
     let mut known: Vec<KnownThreads> = (0..hosts).map(|_| KnownThreads::default()).collect();
     let mut n = 0u64;
     loop {
-        // Matched in place: through `?` the step is copied once more on every event.
-        let more = match source.advance() {
+        // The header is read where the reader wrote it, field by field: copied out whole
+        // right after the call, it is read back wider than it was written, which stalls on
+        // every event (and through `?` it is copied once more).
+        let step = source.advance();
+        let more = match &step {
             Ok(Step::Event(header)) => {
                 n += 1;
                 // One host: no call to ask which (a call per event through the wrappers).
@@ -147,13 +150,13 @@ pub(crate) fn read<S: EventSource + ?Sized>(
                 let k = &known[h];
                 let decoded = layout.decode_names(
                     &*source,
-                    &header,
+                    header,
                     |tid| k.needs_name(tid),
                     |tid| k.needs_tgid(tid),
                 );
                 let guest_rip = match decoded {
                     Some((_, TypedEvent::KvmExit { .. })) if !sideband => {
-                        layout.guest_rip(&*source, &header)
+                        layout.guest_rip(&*source, header)
                     }
                     _ => None,
                 };
@@ -166,11 +169,11 @@ pub(crate) fn read<S: EventSource + ?Sized>(
                         cb(done, total);
                     }
                 }
-                sink.event(h, &header, sideband, decoded, guest_rip)
+                sink.event(h, header, sideband, decoded, guest_rip)
             }
-            Ok(Step::Lost(lost)) => sink.lost(source.host().min(hosts - 1), &lost),
+            Ok(Step::Lost(lost)) => sink.lost(source.host().min(hosts - 1), lost),
             Ok(Step::End) => break,
-            Err(e) => return Err(e),
+            Err(_) => return step.map(|_| ()),
         };
         if !more {
             return Ok(());
