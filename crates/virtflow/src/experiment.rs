@@ -10,6 +10,7 @@
 //! (host, tid) everywhere, so nothing of one can leak into the other. Two traces given the
 //! same name with `--host` are one host, merged.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -34,6 +35,42 @@ pub struct Recording {
 pub struct Plan {
     pub recordings: Vec<Recording>,
     pub notes: Vec<String>,
+    /// The sources opened to name their hosts, for the pass.
+    opened: Opened,
+}
+
+/// Sources opened while their hosts were named, kept for the pass: opening a trace reads its
+/// metadata (a CTF trace's TSDL, the event formats a `.dat` or perf.data carries), which costs
+/// as much as reading a small trace's events. The first [`open`] of the same path takes it
+/// (untouched: naming a host reads no event); a copy of the plan holds none.
+#[derive(Default)]
+struct Opened(RefCell<Vec<(PathBuf, Box<dyn EventSource>)>>);
+
+impl Opened {
+    fn keep(&self, path: &Path, source: Box<dyn EventSource>) {
+        self.0.borrow_mut().push((path.to_path_buf(), source));
+    }
+
+    /// The source of `path` opened before, else opened now.
+    fn take_or_open(&self, path: &Path) -> anyhow::Result<Box<dyn EventSource>> {
+        let mut kept = self.0.borrow_mut();
+        match kept.iter().position(|(p, _)| p == path) {
+            Some(i) => Ok(kept.swap_remove(i).1),
+            None => open_one(path),
+        }
+    }
+}
+
+impl Clone for Opened {
+    fn clone(&self) -> Opened {
+        Opened::default()
+    }
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Opened({} sources)", self.0.borrow().len())
+    }
 }
 
 /// `--host NAME=TRACE`: the host name to give the trace at that path.
@@ -117,7 +154,7 @@ pub fn plan(arguments: &[PathBuf], names: &[HostName]) -> anyhow::Result<Plan> {
         let (host, forced) = match given {
             Some(n) => (n.name.clone(), true),
             None => {
-                let (name, from_trace) = host_of(&f.path)?;
+                let (name, from_trace) = host_of(&f.path, &plan.opened)?;
                 if !from_trace {
                     unnamed.push(name.clone());
                 }
@@ -224,12 +261,15 @@ fn session_root(trace: &Path) -> PathBuf {
 }
 
 /// The host a trace records, from the trace when it says (true), else from its file name.
-fn host_of(path: &Path) -> anyhow::Result<(String, bool)> {
+/// The source opened to ask is kept in `opened`.
+fn host_of(path: &Path, opened: &Opened) -> anyhow::Result<(String, bool)> {
     let source = open_one(path)?;
-    Ok(match source.hostname().filter(|h| !h.is_empty()) {
+    let host = match source.hostname().filter(|h| !h.is_empty()) {
         Some(h) => (h, true),
         None => (name_from_path(path), false),
-    })
+    };
+    opened.keep(path, source);
+    Ok(host)
 }
 
 /// The file names tools give their traces by default: alone, they tell no host apart.
@@ -261,7 +301,7 @@ pub fn open(
     for (host, r) in plan.recordings.iter().enumerate() {
         for p in &r.paths {
             members.push(Member {
-                source: open_one(p)?,
+                source: plan.opened.take_or_open(p)?,
                 host,
                 clock: clocks.get(host).cloned().flatten(),
             });
