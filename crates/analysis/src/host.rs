@@ -44,6 +44,7 @@ impl HostPass {
     /// field it needs is missing), with the exit's guest instruction pointer when it is a KVM
     /// exit that carries one. Returns the message it carries between hosts, when it is one
     /// with a key, for the experiment's pairing (with the thread it ran in).
+    #[inline]
     pub fn event(
         &mut self,
         header: &EventHeader,

@@ -28,6 +28,7 @@ impl EventSource for UntilError {
     fn classes(&self) -> &[crate::EventClass] {
         self.inner.classes()
     }
+    #[inline]
     fn advance(&mut self) -> Result<crate::Step, TraceError> {
         if self.error.is_some() {
             return Ok(crate::Step::End);
