@@ -40,6 +40,18 @@ impl HostPass {
         }
     }
 
+    /// Whether the W2A machine lacks `tid`'s name (the decoder reads it only then).
+    #[inline]
+    pub fn needs_name(&self, tid: u32) -> bool {
+        self.an.needs_name(tid)
+    }
+
+    /// Whether the W2A machine lacks `tid`'s thread group.
+    #[inline]
+    pub fn needs_tgid(&self, tid: u32) -> bool {
+        self.an.needs_tgid(tid)
+    }
+
     /// The next event of this host, decoded (`None`: no analysis decodes its class, or a
     /// field it needs is missing), with the exit's guest instruction pointer when it is a KVM
     /// exit that carries one. Returns the message it carries between hosts, when it is one

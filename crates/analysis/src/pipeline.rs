@@ -12,8 +12,9 @@
 //! allocates a handful of them, and at most [`BATCHES_AHEAD`] wait between the threads:
 //! memory stays bounded whatever the trace.
 //!
-//! Nothing of the analyses' state is read while decoding: which threads' names and groups
-//! are worth reading is followed on the reading side ([`KnownThreads`]).
+//! Which threads' names and groups are worth decoding, the sink says: on one thread the
+//! analyses themselves, on two the [`Batcher`], which cannot ask the analyses running behind
+//! it and follows their rules from what it sent ([`KnownThreads`]).
 
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
@@ -107,8 +108,11 @@ impl Batch {
     }
 }
 
-/// Where [`read`] hands each event, decoded: `false` when it wants no more.
+/// Where [`read`] hands each event, decoded: `false` when it wants no more. It also says
+/// which threads' names and groups are worth decoding (those the analyses do not hold yet).
 pub(crate) trait Sink {
+    fn needs_name(&self, host: usize, tid: u32) -> bool;
+    fn needs_tgid(&self, host: usize, tid: u32) -> bool;
     fn event(
         &mut self,
         host: usize,
@@ -130,7 +134,6 @@ pub(crate) fn read<S: EventSource + ?Sized>(
     sink: &mut impl Sink,
 ) -> Result<(), TraceError> {
     let several = hosts > 1;
-    let mut known: Vec<KnownThreads> = (0..hosts).map(|_| KnownThreads::default()).collect();
     let mut n = 0u64;
     loop {
         // The header is read where the reader wrote it, field by field: copied out whole
@@ -147,12 +150,11 @@ pub(crate) fn read<S: EventSource + ?Sized>(
                     0
                 };
                 let sideband = layout.is_sideband(header.class);
-                let k = &known[h];
                 let decoded = layout.decode_names(
                     &*source,
                     header,
-                    |tid| k.needs_name(tid),
-                    |tid| k.needs_tgid(tid),
+                    |tid| sink.needs_name(h, tid),
+                    |tid| sink.needs_tgid(h, tid),
                 );
                 let guest_rip = match decoded {
                     Some((_, TypedEvent::KvmExit { .. })) if !sideband => {
@@ -160,9 +162,6 @@ pub(crate) fn read<S: EventSource + ?Sized>(
                     }
                     _ => None,
                 };
-                if let Some((ctx, ev)) = &decoded {
-                    known[h].learn(ctx, ev, sideband);
-                }
                 if n & (PROGRESS_EVERY - 1) == 0 {
                     if let (Some(cb), Some((done, total))) = (&options.progress, source.progress())
                     {
@@ -193,6 +192,16 @@ pub(crate) struct Analyses {
 }
 
 impl Sink for Analyses {
+    #[inline]
+    fn needs_name(&self, host: usize, tid: u32) -> bool {
+        self.hosts[host].needs_name(tid)
+    }
+
+    #[inline]
+    fn needs_tgid(&self, host: usize, tid: u32) -> bool {
+        self.hosts[host].needs_tgid(tid)
+    }
+
     #[inline]
     fn event(
         &mut self,
@@ -226,6 +235,8 @@ impl Sink for Analyses {
 /// are gone (their thread failed, which its join tells).
 pub(crate) struct Batcher {
     batch: Batch,
+    /// By host: what the analyses will hold once they have had every event sent so far.
+    known: Vec<KnownThreads>,
     to: SyncSender<Batch>,
     spare: Receiver<Batch>,
 }
@@ -234,6 +245,7 @@ impl Batcher {
     pub fn new(to: SyncSender<Batch>, spare: Receiver<Batch>) -> Batcher {
         Batcher {
             batch: Batch::new(),
+            known: Vec::new(),
             to,
             spare,
         }
@@ -259,6 +271,16 @@ impl Batcher {
 
 impl Sink for Batcher {
     #[inline]
+    fn needs_name(&self, host: usize, tid: u32) -> bool {
+        self.known.get(host).is_none_or(|k| k.needs_name(tid))
+    }
+
+    #[inline]
+    fn needs_tgid(&self, host: usize, tid: u32) -> bool {
+        self.known.get(host).is_none_or(|k| k.needs_tgid(tid))
+    }
+
+    #[inline]
     fn event(
         &mut self,
         host: usize,
@@ -267,6 +289,12 @@ impl Sink for Batcher {
         decoded: Option<(EventContext, TypedEvent)>,
         guest_rip: Option<u64>,
     ) -> bool {
+        if let Some((ctx, ev)) = &decoded {
+            if self.known.len() <= host {
+                self.known.resize_with(host + 1, KnownThreads::default);
+            }
+            self.known[host].learn(ctx, ev, sideband);
+        }
         self.batch
             .push_event(host, *header, sideband, decoded, guest_rip);
         self.send_if_full()

@@ -178,6 +178,26 @@ impl Analyzer {
         self.series
     }
 
+    /// Whether the thread's name is still unknown (the decoder skips names it already has).
+    /// The idle task (tid 0) is no thread of the analysis: its name is never needed.
+    #[inline]
+    pub fn needs_name(&self, tid: u32) -> bool {
+        tid != 0
+            && self
+                .thread_index(tid)
+                .is_none_or(|i| self.threads[i].comm.is_empty())
+    }
+
+    /// Whether the thread's group is still unknown (the decoder skips groups it already has:
+    /// a thread stays in its group for life).
+    #[inline]
+    pub fn needs_tgid(&self, tid: u32) -> bool {
+        tid != 0
+            && self
+                .thread_index(tid)
+                .is_none_or(|i| self.threads[i].tgid.is_none())
+    }
+
     fn set_comm(&mut self, i: usize, comm: &str) {
         let t = &mut self.threads[i];
         if t.comm != comm {
