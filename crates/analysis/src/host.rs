@@ -52,6 +52,17 @@ impl HostPass {
         self.an.needs_tgid(tid)
     }
 
+    /// The threads whose names and groups the W2A machine holds now (for a decoder that
+    /// will run ahead of it).
+    pub fn known_threads(&self) -> crate::known::KnownThreads {
+        crate::known::KnownThreads::of_threads(
+            self.an
+                .threads
+                .iter()
+                .map(|t| (t.tid, !t.comm.is_empty(), t.tgid.is_some())),
+        )
+    }
+
     /// The next event of this host, decoded (`None`: no analysis decodes its class, or a
     /// field it needs is missing), with the exit's guest instruction pointer when it is a KVM
     /// exit that carries one. Returns the message it carries between hosts, when it is one

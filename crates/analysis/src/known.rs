@@ -65,6 +65,17 @@ pub(crate) struct KnownThreads {
 }
 
 impl KnownThreads {
+    /// What the machine holds now, from each of its threads: its tid, whether it has a name
+    /// (not empty) and whether it has a group.
+    pub fn of_threads(threads: impl Iterator<Item = (u32, bool, bool)>) -> KnownThreads {
+        let mut k = KnownThreads::default();
+        for (tid, named, grouped) in threads.filter(|t| t.0 != 0) {
+            k.names.set(tid, named);
+            k.groups.set(tid, grouped);
+        }
+        k
+    }
+
     /// Whether the decoder should read `tid`'s name.
     #[inline]
     pub fn needs_name(&self, tid: u32) -> bool {

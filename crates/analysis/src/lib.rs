@@ -85,8 +85,8 @@ pub struct Options {
     /// The same, for one host of an experiment only (by its index in the source's hosts).
     pub host_vmm_cmdlines: Vec<(usize, VmmCommandLine)>,
     /// Read the source on this thread and analyse its events on another (`Some(true)`), or
-    /// both on this one (`Some(false)`); `None`: on two from a few tens of megabytes of trace.
-    /// Either gives the same model.
+    /// both on this one (`Some(false)`); `None`: on one for the first hundred thousand events
+    /// or so, then on two when at least as much is left. Every way gives the same model.
     pub two_threads: Option<bool>,
     /// Do not pair the messages between hosts: no message links in the graph, no counts in
     /// the time line. What the benchmark compares the pairing and the clock fit with.
@@ -110,9 +110,10 @@ impl std::fmt::Debug for Options {
     }
 }
 
-/// Traces from this size on are read on one thread and analysed on another (module
-/// `pipeline`): below it, starting the thread costs more than it saves.
-const TWO_THREADS_FROM_BYTES: u64 = 32 << 20;
+/// Events read on one thread before the rest of a trace is read on this one and analysed on
+/// another (module `pipeline`), when at least as much of the trace is left: on a smaller
+/// trace, starting the thread costs more than it saves.
+const ONE_THREAD_EVENTS: u64 = 1 << 17;
 
 /// [`pipeline::read`] on this thread, feeding `analyses` on another; returns them once the
 /// source has ended and they have had every event.
@@ -123,6 +124,7 @@ fn on_two_threads<S: EventSource + ?Sized>(
     options: &Options,
     mut analyses: pipeline::Analyses,
 ) -> Result<pipeline::Analyses, TraceError> {
+    let known = analyses.known_threads();
     let (to_analyses, batches) = std::sync::mpsc::sync_channel(pipeline::BATCHES_AHEAD);
     let (to_reader, spare) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
@@ -141,14 +143,14 @@ fn on_two_threads<S: EventSource + ?Sized>(
                     std::io::Error::new(e.kind(), message),
                 )
             })?;
-        let mut batcher = pipeline::Batcher::new(to_analyses, spare);
-        let reading = pipeline::read(source, layout, hosts, options, &mut batcher);
+        let mut batcher = pipeline::Batcher::new(to_analyses, spare, known);
+        let reading = pipeline::read(source, layout, hosts, options, &mut batcher, u64::MAX);
         // The last batch, and the end of the batches for the analyses' thread.
         batcher.finish();
         let analyses = thread
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        reading.map(|()| analyses)
+        reading.map(|_| analyses)
     })
 }
 
@@ -207,15 +209,35 @@ fn run<S: EventSource + ?Sized>(
         .map(|_| HostPass::new(options.intervals, options.series, options.graph))
         .collect();
     let mut analyses = pipeline::Analyses { hosts, messages };
-    let two_threads = options.two_threads.unwrap_or_else(|| {
-        source
-            .progress()
-            .is_some_and(|(_, total)| total >= TWO_THREADS_FROM_BYTES)
-    });
-    if two_threads {
-        analyses = on_two_threads(source, &layout, names.len(), options, analyses)?;
-    } else {
-        pipeline::read(source, &layout, names.len(), options, &mut analyses)?;
+    let one_thread_events = match options.two_threads {
+        Some(true) => 0,
+        Some(false) => u64::MAX,
+        None => ONE_THREAD_EVENTS,
+    };
+    let hosts = names.len();
+    let mut reading = pipeline::Reading::Paused;
+    if one_thread_events > 0 {
+        reading = pipeline::read(
+            source,
+            &layout,
+            hosts,
+            options,
+            &mut analyses,
+            one_thread_events,
+        )?;
+    }
+    if reading == pipeline::Reading::Paused {
+        // Less of the trace left than was read (as far as the source can tell): on to its end
+        // on this thread.
+        let little_left = options.two_threads.is_none()
+            && source
+                .progress()
+                .is_none_or(|(done, total)| done >= total / 2);
+        if little_left {
+            pipeline::read(source, &layout, hosts, options, &mut analyses, u64::MAX)?;
+        } else {
+            analyses = on_two_threads(source, &layout, hosts, options, analyses)?;
+        }
     }
     let pipeline::Analyses {
         hosts,

@@ -4,9 +4,10 @@
 //! [`read`] hands each decoded event to a [`Sink`]: the analyses themselves ([`Analyses`]),
 //! or a [`Batcher`] that sends them to the analyses on a thread of their own ([`analyse`]).
 //! Reading and decoding take about as long as the analyses together; on two cores the pass
-//! then takes the longer of the two instead of their sum, which pays from a few tens of
-//! megabytes of trace on (starting a thread and warming its caches costs more than it saves
-//! on a small one). The events cross in batches ([`Batch`]): a few thousand typed events with
+//! then takes the longer of the two instead of their sum, which pays from a few hundred
+//! thousand events on (on a smaller trace, starting a thread and warming its caches costs more
+//! than it saves): the pass begins on one thread and [`read`] pauses after a number of events
+//! for the caller to go on with two. The events cross in batches ([`Batch`]): a few thousand typed events with
 //! their texts (names, markers) copied beside them, since a typed event borrows its texts from
 //! the source's current event. Batches go back to the reader once analysed, so the pass
 //! allocates a handful of them, and at most [`BATCHES_AHEAD`] wait between the threads:
@@ -124,18 +125,32 @@ pub(crate) trait Sink {
     fn lost(&mut self, host: usize, lost: &LostEvents) -> bool;
 }
 
+/// Where [`read`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// At the source's end, or where the sink wanted no more.
+    Ended,
+    /// After the number of events it was given: the source goes on.
+    Paused,
+}
+
 /// The reading side: reads `source` to its end (or its first error), decodes every event of
-/// its `hosts` with `layout` and hands them to `sink`, until it wants no more.
+/// its `hosts` with `layout` and hands them to `sink`, until it wants no more — or pauses
+/// after `events` events (`u64::MAX`: never).
 pub(crate) fn read<S: EventSource + ?Sized>(
     source: &mut S,
     layout: &Layout,
     hosts: usize,
     options: &Options,
     sink: &mut impl Sink,
-) -> Result<(), TraceError> {
+    events: u64,
+) -> Result<Reading, TraceError> {
     let several = hosts > 1;
     let mut n = 0u64;
     loop {
+        if n == events {
+            return Ok(Reading::Paused);
+        }
         // The header is read where the reader wrote it, field by field: copied out whole
         // right after the call, it is read back wider than it was written, which stalls on
         // every event (and through `?` it is copied once more).
@@ -172,16 +187,16 @@ pub(crate) fn read<S: EventSource + ?Sized>(
             }
             Ok(Step::Lost(lost)) => sink.lost(source.host().min(hosts - 1), lost),
             Ok(Step::End) => break,
-            Err(_) => return step.map(|_| ()),
+            Err(_) => return step.map(|_| Reading::Ended),
         };
         if !more {
-            return Ok(());
+            return Ok(Reading::Ended);
         }
     }
     if let (Some(cb), Some((_, total))) = (&options.progress, source.progress()) {
         cb(total, total);
     }
-    Ok(())
+    Ok(Reading::Ended)
 }
 
 /// Every host's analyses and the experiment's pairing of messages: the sink of a pass on one
@@ -189,6 +204,13 @@ pub(crate) fn read<S: EventSource + ?Sized>(
 pub(crate) struct Analyses {
     pub hosts: Vec<HostPass>,
     pub messages: Option<Messages>,
+}
+
+impl Analyses {
+    /// By host, the threads whose names and groups the analyses hold now.
+    pub fn known_threads(&self) -> Vec<KnownThreads> {
+        self.hosts.iter().map(HostPass::known_threads).collect()
+    }
 }
 
 impl Sink for Analyses {
@@ -242,10 +264,12 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub fn new(to: SyncSender<Batch>, spare: Receiver<Batch>) -> Batcher {
+    /// A batcher sending to `to`, refilling from `spare`, for analyses that hold the names
+    /// and groups of `known` (by host).
+    pub fn new(to: SyncSender<Batch>, spare: Receiver<Batch>, known: Vec<KnownThreads>) -> Batcher {
         Batcher {
             batch: Batch::new(),
-            known: Vec::new(),
+            known,
             to,
             spare,
         }
