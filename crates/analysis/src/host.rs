@@ -67,48 +67,52 @@ impl HostPass {
     /// field it needs is missing), with the exit's guest instruction pointer when it is a KVM
     /// exit that carries one. Returns the message it carries between hosts, when it is one
     /// with a key, for the experiment's pairing (with the thread it ran in).
+    /// (By reference: copied into each call, the decoder's freshly written event was read back
+    /// wider than written, a stall on every event.)
     #[inline]
     pub fn event(
         &mut self,
         header: &EventHeader,
         sideband: bool,
-        decoded: Option<(EventContext, TypedEvent)>,
+        decoded: Option<(&EventContext, &TypedEvent)>,
         guest_rip: Option<u64>,
     ) -> Option<(PacketDir, MessageKey, u32)> {
         self.events += 1;
         let an = &mut self.an;
-        let message = match decoded {
-            Some((
-                ctx,
-                TypedEvent::Packet {
-                    dir,
-                    primary: true,
-                    key: Some(key),
-                },
-            ))
-            | Some((ctx, TypedEvent::VmSync { dir, key })) => {
-                Some((dir, key, an.current(&ctx).unwrap_or(0)))
+        let (ctx, ev) = match decoded {
+            Some(d) => d,
+            None => {
+                if !sideband {
+                    an.tick(header.ts, header.cpu);
+                }
+                return None;
             }
+        };
+        let message = match *ev {
+            TypedEvent::Packet {
+                dir,
+                primary: true,
+                key: Some(key),
+            }
+            | TypedEvent::VmSync { dir, key } => Some((dir, key, an.current(ctx).unwrap_or(0))),
             _ => None,
         };
-        match decoded {
+        match *ev {
             // Written by a tool, not the kernel's doing: only its time counts.
-            Some((_, TypedEvent::Marker { text })) => {
+            TypedEvent::Marker { text } => {
                 self.markers.add(text);
                 an.tick(header.ts, header.cpu);
             }
-            Some((_, ev)) if sideband => an.sideband(&ev),
-            Some((ctx, ev)) => {
-                an.event(&ctx, &ev);
+            _ if sideband => an.sideband(ev),
+            _ => {
+                an.event(ctx, ev);
                 if let Some(g) = an.graph.as_mut() {
-                    g.observe(header.cpu, &ev);
+                    g.observe(header.cpu, ev);
                 }
-                self.guest.event(an, &ctx, &ev, guest_rip);
-                self.devices.event(an, &ctx, &ev);
-                self.memory.event(an, &ctx, &ev);
+                self.guest.event(an, ctx, ev, guest_rip);
+                self.devices.event(an, ctx, ev);
+                self.memory.event(an, ctx, ev);
             }
-            None if sideband => {}
-            None => an.tick(header.ts, header.cpu),
         }
         message
     }

@@ -79,7 +79,7 @@ impl Batch {
         host: usize,
         header: EventHeader,
         sideband: bool,
-        decoded: Option<(EventContext, TypedEvent)>,
+        decoded: Option<(&EventContext, &TypedEvent)>,
         guest_rip: Option<u64>,
     ) {
         let first_text = self.spans.len() as u32;
@@ -119,7 +119,7 @@ pub(crate) trait Sink {
         host: usize,
         header: &EventHeader,
         sideband: bool,
-        decoded: Option<(EventContext, TypedEvent)>,
+        decoded: Option<(&EventContext, &TypedEvent)>,
         guest_rip: Option<u64>,
     ) -> bool;
     fn lost(&mut self, host: usize, lost: &LostEvents) -> bool;
@@ -183,7 +183,13 @@ pub(crate) fn read<S: EventSource + ?Sized>(
                         cb(done, total);
                     }
                 }
-                sink.event(h, header, sideband, decoded, guest_rip)
+                sink.event(
+                    h,
+                    header,
+                    sideband,
+                    decoded.as_ref().map(|(c, e)| (c, e)),
+                    guest_rip,
+                )
             }
             Ok(Step::Lost(lost)) => sink.lost(source.host().min(hosts - 1), lost),
             Ok(Step::End) => break,
@@ -230,7 +236,7 @@ impl Sink for Analyses {
         host: usize,
         header: &EventHeader,
         sideband: bool,
-        decoded: Option<(EventContext, TypedEvent)>,
+        decoded: Option<(&EventContext, &TypedEvent)>,
         guest_rip: Option<u64>,
     ) -> bool {
         let hosts = &mut self.hosts;
@@ -310,10 +316,10 @@ impl Sink for Batcher {
         host: usize,
         header: &EventHeader,
         sideband: bool,
-        decoded: Option<(EventContext, TypedEvent)>,
+        decoded: Option<(&EventContext, &TypedEvent)>,
         guest_rip: Option<u64>,
     ) -> bool {
-        if let Some((ctx, ev)) = &decoded {
+        if let Some((ctx, ev)) = decoded {
             if self.known.len() <= host {
                 self.known.resize_with(host + 1, KnownThreads::default);
             }
@@ -357,6 +363,7 @@ pub(crate) fn analyse(from: Receiver<Batch>, spare: Sender<Batch>, analyses: &mu
                     let decoded = decoded.map(|(ctx, ev)| {
                         (ctx.map_text(&mut text_back), ev.map_text(&mut text_back))
                     });
+                    let decoded = decoded.as_ref().map(|(c, e)| (c, e));
                     analyses.event(host as usize, &header, sideband, decoded, guest_rip);
                 }
                 Entry::Lost { host, lost } => {

@@ -233,9 +233,9 @@ impl<'a> TypedEvent<'a> {
     /// The same event with each of its texts (names, a marker's text) replaced by `f`'s,
     /// visited in a fixed order: how the pass hands an event to another thread without the
     /// source it borrows from.
-    pub fn map_text<'b>(self, mut f: impl FnMut(&'a str) -> &'b str) -> TypedEvent<'b> {
+    pub fn map_text<'b>(&self, mut f: impl FnMut(&'a str) -> &'b str) -> TypedEvent<'b> {
         use TypedEvent as E;
-        match self {
+        match *self {
             E::SchedSwitch {
                 prev_tid,
                 prev_comm,
@@ -312,7 +312,7 @@ impl<'a> TypedEvent<'a> {
 impl<'a> EventContext<'a> {
     /// The same context with its thread's name replaced by `f`'s (see
     /// [`TypedEvent::map_text`]).
-    pub fn map_text<'b>(self, f: impl FnMut(&'a str) -> &'b str) -> EventContext<'b> {
+    pub fn map_text<'b>(&self, f: impl FnMut(&'a str) -> &'b str) -> EventContext<'b> {
         EventContext {
             ts: self.ts,
             cpu: self.cpu,
