@@ -4,9 +4,10 @@
 //! group, once known, does not change: the decoder reads them only for threads the W2A machine
 //! does not know yet. When the analyses run on a thread of their own, the decoder runs ahead of
 //! them and cannot ask; the batcher that sends them the events follows the same rules instead,
-//! event by event, from what it sent: the machine stores every name and group an event hands it for a thread other
-//! than the idle task (`set_comm`, `set_tgid` in `w2a`), except a marker's context (only its
-//! time counts) and a side-band record's context (only its task's name and group count).
+//! event by event, from what it sent: the machine stores every name and group an event hands
+//! it for a thread other than the idle task (`set_comm`, `set_tgid` in `w2a`), except a
+//! marker's context (only its time counts) and a side-band record's context (only its task's
+//! name and group count).
 
 use rustc_hash::FxHashSet;
 

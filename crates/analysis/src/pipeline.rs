@@ -7,11 +7,11 @@
 //! then takes the longer of the two instead of their sum, which pays from a few hundred
 //! thousand events on (on a smaller trace, starting a thread and warming its caches costs more
 //! than it saves): the pass begins on one thread and [`read`] pauses after a number of events
-//! for the caller to go on with two. The events cross in batches ([`Batch`]): a few thousand typed events with
-//! their texts (names, markers) copied beside them, since a typed event borrows its texts from
-//! the source's current event. Batches go back to the reader once analysed, so the pass
-//! allocates a handful of them, and at most [`BATCHES_AHEAD`] wait between the threads:
-//! memory stays bounded whatever the trace.
+//! for the caller to go on with two. The events cross in batches ([`Batch`]): a few thousand
+//! typed events with their texts (names, markers) copied beside them, since a typed event
+//! borrows its texts from the source's current event. Batches go back to the reader once
+//! analysed, so the pass allocates a handful of them, and at most [`BATCHES_AHEAD`] wait
+//! between the threads: memory stays bounded whatever the trace.
 //!
 //! Which threads' names and groups are worth decoding, the sink says: on one thread the
 //! analyses themselves, on two the [`Batcher`], which cannot ask the analyses running behind

@@ -155,10 +155,10 @@ impl Layout {
     /// [`Layout::decode`], reading a thread's name (`next_comm`, the woken task's `comm`, the
     /// context's `procname`) only when `wants_name(tid)`, and the context's thread group only
     /// when `wants_tgid(tid)`: reading and checking a name costs more than the rest of a
-    /// `sched_switch`, and a thread's group, once known, does not change. The outgoing task's `prev_comm` is always
-    /// read: a name changes while its thread runs (`exec`, `prctl(PR_SET_NAME)`) or, set by
-    /// another thread, shows by the time it leaves the CPU, so switch-outs keep every known
-    /// name current.
+    /// `sched_switch`, and a thread's group, once known, does not change. The outgoing task's
+    /// `prev_comm` is always read: a name changes while its thread runs (`exec`,
+    /// `prctl(PR_SET_NAME)`) or, set by another thread, shows by the time it leaves the CPU, so
+    /// switch-outs keep every known name current.
     #[inline(always)]
     pub fn decode_names<'s, S: EventSource + ?Sized>(
         &self,
