@@ -10,12 +10,7 @@ use virtflow_testkit::ftrace::{entry, exit, switch, waking};
 use virtflow_trace::VecSource;
 
 fn lab(path: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces/kvm-lab"
-    ))
-    .join(path);
-    p.exists().then_some(p)
+    virtflow_testkit::shared_trace(&format!("kvm-lab/{path}"))
 }
 
 fn with_series() -> Options {

@@ -3,19 +3,10 @@
 //! from where a pass begun on one thread goes on to two: on real host traces of each format,
 //! with everything the analyses keep switched on.
 
-use std::path::PathBuf;
-
 use virtflow_analysis::{analyze, Options};
 use virtflow_trace::EventSource;
 
-fn shared(path: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-    .join(path);
-    p.exists().then_some(p)
-}
+use virtflow_testkit::shared_trace as shared;
 
 fn open(path: &std::path::Path) -> Box<dyn EventSource> {
     let name = path.to_string_lossy();

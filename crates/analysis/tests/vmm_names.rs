@@ -266,11 +266,7 @@ fn a_print_event_as_the_dat_reader_gives_it_names_the_vm() {
 
 /// `shared/traces/kvm-lab/s1_idle`: one real VM, QEMU pid 126 (its `manifest.json`).
 fn s1_idle() -> std::path::PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-    .join("kvm-lab/s1_idle/trace.dat")
+    virtflow_testkit::shared_traces().join("kvm-lab/s1_idle/trace.dat")
 }
 
 #[test]

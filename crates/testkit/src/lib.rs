@@ -4,6 +4,7 @@
 //!   `prev_pid`, `kvm_entry`, `common_pid`…), as [`virtflow_trace::VecEvent`]s for a
 //!   [`virtflow_trace::VecSource`]: small host traces written as event lists, whose expected
 //!   analysis a test derives by hand.
+//! - [`shared_trace`], [`shared_traces`]: where the real traces of `../shared/traces` lie.
 //! - [`reader`]: one real trace through every reading path of its reader (accessors,
 //!   values, whole events, visits, interest, seek), advanced in lockstep: identical results.
 
@@ -11,3 +12,6 @@
 
 pub mod ftrace;
 pub mod reader;
+mod shared;
+
+pub use shared::{shared_trace, shared_traces};

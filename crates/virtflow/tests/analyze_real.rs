@@ -14,11 +14,7 @@ use serde_json::Value as Json;
 use virtflow_model::{Model, ThreadRole};
 
 fn lab() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces/kvm-lab"
-    ))
-    .to_path_buf()
+    virtflow_testkit::shared_traces().join("kvm-lab")
 }
 
 fn analyze_json(trace: &Path) -> Model {

@@ -216,10 +216,7 @@ fn the_real_recording_of_cpu_then_disk_gives_both_phases() {
 }
 
 fn lab() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces/kvm-lab"
-    ))
+    virtflow_testkit::shared_traces().join("kvm-lab")
 }
 
 /// Every VM of every lab recording, in every format it was recorded in (trace-cmd, perf, perf's

@@ -13,14 +13,7 @@ use std::process::Command;
 use serde_json::Value as Json;
 use sim_common::{cache_dir, scratch, virtflow};
 
-fn shared(path: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-    .join(path);
-    p.exists().then_some(p)
-}
+use virtflow_testkit::shared_trace as shared;
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/traces")).join(path)

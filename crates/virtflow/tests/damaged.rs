@@ -53,12 +53,7 @@ const MAX_ALLOCATION: usize = 256 << 20;
 /// No case may take longer.
 const CASE_TIME: Duration = Duration::from_secs(20);
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-}
+use virtflow_testkit::shared_traces as shared;
 
 /// xorshift64*: the damage is the same at every run.
 struct Rng(u64);

@@ -12,11 +12,7 @@ use std::process::{Command, Stdio};
 use sim_common::{scratch, trace_in, virtflow};
 
 fn lab_trace() -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces/kvm-lab/s3_disk/trace.dat"
-    ));
-    p.exists().then_some(p)
+    virtflow_testkit::shared_trace("kvm-lab/s3_disk/trace.dat")
 }
 
 /// What a sink writes to `-o FILE`, run once on the trace and once on the model.

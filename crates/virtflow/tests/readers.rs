@@ -7,12 +7,7 @@ use std::path::{Path, PathBuf};
 
 use virtflow_testkit::reader::check_every_path;
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-}
+use virtflow_testkit::shared_traces as shared;
 
 /// The trace folders and files under `root`: a folder holding `metadata` is a CTF trace (an
 /// LTTng session folder holds several, read as one); `.dat`, `perf.data` and text files are

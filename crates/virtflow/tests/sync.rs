@@ -3,18 +3,11 @@
 
 mod sim_common;
 
-use std::path::PathBuf;
-
 use serde_json::Value as Json;
 use sim_common::{scratch, virtflow};
 use virtflow_model::Model;
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-}
+use virtflow_testkit::shared_traces as shared;
 
 fn json(args: &[&str]) -> Json {
     serde_json::from_slice(&virtflow(args)).unwrap()

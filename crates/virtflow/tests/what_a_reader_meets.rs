@@ -5,12 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-}
+use virtflow_testkit::shared_traces as shared;
 
 fn virtflow(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_virtflow"));
