@@ -55,10 +55,7 @@ pub fn simplified_silhouettes(
     centroids: &[Vec<f64>],
 ) -> Vec<f64> {
     let k = centroids.len();
-    let mut sizes = vec![0usize; k];
-    for &l in labels {
-        sizes[l] += 1;
-    }
+    let sizes = cluster_sizes(labels, k);
     rows.iter()
         .zip(labels)
         .map(|(r, &own)| {
@@ -70,22 +67,14 @@ pub fn simplified_silhouettes(
                 .filter(|&c| c != own && sizes[c] > 0)
                 .map(|c| distance(r, &centroids[c]))
                 .fold(f64::INFINITY, f64::min);
-            let m = a.max(b);
-            if m <= 0.0 || !b.is_finite() {
-                0.0
-            } else {
-                (b - a) / m
-            }
+            score(a, b)
         })
         .collect()
 }
 
 fn silhouettes_by(n: usize, labels: &[usize], dist: impl Fn(usize, usize) -> f64) -> Vec<f64> {
     let k = labels.iter().copied().max().map_or(0, |m| m + 1);
-    let mut sizes = vec![0usize; k];
-    for &l in labels {
-        sizes[l] += 1;
-    }
+    let sizes = cluster_sizes(labels, k);
     (0..n)
         .map(|i| {
             let own = labels[i];
@@ -103,12 +92,27 @@ fn silhouettes_by(n: usize, labels: &[usize], dist: impl Fn(usize, usize) -> f64
                 .filter(|&c| c != own && sizes[c] > 0)
                 .map(|c| sums[c] / sizes[c] as f64)
                 .fold(f64::INFINITY, f64::min);
-            let m = a.max(b);
-            if m <= 0.0 || !b.is_finite() {
-                0.0
-            } else {
-                (b - a) / m
-            }
+            score(a, b)
         })
         .collect()
+}
+
+/// Members per cluster, for `k` clusters.
+fn cluster_sizes(labels: &[usize], k: usize) -> Vec<usize> {
+    let mut sizes = vec![0usize; k];
+    for &l in labels {
+        sizes[l] += 1;
+    }
+    sizes
+}
+
+/// A member's silhouette from `a`, its distance to its own cluster, and `b`, to the nearest
+/// other (0 when there is none, or when both are 0).
+fn score(a: f64, b: f64) -> f64 {
+    let m = a.max(b);
+    if m <= 0.0 || !b.is_finite() {
+        0.0
+    } else {
+        (b - a) / m
+    }
 }
