@@ -306,6 +306,26 @@ fn traced_seconds(model: &Model, vm: &Vm) -> f64 {
 
 /// What names a VM's rows: the trace (or, in an experiment of several hosts, its host's
 /// traces, since pids repeat from host to host).
+/// The keys of `vm`'s rows over `span` (its host's whole span, or one window): given the vCPU,
+/// thread and guest process of a row (none: the VM's own row).
+pub(crate) fn row_key<'a>(
+    source: &'a str,
+    vm: &'a Vm,
+    span: Option<(i64, i64)>,
+) -> impl Fn(Option<u32>, Option<u32>, Option<u64>) -> RowKey + 'a {
+    move |vcpu, tid, cr3| RowKey {
+        trace: source.to_string(),
+        host: vm.host.clone(),
+        vm: vm.name.clone(),
+        pid: vm.pid,
+        vcpu,
+        tid,
+        cr3,
+        start: span.map(|s| s.0),
+        end: span.map(|s| s.1),
+    }
+}
+
 pub(crate) fn source_of(model: &Model, vm: &Vm, trace: &str) -> String {
     let several = model.hosts.len() > 1;
     match model.hosts.iter().find(|h| h.name == vm.host) {
@@ -329,17 +349,7 @@ pub fn build(model: &Model, trace: &str, level: Level) -> (FeatureTable, Vec<Str
         let source = source_of(model, vm, trace);
         // A whole-trace row covers its host's span.
         let span = host_of(model, vm).map(|h| (h.start_ns, h.end_ns));
-        let key = |vcpu: Option<u32>, tid: Option<u32>, cr3: Option<u64>| RowKey {
-            trace: source.clone(),
-            host: vm.host.clone(),
-            vm: vm.name.clone(),
-            pid: vm.pid,
-            vcpu,
-            tid,
-            cr3,
-            start: span.map(|s| s.0),
-            end: span.map(|s| s.1),
-        };
+        let key = row_key(&source, vm, span);
         match level {
             Level::Vm => {
                 let mut acc = Acc::default();

@@ -12,7 +12,7 @@
 use virtflow_model::{Buckets, Host, IoStats, Model, Vm, WaitCause};
 
 use crate::features::{self, host_of, source_of, Acc};
-use crate::table::{FeatureTable, Level, Row, RowKey};
+use crate::table::{FeatureTable, Level, Row};
 
 /// How long the windows are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,17 +159,7 @@ pub fn build(
             let start = buckets.start_of(b0).max(host.start_ns);
             let end = buckets.start_of(b1).min(host.end_ns.max(start + 1));
             let secs = (end - start).max(1) as f64 / 1e9;
-            let key = |vcpu: Option<u32>, tid: Option<u32>, cr3: Option<u64>| RowKey {
-                trace: source.clone(),
-                host: vm.host.clone(),
-                vm: vm.name.clone(),
-                pid: vm.pid,
-                vcpu,
-                tid,
-                cr3,
-                start: Some(start),
-                end: Some(end),
-            };
+            let key = features::row_key(&source, vm, Some((start, end)));
             match level {
                 Level::Vm => {
                     let mut acc = Acc::default();
