@@ -132,15 +132,8 @@ fn against_babeltrace() {
 /// variable-size field, must equal babeltrace2's reading.
 #[test]
 fn simulated_network_trace_against_babeltrace() {
-    use virtflow_sim::{Config, Format, Scenario};
-    let dir = std::env::temp_dir().join(format!("virtflow-ctf-diff-net-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut cfg = Config::new(Scenario::Net);
-    cfg.format = Format::Ctf;
-    cfg.hosts = 1;
-    cfg.duration_ns = 300_000_000;
-    let summary = virtflow_sim::simulate(&cfg, &dir).expect("simulates");
-    let (trace, _) = &summary.traces[0];
+    let (dir, trace) = simulated_network_ctf("diff-net");
+    let trace = &trace;
     let n = check(trace).unwrap_or_else(|e| panic!("{e}"));
     let (ours, _) = ours(trace).unwrap();
     let net = ours.iter().filter(|e| e.name.starts_with("net_")).count();

@@ -164,17 +164,9 @@ fn wanted_members_read_alike_when_the_others_are_stepped_over() {
 
 #[test]
 fn tcp_headers_of_a_simulated_host_read_alike() {
-    use virtflow_sim::{Config, Format, Scenario};
-    let dir = std::env::temp_dir().join(format!("virtflow-ctf-skip-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut cfg = Config::new(Scenario::Net);
-    cfg.format = Format::Ctf;
-    cfg.hosts = 1;
-    cfg.duration_ns = 300_000_000;
-    let summary = virtflow_sim::simulate(&cfg, &dir).expect("simulates");
+    let (dir, trace) = common::simulated_network_ctf("skip");
     let tcp: fn(&str) -> bool = |n| matches!(n, "seq" | "ack_seq" | "flags");
-    let trace = &summary.traces[0].0;
-    let headers = check(trace, tcp);
+    let headers = check(&trace, tcp);
     assert!(headers > 1_000, "{headers} TCP header values");
     let _ = std::fs::remove_dir_all(&dir);
 }

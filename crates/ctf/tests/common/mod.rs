@@ -503,3 +503,19 @@ pub fn loose_eq(ours: &Ev, bt: &Ev) -> bool {
     }
     i == a.len() && j >= b.len()
 }
+
+/// A simulated host's network workload written as an LTTng kernel trace (0.3 s, one host):
+/// its packets' strings and nested IPv4/TCP variants are the layouts that are not fixed. The
+/// folder (removed first, named by `tag` and the process) and the trace in it.
+pub fn simulated_network_ctf(tag: &str) -> (PathBuf, PathBuf) {
+    use virtflow_sim::{Config, Format, Scenario};
+    let dir = std::env::temp_dir().join(format!("virtflow-ctf-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut cfg = Config::new(Scenario::Net);
+    cfg.format = Format::Ctf;
+    cfg.hosts = 1;
+    cfg.duration_ns = 300_000_000;
+    let summary = virtflow_sim::simulate(&cfg, &dir).expect("simulates");
+    let trace = summary.traces[0].0.clone();
+    (dir, trace)
+}
