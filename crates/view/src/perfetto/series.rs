@@ -86,13 +86,17 @@ impl SliceCursor<'_> {
     }
 }
 
-fn counter_track<W: Write>(
+/// A counter track named `name` below `parent`, described to `w`, and the stream of its
+/// `samples` (time, value).
+fn counter<'a, W: Write>(
     w: &mut PacketWriter<W>,
-    uuid: u64,
+    uuids: &mut Uuids,
     parent: u64,
     name: String,
     unit: Unit,
-) -> io::Result<()> {
+    samples: Vec<(i64, f64)>,
+) -> io::Result<Stream<'a>> {
+    let uuid = uuids.next();
     w.packet(TracePacket {
         track_descriptor: Some(TrackDescriptor {
             uuid: Some(uuid),
@@ -104,7 +108,12 @@ fn counter_track<W: Write>(
             ..Default::default()
         }),
         ..Default::default()
-    })
+    })?;
+    Ok(Stream::Counter(CounterCursor {
+        track: uuid,
+        samples,
+        next: 0,
+    }))
 }
 
 /// One value per bucket, sampled where the bucket starts.
@@ -133,48 +142,30 @@ pub(super) fn streams<'a, W: Write>(
         if host.overcommit.runnable.is_empty() {
             continue;
         }
-        let id = uuids.next();
-        counter_track(
+        out.push(counter(
             w,
-            id,
+            uuids,
             *track,
             format!("{} runnable vCPUs", host.name),
             Unit::Unspecified,
-        )?;
-        out.push(Stream::Counter(CounterCursor {
-            track: id,
-            samples: per_bucket(b, &host.overcommit.runnable),
-            next: 0,
-        }));
+            per_bucket(b, &host.overcommit.runnable),
+        )?);
     }
     for (vm, &process) in model.vms.iter().zip(processes) {
         let host = model.hosts.iter().find(|h| h.name == vm.host);
         if let Some(b) = host.and_then(|h| h.buckets.as_ref()) {
             if !vm.overcommit.steal.is_empty() {
-                let id = uuids.next();
-                counter_track(
+                out.push(counter(
                     w,
-                    id,
+                    uuids,
                     process,
                     format!("{} steal (vCPUs)", vm.name),
                     Unit::Unspecified,
-                )?;
-                out.push(Stream::Counter(CounterCursor {
-                    track: id,
-                    samples: per_bucket(b, &vm.overcommit.steal),
-                    next: 0,
-                }));
+                    per_bucket(b, &vm.overcommit.steal),
+                )?);
             }
             let traced = host.is_some_and(|h| h.memory.traced);
             if traced && !(vm.memory.allocated.is_empty() && vm.memory.freed.is_empty()) {
-                let id = uuids.next();
-                counter_track(
-                    w,
-                    id,
-                    process,
-                    format!("{} memory held", vm.name),
-                    Unit::SizeBytes,
-                )?;
                 // Nothing held of what the trace saw allocated at its start; then what was held
                 // at each bucket's end.
                 let samples = std::iter::once((b.start_ns, 0.0))
@@ -185,11 +176,14 @@ pub(super) fn streams<'a, W: Write>(
                             .map(|(i, v)| (b.start_of(i + 1), v as f64)),
                     )
                     .collect();
-                out.push(Stream::Counter(CounterCursor {
-                    track: id,
+                out.push(counter(
+                    w,
+                    uuids,
+                    process,
+                    format!("{} memory held", vm.name),
+                    Unit::SizeBytes,
                     samples,
-                    next: 0,
-                }));
+                )?);
             }
         }
         if !vm.phases.is_empty() {
