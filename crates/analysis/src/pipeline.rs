@@ -263,7 +263,8 @@ impl Sink for Analyses {
 /// are gone (their thread failed, which its join tells).
 pub(crate) struct Batcher {
     batch: Batch,
-    /// By host: what the analyses will hold once they have had every event sent so far.
+    /// By host (every host of the source): what the analyses will hold once they have had
+    /// every event sent so far.
     known: Vec<KnownThreads>,
     to: SyncSender<Batch>,
     spare: Receiver<Batch>,
@@ -302,12 +303,12 @@ impl Batcher {
 impl Sink for Batcher {
     #[inline]
     fn needs_name(&self, host: usize, tid: u32) -> bool {
-        self.known.get(host).is_none_or(|k| k.needs_name(tid))
+        self.known[host].needs_name(tid)
     }
 
     #[inline]
     fn needs_tgid(&self, host: usize, tid: u32) -> bool {
-        self.known.get(host).is_none_or(|k| k.needs_tgid(tid))
+        self.known[host].needs_tgid(tid)
     }
 
     #[inline]
@@ -320,9 +321,6 @@ impl Sink for Batcher {
         guest_rip: Option<u64>,
     ) -> bool {
         if let Some((ctx, ev)) = decoded {
-            if self.known.len() <= host {
-                self.known.resize_with(host + 1, KnownThreads::default);
-            }
             self.known[host].learn(ctx, ev, sideband);
         }
         self.batch
