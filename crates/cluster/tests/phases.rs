@@ -306,10 +306,7 @@ fn exports_of_windows_carry_start_and_end() {
 /// (trace-cmd) with the simulated phases, every lab VM still named after its manifest.
 #[test]
 fn windows_of_several_recordings_cluster_together() {
-    let lab = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces/kvm-lab"
-    ));
+    let lab = virtflow_testkit::shared_traces().join("kvm-lab");
     let folders = ["s1_idle", "s2_cpu", "s3_disk", "s4_net", "s5_overcommit"];
     if !lab.join("s1_idle/trace.dat").exists() {
         eprintln!("kvm-lab traces not present: skipped");

@@ -147,10 +147,7 @@ fn simulated_vcpu_level_rows_carry_vcpu_numbers() {
 }
 
 fn lab() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces/kvm-lab"
-    ))
+    virtflow_testkit::shared_traces().join("kvm-lab")
 }
 
 #[test]

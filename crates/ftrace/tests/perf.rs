@@ -4,19 +4,13 @@
 //! `perf_comm`/`perf_fork`/`perf_exit` records.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use virtflow_ftrace::PerfSource;
 use virtflow_trace::{EventSource, FieldId, Step, Value};
 
-fn traces() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-    .to_path_buf()
-}
+use virtflow_testkit::shared_traces as traces;
 
 fn run(tool: &str, args: &[&str], file: &Path) -> String {
     let out = Command::new(tool)

@@ -9,13 +9,7 @@ use virtflow_ftrace::TextSource;
 use virtflow_trace::error::TextError;
 use virtflow_trace::{ErrorKind, EventSource, FieldId, Scope, Step, TraceError, Value};
 
-fn traces() -> PathBuf {
-    Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-    .to_path_buf()
-}
+use virtflow_testkit::shared_traces as traces;
 
 /// Runs `trace-cmd report [args] FILE` and returns its standard output.
 fn trace_cmd_report(args: &[&str], dat: &Path) -> Vec<u8> {

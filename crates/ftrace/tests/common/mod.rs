@@ -6,12 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn traces_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-}
+pub use virtflow_testkit::shared_traces as traces_dir;
 
 /// `host-real/trace.dat` and every `.dat` under `kvm-lab/`.
 pub fn real_dat_files() -> Vec<PathBuf> {

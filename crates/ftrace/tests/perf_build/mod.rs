@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 pub const SAMPLE: u32 = 9;
 pub const LOST: u32 = 2;
@@ -32,12 +31,7 @@ pub const PERIOD: u64 = 1 << 8;
 pub const RAW: u64 = 1 << 10;
 pub const IDENTIFIER: u64 = 1 << 16;
 
-pub fn traces() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/traces"
-    ))
-}
+pub use virtflow_testkit::shared_traces as traces;
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
