@@ -152,10 +152,7 @@ mod tests {
     /// A perf recording's summary says how many events were lost, counted from the trace.
     #[test]
     fn a_perf_recording_says_its_lost_events() {
-        let trace = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/traces/kvm-lab/s1_idle/perf.data"
-        ));
+        let trace = &virtflow_testkit::shared_traces().join("kvm-lab/s1_idle/perf.data");
         assert_eq!(lost_words(Backend::Perf, trace, None), ", no event lost");
         // perf's own end-of-run count is of chunks, not events: the trace's count is said.
         assert_eq!(lost_words(Backend::Perf, trace, Some(3)), ", no event lost");
