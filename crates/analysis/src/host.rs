@@ -2,7 +2,7 @@
 //! they make of them at the end.
 
 use virtflow_model::{Host, Vm};
-use virtflow_trace::{EventHeader, LostEvents, ReadStats};
+use virtflow_trace::{EventHeader, LostEvents, PassedOver, ReadStats};
 
 use crate::cmdline::{self, VmmCommandLine};
 use crate::devices::Devices;
@@ -122,6 +122,15 @@ impl HostPass {
     pub fn received(&mut self, cpu: u32, host: usize, thread: u32, sent: i64) {
         if let Some(g) = self.an.graph.as_mut() {
             g.received(cpu, host, thread, sent);
+        }
+    }
+
+    /// What the source passed over, undecoded: counted, and the trace's span reaches them.
+    /// The CPUs they name were announced with each CPU's first event.
+    pub fn passed_over(&mut self, passed: PassedOver) {
+        self.events += passed.events;
+        if let Some(last) = passed.last {
+            self.an.tick(last, EventHeader::NO_CPU);
         }
     }
 

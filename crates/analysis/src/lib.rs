@@ -198,6 +198,9 @@ fn run<S: EventSource + ?Sized>(
     } else {
         Layout::new(source.classes())
     };
+    // Events no analysis decodes are passed over inside the reader; what the analyses take
+    // from them (their number, the trace's end) is added once the pass is done.
+    source.set_interest(Some(&layout.classes_read()));
     let reference = fit_onto.map(|r| {
         r.map(str::to_string)
             .or_else(|| names.first().cloned())
@@ -240,9 +243,12 @@ fn run<S: EventSource + ?Sized>(
         }
     }
     let pipeline::Analyses {
-        hosts,
+        mut hosts,
         mut messages,
     } = analyses;
+    for (i, pass) in hosts.iter_mut().enumerate() {
+        pass.passed_over(source.passed_over(i));
+    }
     let read = source.stats();
     let mut model = Model {
         traces: options.traces.clone(),

@@ -27,9 +27,10 @@
 //!   being visited.
 //! - The stream cursor (module `stream`) opens packets in order and decodes each stream's next
 //!   event ahead. Under an interest, it passes over the events of classes nobody reads inside
-//!   the stream, and remembers which event ids it passes over and their body size, to pass over
-//!   them from the header alone. Anything else takes the general walk, which also finds the
-//!   errors.
+//!   the stream — all but the first on each CPU, and none in a stream whose events carry their
+//!   own CPU — counting them and the latest time, and remembers which event ids it passes over
+//!   and their body size, to pass over them from the header alone. Anything else takes the
+//!   general walk, which also finds the errors.
 //! - [`decode`] is the general decoder over the mapped bytes ([`bits`] reads the integers):
 //!   [`decode::skip`] walks a field, [`decode::visit`] pushes it into a [`FieldVisitor`] —
 //!   whole events ([`EventSource::visit_fields`]), compound values, and, through a

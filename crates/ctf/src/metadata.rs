@@ -139,6 +139,8 @@ pub(crate) struct StreamRt {
     /// `clock` origin in ns when the clock counts nanoseconds: timestamps are one addition.
     pub(crate) ns_base: Option<i64>,
     pub(crate) cpu_field: Option<usize>,
+    /// Whether its events carry their own CPU (perf's `perf_cpu`), the packets naming none.
+    pub(crate) cpu_per_event: bool,
 }
 
 impl StreamRt {
@@ -244,6 +246,7 @@ impl TraceRt {
             rt.reserve(s.events.len());
             classes.reserve(s.events.len());
             let lone = (s.events.len() == 1).then_some(rt.len() as u32);
+            let first_class = rt.len();
             for e in s.events {
                 let gid = rt.len() as u32;
                 if e.id < 4096 {
@@ -338,6 +341,7 @@ impl TraceRt {
                     })
                     .flatten()
             });
+            let cpu_per_event = rt[first_class..].iter().any(|c| c.event_cpu.is_some());
             let header_plan = HeaderPlan::new(&s.event_header);
             let has_begin_ts = packet_context
                 .fields()
@@ -357,6 +361,7 @@ impl TraceRt {
                 dense,
                 clock,
                 cpu_field,
+                cpu_per_event,
             });
         }
         let hostname = env

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use virtflow_trace::error::{DecodeError, DecodeScope};
 use virtflow_trace::{
-    ClassId, ErrorKind, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, ReadStats,
-    Step, Timestamp, TraceError, Value,
+    ClassId, ErrorKind, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, PassedOver,
+    ReadStats, Step, Timestamp, TraceError, Value,
 };
 
 /// A CTF trace (or several) as an [`EventSource`]. See the crate documentation.
@@ -162,6 +162,9 @@ impl CtfSource {
                 next: Next::End,
                 done: false,
                 skipped: 0,
+                skipped_last: 0,
+                shown: false,
+                filters: false,
                 pass: Vec::new(),
             });
         }
@@ -672,30 +675,26 @@ impl EventSource for CtfSource {
         for (i, c) in self.rt.iter_mut().enumerate() {
             c.wanted = classes.is_none_or(|cs| cs.contains(&ClassId(i as u32)));
         }
+        // The event each stream has read ahead is its first: announced whatever its class,
+        // and the first of a class nobody reads if it is one.
         for st in &mut self.streams {
             st.pass.clear();
+            st.shown =
+                st.filters && matches!(st.next, Next::Event) && !self.rt[st.class as usize].wanted;
         }
-        // Each stream has read its next event ahead: pass over those nobody wants now, and
-        // order the streams again by what they hold next.
-        let mut changed = false;
-        for (i, st) in self.streams.iter_mut().enumerate() {
-            if Some(i) != self.cur
-                && matches!(st.next, Next::Event)
-                && !self.rt[st.class as usize].wanted
-            {
-                st.skipped += 1;
-                st.fetch(&self.rt);
-                changed = true;
+    }
+
+    fn passed_over(&self, host: usize) -> PassedOver {
+        let mut passed = PassedOver::default();
+        if host == 0 {
+            for s in self.streams.iter().filter(|s| s.skipped > 0) {
+                passed.merge(PassedOver {
+                    events: s.skipped,
+                    last: Some(s.skipped_last),
+                });
             }
         }
-        if changed {
-            self.heap.clear();
-            for i in 0..self.streams.len() {
-                if Some(i) != self.cur {
-                    self.push(i);
-                }
-            }
-        }
+        passed
     }
 
     fn progress(&self) -> Option<(u64, u64)> {

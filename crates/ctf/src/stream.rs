@@ -103,8 +103,16 @@ pub(crate) struct StreamCursor {
     pub(crate) ev_start: u64,
     pub(crate) next: Next,
     pub(crate) done: bool,
-    /// Events passed over because the caller did not want their class.
+    /// Events passed over because the caller did not want their class, and the time of the
+    /// latest (the stream is in time order).
     pub(crate) skipped: u64,
+    pub(crate) skipped_last: Timestamp,
+    /// Whether the stream has announced an event of a class nobody reads, on its current
+    /// CPU: the first is announced (see [`virtflow_trace::EventSource::set_interest`]).
+    pub(crate) shown: bool,
+    /// Whether it passes over events of classes nobody reads: not when each event carries
+    /// its own CPU, which would have to be decoded to be told.
+    pub(crate) filters: bool,
     /// Event id → the size in bits of the body of that id's events when nobody reads them and
     /// the body is fixed and byte-aligned (0: not known to be so). The fast path passes over
     /// such events from their header alone. Learnt as classes are met; forgotten when the
@@ -247,7 +255,7 @@ impl StreamCursor {
                 },
             ));
         }
-        self.cpu = match s.cpu_field {
+        let cpu = match s.cpu_field {
             Some(i) => s.packet_context.plain[i]
                 .as_ref()
                 .and_then(|it| {
@@ -258,6 +266,11 @@ impl StreamCursor {
                 .unwrap_or(EventHeader::NO_CPU),
             None => EventHeader::NO_CPU,
         };
+        if cpu != self.cpu {
+            self.shown = false;
+            self.cpu = cpu;
+        }
+        self.filters = !s.cpu_per_event;
         if self.next_packet >= self.released + RELEASE_STEP {
             self.map.release(self.released, self.next_packet);
             self.released = self.next_packet / 4096 * 4096;
@@ -440,10 +453,11 @@ impl StreamCursor {
             // An id already known to be passed over: no class lookup.
             if let Some(&size) = h.id.and_then(|id| self.pass.get(id as usize)) {
                 let end = hend + size as u64;
-                if size != 0 && hend % 8 == 0 && end <= self.content_end {
+                if size != 0 && hend % 8 == 0 && end <= self.content_end && self.shown {
                     self.ts = advance_clock(&mut self.clock_val, s, h.ts);
                     self.pos = end;
                     self.skipped += 1;
+                    self.skipped_last = self.ts;
                     continue;
                 }
             }
@@ -458,7 +472,7 @@ impl StreamCursor {
                     if end > self.content_end || end <= start {
                         return false;
                     }
-                    if cr.wanted {
+                    if announces(&mut self.shown, self.filters, cr.wanted) {
                         self.finish_event(h.ts, cls, starts, start, end);
                         return true;
                     }
@@ -468,7 +482,7 @@ impl StreamCursor {
                     end
                 }
                 // A variable-size event nobody reads: its end is all that is needed.
-                (None, Some(code)) if !cr.wanted => {
+                (None, Some(code)) if !cr.wanted && self.shown => {
                     let mut c = Cur {
                         data,
                         pos: hend,
@@ -486,6 +500,7 @@ impl StreamCursor {
             self.ts = advance_clock(&mut self.clock_val, s, h.ts);
             self.pos = end;
             self.skipped += 1;
+            self.skipped_last = self.ts;
         }
         false
     }
@@ -584,7 +599,7 @@ impl StreamCursor {
             if let Some(body) = &code.body {
                 let (starts, end) = body.place(c.pos);
                 if end <= self.content_end && end > start {
-                    if cr.wanted {
+                    if announces(&mut self.shown, self.filters, cr.wanted) {
                         self.finish_event(ts_raw, cls, starts, start, end);
                         return Ok(());
                     }
@@ -612,7 +627,7 @@ impl StreamCursor {
             if c.pos == start {
                 return Err(self.err(start, CtfError::EmptyEvent));
             }
-            if cr.wanted {
+            if announces(&mut self.shown, self.filters, cr.wanted) {
                 self.finish_event(ts_raw, cls, starts, start, c.pos);
                 return Ok(());
             }
@@ -627,6 +642,7 @@ impl StreamCursor {
         self.ts = advance_clock(&mut self.clock_val, s, ts_raw);
         self.pos = end;
         self.skipped += 1;
+        self.skipped_last = self.ts;
     }
 
     /// Makes the event decoded at `start..end` the current one: updates the clock from the
@@ -686,6 +702,14 @@ fn learn_pass(pass: &mut Vec<u32>, id: u64, size: u64) {
         pass.resize(id as usize + 1, 0);
     }
     pass[id as usize] = size as u32;
+}
+
+/// Whether an event is announced: one of a class read, or the stream's first of a class
+/// nobody reads on its current CPU (`shown`: whether that one was announced), or any when
+/// the stream does not filter.
+#[inline(always)]
+fn announces(shown: &mut bool, filters: bool, wanted: bool) -> bool {
+    wanted || !std::mem::replace(shown, filters)
 }
 
 /// Moves a stream's clock by an event header's (possibly truncated) timestamp; returns the

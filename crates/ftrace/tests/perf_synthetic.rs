@@ -7,7 +7,7 @@ mod perf_build;
 use perf_build::*;
 use virtflow_ftrace::PerfSource;
 use virtflow_trace::error::PerfError;
-use virtflow_trace::{ClassId, ErrorKind, EventSource, FieldId, Step};
+use virtflow_trace::{ClassId, ErrorKind, EventSource, FieldId, PassedOver, Step};
 
 /// What a test compares of one step.
 #[derive(Debug, PartialEq)]
@@ -210,8 +210,8 @@ fn comm_records_name_threads_and_are_events() {
     assert!(fields.contains(&("perf_pid".into(), "41".into())));
 }
 
-/// Under an interest, other classes are passed over (still counted), and thread names are
-/// still followed.
+/// Under an interest, other classes are passed over (still counted, and told by
+/// `passed_over`) but for each CPU's first of them, and thread names are still followed.
 #[test]
 fn interest_passes_over_other_classes() {
     let mut data = Vec::new();
@@ -219,38 +219,62 @@ fn interest_passes_over_other_classes() {
     for i in 0..10 {
         data.extend(tick(7, 10 + i, 0, 41, i));
     }
+    data.extend(comm(7, 30, 40, 41, "renamed"));
+    data.extend(tick(7, 40, 0, 41, 10));
     let mut src = open(tick_file(data, "h").write());
     let tick_class = src.classes_named("tick")[0];
+    let comm_class = src.classes_named("perf_comm")[0];
     src.set_interest(Some(&[tick_class]));
     let comm_field = src.field(tick_class, "common_comm").unwrap();
-    let mut n = 0;
+    let (mut ticks, mut others) = (Vec::new(), Vec::new());
     loop {
         match src.advance().unwrap() {
-            Step::Event(h) => {
-                assert_eq!(h.class, tick_class);
-                assert_eq!(src.str(comm_field), Some("worker"));
-                n += 1;
+            Step::Event(h) if h.class == tick_class => {
+                ticks.push(src.str(comm_field).map(str::to_string))
             }
+            Step::Event(h) => others.push((h.class, h.ts)),
             Step::Lost(_) => {}
             Step::End => break,
         }
     }
-    assert_eq!(n, 10);
-    assert_eq!(src.stats().events, 11, "the COMM record counts");
+    // CPU 0's first record of another class, and no other.
+    assert_eq!(others, [(comm_class, 0)]);
+    assert_eq!(ticks.len(), 11);
+    assert_eq!(
+        ticks[10].as_deref(),
+        Some("renamed"),
+        "the names follow the COMM passed over"
+    );
+    assert_eq!(src.stats().events, 13, "the COMM records count");
+    assert_eq!(
+        src.passed_over(0),
+        PassedOver {
+            events: 1,
+            last: Some(30)
+        }
+    );
 
-    // Interest in nothing but perf_comm: the samples are passed over undecoded.
+    // Interest in nothing but perf_comm: the samples are passed over undecoded but the first.
     let mut data = Vec::new();
     data.extend(comm(7, 5, 40, 41, "worker"));
     data.extend(tick(7, 10, 0, 41, 1));
+    data.extend(tick(7, 11, 0, 41, 2));
+    data.extend(tick(7, 12, 0, 41, 3));
     let mut src = open(tick_file(data, "h").write());
-    let comm_class = src.classes_named("perf_comm")[0];
     src.set_interest(Some(&[comm_class]));
     let mut classes = Vec::new();
     while let Step::Event(h) = src.advance().unwrap() {
-        classes.push(h.class);
+        classes.push((h.class, h.ts));
     }
-    assert_eq!(classes, vec![comm_class]);
-    assert_eq!(src.stats().events, 2);
+    assert_eq!(classes, [(comm_class, 5), (tick_class, 10)]);
+    assert_eq!(src.stats().events, 4);
+    assert_eq!(
+        src.passed_over(0),
+        PassedOver {
+            events: 2,
+            last: Some(12)
+        }
+    );
 }
 
 #[test]

@@ -10,15 +10,18 @@
 //! - **whole events**: `for_each_value`;
 //! - **visits**: `visit_fields` into a [`ValueBuilder`], and each field's `visit_field`;
 //! - **interest**: a source told to read only some classes (`set_interest`) announces exactly
-//!   the events of those classes, with the same fields, and every loss notice;
+//!   the events of those classes, with the same fields, and every loss notice; of the others,
+//!   at least the first of each stream on each CPU, and it tells what it passed over;
 //! - **seek**: a source sought to a time in the middle (`seek`, when the reader can) gives
 //!   exactly the steps at and after it.
 //!
 //! Values, whole events and visits must be equal; each accessor must agree with the value
 //! (`u64`/`i64` of an integer, enumeration or boolean; `str` of a string).
 
+use std::collections::HashSet;
+
 use virtflow_trace::{
-    ClassId, EventSource, FieldId, LostEvents, Step, TraceError, Value, ValueBuilder,
+    ClassId, EventSource, FieldId, LostEvents, PassedOver, Step, TraceError, Value, ValueBuilder,
 };
 
 /// Opens a fresh source on the same trace, each time it is called.
@@ -167,9 +170,11 @@ fn check_accessors(
 }
 
 /// Every other class (those of even id) under `set_interest`: the announced events of those
-/// classes are the full run's, in the same order with the same values (a reader that cannot
-/// filter may announce the others too: they are passed over here); loss notices all come
-/// through; the event count in the stats is every event.
+/// classes are the full run's, in the same order with the same values; loss notices all come
+/// through; of the other classes, the first event of each stream on each CPU is announced
+/// (a reader that cannot filter may announce them all) and what is not is what
+/// `passed_over` tells, its number and latest time; the event count in the stats is every
+/// event.
 fn check_interest(name: &str, open: &dyn Fn() -> Box<dyn EventSource>) -> u64 {
     let mut full = open();
     let mut part = open();
@@ -179,20 +184,29 @@ fn check_interest(name: &str, open: &dyn Fn() -> Box<dyn EventSource>) -> u64 {
         .collect();
     part.set_interest(Some(&wanted));
     let mut announced = 0;
+    // Streams and CPUs an event of another class was met on, and what was passed over.
+    let mut met = HashSet::new();
+    let mut passed = PassedOver::default();
+    let mut got = next(name, "interest", &mut *part);
     loop {
-        // The full run's next step of interest.
-        let expected = loop {
-            match next(name, "values", &mut *full) {
-                Step::Event(h) if h.class.0 % 2 != 0 => continue,
-                other => break other,
+        let expected = next(name, "values", &mut *full);
+        if let Step::Event(h) = expected {
+            if h.class.0 % 2 != 0 {
+                let first = met.insert((h.stream, h.cpu));
+                if got == expected {
+                    got = next(name, "interest", &mut *part);
+                } else {
+                    assert!(
+                        !first,
+                        "{name}: interest path, the first event of another class of stream \
+                         {} on CPU {} is not announced ({h:?})",
+                        h.stream, h.cpu
+                    );
+                    passed.add(h.ts);
+                }
+                continue;
             }
-        };
-        let got = loop {
-            match next(name, "interest", &mut *part) {
-                Step::Event(h) if h.class.0 % 2 != 0 => continue,
-                other => break other,
-            }
-        };
+        }
         assert_eq!(
             got, expected,
             "{name}: interest path, after {announced} events"
@@ -209,7 +223,13 @@ fn check_interest(name: &str, open: &dyn Fn() -> Box<dyn EventSource>) -> u64 {
                 );
             }
         }
+        got = next(name, "interest", &mut *part);
     }
+    assert_eq!(
+        part.passed_over(0),
+        passed,
+        "{name}: what the interest passed over"
+    );
     assert_eq!(
         part.stats().events,
         full.stats().events,

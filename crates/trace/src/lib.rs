@@ -285,6 +285,31 @@ pub struct ReadStats {
     pub warnings: Vec<String>,
 }
 
+/// What a source passed over under an interest ([`EventSource::set_interest`]): events of
+/// classes nobody reads, never announced. What an analysis takes from every event, decoded or
+/// not — how many there are, where the trace ends — it finishes with these.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassedOver {
+    pub events: u64,
+    /// The latest time among them (`None`: none passed over).
+    pub last: Option<Timestamp>,
+}
+
+impl PassedOver {
+    /// One more event passed over, at `ts`.
+    #[inline]
+    pub fn add(&mut self, ts: Timestamp) {
+        self.events += 1;
+        self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
+    }
+
+    /// Both counts together (two streams' of one host, say).
+    pub fn merge(&mut self, other: PassedOver) {
+        self.events += other.events;
+        self.last = self.last.max(other.last);
+    }
+}
+
 /// A cursor over the events of a trace, in time order. See the crate documentation.
 ///
 /// Field accessors read the *current* event, the one the last [`Step::Event`] announced; they
@@ -406,8 +431,21 @@ pub trait EventSource {
     /// they still count in [`ReadStats::events`] — which is how a reader of a handful of
     /// classes avoids paying for the rest. Loss notices are announced whatever the interest.
     /// Call it before the first [`EventSource::advance`]; sources that cannot filter ignore it.
+    ///
+    /// The first event of a class outside the interest on each CPU (in each stream, for a
+    /// reader of streams) is still announced: so what is announced shows when the trace
+    /// starts and when each CPU first appears, in any class; [`EventSource::passed_over`]
+    /// tells the rest.
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
         let _ = classes;
+    }
+
+    /// What the source passed over so far under its interest, of host `host` (an index into
+    /// [`EventSource::hosts`]), its times on the clock of the announced events. Nothing, for
+    /// a source that announces every event.
+    fn passed_over(&self, host: usize) -> PassedOver {
+        let _ = host;
+        PassedOver::default()
     }
 }
 
@@ -456,6 +494,9 @@ impl<S: EventSource + ?Sized> EventSource for Box<S> {
     }
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
         (**self).set_interest(classes)
+    }
+    fn passed_over(&self, host: usize) -> PassedOver {
+        (**self).passed_over(host)
     }
     fn seek(&mut self, ts: Timestamp) -> Result<bool, TraceError> {
         (**self).seek(ts)

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use crate::{
-    ClassId, Clock, EventClass, EventSource, FieldId, ReadStats, Step, Timestamp, TraceError, Value,
+    ClassId, Clock, EventClass, EventSource, FieldId, PassedOver, ReadStats, Step, Timestamp,
+    TraceError, Value,
 };
 
 /// One source of an experiment: which host it records, and how its clock maps to the
@@ -290,6 +291,21 @@ impl EventSource for Merge {
             });
             s.set_interest(own.as_deref());
         }
+    }
+
+    fn passed_over(&self, host: usize) -> PassedOver {
+        let mut all = PassedOver::default();
+        for (i, s) in self.sources.iter().enumerate() {
+            if self.host_of[i] != host {
+                continue;
+            }
+            let mut own = s.passed_over(0);
+            if let (Some(clock), Some(last)) = (&self.clocks[i], own.last) {
+                own.last = Some(clock.to_reference(last));
+            }
+            all.merge(own);
+        }
+        all
     }
 }
 

@@ -106,4 +106,7 @@ impl EventSource for UntilError {
     fn set_interest(&mut self, classes: Option<&[crate::ClassId]>) {
         self.inner.set_interest(classes)
     }
+    fn passed_over(&self, host: usize) -> crate::PassedOver {
+        self.inner.passed_over(host)
+    }
 }

@@ -1,10 +1,11 @@
 //! `XmlSource`: a stub trace read at opening, served through the `EventSource` cursor.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use virtflow_trace::{
-    ClassId, EventClass, EventHeader, EventSource, FieldId, ReadStats, Step, Timestamp, TraceError,
-    Value,
+    ClassId, EventClass, EventHeader, EventSource, FieldId, PassedOver, ReadStats, Step, Timestamp,
+    TraceError, Value,
 };
 
 use crate::parse::{self, Parsed};
@@ -36,6 +37,10 @@ pub struct XmlSource {
     current: Option<StoredEvent>,
     /// Per class, whether the caller reads it (`None`: every class).
     interest: Option<Vec<bool>>,
+    /// The CPUs an event of a class nobody reads was announced on (the first of each is), and
+    /// the events passed over.
+    shown: HashSet<u32>,
+    passed: PassedOver,
     /// The failure that ended the reading, returned once the events before it are delivered.
     deferred: Option<TraceError>,
     stats: ReadStats,
@@ -67,6 +72,8 @@ impl XmlSource {
             next: 0,
             current: None,
             interest: None,
+            shown: HashSet::new(),
+            passed: PassedOver::default(),
             deferred,
             stats: ReadStats {
                 unknown_events: unknown_elements,
@@ -104,7 +111,8 @@ impl EventSource for XmlSource {
                 .interest
                 .as_ref()
                 .is_none_or(|w| w.get(event.class as usize).copied().unwrap_or(false));
-            if wanted {
+            // Its CPU's first event of a class nobody reads is announced.
+            if wanted || self.shown.insert(event.cpu) {
                 self.current = Some(event);
                 return Ok(Step::Event(EventHeader {
                     ts: event.ts,
@@ -113,6 +121,7 @@ impl EventSource for XmlSource {
                     class: ClassId(event.class),
                 }));
             }
+            self.passed.add(event.ts);
         }
         match self.deferred.take() {
             Some(e) => Err(e),
@@ -167,5 +176,13 @@ impl EventSource for XmlSource {
             }
             wanted
         });
+    }
+
+    fn passed_over(&self, host: usize) -> PassedOver {
+        if host == 0 {
+            self.passed
+        } else {
+            PassedOver::default()
+        }
     }
 }

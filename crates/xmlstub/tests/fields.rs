@@ -6,7 +6,8 @@ mod common;
 use common::{read_str, rows};
 use virtflow_trace::error::XmlError;
 use virtflow_trace::{
-    ClassId, EventHeader, EventSource, FieldId, FieldKind, Step, TraceError, Value, ValueBuilder,
+    ClassId, EventHeader, EventSource, FieldId, FieldKind, PassedOver, Step, TraceError, Value,
+    ValueBuilder,
 };
 use virtflow_xmlstub::testing::{to_xml, StubEvent};
 use virtflow_xmlstub::XmlSource;
@@ -234,8 +235,9 @@ fn cpu_from_the_cpu_field() {
     );
 }
 
-/// Under an interest, only the chosen classes are announced; the others are passed over but
-/// counted in the events read.
+/// Under an interest, only the chosen classes are announced, and the first event of another
+/// class on each CPU; the others are passed over but counted in the events read, and told by
+/// `passed_over`.
 #[test]
 fn interest_passes_over_other_classes() {
     let xml = to_xml(&[
@@ -243,18 +245,27 @@ fn interest_passes_over_other_classes() {
         StubEvent::new(2, "b").long("v", 2),
         StubEvent::new(3, "a").long("v", 3),
         StubEvent::new(4, "c"),
+        StubEvent::new(5, "b").long("v", 5),
     ]);
     let mut s = XmlSource::from_bytes("i.xml", xml.as_bytes()).unwrap();
     s.set_interest(Some(&[ClassId(0), ClassId(7)]));
     let read = rows(&mut s);
     let got: Vec<_> = read.iter().map(|r| (r.ts, r.int("v"))).collect();
-    assert_eq!(got, [(1, 1), (3, 3)]);
-    assert_eq!(s.stats().events, 4);
+    assert_eq!(got, [(1, 1), (2, 2), (3, 3)]);
+    assert_eq!(s.stats().events, 5);
+    assert_eq!(
+        s.passed_over(0),
+        PassedOver {
+            events: 2,
+            last: Some(5)
+        }
+    );
     let mut s = XmlSource::from_bytes("i.xml", xml.as_bytes()).unwrap();
     s.set_interest(Some(&[]));
-    assert_eq!(s.advance(), Ok(Step::End));
-    s.set_interest(None);
-    assert_eq!(s.stats().events, 4);
+    let read = rows(&mut s);
+    assert_eq!(read.iter().map(|r| r.ts).collect::<Vec<_>>(), [1]);
+    assert_eq!(s.stats().events, 5);
+    assert_eq!(s.passed_over(0).events, 4);
 }
 
 /// Seeking gives the first event at or after the time, whatever was read before.

@@ -390,12 +390,17 @@ impl Layout {
             .unwrap_or(false)
     }
 
-    /// The class ids this layout decodes (for tests and diagnostics).
-    pub fn used_classes(&self) -> Vec<ClassId> {
+    /// The classes the pass reads, for the source's interest: those this layout decodes, and
+    /// the side-band records. Of any other event the analyses take only its time and CPU,
+    /// which the source gives for what it passes over (each CPU's first announced, the rest
+    /// in [`EventSource::passed_over`]); a side-band record's time counts for nothing, so
+    /// those are read, to keep them out of that account.
+    pub fn classes_read(&self) -> Vec<ClassId> {
         self.handlers
             .iter()
+            .zip(&self.sideband)
             .enumerate()
-            .filter(|(_, (h, _))| !matches!(h, Handler::Ignore))
+            .filter(|(_, ((h, _), sideband))| !matches!(h, Handler::Ignore) || **sideband)
             .map(|(i, _)| ClassId(i as u32))
             .collect()
     }

@@ -205,6 +205,18 @@ impl SampleLayout {
         }
     }
 
+    /// A sample's time (0 without one) and CPU, read where they lie, nothing else (`None`:
+    /// the record is shorter than its fixed items, which [`SampleLayout::parse`] reports).
+    #[inline]
+    pub fn time_and_cpu(&self, rec: &[u8]) -> Option<(u64, u32)> {
+        if rec.len() < self.fixed_end as usize {
+            return None;
+        }
+        let at = |o: Option<u16>| o.and_then(|o| u64_at(rec, o as usize));
+        let cpu = at(self.cpu).map_or(virtflow_trace::EventHeader::NO_CPU, |v| v as u32);
+        Some((at(self.time).unwrap_or(0), cpu))
+    }
+
     /// The fields of a `SAMPLE` record `rec` (header included), every size checked against
     /// the record.
     pub fn parse(&self, rec: &[u8]) -> Result<Sample, PerfError> {

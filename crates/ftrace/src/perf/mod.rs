@@ -17,6 +17,7 @@
 //! - [`order`]: the time order, from perf's rounds (`FINISHED_ROUND`), within a bound;
 //! - [`pages`]: the file's bytes, and handing back the mapped pages nothing points into;
 //! - [`classes`]: the event classes exposed and where their fields are read from;
+//! - [`shown`]: the CPUs whose first record outside the interest was held, to be announced;
 //! - [`source`]: [`PerfSource`], the cursor that reads ahead record by record and delivers
 //!   events in time order.
 //!
@@ -29,6 +30,9 @@
 //! conversion does. Timestamps are `PERF_SAMPLE_TIME` (ns); records without one (perf's
 //! synthesized records at the start) come at the time of the event before them. The CPU is
 //! `PERF_SAMPLE_CPU`. `LOST` and `LOST_SAMPLES` records become [`virtflow_trace::Step::Lost`].
+//! Under an interest, a sample or `EXIT` record outside it is passed over as it is read ahead
+//! (its time and CPU read where they lie), but for each CPU's first; `COMM` and `FORK`
+//! records are held for the names they give and passed over when delivered.
 //! Samples of other events (not tracepoints, or without a format) are counted as unknown;
 //! record types perf does not define are passed over by their size and counted.
 //!
@@ -57,6 +61,7 @@ mod open;
 mod order;
 mod pages;
 mod records;
+mod shown;
 mod source;
 mod tracing;
 

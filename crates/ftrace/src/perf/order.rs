@@ -29,7 +29,7 @@ const ROUND_CAPACITY: usize = 1 << 16;
 /// Where a held record is: an offset of the file, or of a decompressed chunk
 /// ([`super::compressed`]): bit 63 set, then the chunk's sequence number (31 bits), then the
 /// offset in the chunk (32 bits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Loc(u64);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,14 +1,14 @@
 //! [`PerfSource`]: the cursor that reads a perf.data's records ahead, holds them back for
 //! time order, and delivers them as events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use virtflow_trace::error::{PerfError, PerfRecordType};
 use virtflow_trace::{
-    ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, LostEvents, ReadStats,
-    Step, TraceError, Value, ValueBuilder,
+    ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, LostEvents, PassedOver,
+    ReadStats, Step, TraceError, Value, ValueBuilder,
 };
 
 use super::attrs::{Attrs, TYPE_TRACEPOINT};
@@ -20,6 +20,7 @@ use super::open::{self, add_header_attr, Opened};
 use super::order::{Loc, Pending, Place, Reorder, MAX_PENDING};
 use super::pages::Stretches;
 use super::records::{self, Frame, Framed};
+use super::shown::CpusShown;
 use super::tracing::TracingData;
 use crate::format::EventFormat;
 use crate::mapped::FileBytes;
@@ -72,6 +73,12 @@ pub struct PerfSource {
     info: PerfInfo,
     compression: Option<Compression>,
     interest: Option<Vec<bool>>,
+    /// Records passed over under the interest; the CPUs whose first record outside it was
+    /// held, to be announced; the `COMM` and `FORK` records outside it held only for the
+    /// thread names they give, passed over when delivered.
+    passed: PassedOver,
+    shown: CpusShown,
+    names_only: HashSet<Loc>,
     /// Thread names: saved command lines, then `COMM` and `FORK` records as delivered.
     comms: Comms,
 
@@ -192,6 +199,9 @@ impl PerfSource {
             compression: features.compression,
             info: features.info,
             interest: None,
+            passed: PassedOver::default(),
+            shown: CpusShown::default(),
+            names_only: HashSet::new(),
             comms,
             chunk_pos: None,
             leftover: 0,
@@ -335,18 +345,26 @@ impl PerfSource {
                     self.stats.unknown_events += 1;
                     return Ok(());
                 };
-                if !self.interested(class) {
-                    // Passed over undecoded; it still counts.
-                    self.stats.events += 1;
-                    return Ok(());
+                let layout = &self.attrs.list[attr as usize].sample;
+                let wanted = self.interested(class);
+                if !wanted {
+                    // Passed over undecoded, it still counts — unless it is its CPU's first
+                    // outside the interest.
+                    if let Some((ts, cpu)) = layout.time_and_cpu(rec) {
+                        if self.shown.contains(cpu) {
+                            self.stats.events += 1;
+                            self.passed.add(ts.min(i64::MAX as u64) as i64);
+                            return Ok(());
+                        }
+                    }
                 }
-                let sample = self.attrs.list[attr as usize]
-                    .sample
-                    .parse(rec)
-                    .map_err(fail)?;
+                let sample = layout.parse(rec).map_err(fail)?;
                 if sample.raw.is_none() {
                     self.stats.unknown_events += 1;
                     return Ok(());
+                }
+                if !wanted {
+                    self.shown.insert(sample.cpu.unwrap_or(EventHeader::NO_CPU));
                 }
                 Pending {
                     ts: sample.time.unwrap_or(0),
@@ -363,10 +381,26 @@ impl PerfSource {
                     .trailer
                     .parse(rec, f.kind, records::body_len(f.kind))
                     .map_err(fail)?;
-                // Thread names must follow every COMM and FORK, read or not.
-                if f.kind == records::EXIT && !self.interested(self.sideband + 2) {
-                    self.stats.events += 1;
-                    return Ok(());
+                let sideband = match f.kind {
+                    records::COMM => Some(self.sideband),
+                    records::FORK => Some(self.sideband + 1),
+                    records::EXIT => Some(self.sideband + 2),
+                    _ => None,
+                };
+                if let Some(class) = sideband.filter(|&c| !self.interested(c)) {
+                    let cpu = trailer.cpu.unwrap_or(EventHeader::NO_CPU);
+                    if !self.shown.contains(cpu) {
+                        // Its CPU's first outside the interest: announced.
+                        self.shown.insert(cpu);
+                    } else if class == self.sideband + 2 {
+                        self.stats.events += 1;
+                        let ts = trailer.time.unwrap_or(self.last_ts);
+                        self.passed.add(ts.min(i64::MAX as u64) as i64);
+                        return Ok(());
+                    } else {
+                        // Thread names must follow every COMM and FORK, read or not.
+                        self.names_only.insert(loc);
+                    }
                 }
                 Pending {
                     ts: trailer.time.unwrap_or(0),
@@ -570,8 +604,10 @@ impl PerfSource {
                     }
                     SideBand::Exit => {}
                 }
-                if !self.interested(class) {
+                let cpu = trailer.cpu.unwrap_or(EventHeader::NO_CPU);
+                if !self.names_only.is_empty() && self.names_only.remove(&p.loc) {
                     self.stats.events += 1;
+                    self.passed.add(header_ts);
                     return None;
                 }
                 (
@@ -584,7 +620,7 @@ impl PerfSource {
                         tid: None,
                         trailer: attr.trailer.len,
                     },
-                    trailer.cpu.unwrap_or(EventHeader::NO_CPU),
+                    cpu,
                 )
             }
         };
@@ -864,5 +900,13 @@ impl EventSource for PerfSource {
             }
             v
         });
+    }
+
+    fn passed_over(&self, host: usize) -> PassedOver {
+        if host == 0 {
+            self.passed
+        } else {
+            PassedOver::default()
+        }
     }
 }

@@ -1,0 +1,100 @@
+//! The pass tells the reader which classes it reads, and the reader passes over the others
+//! inside its streams, announcing only each stream's first of them and telling how many it
+//! passed over and the latest time among them. The model must be that of a pass over every
+//! event — the trace's span and buckets, its CPUs and when each appears, the events counted, to
+//! the last interval, series bucket and graph segment — on real host traces of each format
+//! whose reader filters (CTF from LTTng and from perf, perf.data), and on an experiment whose
+//! clocks are fitted in the pass.
+
+use virtflow_analysis::{analyze, analyze_fitting_clocks, Options};
+use virtflow_testkit::{shared_trace as shared, EveryEvent};
+use virtflow_trace::{EventSource, Member, Merge};
+
+fn open(path: &std::path::Path) -> Box<dyn EventSource> {
+    if path.to_string_lossy().ends_with("perf.data") {
+        Box::new(virtflow_ftrace::PerfSource::open(path).unwrap())
+    } else {
+        Box::new(virtflow_ctf::CtfSource::open(path).unwrap())
+    }
+}
+
+fn options() -> Options {
+    Options {
+        intervals: true,
+        series: true,
+        graph: true,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn passing_over_what_no_analysis_reads_changes_nothing() {
+    let traces = [
+        "kvm-lab/s2_cpu/perf.data",
+        "kvm-lab/s5_overcommit/perf.data",
+        "host-real/perf.data",
+        "kvm-lab/s3_disk_lttng/lttng",
+        "lttng/many-threads",
+        "kvm-lab/s1_idle/ctf",
+        "host-real/perf-ctf",
+    ];
+    let mut checked = 0;
+    for trace in traces {
+        let Some(path) = shared(trace) else {
+            eprintln!("{trace} not present: skipped");
+            continue;
+        };
+        let mut filtering = open(&path);
+        let passing_over = analyze(&mut filtering, &options()).unwrap();
+        let passed = filtering.passed_over(0);
+        assert!(passed.events > 0, "{trace}: nothing passed over");
+        let every = analyze(&mut EveryEvent(open(&path)), &options()).unwrap();
+        assert_eq!(passing_over.hosts[0].events, passing_over.read.events);
+        assert!(
+            serde_json::to_string(&passing_over).unwrap() == serde_json::to_string(&every).unwrap(),
+            "{trace}: passing over {} events changes the model",
+            passed.events
+        );
+        checked += 1;
+    }
+    assert!(checked > 0 || shared("").is_none(), "no trace checked");
+}
+
+#[test]
+fn an_experiment_fitted_in_the_pass_is_the_same_passing_over() {
+    let (Some(src), Some(dest)) = (
+        shared("lttng/synctraces/scp_src"),
+        shared("lttng/synctraces/scp_dest"),
+    ) else {
+        eprintln!("synctraces not present: skipped");
+        return;
+    };
+    let run = |every: bool| {
+        let members = [&src, &dest]
+            .iter()
+            .enumerate()
+            .map(|(host, p)| Member {
+                source: if every {
+                    Box::new(EveryEvent(open(p)))
+                } else {
+                    open(p)
+                },
+                host,
+                clock: None,
+            })
+            .collect();
+        let mut experiment = Merge::experiment(members, vec!["src".into(), "dest".into()]);
+        let (model, sync) = analyze_fitting_clocks(&mut experiment, &options(), None).unwrap();
+        let passed = experiment.passed_over(0).events + experiment.passed_over(1).events;
+        (
+            serde_json::to_string(&model).unwrap(),
+            format!("{:?}", sync.result),
+            passed,
+        )
+    };
+    let (filtering, every) = (run(false), run(true));
+    assert!(filtering.2 > 0, "nothing passed over");
+    assert_eq!(every.2, 0);
+    assert_eq!(filtering.0, every.0, "the model differs");
+    assert_eq!(filtering.1, every.1, "the clocks fitted differ");
+}
