@@ -3,16 +3,19 @@
 //! passed over and the latest time among them. The model must be that of a pass over every
 //! event — the trace's span and buckets, its CPUs and when each appears, the events counted, to
 //! the last interval, series bucket and graph segment — on real host traces of each format
-//! whose reader filters (CTF from LTTng and from perf, perf.data), and on an experiment whose
-//! clocks are fitted in the pass.
+//! whose reader filters (CTF from LTTng and from perf, perf.data, trace-cmd's `.dat`), and on an
+//! experiment whose clocks are fitted in the pass.
 
 use virtflow_analysis::{analyze, analyze_fitting_clocks, Options};
 use virtflow_testkit::{shared_trace as shared, EveryEvent};
 use virtflow_trace::{EventSource, Member, Merge};
 
 fn open(path: &std::path::Path) -> Box<dyn EventSource> {
-    if path.to_string_lossy().ends_with("perf.data") {
+    let name = path.to_string_lossy();
+    if name.ends_with("perf.data") {
         Box::new(virtflow_ftrace::PerfSource::open(path).unwrap())
+    } else if name.ends_with(".dat") {
+        Box::new(virtflow_ftrace::DatSource::open(path).unwrap())
     } else {
         Box::new(virtflow_ctf::CtfSource::open(path).unwrap())
     }
@@ -37,6 +40,9 @@ fn passing_over_what_no_analysis_reads_changes_nothing() {
         "lttng/many-threads",
         "kvm-lab/s1_idle/ctf",
         "host-real/perf-ctf",
+        "kvm-lab/s4_net/trace.dat",
+        "kvm-lab/s5_overcommit/trace.dat",
+        "host-real/trace.dat",
     ];
     let mut checked = 0;
     for trace in traces {

@@ -402,4 +402,19 @@ fn lost_event_markers_match_trace_cmd() {
     });
     let stats = stats.unwrap();
     assert_eq!((stats.lost_notices, stats.lost_events), (2, 4242));
+
+    // Under an interest, the same loss notices: the record that bounds a loss is announced,
+    // and a loss begins after the stream's last event, passed over or not.
+    let open = || DatSource::open(&lost_file).map(|s| Box::new(s) as Box<dyn EventSource>);
+    let tally = virtflow_testkit::reader::check_every_path("lost.dat", &open);
+    assert_eq!(tally.losses, 2);
+    let mut s = open().unwrap();
+    s.set_interest(Some(&[]));
+    while !matches!(s.advance().unwrap(), Step::End) {}
+    assert!(
+        s.passed_over(0).events > tally.events / 2,
+        "{:?} of {} events passed over",
+        s.passed_over(0),
+        tally.events
+    );
 }

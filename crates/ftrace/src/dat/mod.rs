@@ -6,7 +6,9 @@
 //! record header only when it has to ([`page`]), compressed streams decompress one chunk at a
 //! time, and a binary heap merges the streams in time order (ties go to the lower stream,
 //! as `trace-cmd report` does). Field accessors read the current record's bytes in place
-//! through the shared [`crate::record`] decoder, without allocating.
+//! through the shared [`crate::record`] decoder, without allocating. Under an interest, a
+//! stream passes over the records of classes nobody reads as it looks for its next one (but
+//! its first of them, and one that bounds a loss), counting them and the latest time.
 //!
 //! Each tracepoint format is one event class (common fields with `Scope::Common`, then the
 //! payload); every buffer (instance) shares the classes, and `EventHeader::stream` tells
@@ -27,8 +29,8 @@ use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 
 use virtflow_trace::{
-    ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, LostEvents, ReadStats,
-    Step, TraceError, Value, ValueBuilder,
+    ClassId, EventClass, EventHeader, EventSource, FieldId, FieldVisitor, LostEvents, PassedOver,
+    ReadStats, Step, TraceError, Value, ValueBuilder,
 };
 
 use self::bytes::Failure;
@@ -72,6 +74,8 @@ pub struct DatSource {
     refill: Option<u32>,
     /// Last timestamp delivered per stream, for the start of a loss interval.
     last_ts: Vec<i64>,
+    /// By class, whether the caller reads it (`None`: every class).
+    interest: Option<Vec<bool>>,
     current: Option<Current>,
     stats: ReadStats,
     /// The first stream error, returned once every other stream is drained.
@@ -151,6 +155,7 @@ impl DatSource {
             heap: BinaryHeap::with_capacity(n),
             refill: None,
             last_ts: vec![i64::MIN; n],
+            interest: None,
             current: None,
             stats,
             error: None,
@@ -165,7 +170,7 @@ impl DatSource {
     /// Moves stream `i` to its next record and queues it.
     fn fill(&mut self, i: u32) {
         let s = &mut self.streams[i as usize];
-        match s.fill(self.file.bytes(), &self.types) {
+        match s.fill(self.file.bytes(), &self.types, self.interest.as_deref()) {
             Ok(()) => {
                 if let Some(p) = s.pending {
                     let ts = self.meta.clock_conversion.to_ns(p.raw_ts, s.cpu as usize);
@@ -188,7 +193,7 @@ impl DatSource {
     /// pop and a push would cost two full sifts per event.
     fn refill_top(&mut self, i: u32) {
         let s = &mut self.streams[i as usize];
-        let next = match s.fill(self.file.bytes(), &self.types) {
+        let next = match s.fill(self.file.bytes(), &self.types, self.interest.as_deref()) {
             Ok(()) => s
                 .pending
                 .map(|p| self.meta.clock_conversion.to_ns(p.raw_ts, s.cpu as usize)),
@@ -396,7 +401,11 @@ impl EventSource for DatSource {
             };
             self.stats.lost_notices += 1;
             self.stats.lost_events += count.unwrap_or(0);
-            let begin = match self.last_ts[i as usize] {
+            // After the stream's last event, announced or passed over.
+            let passed = s.skipped_last_raw.map_or(i64::MIN, |raw| {
+                self.meta.clock_conversion.to_ns(raw, s.cpu as usize)
+            });
+            let begin = match self.last_ts[i as usize].max(passed) {
                 i64::MIN => ts,
                 t => t,
             };
@@ -482,7 +491,43 @@ impl EventSource for DatSource {
     fn stats(&self) -> ReadStats {
         let mut s = self.stats.clone();
         s.unknown_events = self.streams.iter().map(|s| s.unknown_events).sum();
+        s.events += self.streams.iter().map(|s| s.skipped).sum::<u64>();
         s
+    }
+
+    fn set_interest(&mut self, classes: Option<&[ClassId]>) {
+        self.interest = classes.map(|cs| {
+            let mut wanted = vec![false; self.classes.len()];
+            for c in cs {
+                if let Some(w) = wanted.get_mut(c.0 as usize) {
+                    *w = true;
+                }
+            }
+            wanted
+        });
+        // The record each stream holds is its first: announced whatever its class, and the
+        // first of a class nobody reads if it is one.
+        for s in &mut self.streams {
+            s.shown = match (&self.interest, s.pending) {
+                (Some(wanted), Some(p)) => !wanted.get(p.class as usize).copied().unwrap_or(false),
+                _ => false,
+            };
+        }
+    }
+
+    fn passed_over(&self, host: usize) -> PassedOver {
+        let mut passed = PassedOver::default();
+        if host == 0 {
+            for s in &self.streams {
+                if let Some(raw) = s.skipped_last_raw {
+                    passed.merge(PassedOver {
+                        events: s.skipped,
+                        last: Some(self.meta.clock_conversion.to_ns(raw, s.cpu as usize)),
+                    });
+                }
+            }
+        }
+        passed
     }
 
     fn progress(&self) -> Option<(u64, u64)> {

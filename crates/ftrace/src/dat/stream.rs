@@ -74,6 +74,12 @@ pub struct CpuStream {
     pub lost_before_pending: Option<Missed>,
     /// Events whose id has no format (skipped).
     pub unknown_events: u64,
+    /// Events passed over because nobody reads their class, and the raw time of the latest.
+    pub skipped: u64,
+    pub skipped_last_raw: Option<u64>,
+    /// Whether the stream has made pending an event of a class nobody reads: the first is
+    /// announced (see [`virtflow_trace::EventSource::set_interest`]).
+    pub shown: bool,
     /// Bytes of the file this stream has gone through, and its total, for progress.
     pub consumed: u64,
     pub total: u64,
@@ -139,6 +145,9 @@ impl CpuStream {
             pending: None,
             lost_before_pending: None,
             unknown_events: 0,
+            skipped: 0,
+            skipped_last_raw: None,
+            shown: false,
             consumed: 0,
             total: size,
             released: (offset as usize).min(file.len()),
@@ -301,8 +310,15 @@ impl CpuStream {
     }
 
     /// Reads up to the next data record of a known class and makes it `pending` (`None` at
-    /// the end of the stream).
-    pub fn fill(&mut self, file: &[u8], types: &TypeLookup) -> DatResult<()> {
+    /// the end of the stream). Under an interest (`wanted`, by class), records of other
+    /// classes are passed over, but the first, and one that comes right after a loss (which
+    /// it bounds).
+    pub fn fill(
+        &mut self,
+        file: &[u8],
+        types: &TypeLookup,
+        wanted: Option<&[bool]>,
+    ) -> DatResult<()> {
         self.pending = None;
         loop {
             if let Some(cursor) = &mut self.cursor {
@@ -315,6 +331,17 @@ impl CpuStream {
                         let rec = &page[record.start..record.start + record.len];
                         match types.class(rec, self.layout.endian) {
                             Some(class) => {
+                                let unwanted = wanted.is_some_and(|w| {
+                                    !w.get(class as usize).copied().unwrap_or(false)
+                                });
+                                if unwanted && self.page_missed == Missed::None {
+                                    if self.shown {
+                                        self.skipped += 1;
+                                        self.skipped_last_raw = Some(record.ts);
+                                        continue;
+                                    }
+                                    self.shown = true;
+                                }
                                 if self.page_missed != Missed::None {
                                     self.lost_before_pending = Some(self.page_missed);
                                     self.page_missed = Missed::None;
