@@ -314,6 +314,43 @@ fn lost_records_become_loss_notices() {
     assert_eq!((stats.lost_events, stats.lost_notices), (15, 2));
 }
 
+/// A loss lies in the buffer of the CPU its record names: it begins at that CPU's record
+/// before (not at whatever another CPU recorded since), with or without an interest that
+/// passes that record over.
+#[test]
+fn a_loss_begins_after_its_cpus_record_before() {
+    let mut data = Vec::new();
+    data.extend(tick(7, 10, 0, 41, 1));
+    data.extend(tick(7, 12, 1, 42, 2));
+    data.extend(tick(7, 14, 0, 41, 3));
+    data.extend(tick(7, 16, 1, 42, 4));
+    let mut body = 7u64.to_le_bytes().to_vec();
+    body.extend_from_slice(&5u64.to_le_bytes());
+    body.extend(trailer(7, 20, 0, 0));
+    data.extend(record(LOST, 0, &body));
+    data.extend(tick(7, 22, 1, 42, 5));
+    let bytes = tick_file(data, "h").write();
+    let losses = |interest: bool| {
+        let mut src = open(bytes.clone());
+        if interest {
+            let comm_class = src.classes_named("perf_comm")[0];
+            src.set_interest(Some(&[comm_class]));
+        }
+        let mut losses = Vec::new();
+        loop {
+            match src.advance().unwrap() {
+                Step::Lost(l) => losses.push((l.begin, l.end, l.count)),
+                Step::End => break,
+                Step::Event(_) => {}
+            }
+        }
+        (losses, src.passed_over(0).events)
+    };
+    assert_eq!(losses(false), (vec![(14, 20, Some(5))], 0));
+    // The ticks of 14, 16 and 22 passed over (each CPU's first is announced).
+    assert_eq!(losses(true), (vec![(14, 20, Some(5))], 3));
+}
+
 /// Record types perf does not define are passed over by their size and counted; known ones
 /// the reader has no use for (and their payloads) are passed over silently.
 #[test]

@@ -17,7 +17,8 @@
 //! - [`order`]: the time order, from perf's rounds (`FINISHED_ROUND`), within a bound;
 //! - [`pages`]: the file's bytes, and handing back the mapped pages nothing points into;
 //! - [`classes`]: the event classes exposed and where their fields are read from;
-//! - [`shown`]: the CPUs whose first record outside the interest was held, to be announced;
+//! - [`per_cpu`]: what is kept by CPU: whose first record outside the interest was held, to be
+//!   announced; the latest record time, where a loss on it begins;
 //! - [`source`]: [`PerfSource`], the cursor that reads ahead record by record and delivers
 //!   events in time order.
 //!
@@ -29,7 +30,8 @@
 //! `perf_exit` (`pid`, `ppid`, `tid`, `ptid`, `time`), named and laid out as the CTF
 //! conversion does. Timestamps are `PERF_SAMPLE_TIME` (ns); records without one (perf's
 //! synthesized records at the start) come at the time of the event before them. The CPU is
-//! `PERF_SAMPLE_CPU`. `LOST` and `LOST_SAMPLES` records become [`virtflow_trace::Step::Lost`].
+//! `PERF_SAMPLE_CPU`. `LOST` and `LOST_SAMPLES` records become [`virtflow_trace::Step::Lost`],
+//! from the CPU's record before (its buffer lost what came after) to the record's time.
 //! Under an interest, a sample or `EXIT` record outside it is passed over as it is read ahead
 //! (its time and CPU read where they lie), but for each CPU's first; `COMM` and `FORK`
 //! records are held for the names they give and passed over when delivered.
@@ -60,8 +62,8 @@ mod header;
 mod open;
 mod order;
 mod pages;
+mod per_cpu;
 mod records;
-mod shown;
 mod source;
 mod tracing;
 

@@ -19,8 +19,8 @@ use super::features::{Compression, PerfInfo};
 use super::open::{self, add_header_attr, Opened};
 use super::order::{Loc, Pending, Place, Reorder, MAX_PENDING};
 use super::pages::Stretches;
+use super::per_cpu::{CpusShown, LastTimes};
 use super::records::{self, Frame, Framed};
-use super::shown::CpusShown;
 use super::tracing::TracingData;
 use crate::format::EventFormat;
 use crate::mapped::FileBytes;
@@ -79,6 +79,10 @@ pub struct PerfSource {
     passed: PassedOver,
     shown: CpusShown,
     names_only: HashSet<Loc>,
+    /// Each CPU's latest record read ahead, and where each loss held begins (the latest
+    /// record of its CPU before it).
+    cpu_last: LastTimes,
+    loss_begins: HashMap<Loc, u64>,
     /// Thread names: saved command lines, then `COMM` and `FORK` records as delivered.
     comms: Comms,
 
@@ -202,6 +206,8 @@ impl PerfSource {
             passed: PassedOver::default(),
             shown: CpusShown::default(),
             names_only: HashSet::new(),
+            cpu_last: LastTimes::default(),
+            loss_begins: HashMap::new(),
             comms,
             chunk_pos: None,
             leftover: 0,
@@ -352,6 +358,7 @@ impl PerfSource {
                     // outside the interest.
                     if let Some((ts, cpu)) = layout.time_and_cpu(rec) {
                         if self.shown.contains(cpu) {
+                            self.cpu_last.saw(cpu, ts);
                             self.stats.events += 1;
                             self.passed.add(ts.min(i64::MAX as u64) as i64);
                             return Ok(());
@@ -363,9 +370,11 @@ impl PerfSource {
                     self.stats.unknown_events += 1;
                     return Ok(());
                 }
+                let cpu = sample.cpu.unwrap_or(EventHeader::NO_CPU);
                 if !wanted {
-                    self.shown.insert(sample.cpu.unwrap_or(EventHeader::NO_CPU));
+                    self.shown.insert(cpu);
                 }
+                self.cpu_last.saw(cpu, sample.time.unwrap_or(0));
                 Pending {
                     ts: sample.time.unwrap_or(0),
                     loc,
@@ -381,6 +390,13 @@ impl PerfSource {
                     .trailer
                     .parse(rec, f.kind, records::body_len(f.kind))
                     .map_err(fail)?;
+                let cpu = trailer.cpu.unwrap_or(EventHeader::NO_CPU);
+                if matches!(f.kind, records::LOST | records::LOST_SAMPLES) {
+                    if let Some(begin) = self.cpu_last.of(cpu) {
+                        self.loss_begins.insert(loc, begin);
+                    }
+                }
+                self.cpu_last.saw(cpu, trailer.time.unwrap_or(0));
                 let sideband = match f.kind {
                     records::COMM => Some(self.sideband),
                     records::FORK => Some(self.sideband + 1),
@@ -388,7 +404,6 @@ impl PerfSource {
                     _ => None,
                 };
                 if let Some(class) = sideband.filter(|&c| !self.interested(c)) {
-                    let cpu = trailer.cpu.unwrap_or(EventHeader::NO_CPU);
                     if !self.shown.contains(cpu) {
                         // Its CPU's first outside the interest: announced.
                         self.shown.insert(cpu);
@@ -554,8 +569,11 @@ impl PerfSource {
                 .unwrap_or(EventHeader::NO_CPU);
             self.stats.lost_notices += 1;
             self.stats.lost_events = self.stats.lost_events.saturating_add(count);
+            // After the CPU's record before (read or passed over), else after the event
+            // delivered before.
+            let begin = self.loss_begins.remove(&p.loc).unwrap_or(before);
             return Some(Step::Lost(LostEvents {
-                begin: before.min(ts).min(i64::MAX as u64) as i64,
+                begin: begin.min(ts).min(i64::MAX as u64) as i64,
                 end: header_ts,
                 cpu,
                 stream: cpu,

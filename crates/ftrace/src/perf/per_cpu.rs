@@ -1,7 +1,11 @@
-//! A set of CPUs: those whose first record outside the interest was held, to be announced
-//! (see [`virtflow_trace::EventSource::set_interest`]). A CPU's records lie in the file in
-//! time order (perf empties one ring buffer per CPU), so the first read of a CPU is its
-//! first in time.
+//! What the reader keeps by CPU as it reads ahead. A CPU's records lie in the file in time
+//! order (perf empties one ring buffer per CPU), so the first read of a CPU is its first in
+//! time, and the last read before a `LOST` record is the last its buffer held before the loss.
+//!
+//! - [`CpusShown`]: the CPUs whose first record outside the interest was held, to be announced
+//!   (see [`virtflow_trace::EventSource::set_interest`]);
+//! - [`LastTimes`]: each CPU's latest record time, read or passed over: where a loss on it
+//!   begins.
 
 use virtflow_trace::EventHeader;
 
@@ -45,6 +49,30 @@ impl CpusShown {
     }
 }
 
+/// Each CPU's latest record time (0: none yet).
+#[derive(Default)]
+pub(super) struct LastTimes(Vec<u64>);
+
+impl LastTimes {
+    /// A record of `cpu` at `ts` (a CPU past [`MAX_CPUS`] or none is not kept).
+    #[inline]
+    pub fn saw(&mut self, cpu: u32, ts: u64) {
+        if cpu >= MAX_CPUS {
+            return;
+        }
+        let c = cpu as usize;
+        if self.0.len() <= c {
+            self.0.resize(c + 1, 0);
+        }
+        self.0[c] = self.0[c].max(ts);
+    }
+
+    /// The latest record time of `cpu`, if one was seen.
+    pub fn of(&self, cpu: u32) -> Option<u64> {
+        self.0.get(cpu as usize).copied().filter(|&t| t > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +90,20 @@ mod tests {
         // Past the bound: never remembered, so always held.
         shown.insert(MAX_CPUS + 1);
         assert!(!shown.contains(MAX_CPUS + 1));
+    }
+
+    #[test]
+    fn keeps_each_cpus_latest_time() {
+        let mut last = LastTimes::default();
+        assert_eq!(last.of(2), None);
+        last.saw(2, 30);
+        last.saw(2, 20);
+        last.saw(0, 5);
+        last.saw(EventHeader::NO_CPU, 99);
+        assert_eq!(
+            (last.of(2), last.of(0), last.of(1)),
+            (Some(30), Some(5), None)
+        );
+        assert_eq!(last.of(EventHeader::NO_CPU), None);
     }
 }
