@@ -55,16 +55,20 @@ pub(super) struct LastTimes(Vec<u64>);
 
 impl LastTimes {
     /// A record of `cpu` at `ts` (a CPU past [`MAX_CPUS`] or none is not kept).
-    #[inline]
+    #[inline(always)]
     pub fn saw(&mut self, cpu: u32, ts: u64) {
-        if cpu >= MAX_CPUS {
-            return;
+        match self.0.get_mut(cpu as usize) {
+            Some(last) => *last = (*last).max(ts),
+            None => self.grow(cpu, ts),
         }
-        let c = cpu as usize;
-        if self.0.len() <= c {
-            self.0.resize(c + 1, 0);
+    }
+
+    #[cold]
+    fn grow(&mut self, cpu: u32, ts: u64) {
+        if cpu < MAX_CPUS {
+            self.0.resize(cpu as usize + 1, 0);
+            self.0[cpu as usize] = ts;
         }
-        self.0[c] = self.0[c].max(ts);
     }
 
     /// The latest record time of `cpu`, if one was seen.
