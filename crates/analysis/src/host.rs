@@ -180,16 +180,17 @@ impl HostPass {
             front.push("no KVM events in this trace".to_string());
         }
         if an.lost_notices > 0 || read.lost_events > 0 {
+            let notices = read.lost_notices.max(an.lost_notices);
             front.push(format!(
-                "the tracer lost events ({} notices, {} events counted): states are unknown \\
-                 from each loss until the next event that shows them",
-                read.lost_notices.max(an.lost_notices),
+                "the tracer lost events ({notices} notice{}, {} events counted): states are \
+                 unknown from each loss until the next event that shows them",
+                if notices == 1 { "" } else { "s" },
                 read.lost_events
             ));
         }
         if an.unattributed > 0 {
             front.push(format!(
-                "{} KVM entries/exits came before any event told which thread ran on their \\
+                "{} KVM entries/exits came before any event told which thread ran on their \
                  CPU and were not attributed",
                 an.unattributed
             ));

@@ -424,7 +424,17 @@ fn lost_events_make_the_state_unknown_until_the_next_event() {
             iv(5500, 8000, VcpuState::Guest),
         ]
     );
-    assert!(m.notes.iter().any(|n| n.contains("lost")), "{:?}", m.notes);
+    let lost = m.notes.iter().find(|n| n.contains("lost"));
+    // One sentence, as the report and the JSON show it: no stray escape or line break.
+    assert_eq!(
+        lost.map(String::as_str),
+        Some(
+            "the tracer lost events (1 notice, 12 events counted): states are unknown from \
+             each loss until the next event that shows them"
+        ),
+        "{:?}",
+        m.notes
+    );
 }
 
 #[test]
