@@ -29,6 +29,18 @@
 
 pub use virtflow_trace::error::{FormatError, FormatErrorKind};
 
+use std::borrow::Cow;
+
+/// The text of a format, or any text a tracer wrote: validated, and converted only if it is
+/// not UTF-8. Validation reads ASCII a word at a time, where the lossy conversion goes byte by
+/// byte: on a trace that carries a thousand formats, that showed.
+pub(crate) fn text_of(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// How a field's bytes are read from a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FieldLayout {
@@ -109,11 +121,11 @@ pub fn parse_format(system: &str, text: &str) -> Result<EventFormat, FormatError
     let mut seen_field = false;
     for (i, raw) in text.lines().enumerate() {
         let lineno = i + 1;
-        let line = raw.trim();
+        let line = raw.trim_ascii();
         if let Some(rest) = line.strip_prefix("name:") {
-            name = Some(rest.trim().to_string());
+            name = Some(rest.trim_ascii().to_string());
         } else if let Some(rest) = line.strip_prefix("ID:") {
-            let v = rest.trim();
+            let v = rest.trim_ascii();
             id = Some(v.parse::<u32>().map_err(|_| {
                 err(
                     lineno,
@@ -128,7 +140,7 @@ pub fn parse_format(system: &str, text: &str) -> Result<EventFormat, FormatError
             fields.push(f);
             seen_field = true;
         } else if let Some(rest) = line.strip_prefix("print fmt:") {
-            print_fmt = rest.trim().to_string();
+            print_fmt = rest.trim_ascii().to_string();
         } else if line.is_empty() {
             if seen_field {
                 in_common = false;
@@ -161,18 +173,17 @@ pub fn parse_field_line(line: &str) -> Result<FormatField, FormatErrorKind> {
     let mut offset = None;
     let mut size = None;
     let mut signed = None;
-    for part in line.split(';') {
-        let part = part.trim();
+    for part in cut(line, b';') {
+        let part = part.trim_ascii();
         if part.is_empty() {
             continue;
         }
         let (key, value) =
-            part.split_once(':')
-                .ok_or_else(|| FormatErrorKind::PartWithoutColon {
-                    part: part.to_string(),
-                })?;
-        match key.trim() {
-            "field" | "field special" => decl = Some(value.trim()),
+            cut_once(part, b':').ok_or_else(|| FormatErrorKind::PartWithoutColon {
+                part: part.to_string(),
+            })?;
+        match key.trim_ascii() {
+            "field" | "field special" => decl = Some(value.trim_ascii()),
             "offset" => offset = Some(parse_num(value)?),
             "size" => size = Some(parse_num(value)?),
             "signed" => signed = Some(parse_num(value)? != 0),
@@ -197,8 +208,34 @@ pub fn parse_field_line(line: &str) -> Result<FormatField, FormatErrorKind> {
     })
 }
 
+/// `s` cut at each `sep` (an ASCII byte) by a plain loop: the parts of a field line are a few
+/// bytes long, too short to pay for the searcher `str::split` sets up for each.
+fn cut(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match r.bytes().position(|b| b == sep) {
+            // `sep` is ASCII: both sides of it are whole characters.
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                Some(&r[..i])
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// `s` before and after its first `sep` (an ASCII byte), as [`cut`] finds it.
+fn cut_once(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().position(|b| b == sep)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 fn parse_num(s: &str) -> Result<u32, FormatErrorKind> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     s.parse::<u32>().map_err(|_| FormatErrorKind::BadNumber {
         found: s.to_string(),
     })
@@ -215,12 +252,12 @@ enum ArrayLen {
 /// Splits `unsigned long caller[8]` into (`unsigned long`, `caller`, Known(8)) and
 /// `__data_loc char[] name` into (`__data_loc char[]`, `name`, None).
 fn split_declaration(decl: &str) -> Result<(String, String, ArrayLen), FormatErrorKind> {
-    let decl = decl.trim();
+    let decl = decl.trim_ascii();
     let no_name = || FormatErrorKind::NoFieldName {
         declaration: decl.to_string(),
     };
-    let (mut head, mut last) = match decl.rfind(|c: char| c.is_whitespace() || c == '*') {
-        Some(i) => (decl[..=i].trim(), &decl[i + 1..]),
+    let (mut head, mut last) = match decl.rfind(|c: char| c.is_ascii_whitespace() || c == '*') {
+        Some(i) => (decl[..=i].trim_ascii(), &decl[i + 1..]),
         None => return Err(no_name()),
     };
     if last.is_empty() {
@@ -233,7 +270,7 @@ fn split_declaration(decl: &str) -> Result<(String, String, ArrayLen), FormatErr
                 declaration: decl.to_string(),
             }
         })?;
-        let inner = last[open + 1..close].trim();
+        let inner = last[open + 1..close].trim_ascii();
         array_len = if inner.is_empty() {
             ArrayLen::Unknown
         } else {
@@ -249,7 +286,7 @@ fn split_declaration(decl: &str) -> Result<(String, String, ArrayLen), FormatErr
     }
     // Keep `*` attached to the type (`const char *`).
     if head.ends_with('*') {
-        head = head.trim_end();
+        head = head.trim_ascii_end();
     }
     Ok((head.to_string(), last.to_string(), array_len))
 }
@@ -257,7 +294,7 @@ fn split_declaration(decl: &str) -> Result<(String, String, ArrayLen), FormatErr
 /// Size in bytes of a C integer type name, when it names one.
 fn scalar_size(type_name: &str) -> Option<u8> {
     let t = type_name
-        .trim()
+        .trim_ascii()
         .trim_start_matches("const ")
         .trim_start_matches("volatile ");
     if t.ends_with('*') {
@@ -266,7 +303,7 @@ fn scalar_size(type_name: &str) -> Option<u8> {
     let base = t
         .trim_start_matches("unsigned ")
         .trim_start_matches("signed ")
-        .trim();
+        .trim_ascii();
     Some(match base {
         "char" | "u8" | "s8" | "__u8" | "__s8" | "bool" | "_Bool" | "int8_t" | "uint8_t" => 1,
         "short" | "short int" | "u16" | "s16" | "__u16" | "__s16" | "__le16" | "__be16"
@@ -280,14 +317,17 @@ fn scalar_size(type_name: &str) -> Option<u8> {
 }
 
 fn is_char_type(type_name: &str) -> bool {
-    let t = type_name.trim().trim_start_matches("const ").trim();
+    let t = type_name
+        .trim_ascii()
+        .trim_start_matches("const ")
+        .trim_ascii();
     matches!(t, "char" | "signed char" | "unsigned char")
 }
 
 fn layout_of(type_name: &str, array_len: ArrayLen, size: u32) -> FieldLayout {
     for (prefix, relative) in [("__data_loc", false), ("__rel_loc", true)] {
         if let Some(rest) = type_name.strip_prefix(prefix) {
-            let elem = rest.trim().trim_end_matches("[]").trim();
+            let elem = rest.trim_ascii().trim_end_matches("[]").trim_ascii();
             let is_string = is_char_type(elem);
             let elem_size = if is_string {
                 1

@@ -234,10 +234,7 @@ pub fn read_value<'a>(f: &FormatField, rec: &'a [u8], endian: Endian) -> Option<
         } => {
             let bytes = string_bytes(f, rec, endian)?;
             // Kernel strings are nearly always ASCII: validate, and convert only if needed.
-            Some(Value::Str(match std::str::from_utf8(bytes) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(_) => String::from_utf8_lossy(bytes),
-            }))
+            Some(Value::Str(crate::format::text_of(bytes)))
         }
         FieldLayout::Array { elem_size } => {
             array_value(fixed_bytes(f, rec)?, elem_size, f.signed, endian)

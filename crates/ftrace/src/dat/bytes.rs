@@ -185,6 +185,6 @@ impl<'a> Reader<'a> {
                 size: n,
             })
         })?;
-        Ok(String::from_utf8_lossy(self.bytes(n)?).into_owned())
+        Ok(crate::format::text_of(self.bytes(n)?).into_owned())
     }
 }

@@ -444,13 +444,15 @@ fn read_v6_buffer_data(
     Ok(pairs)
 }
 
-/// Reads a v7 section at `offset`: its header, then its data, decompressed when flagged.
-/// Returns the section id and the data.
+/// Reads a v7 section at `offset`: its header, then its data, decompressed when flagged (with
+/// `unpack`, made once for every section: a zstd context costs its setting up). Returns the
+/// section id and the data.
 pub fn read_section<'a>(
     data: &'a [u8],
     offset: u64,
     meta_endian: Endian,
     codec: Option<Codec>,
+    unpack: &mut Option<Decompressor>,
 ) -> DatResult<(u16, Cow<'a, [u8]>)> {
     if offset as usize >= data.len() {
         return Err(beyond_end("a section".into(), offset, data.len()));
@@ -479,7 +481,8 @@ pub fn read_section<'a>(
         }
         let input = r.bytes(csize)?;
         let mut out = Vec::new();
-        Decompressor::new(codec)
+        unpack
+            .get_or_insert_with(|| Decompressor::new(codec))
             .decompress(input, &mut out, usize_)
             .map_err(|e| Failure::new(offset, e))?;
         Ok((id, Cow::Owned(out)))
@@ -490,6 +493,7 @@ pub fn read_section<'a>(
 }
 
 fn parse_v7(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
+    let mut unpack = None;
     let at = r.offset();
     let name = r.cstr()?.to_string();
     let _version = r.cstr()?;
@@ -501,7 +505,7 @@ fn parse_v7(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
         if !seen.insert(next) {
             return Err(Failure::new(next, DatError::OptionsLoop));
         }
-        let (id, body) = read_section(data, next, meta.endian, meta.codec)?;
+        let (id, body) = read_section(data, next, meta.endian, meta.codec, &mut unpack)?;
         meta.options_sections.push(next);
         if id != 0 {
             return Err(Failure::new(
@@ -520,7 +524,7 @@ fn parse_v7(data: &[u8], mut r: Reader, meta: &mut DatMeta) -> DatResult<()> {
             OPT_KALLSYMS => meta.kallsyms = Some(TextLoc::Section { offset }),
             OPT_PRINTK => meta.printk = Some(TextLoc::Section { offset }),
             _ => {
-                let (_, body) = read_section(data, offset, meta.endian, meta.codec)?;
+                let (_, body) = read_section(data, offset, meta.endian, meta.codec, &mut unpack)?;
                 let what = match id {
                     OPT_HEADER_INFO => "headers section",
                     OPT_FTRACE_EVENTS => "ftrace formats section",

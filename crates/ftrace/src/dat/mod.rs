@@ -296,8 +296,9 @@ impl DatSource {
                 Ok(String::from_utf8_lossy(b).into_owned())
             }
             TextLoc::Section { offset } => {
-                let (_, body) = meta::read_section(data, offset, self.meta.endian, self.meta.codec)
-                    .map_err(err)?;
+                let (_, body) =
+                    meta::read_section(data, offset, self.meta.endian, self.meta.codec, &mut None)
+                        .map_err(err)?;
                 let mut r = bytes::Reader::section(&body, offset, self.meta.endian, "text section");
                 let size = r.u32().map_err(err)?;
                 r.text(size as u64).map_err(err)

@@ -131,7 +131,7 @@ pub(super) fn parse(data: &[u8], base: u64) -> Result<TracingData, Failure> {
         for _ in 0..count {
             let size = c.uint(8)?;
             let at = c.pos;
-            let text = String::from_utf8_lossy(c.take(size)?);
+            let text = crate::format::text_of(c.take(size)?);
             let format = parse_format(&system, &text).map_err(|error| {
                 Failure::new(
                     base + at as u64,
@@ -150,7 +150,7 @@ pub(super) fn parse(data: &[u8], base: u64) -> Result<TracingData, Failure> {
         c.sized(4)?;
         c.sized(4)?;
         if version >= b"0.6".as_slice() && c.left() > 0 {
-            let text = String::from_utf8_lossy(c.sized(8)?);
+            let text = crate::format::text_of(c.sized(8)?);
             for line in text.lines() {
                 if let Some((pid, comm)) = line.split_once(' ') {
                     if let Ok(pid) = pid.parse() {
