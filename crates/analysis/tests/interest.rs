@@ -7,8 +7,8 @@
 //! experiment whose clocks are fitted in the pass.
 
 use virtflow_analysis::{analyze, analyze_fitting_clocks, Options};
-use virtflow_testkit::{shared_trace as shared, EveryEvent};
-use virtflow_trace::{EventSource, Member, Merge};
+use virtflow_testkit::{shared_trace as shared, synctraces_experiment, EveryEvent};
+use virtflow_trace::EventSource;
 
 fn open(path: &std::path::Path) -> Box<dyn EventSource> {
     let name = path.to_string_lossy();
@@ -68,28 +68,19 @@ fn passing_over_what_no_analysis_reads_changes_nothing() {
 
 #[test]
 fn an_experiment_fitted_in_the_pass_is_the_same_passing_over() {
-    let (Some(src), Some(dest)) = (
-        shared("lttng/synctraces/scp_src"),
-        shared("lttng/synctraces/scp_dest"),
-    ) else {
+    if synctraces_experiment(open).is_none() {
         eprintln!("synctraces not present: skipped");
         return;
-    };
+    }
     let run = |every: bool| {
-        let members = [&src, &dest]
-            .iter()
-            .enumerate()
-            .map(|(host, p)| Member {
-                source: if every {
-                    Box::new(EveryEvent(open(p)))
-                } else {
-                    open(p)
-                },
-                host,
-                clock: None,
-            })
-            .collect();
-        let mut experiment = Merge::experiment(members, vec!["src".into(), "dest".into()]);
+        let mut experiment = synctraces_experiment(|p| {
+            if every {
+                Box::new(EveryEvent(open(p)))
+            } else {
+                open(p)
+            }
+        })
+        .unwrap();
         let (model, sync) = analyze_fitting_clocks(&mut experiment, &options(), None).unwrap();
         let passed = experiment.passed_over(0).events + experiment.passed_over(1).events;
         (

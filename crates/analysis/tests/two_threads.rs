@@ -6,7 +6,7 @@
 use virtflow_analysis::{analyze, Options};
 use virtflow_trace::EventSource;
 
-use virtflow_testkit::shared_trace as shared;
+use virtflow_testkit::{shared_trace as shared, synctraces_experiment};
 
 fn open(path: &std::path::Path) -> Box<dyn EventSource> {
     let name = path.to_string_lossy();
@@ -67,25 +67,12 @@ fn one_thread_or_two_give_the_same_model() {
 /// exchanged: the same model and the same transforms either way.
 #[test]
 fn an_experiment_fitted_in_the_pass_is_the_same_on_two_threads() {
-    let (Some(src), Some(dest)) = (
-        shared("lttng/synctraces/scp_src"),
-        shared("lttng/synctraces/scp_dest"),
-    ) else {
+    if synctraces_experiment(open).is_none() {
         eprintln!("synctraces not present: skipped");
         return;
-    };
+    }
     let run = |two_threads: bool| {
-        let members = [&src, &dest]
-            .iter()
-            .enumerate()
-            .map(|(host, p)| virtflow_trace::Member {
-                source: open(p),
-                host,
-                clock: None,
-            })
-            .collect();
-        let mut experiment =
-            virtflow_trace::Merge::experiment(members, vec!["src".into(), "dest".into()]);
+        let mut experiment = synctraces_experiment(open).unwrap();
         let options = Options {
             graph: true,
             intervals: true,

@@ -4,7 +4,8 @@
 //!   `prev_pid`, `kvm_entry`, `common_pid`…), as [`virtflow_trace::VecEvent`]s for a
 //!   [`virtflow_trace::VecSource`]: small host traces written as event lists, whose expected
 //!   analysis a test derives by hand.
-//! - [`shared_trace`], [`shared_traces`]: where the real traces of `../shared/traces` lie.
+//! - [`shared_trace`], [`shared_traces`]: where the real traces of `../shared/traces` lie;
+//!   [`synctraces_experiment`], its two hosts exchanging TCP traffic as one source.
 //! - [`reader`]: one real trace through every reading path of its reader (accessors,
 //!   values, whole events, visits, interest, seek), advanced in lockstep: identical results.
 //! - [`EveryEvent`]: a source that ignores the interest, announcing every event.
@@ -17,4 +18,4 @@ pub mod reader;
 mod shared;
 
 pub use every_event::EveryEvent;
-pub use shared::{shared_trace, shared_traces};
+pub use shared::{shared_trace, shared_traces, synctraces_experiment};
