@@ -672,8 +672,9 @@ impl EventSource for CtfSource {
     }
 
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
+        let read = virtflow_trace::interest_table(self.rt.len(), classes);
         for (i, c) in self.rt.iter_mut().enumerate() {
-            c.wanted = classes.is_none_or(|cs| cs.contains(&ClassId(i as u32)));
+            c.wanted = read.as_ref().is_none_or(|r| r[i]);
         }
         // The event each stream has read ahead is its first: announced whatever its class,
         // and the first of a class nobody reads if it is one.

@@ -310,6 +310,20 @@ impl PassedOver {
     }
 }
 
+/// An interest ([`EventSource::set_interest`]) as a table by class of `classes` classes:
+/// whether each is read (`None`: every class). Ids past the table are ignored.
+pub fn interest_table(classes: usize, interest: Option<&[ClassId]>) -> Option<Vec<bool>> {
+    interest.map(|ids| {
+        let mut read = vec![false; classes];
+        for id in ids {
+            if let Some(r) = read.get_mut(id.0 as usize) {
+                *r = true;
+            }
+        }
+        read
+    })
+}
+
 /// A cursor over the events of a trace, in time order. See the crate documentation.
 ///
 /// Field accessors read the *current* event, the one the last [`Step::Event`] announced; they

@@ -167,15 +167,7 @@ impl EventSource for XmlSource {
     }
 
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
-        self.interest = classes.map(|ids| {
-            let mut wanted = vec![false; self.classes.len()];
-            for id in ids {
-                if let Some(w) = wanted.get_mut(id.0 as usize) {
-                    *w = true;
-                }
-            }
-            wanted
-        });
+        self.interest = virtflow_trace::interest_table(self.classes.len(), classes);
     }
 
     fn passed_over(&self, host: usize) -> PassedOver {

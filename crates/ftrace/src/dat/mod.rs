@@ -497,15 +497,7 @@ impl EventSource for DatSource {
     }
 
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
-        self.interest = classes.map(|cs| {
-            let mut wanted = vec![false; self.classes.len()];
-            for c in cs {
-                if let Some(w) = wanted.get_mut(c.0 as usize) {
-                    *w = true;
-                }
-            }
-            wanted
-        });
+        self.interest = virtflow_trace::interest_table(self.classes.len(), classes);
         // The record each stream holds is its first: announced whatever its class, and the
         // first of a class nobody reads if it is one.
         for s in &mut self.streams {

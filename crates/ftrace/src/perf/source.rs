@@ -909,15 +909,7 @@ impl EventSource for PerfSource {
     }
 
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
-        self.interest = classes.map(|cs| {
-            let mut v = vec![false; self.classes.len()];
-            for c in cs {
-                if let Some(slot) = v.get_mut(c.0 as usize) {
-                    *slot = true;
-                }
-            }
-            v
-        });
+        self.interest = virtflow_trace::interest_table(self.classes.len(), classes);
     }
 
     fn passed_over(&self, host: usize) -> PassedOver {
