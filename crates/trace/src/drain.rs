@@ -14,11 +14,12 @@ pub fn counts(source: &mut dyn EventSource) -> Result<ReadStats, TraceError> {
     Ok(source.stats())
 }
 
-/// The time of the source's first event, reading no further; `None` for a source without
-/// events, or damaged before its first.
+/// The time of the source's first event (side-band records aside: perf writes those at time
+/// 0), reading no further; `None` for a source without events, or damaged before its first.
 pub fn first_time(source: &mut dyn EventSource) -> Option<Timestamp> {
     loop {
         match source.advance() {
+            Ok(Step::Event(h)) if source.classes()[h.class.0 as usize].is_sideband() => {}
             Ok(Step::Event(h)) => return Some(h.ts),
             Ok(Step::Lost(_)) => continue,
             Ok(Step::End) | Err(_) => return None,
@@ -148,4 +149,27 @@ pub fn some_fields(
     }
     std::hint::black_box(acc);
     Ok(source.stats().events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{VecEvent, VecSource};
+
+    #[test]
+    fn a_recording_starts_at_its_first_event_not_a_side_band_record() {
+        let event = |ts, name: &str| VecEvent {
+            ts,
+            cpu: 0,
+            name: name.into(),
+            fields: vec![],
+        };
+        let mut source = VecSource::new(vec![
+            event(0, "perf_comm"),
+            event(500, "sched_switch"),
+            event(600, "sched_switch"),
+        ]);
+        assert_eq!(first_time(&mut source), Some(500));
+        assert_eq!(first_time(&mut VecSource::new(vec![])), None);
+    }
 }

@@ -106,6 +106,13 @@ pub struct EventClass {
 }
 
 impl EventClass {
+    /// Whether its events are side-band records: what a tool writes of the processes it
+    /// found (perf's `perf_comm`, `perf_fork`, `perf_mmap`…, the synthesized ones at time 0),
+    /// whose times say nothing of when the trace starts.
+    pub fn is_sideband(&self) -> bool {
+        self.name.starts_with("perf_")
+    }
+
     pub fn field(&self, name: &str) -> Option<FieldId> {
         self.fields
             .iter()

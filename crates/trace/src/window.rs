@@ -45,7 +45,9 @@ impl std::str::FromStr for Bound {
 
 /// Passes on only the steps of `inner` whose timestamp lies in `[begin, end]`, and ends at the
 /// first one after `end` (sources are in time order, so nothing later can fall inside).
-/// Bounds relative to the start are resolved at the first step.
+/// Bounds relative to the start are resolved at the first step that is no side-band record
+/// ([`EventClass::is_sideband`]: perf writes those at time 0, long before the trace starts);
+/// side-band records before it lie before any such bound.
 pub struct Window<S> {
     inner: S,
     begin: Bound,
@@ -93,12 +95,17 @@ impl<S: EventSource> EventSource for Window<S> {
         }
         loop {
             let step = self.inner.advance()?;
-            let ts = match &step {
-                Step::Event(h) => h.ts,
-                Step::Lost(l) => l.begin,
+            let (ts, sideband) = match &step {
+                Step::Event(h) => (h.ts, self.inner.classes()[h.class.0 as usize].is_sideband()),
+                Step::Lost(l) => (l.begin, false),
                 Step::End => return Ok(Step::End),
             };
-            let (begin, end) = self.bounds(ts);
+            let (begin, end) = match (self.resolved, sideband, self.begin, self.end) {
+                (Some(bounds), _, _, _) => bounds,
+                (None, true, Bound::At(begin), Bound::At(end)) => (begin, end),
+                (None, true, _, _) => continue,
+                (None, false, _, _) => self.bounds(ts),
+            };
             if ts > end {
                 self.done = true;
                 return Ok(Step::End);
@@ -190,6 +197,35 @@ mod tests {
             "0.06us".parse().unwrap(),
         ));
         assert_eq!(after, at);
+    }
+
+    #[test]
+    fn relative_bounds_start_at_the_first_event_not_a_side_band_record() {
+        let event = |ts, name: &str| VecEvent {
+            ts,
+            cpu: 0,
+            name: name.into(),
+            fields: vec![],
+        };
+        let mut events = vec![event(0, "perf_comm"), event(0, "perf_fork")];
+        events.extend((0..10).map(|i| event(1000 + i * 10, "e")));
+        let mut w = Window::new(
+            VecSource::new(events.clone()),
+            "20ns".parse().unwrap(),
+            "40ns".parse().unwrap(),
+        );
+        let mut seen = Vec::new();
+        while let Step::Event(h) = w.advance().unwrap() {
+            seen.push(h.ts);
+        }
+        assert_eq!(seen, vec![1020, 1030, 1040]);
+        // Absolute bounds take side-band records by their time.
+        let mut w = Window::new(VecSource::new(events), Bound::At(0), Bound::At(1000));
+        let mut seen = Vec::new();
+        while let Step::Event(h) = w.advance().unwrap() {
+            seen.push(h.ts);
+        }
+        assert_eq!(seen, vec![0, 0, 1000]);
     }
 
     #[test]

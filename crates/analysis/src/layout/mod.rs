@@ -70,10 +70,7 @@ impl Layout {
                 (h, context_for(c))
             })
             .collect();
-        let sideband = classes
-            .iter()
-            .map(|c| c.name.starts_with("perf_"))
-            .collect();
+        let sideband = classes.iter().map(EventClass::is_sideband).collect();
         let guest_rip = classes
             .iter()
             .map(|c| match canonical_name(&c.name) {
