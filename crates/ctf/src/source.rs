@@ -687,15 +687,13 @@ impl EventSource for CtfSource {
 
     fn passed_over(&self, host: usize) -> PassedOver {
         let mut passed = PassedOver::default();
-        if host == 0 {
-            for s in self.streams.iter().filter(|s| s.skipped > 0) {
-                passed.merge(PassedOver {
-                    events: s.skipped,
-                    last: Some(s.skipped_last),
-                });
-            }
+        for s in self.streams.iter().filter(|s| s.skipped > 0) {
+            passed.merge(PassedOver {
+                events: s.skipped,
+                last: Some(s.skipped_last),
+            });
         }
-        passed
+        passed.of_host(host)
     }
 
     fn progress(&self) -> Option<(u64, u64)> {

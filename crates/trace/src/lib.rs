@@ -315,6 +315,16 @@ impl PassedOver {
         self.events += other.events;
         self.last = self.last.max(other.last);
     }
+
+    /// What a source of one host passed over, as [`EventSource::passed_over`] gives it for
+    /// `host`: all of it for host 0, nothing for another.
+    pub fn of_host(self, host: usize) -> PassedOver {
+        if host == 0 {
+            self
+        } else {
+            PassedOver::default()
+        }
+    }
 }
 
 /// An interest ([`EventSource::set_interest`]) as a table by class of `classes` classes:

@@ -171,10 +171,6 @@ impl EventSource for XmlSource {
     }
 
     fn passed_over(&self, host: usize) -> PassedOver {
-        if host == 0 {
-            self.passed
-        } else {
-            PassedOver::default()
-        }
+        self.passed.of_host(host)
     }
 }

@@ -510,17 +510,15 @@ impl EventSource for DatSource {
 
     fn passed_over(&self, host: usize) -> PassedOver {
         let mut passed = PassedOver::default();
-        if host == 0 {
-            for s in &self.streams {
-                if let Some(raw) = s.skipped_last_raw {
-                    passed.merge(PassedOver {
-                        events: s.skipped,
-                        last: Some(self.meta.clock_conversion.to_ns(raw, s.cpu as usize)),
-                    });
-                }
+        for s in &self.streams {
+            if let Some(raw) = s.skipped_last_raw {
+                passed.merge(PassedOver {
+                    events: s.skipped,
+                    last: Some(self.meta.clock_conversion.to_ns(raw, s.cpu as usize)),
+                });
             }
         }
-        passed
+        passed.of_host(host)
     }
 
     fn progress(&self) -> Option<(u64, u64)> {
