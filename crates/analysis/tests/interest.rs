@@ -7,8 +7,8 @@
 //! experiment whose clocks are fitted in the pass.
 
 use virtflow_analysis::{analyze, analyze_fitting_clocks, Options};
-use virtflow_testkit::{shared_trace as shared, synctraces_experiment, EveryEvent};
-use virtflow_trace::EventSource;
+use virtflow_testkit::{shared_trace as shared, synctraces_experiment};
+use virtflow_trace::{Bound, EventSource, Window};
 
 fn open(path: &std::path::Path) -> Box<dyn EventSource> {
     let name = path.to_string_lossy();
@@ -19,6 +19,16 @@ fn open(path: &std::path::Path) -> Box<dyn EventSource> {
     } else {
         Box::new(virtflow_ctf::CtfSource::open(path).unwrap())
     }
+}
+
+/// The whole of `source`, every event announced: a window ignores the interest (what of the
+/// events passed over would fall inside it, nobody could tell).
+fn every_event(source: Box<dyn EventSource>) -> Box<dyn EventSource> {
+    Box::new(Window::new(
+        source,
+        Bound::At(i64::MIN),
+        Bound::At(i64::MAX),
+    ))
 }
 
 fn options() -> Options {
@@ -54,7 +64,7 @@ fn passing_over_what_no_analysis_reads_changes_nothing() {
         let passing_over = analyze(&mut filtering, &options()).unwrap();
         let passed = filtering.passed_over(0);
         assert!(passed.events > 0, "{trace}: nothing passed over");
-        let every = analyze(&mut EveryEvent(open(&path)), &options()).unwrap();
+        let every = analyze(&mut every_event(open(&path)), &options()).unwrap();
         assert_eq!(passing_over.hosts[0].events, passing_over.read.events);
         assert!(
             serde_json::to_string(&passing_over).unwrap() == serde_json::to_string(&every).unwrap(),
@@ -73,14 +83,8 @@ fn an_experiment_fitted_in_the_pass_is_the_same_passing_over() {
         return;
     }
     let run = |every: bool| {
-        let mut experiment = synctraces_experiment(|p| {
-            if every {
-                Box::new(EveryEvent(open(p)))
-            } else {
-                open(p)
-            }
-        })
-        .unwrap();
+        let mut experiment =
+            synctraces_experiment(|p| if every { every_event(open(p)) } else { open(p) }).unwrap();
         let (model, sync) = analyze_fitting_clocks(&mut experiment, &options(), None).unwrap();
         let passed = experiment.passed_over(0).events + experiment.passed_over(1).events;
         (

@@ -8,14 +8,11 @@
 //!   [`synctraces_experiment`], its two hosts exchanging TCP traffic as one source.
 //! - [`reader`]: one real trace through every reading path of its reader (accessors,
 //!   values, whole events, visits, interest, seek), advanced in lockstep: identical results.
-//! - [`EveryEvent`]: a source that ignores the interest, announcing every event.
 
 #![forbid(unsafe_code)]
 
-mod every_event;
 pub mod ftrace;
 pub mod reader;
 mod shared;
 
-pub use every_event::EveryEvent;
 pub use shared::{shared_trace, shared_traces, synctraces_experiment};
