@@ -77,18 +77,32 @@ impl Devices {
         self.series.get(i).and_then(|s| s.as_deref())
     }
 
-    /// After [`Analyzer::event`] with the same event.
+    /// After [`Analyzer::event`] with the same event. Most events are none of those a device
+    /// works with: they are told apart here, inlined into the pass, and never reach the call.
+    #[inline]
     pub fn event(&mut self, an: &Analyzer, ctx: &EventContext, ev: &TypedEvent) {
-        // Looked up by the events that need it only: most events are none of these.
+        let works = match *ev {
+            TypedEvent::KvmExit { isa, code, .. } => is_io_exit(isa, code),
+            TypedEvent::BlockIssue { .. }
+            | TypedEvent::BlockComplete { .. }
+            | TypedEvent::Packet { .. } => true,
+            _ => false,
+        };
+        if works {
+            self.work(an, ctx, ev);
+        }
+    }
+
+    /// [`Devices::event`] of an I/O exit, a block request's issue or completion, a packet.
+    #[inline(never)]
+    fn work(&mut self, an: &Analyzer, ctx: &EventContext, ev: &TypedEvent) {
         let current = || an.current(ctx).filter(|t| *t != 0);
         match *ev {
-            TypedEvent::KvmExit { isa, code, .. } => {
+            TypedEvent::KvmExit { .. } => {
                 let Some(tid) = current() else { return };
-                if is_io_exit(isa, code) {
-                    match self.io_exits.iter_mut().find(|(t, _)| *t == tid) {
-                        Some(e) => e.1 = ctx.ts,
-                        None => self.io_exits.push((tid, ctx.ts)),
-                    }
+                match self.io_exits.iter_mut().find(|(t, _)| *t == tid) {
+                    Some(e) => e.1 = ctx.ts,
+                    None => self.io_exits.push((tid, ctx.ts)),
                 }
             }
             TypedEvent::BlockIssue { dev, sector } => {

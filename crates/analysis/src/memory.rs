@@ -57,8 +57,24 @@ fn bytes(order: u32) -> u64 {
 }
 
 impl Memory {
-    /// After the W2A machine, with the same event.
+    /// After the W2A machine, with the same event. Page and KSM events only are told apart
+    /// here, inlined into the pass: every other event never reaches the call.
+    #[inline]
     pub fn event(&mut self, an: &Analyzer, ctx: &EventContext, ev: &TypedEvent) {
+        if matches!(
+            ev,
+            TypedEvent::PageAlloc { .. }
+                | TypedEvent::PageFree { .. }
+                | TypedEvent::KsmEnter { .. }
+                | TypedEvent::KsmMerge { .. }
+        ) {
+            self.work(an, ctx, ev);
+        }
+    }
+
+    /// [`Memory::event`] of a page or KSM event.
+    #[inline(never)]
+    fn work(&mut self, an: &Analyzer, ctx: &EventContext, ev: &TypedEvent) {
         let clock = &an.clock;
         let current = || {
             an.current(ctx)
