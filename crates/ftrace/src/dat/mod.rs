@@ -45,15 +45,15 @@ use virtflow_trace::error::DatError;
 pub use self::compress::Codec;
 
 /// What the current event is: which stream, and where its record is: in the file, when
-/// its page is read in place (the usual case, one bounds check per field read), else in the
-/// stream's current page.
+/// its page is read in place, else in the stream's decompressed chunk — found once, when the
+/// event is announced, so that a field read is a bounds check and a load.
 #[derive(Clone, Copy)]
 struct Current {
     stream: u32,
     class: u32,
     in_file: bool,
     start: usize,
-    len: u32,
+    end: usize,
 }
 
 /// A trace-cmd `.dat` file as an [`EventSource`].
@@ -316,20 +316,19 @@ impl DatSource {
         ))
     }
 
-    #[inline]
+    #[inline(always)]
     fn record_bytes(&self, c: &Current) -> Option<&[u8]> {
-        let range = c.start..c.start + c.len as usize;
-        if c.in_file {
-            self.file.bytes().get(range)
+        let data = if c.in_file {
+            self.file.bytes()
         } else {
-            self.streams[c.stream as usize]
-                .page(self.file.bytes())
-                .get(range)
-        }
+            self.streams.get(c.stream as usize)?.chunk()
+        };
+        data.get(c.start..c.end)
     }
 
-    /// An integer field of the current record, sign-extended when signed.
-    #[inline]
+    /// An integer field of the current record, sign-extended when signed. Inlined into
+    /// every accessor: the analyses read a few of these from nearly every event.
+    #[inline(always)]
     fn integer(&self, field: FieldId) -> Option<i64> {
         let c = self.current.as_ref()?;
         let slot = *self
@@ -421,14 +420,14 @@ impl EventSource for DatSource {
         self.last_ts[i as usize] = ts;
         self.refill = Some(i);
         self.stats.events += 1;
-        let in_page = p.record.start;
-        let page_in_file = s.page_in_file();
+        let (in_file, page_start) = s.page_at();
+        let start = page_start + p.record.start;
         self.current = Some(Current {
             stream: i,
             class: p.class,
-            in_file: page_in_file.is_some(),
-            start: page_in_file.unwrap_or(0) + in_page,
-            len: p.record.len as u32,
+            in_file,
+            start,
+            end: start + p.record.len,
         });
         Ok(Step::Event(EventHeader {
             ts,

@@ -163,13 +163,19 @@ impl CpuStream {
         }
     }
 
-    /// Where the current page starts in the file, when its pages are read in place (not
-    /// decompressed).
+    /// Where the current page starts: in the file (`true`), when its pages are read in
+    /// place, else in the decompressed chunk ([`CpuStream::chunk`]).
     #[inline]
-    pub fn page_in_file(&self) -> Option<usize> {
+    pub fn page_at(&self) -> (bool, usize) {
+        (matches!(self.pages, Pages::Plain { .. }), self.page_start)
+    }
+
+    /// The decompressed chunk holding the current page (empty when pages are read in place).
+    #[inline]
+    pub fn chunk(&self) -> &[u8] {
         match &self.pages {
-            Pages::Plain { .. } => Some(self.page_start),
-            Pages::Chunked { .. } => None,
+            Pages::Plain { .. } => &[],
+            Pages::Chunked { buf, .. } => buf,
         }
     }
 
