@@ -398,14 +398,24 @@ impl GuestTracker {
         }
     }
 
-    /// [`GuestTracker::sync`] of the W2A thread `i`.
+    /// [`GuestTracker::sync`] of the W2A thread `i`. Inlined up to the test: on most events
+    /// the segment already matches.
+    #[inline(always)]
     fn sync_index(&mut self, an: &Analyzer, i: usize, ts: Timestamp) {
-        let t = &an.threads[i];
+        let Some(t) = an.threads.get(i) else { return };
         let in_guest = t.sched == Sched::Running && t.mode == Mode::Guest;
         let open = matches!(self.vcpus.get(i), Some(Some(v)) if v.open.is_some());
-        if in_guest && !open {
+        if in_guest != open {
+            self.toggle(an, i, in_guest, ts);
+        }
+    }
+
+    /// Opens (`in_guest`) or closes the guest segment of the W2A thread `i` at `ts`.
+    #[inline(never)]
+    fn toggle(&mut self, an: &Analyzer, i: usize, in_guest: bool, ts: Timestamp) {
+        if in_guest {
             self.vcpu(i).open(ts);
-        } else if !in_guest && open {
+        } else {
             let keep = self.keep;
             let clock = an.keeps_series().then_some(&an.clock);
             self.vcpu(i).close(keep, clock, ts);

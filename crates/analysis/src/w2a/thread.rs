@@ -272,7 +272,7 @@ impl Thread {
     }
 
     /// Counts its runnable time on its current CPU up to `ts` (a state's end, a move).
-    #[inline]
+    #[inline(always)]
     fn level_span(&mut self, b: &mut Books, ts: Timestamp) {
         let from = self.cpu_since.max(self.since);
         if self.class.runnable && ts > from && (self.is_vcpu || self.candidate) {
@@ -293,11 +293,16 @@ impl Thread {
     }
 
     /// Writes a state span into its series, or keeps it for them while the thread is not
-    /// known to be a vCPU.
+    /// known to be a vCPU. (Inlined up to the test: most runs keep no series.)
+    #[inline(always)]
     fn span(&mut self, b: &mut Books, kind: SpanKind, from: Timestamp, to: Timestamp) {
-        if !b.series || to <= from {
-            return;
+        if b.series && to > from {
+            self.write_span(b, kind, from, to);
         }
+    }
+
+    #[inline(never)]
+    fn write_span(&mut self, b: &mut Books, kind: SpanKind, from: Timestamp, to: Timestamp) {
         match &mut self.series {
             Some(s) => s.add(b.clock, kind, from, to),
             None if !self.is_vcpu => {
@@ -369,10 +374,18 @@ impl Thread {
         }
     }
 
+    /// Keeps `iv` among its intervals, when the run keeps them (inlined up to that test: most
+    /// runs keep none); where it lies among them.
+    #[inline(always)]
     pub(crate) fn push_interval(&mut self, keep: bool, iv: RawInterval) -> Option<usize> {
         if !keep || iv.end <= iv.start {
             return None;
         }
+        self.keep_interval(iv)
+    }
+
+    #[inline(never)]
+    fn keep_interval(&mut self, iv: RawInterval) -> Option<usize> {
         if !self.is_vcpu && self.intervals.len() >= PRE_VCPU_INTERVALS {
             self.intervals.drain(..PRE_VCPU_INTERVALS / 2);
             self.intervals_dropped = true;
