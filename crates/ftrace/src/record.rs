@@ -266,6 +266,20 @@ impl IntSlot {
         }
     }
 
+    /// An unsigned integer of `size` bytes at `offset` (a size other than 1, 2, 4 or 8
+    /// reads nothing).
+    pub fn unsigned(offset: u32, size: u8) -> IntSlot {
+        IntSlot {
+            offset,
+            size: if matches!(size, 1 | 2 | 4 | 8) {
+                size
+            } else {
+                0
+            },
+            signed: false,
+        }
+    }
+
     #[inline]
     pub fn is_integer(self) -> bool {
         self.size != 0

@@ -97,7 +97,7 @@ impl DatSource {
             .iter()
             .map(|f| f.fields.iter().map(IntSlot::of).collect())
             .collect();
-        let types = type_lookup(&meta.formats);
+        let types = TypeLookup::new(&meta.formats);
         let layout = PageLayout::new(&meta.header_page, meta.endian);
         let mut streams = Vec::new();
         for (bi, b) in meta.buffers.iter().enumerate() {
@@ -170,7 +170,7 @@ impl DatSource {
     /// Moves stream `i` to its next record and queues it.
     fn fill(&mut self, i: u32) {
         let s = &mut self.streams[i as usize];
-        match s.fill(self.file.bytes(), &self.types, self.interest.as_deref()) {
+        match s.fill(self.file.bytes(), &self.types) {
             Ok(()) => {
                 if let Some(p) = s.pending {
                     let ts = self.meta.clock_conversion.to_ns(p.raw_ts, s.cpu as usize);
@@ -186,14 +186,13 @@ impl DatSource {
         }
     }
 
-    /// The metadata read from the file: formats, options, buffers, guests…
     /// Moves stream `i`, whose record was just delivered and whose entry is still on top
     /// of the heap, to its next record. Replacing the top in place costs one sift-down
     /// (usually a couple of comparisons, as a CPU's records tend to come in runs) where a
     /// pop and a push would cost two full sifts per event.
     fn refill_top(&mut self, i: u32) {
         let s = &mut self.streams[i as usize];
-        let next = match s.fill(self.file.bytes(), &self.types, self.interest.as_deref()) {
+        let next = match s.fill(self.file.bytes(), &self.types) {
             Ok(()) => s
                 .pending
                 .map(|p| self.meta.clock_conversion.to_ns(p.raw_ts, s.cpu as usize)),
@@ -219,6 +218,7 @@ impl DatSource {
         }
     }
 
+    /// The metadata read from the file: formats, options, buffers, guests…
     pub fn meta(&self) -> &DatMeta {
         &self.meta
     }
@@ -339,36 +339,10 @@ impl DatSource {
     }
 }
 
-/// Where `common_type` is (from any format: the common fields are the same in all) and the
-/// class of every event id.
 /// Bytes of pages a stream moves past before they are handed back to the kernel: peak
 /// memory stays flat as the trace grows (a few of these per CPU), at one system call per
 /// this many bytes read.
 const RELEASE_BYTES: usize = 1 << 20;
-
-fn type_lookup(formats: &[EventFormat]) -> TypeLookup {
-    let (offset, size) = formats
-        .iter()
-        .find_map(|f| f.field("common_type"))
-        .map_or((0, 2), |f| (f.offset as usize, f.size as usize));
-    let max_id = formats
-        .iter()
-        .map(|f| f.id)
-        .filter(|&id| id < 1 << 20)
-        .max()
-        .unwrap_or(0);
-    let mut class_of_id = vec![u32::MAX; max_id as usize + 1];
-    for (i, f) in formats.iter().enumerate() {
-        if let Some(slot) = class_of_id.get_mut(f.id as usize) {
-            *slot = i as u32;
-        }
-    }
-    TypeLookup {
-        offset,
-        size,
-        class_of_id,
-    }
-}
 
 impl EventSource for DatSource {
     fn classes(&self) -> &[EventClass] {
@@ -497,6 +471,7 @@ impl EventSource for DatSource {
 
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
         self.interest = virtflow_trace::interest_table(self.classes.len(), classes);
+        self.types.set_interest(self.interest.as_deref());
         // The record each stream holds is its first: announced whatever its class, and the
         // first of a class nobody reads if it is one.
         for s in &mut self.streams {

@@ -4,7 +4,8 @@
 use super::bytes::{beyond_end, DatResult, Failure, Reader};
 use super::compress::{Codec, Decompressor, MAX_UNCOMPRESSED};
 use super::page::{Missed, PageCursor, PageLayout, PageRecord};
-use crate::record::Endian;
+use crate::format::EventFormat;
+use crate::record::{Endian, IntSlot};
 use virtflow_trace::error::{DatError, PageError};
 
 /// Where the pages come from.
@@ -28,22 +29,61 @@ enum Pages {
     },
 }
 
-/// How the stream maps a record's `common_type` to a class.
+/// How the stream maps a record's `common_type` to a class, and tells a class no one reads.
 pub struct TypeLookup {
-    pub offset: usize,
-    pub size: usize,
-    /// Class index by event id; `u32::MAX` when the id has no format.
-    pub class_of_id: Vec<u32>,
+    /// Where `common_type` is (from any format: the common fields are the same in all).
+    id: IntSlot,
+    /// By event id: its class, with [`OUTSIDE_INTEREST`] set when it is outside the
+    /// interest; `u32::MAX` when the id has no format. One load per record tells both, in
+    /// the loop that passes over the records of unread classes.
+    class_of_id: Vec<u32>,
 }
 
+/// The mark, in [`TypeLookup`]'s table, of a class outside the interest.
+const OUTSIDE_INTEREST: u32 = 1 << 31;
+
 impl TypeLookup {
-    #[inline]
-    fn class(&self, rec: &[u8], endian: Endian) -> Option<u32> {
-        let id = crate::record::read_uint(rec, self.offset, self.size, endian)?;
-        self.class_of_id
-            .get(id as usize)
-            .copied()
-            .filter(|&c| c != u32::MAX)
+    pub fn new(formats: &[EventFormat]) -> TypeLookup {
+        let id = formats
+            .iter()
+            .find_map(|f| f.field("common_type"))
+            .map_or(IntSlot::unsigned(0, 2), |f| {
+                IntSlot::unsigned(f.offset, u8::try_from(f.size).unwrap_or(0))
+            });
+        let max_id = formats
+            .iter()
+            .map(|f| f.id)
+            .filter(|&id| id < 1 << 20)
+            .max()
+            .unwrap_or(0);
+        let mut class_of_id = vec![u32::MAX; max_id as usize + 1];
+        for (i, f) in formats.iter().enumerate() {
+            if let Some(slot) = class_of_id.get_mut(f.id as usize) {
+                *slot = i as u32;
+            }
+        }
+        TypeLookup { id, class_of_id }
+    }
+
+    /// Marks the classes outside `interest` (by class: whether it is read; `None`: all are).
+    pub fn set_interest(&mut self, interest: Option<&[bool]>) {
+        for c in self.class_of_id.iter_mut().filter(|c| **c != u32::MAX) {
+            let class = *c & !OUTSIDE_INTEREST;
+            let read = interest.is_none_or(|w| w.get(class as usize).copied().unwrap_or(false));
+            *c = if read {
+                class
+            } else {
+                class | OUTSIDE_INTEREST
+            };
+        }
+    }
+
+    /// The class of record `rec`, and whether it is outside the interest.
+    #[inline(always)]
+    fn class(&self, rec: &[u8], endian: Endian) -> Option<(u32, bool)> {
+        let id = self.id.read(rec, endian)?;
+        let c = *self.class_of_id.get(usize::try_from(id).ok()?)?;
+        (c != u32::MAX).then_some((c & !OUTSIDE_INTEREST, c & OUTSIDE_INTEREST != 0))
     }
 }
 
@@ -319,58 +359,49 @@ impl CpuStream {
     /// the end of the stream). Under an interest (`wanted`, by class), records of other
     /// classes are passed over, but the first, and one that comes right after a loss (which
     /// it bounds).
-    pub fn fill(
-        &mut self,
-        file: &[u8],
-        types: &TypeLookup,
-        wanted: Option<&[bool]>,
-    ) -> DatResult<()> {
+    pub fn fill(&mut self, file: &[u8], types: &TypeLookup) -> DatResult<()> {
         self.pending = None;
         loop {
             if let Some(cursor) = &mut self.cursor {
+                // The page once, then its records until one is announced.
                 let page = match &self.pages {
                     Pages::Plain { .. } => &file[self.page_start..self.page_end],
                     Pages::Chunked { buf, .. } => &buf[self.page_start..self.page_end],
                 };
-                match cursor.next_record(page) {
-                    Ok(Some(record)) => {
-                        let rec = &page[record.start..record.start + record.len];
-                        match types.class(rec, self.layout.endian) {
-                            Some(class) => {
-                                let unwanted = wanted.is_some_and(|w| {
-                                    !w.get(class as usize).copied().unwrap_or(false)
-                                });
-                                if unwanted && self.page_missed == Missed::None {
-                                    if self.shown {
-                                        self.skipped += 1;
-                                        self.skipped_last_raw = Some(record.ts);
-                                        continue;
-                                    }
-                                    self.shown = true;
-                                }
-                                if self.page_missed != Missed::None {
-                                    self.lost_before_pending = Some(self.page_missed);
-                                    self.page_missed = Missed::None;
-                                }
-                                self.pending = Some(Pending {
-                                    raw_ts: record.ts,
-                                    record,
-                                    class,
-                                });
-                                return Ok(());
-                            }
-                            None => {
-                                self.unknown_events += 1;
-                                continue;
-                            }
+                loop {
+                    let record = match cursor.next_record(page) {
+                        Ok(Some(record)) => record,
+                        Ok(None) => break,
+                        Err(e) => {
+                            self.cursor = None;
+                            return Err(self.damaged(e.offset, e.kind));
                         }
+                    };
+                    let rec = &page[record.start..record.start + record.len];
+                    let Some((class, unwanted)) = types.class(rec, self.layout.endian) else {
+                        self.unknown_events += 1;
+                        continue;
+                    };
+                    if unwanted && self.page_missed == Missed::None {
+                        if self.shown {
+                            self.skipped += 1;
+                            self.skipped_last_raw = Some(record.ts);
+                            continue;
+                        }
+                        self.shown = true;
                     }
-                    Ok(None) => self.cursor = None,
-                    Err(e) => {
-                        self.cursor = None;
-                        return Err(self.damaged(e.offset, e.kind));
+                    if self.page_missed != Missed::None {
+                        self.lost_before_pending = Some(self.page_missed);
+                        self.page_missed = Missed::None;
                     }
+                    self.pending = Some(Pending {
+                        raw_ts: record.ts,
+                        record,
+                        class,
+                    });
+                    return Ok(());
                 }
+                self.cursor = None;
             }
             if !self.next_page(file)? {
                 return Ok(());
