@@ -235,7 +235,10 @@ impl GuestTracker {
     }
 
     /// After [`Analyzer::event`] with the same event: `guest_rip` is the exit's, when the
-    /// event is a KVM exit that carries it.
+    /// event is a KVM exit that carries it. Of most events (timers, interrupts, wake-ups)
+    /// only the segments of the threads they name can change: that is done inlined into the
+    /// pass, the events this tracker reads go through [`GuestTracker::work`].
+    #[inline(always)]
     pub fn event(
         &mut self,
         an: &Analyzer,
@@ -243,6 +246,32 @@ impl GuestTracker {
         ev: &TypedEvent,
         guest_rip: Option<u64>,
     ) {
+        match ev {
+            TypedEvent::SchedSwitch { .. }
+            | TypedEvent::GuestCr3 { .. }
+            | TypedEvent::NestedEnter { .. }
+            | TypedEvent::NestedExit { .. }
+            | TypedEvent::KvmInjVirq { .. }
+            | TypedEvent::KvmEntry { .. }
+            | TypedEvent::KvmExit { .. } => self.work(an, ctx, ev, guest_rip),
+            _ => {
+                let ts = ctx.ts;
+                let Some(tid) = an.current(ctx).filter(|t| *t != 0) else {
+                    return;
+                };
+                if let Some(other) = ctx.tid.filter(|t| *t != tid && *t != 0) {
+                    self.sync(an, other, ts);
+                }
+                if let Some(i) = an.thread_index(tid) {
+                    self.sync_index(an, i, ts);
+                }
+            }
+        }
+    }
+
+    /// [`GuestTracker::event`] of the events this tracker reads.
+    #[inline(never)]
+    fn work(&mut self, an: &Analyzer, ctx: &EventContext, ev: &TypedEvent, guest_rip: Option<u64>) {
         let ts = ctx.ts;
         if let TypedEvent::SchedSwitch {
             prev_tid, next_tid, ..
