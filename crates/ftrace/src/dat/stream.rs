@@ -356,9 +356,9 @@ impl CpuStream {
     }
 
     /// Reads up to the next data record of a known class and makes it `pending` (`None` at
-    /// the end of the stream). Under an interest (`wanted`, by class), records of other
-    /// classes are passed over, but the first, and one that comes right after a loss (which
-    /// it bounds).
+    /// the end of the stream). Under an interest (marked in `types`), records of the classes
+    /// outside it are passed over, but the first, and one that comes right after a loss
+    /// (which it bounds).
     pub fn fill(&mut self, file: &[u8], types: &TypeLookup) -> DatResult<()> {
         self.pending = None;
         loop {
