@@ -227,7 +227,21 @@ impl GuestTracker {
         }
     }
 
+    #[inline]
     fn vcpu(&mut self, i: usize) -> &mut VcpuGuest {
+        match self.vcpus.get(i) {
+            // (Matched, then borrowed again: returning the first borrow would keep `self`
+            // borrowed on the other branch.)
+            Some(Some(_)) => self.vcpus[i].as_mut().expect("a vCPU just found"),
+            _ => self.new_vcpu(i),
+        }
+    }
+
+    /// [`GuestTracker::vcpu`] of a thread met for the first time (out of the many places
+    /// the lookup is inlined).
+    #[cold]
+    #[inline(never)]
+    fn new_vcpu(&mut self, i: usize) -> &mut VcpuGuest {
         if self.vcpus.len() <= i {
             self.vcpus.resize_with(i + 1, || None);
         }

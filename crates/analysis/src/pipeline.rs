@@ -230,7 +230,8 @@ impl Sink for Analyses {
         self.hosts[host].needs_tgid(tid)
     }
 
-    #[inline]
+    /// Inlined into the reading loop: a call per event fewer on one thread.
+    #[inline(always)]
     fn event(
         &mut self,
         host: usize,

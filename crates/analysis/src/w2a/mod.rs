@@ -152,24 +152,39 @@ impl Analyzer {
                 _ => None,
             }
         } else {
-            self.index.get(&tid).copied()
+            self.far_thread_index(tid)
         }
+    }
+
+    /// [`Analyzer::thread_index`] of a tid past the direct table (rare: kept out of the many
+    /// places the lookup is inlined).
+    #[cold]
+    #[inline(never)]
+    fn far_thread_index(&self, tid: u32) -> Option<usize> {
+        self.index.get(&tid).copied()
     }
 
     #[inline]
     fn cpu(&mut self, cpu: u32) -> Option<&mut Cpu> {
-        if cpu == virtflow_trace::EventHeader::NO_CPU {
-            return None;
-        }
         let c = cpu as usize;
         if c >= self.cpus.len() {
-            if c > 1 << 16 {
-                return None;
-            }
-            self.cpus.resize(c + 1, Cpu::default());
-            self.cpu_count = self.cpu_count.max(cpu + 1);
-            self.levels.pcpus = self.cpu_count;
+            return self.new_cpu(cpu);
         }
+        Some(&mut self.cpus[c])
+    }
+
+    /// [`Analyzer::cpu`] of a CPU not seen before (`NO_CPU`, or past any plausible count:
+    /// none).
+    #[cold]
+    #[inline(never)]
+    fn new_cpu(&mut self, cpu: u32) -> Option<&mut Cpu> {
+        let c = cpu as usize;
+        if cpu == virtflow_trace::EventHeader::NO_CPU || c > 1 << 16 {
+            return None;
+        }
+        self.cpus.resize(c + 1, Cpu::default());
+        self.cpu_count = self.cpu_count.max(cpu + 1);
+        self.levels.pcpus = self.cpu_count;
         Some(&mut self.cpus[c])
     }
 
