@@ -239,6 +239,7 @@ impl Analyzer {
 
     /// The thread an event of this context belongs to: its context field, else the CPU's
     /// current thread.
+    #[inline]
     pub(crate) fn current(&self, ctx: &EventContext) -> Option<u32> {
         ctx.tid
             .or_else(|| self.cpus.get(ctx.cpu as usize).and_then(|c| c.current))

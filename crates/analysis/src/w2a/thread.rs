@@ -417,20 +417,22 @@ impl Thread {
                 None => self.preempted_by.push((by, 1, ns)),
             }
         }
-        let kind = match self.sched {
-            Sched::Running => match self.mode {
-                Mode::Guest => Some(SpanKind::Guest),
-                Mode::Hypervisor(None) => Some(SpanKind::Unknown),
-                _ => Some(SpanKind::Hypervisor),
-            },
-            Sched::Preempted { .. } => Some(SpanKind::Preempted),
-            Sched::Ready => Some(SpanKind::Ready),
-            Sched::Unknown => Some(SpanKind::Unknown),
-            // Written when the wait's cause is decided.
-            Sched::Blocked => None,
-        };
-        if let Some(kind) = kind {
-            self.span(b, kind, self.since, ts);
+        if b.series {
+            let kind = match self.sched {
+                Sched::Running => match self.mode {
+                    Mode::Guest => Some(SpanKind::Guest),
+                    Mode::Hypervisor(None) => Some(SpanKind::Unknown),
+                    _ => Some(SpanKind::Hypervisor),
+                },
+                Sched::Preempted { .. } => Some(SpanKind::Preempted),
+                Sched::Ready => Some(SpanKind::Ready),
+                Sched::Unknown => Some(SpanKind::Unknown),
+                // Written when the wait's cause is decided.
+                Sched::Blocked => None,
+            };
+            if let Some(kind) = kind {
+                self.span(b, kind, self.since, ts);
+            }
         }
         if let Some(g) = b.graph.as_deref_mut() {
             use virtflow_graph::State as G;
