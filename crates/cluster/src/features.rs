@@ -304,8 +304,6 @@ fn traced_seconds(model: &Model, vm: &Vm) -> f64 {
     host_of(model, vm).map_or(0.0, |h| (h.end_ns - h.start_ns).max(0) as f64 / 1e9)
 }
 
-/// What names a VM's rows: the trace (or, in an experiment of several hosts, its host's
-/// traces, since pids repeat from host to host).
 /// The keys of `vm`'s rows over `span` (its host's whole span, or one window): given the vCPU,
 /// thread and guest process of a row (none: the VM's own row).
 pub(crate) fn row_key<'a>(
@@ -326,6 +324,8 @@ pub(crate) fn row_key<'a>(
     }
 }
 
+/// What names a VM's rows: the trace (or, in an experiment of several hosts, its host's
+/// traces, since pids repeat from host to host).
 pub(crate) fn source_of(model: &Model, vm: &Vm, trace: &str) -> String {
     let several = model.hosts.len() > 1;
     match model.hosts.iter().find(|h| h.name == vm.host) {
