@@ -269,18 +269,22 @@ impl GuestTracker {
             | TypedEvent::KvmEntry { .. }
             | TypedEvent::KvmExit { .. } => self.work(an, ctx, ev, guest_rip),
             _ => {
-                let ts = ctx.ts;
-                let Some(tid) = an.current(ctx).filter(|t| *t != 0) else {
-                    return;
-                };
-                if let Some(other) = ctx.tid.filter(|t| *t != tid && *t != 0) {
-                    self.sync(an, other, ts);
-                }
-                if let Some(i) = an.thread_index(tid) {
-                    self.sync_index(an, i, ts);
+                if let Some(i) = self.named(an, ctx) {
+                    self.sync_index(an, i, ctx.ts);
                 }
             }
         }
+    }
+
+    /// The W2A index of the thread an event belongs to (`None`: the idle task, or unknown),
+    /// once the other thread its context names, if any, is synced.
+    #[inline(always)]
+    fn named(&mut self, an: &Analyzer, ctx: &EventContext) -> Option<usize> {
+        let tid = an.current(ctx).filter(|t| *t != 0)?;
+        if let Some(other) = ctx.tid.filter(|t| *t != tid && *t != 0) {
+            self.sync(an, other, ctx.ts);
+        }
+        an.thread_index(tid)
     }
 
     /// [`GuestTracker::event`] of the events this tracker reads.
@@ -295,13 +299,7 @@ impl GuestTracker {
             self.sync(an, next_tid, ts);
             return;
         }
-        let Some(tid) = an.current(ctx).filter(|t| *t != 0) else {
-            return;
-        };
-        if let Some(other) = ctx.tid.filter(|t| *t != tid && *t != 0) {
-            self.sync(an, other, ts);
-        }
-        let Some(i) = an.thread_index(tid) else {
+        let Some(i) = self.named(an, ctx) else {
             return;
         };
         let reflections_seen = self.reflections_seen;

@@ -292,6 +292,23 @@ impl Thread {
         }
     }
 
+    /// The kind of series span its current state makes (`None`: a wait, written when its
+    /// cause is decided).
+    #[inline(always)]
+    fn span_kind(&self) -> Option<SpanKind> {
+        Some(match self.sched {
+            Sched::Running => match self.mode {
+                Mode::Guest => SpanKind::Guest,
+                Mode::Hypervisor(None) => SpanKind::Unknown,
+                _ => SpanKind::Hypervisor,
+            },
+            Sched::Preempted { .. } => SpanKind::Preempted,
+            Sched::Ready => SpanKind::Ready,
+            Sched::Unknown => SpanKind::Unknown,
+            Sched::Blocked => return None,
+        })
+    }
+
     /// Writes a state span into its series, or keeps it for them while the thread is not
     /// known to be a vCPU. (Inlined up to the test: most runs keep no series.)
     #[inline(always)]
@@ -418,19 +435,7 @@ impl Thread {
             }
         }
         if b.series {
-            let kind = match self.sched {
-                Sched::Running => match self.mode {
-                    Mode::Guest => Some(SpanKind::Guest),
-                    Mode::Hypervisor(None) => Some(SpanKind::Unknown),
-                    _ => Some(SpanKind::Hypervisor),
-                },
-                Sched::Preempted { .. } => Some(SpanKind::Preempted),
-                Sched::Ready => Some(SpanKind::Ready),
-                Sched::Unknown => Some(SpanKind::Unknown),
-                // Written when the wait's cause is decided.
-                Sched::Blocked => None,
-            };
-            if let Some(kind) = kind {
+            if let Some(kind) = self.span_kind() {
                 self.span(b, kind, self.since, ts);
             }
         }
