@@ -64,11 +64,16 @@ impl<S: EventSource> Window<S> {
             // A failed seek is reported by the next advance, which reads from the start.
             let _ = inner.seek(ts);
         }
+        // Absolute bounds need no start.
+        let resolved = match (begin, end) {
+            (Bound::At(b), Bound::At(e)) => Some((b, e)),
+            _ => None,
+        };
         Window {
             inner,
             begin,
             end,
-            resolved: None,
+            resolved,
             done: false,
         }
     }
@@ -95,16 +100,20 @@ impl<S: EventSource> EventSource for Window<S> {
         }
         loop {
             let step = self.inner.advance()?;
-            let (ts, sideband) = match &step {
-                Step::Event(h) => (h.ts, self.inner.classes()[h.class.0 as usize].is_sideband()),
-                Step::Lost(l) => (l.begin, false),
+            let ts = match &step {
+                Step::Event(h) => h.ts,
+                Step::Lost(l) => l.begin,
                 Step::End => return Ok(Step::End),
             };
-            let (begin, end) = match (self.resolved, sideband, self.begin, self.end) {
-                (Some(bounds), _, _, _) => bounds,
-                (None, true, Bound::At(begin), Bound::At(end)) => (begin, end),
-                (None, true, _, _) => continue,
-                (None, false, _, _) => self.bounds(ts),
+            let (begin, end) = match (self.resolved, &step) {
+                (Some(bounds), _) => bounds,
+                // Before the start a bound counts from: passed over.
+                (None, Step::Event(h))
+                    if self.inner.classes()[h.class.0 as usize].is_sideband() =>
+                {
+                    continue
+                }
+                (None, _) => self.bounds(ts),
             };
             if ts > end {
                 self.done = true;
