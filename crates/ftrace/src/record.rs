@@ -257,18 +257,19 @@ pub(crate) struct IntSlot {
 }
 
 impl IntSlot {
+    /// The slot of field `f`: nothing read unless it is an integer.
     pub fn of(f: &FormatField) -> IntSlot {
-        let integer = f.layout == FieldLayout::Integer && matches!(f.size, 1 | 2 | 4 | 8);
-        IntSlot {
-            offset: f.offset,
-            size: if integer { f.size as u8 } else { 0 },
-            signed: f.signed,
-        }
+        let size = if f.layout == FieldLayout::Integer {
+            u8::try_from(f.size).unwrap_or(0)
+        } else {
+            0
+        };
+        IntSlot::new(f.offset, size, f.signed)
     }
 
-    /// An unsigned integer of `size` bytes at `offset` (a size other than 1, 2, 4 or 8
-    /// reads nothing).
-    pub fn unsigned(offset: u32, size: u8) -> IntSlot {
+    /// An integer of `size` bytes at `offset` (a size other than 1, 2, 4 or 8 reads
+    /// nothing).
+    pub fn new(offset: u32, size: u8, signed: bool) -> IntSlot {
         IntSlot {
             offset,
             size: if matches!(size, 1 | 2 | 4 | 8) {
@@ -276,7 +277,7 @@ impl IntSlot {
             } else {
                 0
             },
-            signed: false,
+            signed,
         }
     }
 
@@ -310,7 +311,7 @@ impl IntSlot {
             _ => read_uint(rec, offset, size, endian)?,
         };
         Some(if self.signed {
-            ((v << unused) as i64) >> unused
+            sign_extend(v, size)
         } else {
             v as i64
         })

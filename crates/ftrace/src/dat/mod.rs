@@ -74,8 +74,6 @@ pub struct DatSource {
     refill: Option<u32>,
     /// Last timestamp delivered per stream, for the start of a loss interval.
     last_ts: Vec<i64>,
-    /// By class, whether the caller reads it (`None`: every class).
-    interest: Option<Vec<bool>>,
     current: Option<Current>,
     stats: ReadStats,
     /// The first stream error, returned once every other stream is drained.
@@ -155,7 +153,6 @@ impl DatSource {
             heap: BinaryHeap::with_capacity(n),
             refill: None,
             last_ts: vec![i64::MIN; n],
-            interest: None,
             current: None,
             stats,
             error: None,
@@ -470,13 +467,13 @@ impl EventSource for DatSource {
     }
 
     fn set_interest(&mut self, classes: Option<&[ClassId]>) {
-        self.interest = virtflow_trace::interest_table(self.classes.len(), classes);
-        self.types.set_interest(self.interest.as_deref());
+        let interest = virtflow_trace::interest_table(self.classes.len(), classes);
+        self.types.set_interest(interest.as_deref());
         // The record each stream holds is its first: announced whatever its class, and the
         // first of a class nobody reads if it is one.
         for s in &mut self.streams {
-            s.shown = match (&self.interest, s.pending) {
-                (Some(wanted), Some(p)) => !wanted.get(p.class as usize).copied().unwrap_or(false),
+            s.shown = match (&interest, s.pending) {
+                (Some(read), Some(p)) => !read.get(p.class as usize).copied().unwrap_or(false),
                 _ => false,
             };
         }

@@ -47,8 +47,8 @@ impl TypeLookup {
         let id = formats
             .iter()
             .find_map(|f| f.field("common_type"))
-            .map_or(IntSlot::unsigned(0, 2), |f| {
-                IntSlot::unsigned(f.offset, u8::try_from(f.size).unwrap_or(0))
+            .map_or(IntSlot::new(0, 2, false), |f| {
+                IntSlot::new(f.offset, u8::try_from(f.size).unwrap_or(0), false)
             });
         let max_id = formats
             .iter()
