@@ -359,8 +359,7 @@ impl PerfSource {
                     if let Some((ts, cpu)) = layout.time_and_cpu(rec) {
                         if self.shown.contains(cpu) {
                             self.cpu_last.saw(cpu, ts);
-                            self.stats.events += 1;
-                            self.passed.add(ts.min(i64::MAX as u64) as i64);
+                            self.pass_over(ts);
                             return Ok(());
                         }
                     }
@@ -408,9 +407,7 @@ impl PerfSource {
                         // Its CPU's first outside the interest: announced.
                         self.shown.insert(cpu);
                     } else if class == self.sideband + 2 {
-                        self.stats.events += 1;
-                        let ts = trailer.time.unwrap_or(self.last_ts);
-                        self.passed.add(ts.min(i64::MAX as u64) as i64);
+                        self.pass_over(trailer.time.unwrap_or(self.last_ts));
                         return Ok(());
                     } else {
                         // Thread names must follow every COMM and FORK, read or not.
@@ -526,6 +523,12 @@ impl PerfSource {
         }
     }
 
+    /// A record passed over under the interest, at `ts`: still one of the file's events.
+    fn pass_over(&mut self, ts: u64) {
+        self.stats.events += 1;
+        self.passed.add(ts.min(i64::MAX as u64) as i64);
+    }
+
     // ---------------------------------------------------------------- delivering
 
     /// Delivers a held record: the step to announce, or `None` when it is passed over
@@ -624,8 +627,7 @@ impl PerfSource {
                 }
                 let cpu = trailer.cpu.unwrap_or(EventHeader::NO_CPU);
                 if !self.names_only.is_empty() && self.names_only.remove(&p.loc) {
-                    self.stats.events += 1;
-                    self.passed.add(header_ts);
+                    self.pass_over(ts);
                     return None;
                 }
                 (
