@@ -636,7 +636,8 @@ impl StreamCursor {
     }
 
     /// Passes over an event of a class nobody reads: its timestamp still moves the clock (a
-    /// later event's truncated timestamp is relative to it).
+    /// later event's truncated timestamp is relative to it). (The fast path, which holds its
+    /// stream class borrowed from `self.trace`, writes the same four lines itself.)
     #[inline(always)]
     fn pass_event(&mut self, s: &StreamRt, ts_raw: Option<(u64, u32)>, end: u64) {
         self.ts = advance_clock(&mut self.clock_val, s, ts_raw);
