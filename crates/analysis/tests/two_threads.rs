@@ -3,21 +3,12 @@
 //! from where a pass begun on one thread goes on to two: on real host traces of each format,
 //! with everything the analyses keep switched on.
 
+mod common;
+
+use common::open;
 use virtflow_analysis::{analyze, Options};
+use virtflow_testkit::{for_each_shared_trace, shared_trace as shared, synctraces_experiment};
 use virtflow_trace::EventSource;
-
-use virtflow_testkit::{shared_trace as shared, synctraces_experiment};
-
-fn open(path: &std::path::Path) -> Box<dyn EventSource> {
-    let name = path.to_string_lossy();
-    if name.ends_with(".dat") {
-        Box::new(virtflow_ftrace::DatSource::open(path).unwrap())
-    } else if name.ends_with("perf.data") {
-        Box::new(virtflow_ftrace::PerfSource::open(path).unwrap())
-    } else {
-        Box::new(virtflow_ctf::CtfSource::open(path).unwrap())
-    }
-}
 
 fn model_json(path: &std::path::Path, two_threads: Option<bool>) -> String {
     let options = Options {
@@ -42,25 +33,18 @@ fn one_thread_or_two_give_the_same_model() {
         "lttng/many-threads",
         "host-real/perf.data",
     ];
-    let mut checked = 0;
-    for trace in traces {
-        let Some(path) = shared(trace) else {
-            eprintln!("{trace} not present: skipped");
-            continue;
-        };
-        let one = model_json(&path, Some(false));
+    for_each_shared_trace(&traces, |trace, path| {
+        let one = model_json(path, Some(false));
         assert!(
-            one == model_json(&path, Some(true)),
+            one == model_json(path, Some(true)),
             "{trace}: on two threads, the model differs"
         );
         // s4_net holds several times the events read on one thread before going on to two.
         assert!(
-            one == model_json(&path, None),
+            one == model_json(path, None),
             "{trace}: on one thread then two, the model differs"
         );
-        checked += 1;
-    }
-    assert!(checked > 0 || shared("").is_none(), "no trace checked");
+    });
 }
 
 /// Two hosts read as one experiment, their clocks fitted in the pass from the messages they

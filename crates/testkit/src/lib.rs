@@ -5,6 +5,7 @@
 //!   [`virtflow_trace::VecSource`]: small host traces written as event lists, whose expected
 //!   analysis a test derives by hand.
 //! - [`shared_trace`], [`shared_traces`]: where the real traces of `../shared/traces` lie;
+//!   [`for_each_shared_trace`], a check run on each of a list of them that is there;
 //!   [`synctraces_experiment`], its two hosts exchanging TCP traffic as one source.
 //! - [`reader`]: one real trace through every reading path of its reader (accessors,
 //!   values, whole events, visits, interest, seek), advanced in lockstep: identical results.
@@ -15,4 +16,4 @@ pub mod ftrace;
 pub mod reader;
 mod shared;
 
-pub use shared::{shared_trace, shared_traces, synctraces_experiment};
+pub use shared::{for_each_shared_trace, shared_trace, shared_traces, synctraces_experiment};

@@ -19,6 +19,24 @@ pub fn shared_trace(path: &str) -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
+/// Runs `check` on each of `traces` (paths below [`shared_traces`]) that is there, saying
+/// which are skipped; fails when none was checked though the folder is there.
+pub fn for_each_shared_trace(traces: &[&str], mut check: impl FnMut(&str, &Path)) {
+    let mut checked = 0;
+    for trace in traces {
+        let Some(path) = shared_trace(trace) else {
+            eprintln!("{trace} not present: skipped");
+            continue;
+        };
+        check(trace, &path);
+        checked += 1;
+    }
+    assert!(
+        checked > 0 || !shared_traces().exists(),
+        "none of {traces:?} checked"
+    );
+}
+
 /// The synctraces experiment — two real hosts, `src` and `dest`, exchanging TCP traffic — as
 /// one source, each host's trace opened by `open`, on its own clock; `None` when the traces
 /// are not there.
